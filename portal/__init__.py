@@ -1,0 +1,3 @@
+"""Livestream Registration Portal."""
+
+__version__ = "0.1.0"

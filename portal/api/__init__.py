@@ -1,0 +1,1 @@
+"""JSON routes: the platform and authority API under /api/v1, and /healthz."""

@@ -1,0 +1,180 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portal import i18n
+from portal.api import health
+from portal.api.problems import problem
+from portal.db import make_engine
+from portal.resources import static_dir
+from portal.settings import Settings, get_settings
+from portal.web import accounts, pages, staff
+from portal.web.core import make_templates
+
+logger = logging.getLogger("portal")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+class SecurityHeaders:
+    """Add DESIGN §8's headers to every answer."""
+
+    def __init__(self, app: ASGIApp, *, production: bool) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", CSP.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        ]
+        if production:
+            self.headers.append(
+                (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Language:
+    """Choose the page language: the switcher's cookie, else the browser's Accept-Language."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        lang = None
+        if "cookie" in headers:
+            cookie = SimpleCookie()
+            try:
+                cookie.load(headers["cookie"])
+            except Exception:  # a malformed cookie header is ignored, not an error page
+                cookie = SimpleCookie()
+            morsel = cookie.get(i18n.LANG_COOKIE)
+            if morsel and morsel.value in i18n.LANGUAGES:
+                lang = morsel.value
+        lang = lang or i18n.negotiate(headers.get("accept-language"))
+        token = i18n.set_language(lang)
+
+        async def send_with_language(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"content-language", lang.encode()),
+                    (b"vary", b"Accept-Language"),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_language)
+        finally:
+            i18n.reset_language(token)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+ERROR_TEMPLATES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "not_allowed",
+                   413: "too_large", 500: "server_error"}
+
+
+def _error_page(request: Request, status: int) -> Response:
+    templates = request.app.state.templates
+    kind = ERROR_TEMPLATES.get(status, "server_error" if status >= 500 else "bad_request")
+    if not hasattr(request.state, "user"):
+        request.state.user = None
+    return templates.TemplateResponse(
+        request, "errors/error.html", {"kind": kind, "status": status}, status_code=status
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _is_api(request):
+        return problem(exc.status_code, headers=exc.headers)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    response = _error_page(request, exc.status_code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _is_api(request):
+        return problem(500, HTTPStatus(500).phrase)
+    return _error_page(request, 500)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    settings.check_production()
+    secret_key = settings.secret("secret_key")
+    engine = make_engine(settings.resolved_database_url)
+
+    routes = [
+        *pages.routes,
+        *accounts.routes,
+        *staff.routes,
+        *health.routes,
+        Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders, production=settings.is_production),
+        Middleware(Language),
+        Middleware(
+            SessionMiddleware,
+            secret_key=secret_key,
+            session_cookie="portal_session",
+            max_age=settings.session_max_hours * 3600,
+            same_site="lax",
+            https_only=settings.is_production,
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.templates = make_templates()
+    app.state.logger = logger
+    return app

@@ -1,0 +1,163 @@
+"""The ``portal`` command."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+
+from portal.settings import Settings, SettingsError, get_settings
+
+DEMO_STAFF = (
+    ("moderator@example.com", "moderator"),
+    ("auditor@example.com", "auditor"),
+    ("admin@example.com", "admin"),
+)
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from portal.db import make_engine
+
+    return make_engine(settings.resolved_database_url)
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from portal.migrate import upgrade
+
+    upgrade(settings)
+    print(f"Database is up to date: {_display_url(settings.resolved_database_url)}")
+    return 0
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import accounts
+    from portal.db import session_scope
+    from portal.errors import FormErrors
+    from portal.migrate import upgrade
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    upgrade(settings)
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            user = accounts.create_user(
+                session, email=args.email, password=password, role=accounts.Role(args.role)
+            )
+    except FormErrors as exc:
+        for field, message in exc.errors.items():
+            print(f"{field}: {message}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"Created {user.role} {user.email}")
+    return 0
+
+
+def seed_demo_staff(settings: Settings) -> list[tuple[str, str, str]]:
+    """Create the demo staff accounts once; their passwords are kept in the data dir."""
+    from portal import accounts
+    from portal.db import session_scope
+
+    store = settings.data_dir / "demo-logins.txt"
+    known: dict[str, str] = {}
+    if store.exists():
+        for line in store.read_text().splitlines():
+            email, _, password = line.partition(" ")
+            known[email] = password
+    logins = []
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            for email, role in DEMO_STAFF:
+                user = accounts.find_user_by_email(session, email)
+                password = known.get(email) or f"demo-{role}-{secrets.token_urlsafe(9)}"
+                if user is None:
+                    accounts.create_user(
+                        session, email=email, password=password, role=accounts.Role(role)
+                    )
+                elif email not in known:
+                    accounts.set_password(session, user, password)
+                known[email] = password
+                logins.append((role, email, password))
+    finally:
+        engine.dispose()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("".join(f"{e} {p}\n" for e, p in known.items()))
+    store.chmod(0o600)
+    return logins
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from portal.migrate import upgrade
+
+    upgrade(settings)
+    if args.demo:
+        if settings.is_production:
+            print("--demo is for development only", file=sys.stderr)
+            return 2
+        logins = seed_demo_staff(settings)
+        print("Demo logins (development only):")
+        for role, email, password in logins:
+            print(f"  {role:<10} {email:<30} {password}")
+    for name in ("secret_key", "data_key", "index_key"):
+        settings.secret(name)  # generate now, before several workers race for it
+    print(f"Serving on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(
+        "portal.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
+    return 0
+
+
+def _display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portal", description="Livestream Registration Portal")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, then serve the portal")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="create demo accounts and print them")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(func=cmd_migrate)
+
+    create_user = sub.add_parser("create-user", help="create a staff account (password on stdin)")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument(
+        "--role", required=True, choices=["moderator", "auditor", "admin"]
+    )
+    create_user.set_defaults(func=cmd_create_user)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+        settings.check_production()
+        return int(args.func(settings, args))
+    except SettingsError as exc:
+        print(f"portal: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

@@ -1,0 +1,25 @@
+"""Run Alembic from code, against the database in settings."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+from portal.resources import alembic_ini, migrations_dir
+from portal.settings import Settings
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(alembic_ini()))
+    config.set_main_option("script_location", str(migrations_dir()))
+    # ConfigParser would read "%" in a password as interpolation.
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Bring the database schema up to ``revision``."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), revision)

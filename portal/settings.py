@@ -1,0 +1,120 @@
+"""Settings from the environment (prefix ``PORTAL_``); development secrets live in the data dir."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unsafe for the environment it runs in."""
+
+
+# Values that ship in examples or docs; production refuses them.
+KNOWN_WEAK = {"", "change-me", "changeme", "secret", "dev", "development", "test"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./var")
+    # Empty means "portal.db in the data dir" so that PORTAL_DATA_DIR alone moves everything.
+    database_url: str = ""
+    secret_key: str = ""
+    data_key: str = ""
+    index_key: str = ""
+    signing_key: str = ""
+    issuer: str = "http://localhost:8000"
+    base_url: str = ""
+    cert_valid_days: int = 365
+    refresh_days: int = 183
+    redis_url: str = ""
+    smtp_url: str = ""
+    mail_from: str = "Livestream Registration Portal <no-reply@localhost>"
+    rate_limit: str = "600/minute"
+    outbound_allow: str = ""
+    session_idle_minutes: int = 120
+    session_max_hours: int = 12
+    email_token_max_age_hours: int = 72
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'portal.db'}"
+
+    def secret(self, name: str) -> str:
+        """Return a secret setting, generating and keeping it in the data dir in development."""
+        value: str = getattr(self, name)
+        if value:
+            if self.is_production and value.strip().lower() in KNOWN_WEAK:
+                raise SettingsError(f"PORTAL_{name.upper()} is a default value; set a real secret")
+            return value
+        if self.is_production:
+            raise SettingsError(f"PORTAL_{name.upper()} must be set in production")
+        value = _read_or_create(self.data_dir / f"{name}.txt", _GENERATORS[name])
+        object.__setattr__(self, name, value)
+        return value
+
+    def check_production(self) -> None:
+        """Refuse to start production with generated or default secrets."""
+        if not self.is_production:
+            return
+        for name in ("secret_key", "data_key", "index_key"):
+            self.secret(name)
+        if len(self.secret_key) < 32:
+            raise SettingsError("PORTAL_SECRET_KEY must be at least 32 characters")
+        try:
+            if len(base64.b64decode(self.data_key, validate=True)) != 32:
+                raise ValueError
+        except ValueError as exc:
+            raise SettingsError("PORTAL_DATA_KEY must be 32 bytes, base64-encoded") from exc
+
+
+def _random_b64() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+_GENERATORS = {
+    "secret_key": lambda: secrets.token_urlsafe(48),
+    "data_key": _random_b64,
+    "index_key": _random_b64,
+}
+
+
+def _read_or_create(path: Path, make: object) -> str:
+    """Read a generated secret, or create it so that every later process shares it."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()  # type: ignore[operator]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    try:
+        # link() fails if another process won the race: then its value is the one to use.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
+
+
+def get_settings() -> Settings:
+    return Settings()

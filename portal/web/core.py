@@ -1,0 +1,267 @@
+"""What every HTML route shares: templates, the request's user, CSRF, and the page wrapper."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from portal import i18n
+from portal.accounts import Role, User
+from portal.db import session_scope
+from portal.resources import templates_dir
+from portal.settings import Settings
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# python-multipart limits: uploads are checked to 5 MB by the upload code, with room for forms.
+MAX_PART_SIZE = 6 * 1024 * 1024
+MAX_FILES = 20
+MAX_FIELDS = 2000
+
+
+def home_for(user: User | None) -> str:
+    """The route name of a user's start page."""
+    if user is None:
+        return "home"
+    return {
+        Role.moderator: "staff:review_home",
+        Role.auditor: "staff:audit_home",
+        Role.admin: "staff:admin_home",
+    }.get(Role(user.role), "accounts:me")
+
+
+def _context(request: Request) -> dict[str, Any]:
+    session = request.scope.get("session")
+    return {
+        "user": getattr(request.state, "user", None),
+        "csrf_token": csrf_token(request) if session is not None else "",
+        "lang": i18n.current_language(),
+        "languages": i18n.LANGUAGE_NAMES,
+        "settings": request.app.state.settings,
+        "home_for": home_for,
+        "url": lambda name, **params: str(request.app.url_path_for(name, **params)),
+    }
+
+
+def make_templates() -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir())),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda s: i18n.translations(i18n.current_language()).ugettext(s),
+        lambda s, p, n: i18n.translations(i18n.current_language()).ungettext(s, p, n),
+        newstyle=True,
+    )
+    env.globals["format_datetime"] = format_datetime
+    env.filters["linkify"] = linkify
+    return Jinja2Templates(env=env, context_processors=[_context])
+
+
+def format_datetime(value: Any, fmt: str = "medium") -> str:
+    from babel.dates import format_datetime as _fmt
+
+    if value is None:
+        return ""
+    return _fmt(value, fmt, tzinfo="Asia/Shanghai", locale=i18n.babel_locale())
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """Escape text, keep its line breaks and make its web addresses links."""
+    out: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        out.append(str(escape(text[last : match.start()])))
+        href = escape(match.group(0))
+        out.append(f'<a href="{href}">{href}</a>')
+        last = match.end()
+    out.append(str(escape(text[last:])))
+    # Every piece above was escaped, so the joined text is safe to mark as such.
+    return Markup("".join(out).replace("\n", "<br>\n"))  # noqa: S704
+
+
+# --- sessions and CSRF ------------------------------------------------------------------------
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def check_csrf(request: Request, form: FormData | None) -> None:
+    """Refuse a state-changing request whose form field or header lacks the session's token."""
+    expected = request.session.get("csrf")
+    candidates = [form.get(CSRF_FIELD) if form else None, request.headers.get(CSRF_HEADER)]
+    if not expected or not any(
+        isinstance(given, str) and hmac.compare_digest(expected, given) for given in candidates
+    ):
+        raise HTTPException(status_code=403, detail="csrf")
+
+
+def log_in(request: Request, user: User) -> None:
+    """Start a fresh session for the user: a new cookie and a new CSRF token."""
+    request.session.clear()
+    now = int(time.time())
+    request.session.update(
+        uid=user.id,
+        epoch=user.session_epoch,
+        iat=now,
+        seen=now,
+        csrf=secrets.token_urlsafe(32),
+    )
+
+
+def log_out(request: Request) -> None:
+    request.session.clear()
+
+
+def _load_user(request: Request, db: Session, settings: Settings) -> User | None:
+    uid = request.session.get("uid")
+    if uid is None:
+        return None
+    now = int(time.time())
+    idle = now - int(request.session.get("seen", 0))
+    age = now - int(request.session.get("iat", 0))
+    if idle > settings.session_idle_minutes * 60 or age > settings.session_max_hours * 3600:
+        log_out(request)
+        return None
+    user = db.get(User, uid)
+    if user is None or not user.is_active or user.session_epoch != request.session.get("epoch"):
+        log_out(request)
+        return None
+    if idle > 60:
+        # Only rewrite the cookie once a minute; it is what keeps the idle timer running.
+        request.session["seen"] = now
+    return user
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Follow a ``next`` only to a path on this site."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target:
+        return default
+    return target
+
+
+def redirect(url: str) -> RedirectResponse:
+    """303 after a POST, so a reload does not post again."""
+    return RedirectResponse(url, status_code=303)
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    partial: str | None = None,
+) -> Response:
+    """Render a page, or only its partial when htmx asked for a piece of it."""
+    name = template
+    if partial and request.headers.get("hx-request") and not request.headers.get("hx-boosted"):
+        name = partial
+    return request.app.state.templates.TemplateResponse(
+        request, name, context or {}, status_code=status_code
+    )
+
+
+def form_value(form: FormData | None, name: str) -> str:
+    """A text field's value as the person typed it ('' when absent or a file)."""
+    if form is None:
+        return ""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+Handler = Callable[[Request], Response]
+
+
+def page(
+    *, login: bool = False, roles: Iterable[str] | None = None
+) -> Callable[[Handler], Callable[[Request], Any]]:
+    """Wrap a synchronous handler: parse the form, check CSRF, load the user, open a DB session.
+
+    The handler runs in a worker thread with ``request.state.db``, ``request.state.user`` and
+    ``request.state.form`` set. ``login`` sends visitors to the login page; ``roles`` answers
+    403 to a logged-in user of another role.
+    """
+    allowed = frozenset(roles or ())
+    needs_login = login or bool(allowed)
+
+    def decorate(handler: Handler) -> Callable[[Request], Any]:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            form: FormData | None = None
+            if request.method in UNSAFE_METHODS:
+                form = await request.form(
+                    max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_PART_SIZE
+                )
+            try:
+                if request.method in UNSAFE_METHODS:
+                    check_csrf(request, form)
+                request.state.form = form
+                return await run_in_threadpool(_run, handler, request, allowed, needs_login)
+            finally:
+                if form is not None:
+                    await form.close()
+
+        return endpoint
+
+    return decorate
+
+
+def _run(
+    handler: Handler, request: Request, allowed: frozenset[str], needs_login: bool
+) -> Response:
+    settings: Settings = request.app.state.settings
+    with session_scope(request.app.state.engine) as db:
+        request.state.db = db
+        user = _load_user(request, db, settings)
+        request.state.user = user
+        if needs_login and user is None:
+            query = urlencode({"next": request.url.path})
+            return redirect(f"{request.app.url_path_for('accounts:login')}?{query}")
+        if allowed and (user is None or user.role not in allowed):
+            raise HTTPException(status_code=403)
+        return handler(request)
+
+
+
+def namespaced(namespace: str, routes: list[Any]) -> list[Any]:
+    """Name routes ``namespace:name`` so templates say url_for("accounts:login")."""
+    for route in routes:
+        route.name = f"{namespace}:{route.name}"
+    return routes

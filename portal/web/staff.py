@@ -1,0 +1,35 @@
+"""Start pages of the staff roles; each role's work arrives here with its own issue."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal.accounts import Role
+from portal.web.core import namespaced, page, render
+
+
+@page(roles={Role.moderator, Role.admin})
+def show_review_home(request: Request) -> Response:
+    return render(request, "staff/review_home.html")
+
+
+@page(roles={Role.auditor, Role.admin})
+def show_audit_home(request: Request) -> Response:
+    return render(request, "staff/audit_home.html")
+
+
+@page(roles={Role.admin})
+def show_admin_home(request: Request) -> Response:
+    return render(request, "staff/admin_home.html")
+
+
+routes = namespaced(
+    "staff",
+    [
+        Route("/review", show_review_home, methods=["GET"], name="review_home"),
+        Route("/audit", show_audit_home, methods=["GET"], name="audit_home"),
+        Route("/admin", show_admin_home, methods=["GET"], name="admin_home"),
+    ],
+)

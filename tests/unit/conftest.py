@@ -1,0 +1,143 @@
+"""Fixtures: ``settings``, ``engine``, ``session`` (a fresh database per test) and ``client``.
+
+The database is SQLite unless PORTAL_TEST_DATABASE_URL names a PostgreSQL database; either way
+it is migrated once with Alembic and emptied for every test.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.db import make_engine
+from portal.settings import Settings
+from tests.conftest import PG_URL
+
+STRONG_PASSWORD = "violet kettle harbour 42 moss"
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate a database to head once; SQLite tests copy it, PostgreSQL tests truncate it."""
+    from portal.migrate import upgrade
+
+    if PG_URL:
+        _reset_postgres(PG_URL)
+        upgrade(Settings(database_url=PG_URL, data_dir=tmp_path_factory.mktemp("pg")))
+        return PG_URL
+    template_dir = tmp_path_factory.mktemp("template")
+    upgrade(Settings(data_dir=template_dir))
+    return str(template_dir / "portal.db")
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> str:
+    if PG_URL:
+        engine = make_engine(PG_URL)
+        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return PG_URL
+    db = tmp_path / "data" / "portal.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(migrated_database, db)
+    return f"sqlite:///{db}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        base_url="http://testserver",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.resolved_database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    app = create_app(settings)
+    yield app
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, follow_redirects=False) as client:
+        yield client
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_INPUT.search(html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+class Auth:
+    """Sign up and log in through the real forms, as a browser would."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def token(self, path: str = "/login") -> str:
+        return csrf_from(self.client.get(path).text)
+
+    def post(self, path: str, data: dict[str, str], *, token_from: str | None = None):  # type: ignore[no-untyped-def]
+        token = self.token(token_from or path)
+        return self.client.post(path, data={**data, "csrf_token": token})
+
+    def sign_up(self, email: str = "streamer@example.com", password: str = STRONG_PASSWORD):  # type: ignore[no-untyped-def]
+        return self.post(
+            "/signup", {"email": email, "password": password, "password_confirm": password}
+        )
+
+    def log_in(self, email: str, password: str = STRONG_PASSWORD):  # type: ignore[no-untyped-def]
+        return self.post("/login", {"email": email, "password": password})
+
+    def log_out(self):  # type: ignore[no-untyped-def]
+        return self.post("/logout", {}, token_from="/")
+
+
+
+@pytest.fixture
+def auth(client: TestClient) -> Auth:
+    return Auth(client)
+
+
+def make_user(session: Session, *, email: str, role: str = "applicant",
+              password: str = STRONG_PASSWORD):  # type: ignore[no-untyped-def]
+    from portal import accounts
+
+    return accounts.create_user(session, email=email, password=password, role=accounts.Role(role))
