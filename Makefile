@@ -1,0 +1,56 @@
+# The two commands that matter: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: run test unit e2e lint typecheck check bench messages install install-dev clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e ".[dev]"
+	@touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Serve the portal with demo data on ./var/portal.db at http://127.0.0.1:8000
+run: install
+	$(BIN)/portal serve --demo
+
+## Unit and browser tests (SQLite; .ci/run repeats the database tests on PostgreSQL)
+test: install-dev
+	$(BIN)/pytest tests/unit tests/e2e
+
+unit: install-dev
+	$(BIN)/pytest tests/unit
+
+e2e: install-dev
+	$(BIN)/pytest tests/e2e
+
+lint: install-dev
+	$(BIN)/ruff check portal tests migrations bench
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: install-dev
+	$(BIN)/python -m bench
+
+## Extract messages into the catalog template and merge them into each language's catalog
+messages: install-dev
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k lazy_gettext -o portal/locale/messages.pot --no-location --sort-output --project "Livestream Registration Portal" .
+	$(BIN)/pybabel update -i portal/locale/messages.pot -d portal/locale -D messages --no-fuzzy-matching --ignore-obsolete
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+import portal.models  # noqa: F401
+from portal.accounts import User
+from portal.db import make_engine, session_scope, utcnow
+from portal.migrate import alembic_config
+from tests.unit.conftest import make_user
+
+
+def test_migrated_schema_matches_models(engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, SQLModel.metadata)
+    assert diff == []
+
+
+def test_database_is_at_head(engine, settings) -> None:
+    head = ScriptDirectory.from_config(alembic_config(settings.resolved_database_url)).get_current_head()
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head
+
+
+def test_every_model_table_exists(engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    assert {t.name for t in SQLModel.metadata.sorted_tables} <= tables
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'wal.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+    engine.dispose()
+
+
+def test_write_session_takes_the_sqlite_write_lock_at_begin(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'lock.db'}")
+    with session_scope(engine, write=True) as first:
+        first.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        other = sqlite3.connect(tmp_path / "lock.db", timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+    engine.dispose()
+
+
+def test_timestamps_come_back_in_utc(session) -> None:
+    user = make_user(session, email="tz@example.com")
+    session.expunge_all()
+    again = session.get(User, user.id)
+    assert again.created_at.tzinfo is not None
+    assert again.created_at.utcoffset() == timedelta(0)
+    assert abs(again.created_at - utcnow()) < timedelta(minutes=1)
+
+
+@pytest.mark.postgres
+def test_postgres_stores_timestamps_with_time_zone(engine) -> None:
+    columns = {c["name"]: c for c in inspect(engine).get_columns("users")}
+    assert columns["created_at"]["type"].timezone is True
