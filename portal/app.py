@@ -127,7 +127,7 @@ def _error_page(request: Request, status: int) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if _is_api(request):
-        return problem(exc.status_code, headers=exc.headers)
+        return problem(exc.status_code, headers=dict(exc.headers or {}))
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
     response = _error_page(request, exc.status_code)

@@ -7,6 +7,8 @@ import secrets
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Engine
+
 from portal.settings import Settings, SettingsError, get_settings
 
 DEMO_STAFF = (
@@ -16,7 +18,7 @@ DEMO_STAFF = (
 )
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings) -> Engine:
     from portal.db import make_engine
 
     return make_engine(settings.resolved_database_url)

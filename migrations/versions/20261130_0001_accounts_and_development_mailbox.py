@@ -1,7 +1,7 @@
 """accounts and development mailbox
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-30
 """
 

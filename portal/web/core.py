@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import get_timezone
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from sqlmodel import Session
@@ -34,6 +36,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_PART_SIZE = 6 * 1024 * 1024
 MAX_FILES = 20
 MAX_FIELDS = 2000
+CHINA_TIME = get_timezone("Asia/Shanghai")
 
 
 def home_for(user: User | None) -> str:
@@ -79,11 +82,10 @@ def make_templates() -> Jinja2Templates:
 
 
 def format_datetime(value: Any, fmt: str = "medium") -> str:
-    from babel.dates import format_datetime as _fmt
-
+    """A timestamp in China Standard Time, in the page's language."""
     if value is None:
         return ""
-    return _fmt(value, fmt, tzinfo="Asia/Shanghai", locale=i18n.babel_locale())
+    return babel_format_datetime(value, fmt, tzinfo=CHINA_TIME, locale=i18n.babel_locale())
 
 
 _URL = re.compile(r"https?://[^\s<>\"']+")

@@ -90,10 +90,11 @@ def test_second_account_for_same_email_is_refused(page: Page) -> None:
 
 def test_wrong_password_gives_the_same_message_as_unknown_email(page: Page) -> None:
     page.goto("/")
+    message = "The email address or password is not right"
     log_in(page, STAFF["moderator"], "not the right password at all")
-    expect(page.locator("#email-error")).to_contain_text("The email address or password is not right")
+    expect(page.locator("#email-error")).to_contain_text(message)
     log_in(page, unique_email("nobody"), "not the right password at all")
-    expect(page.locator("#email-error")).to_contain_text("The email address or password is not right")
+    expect(page.locator("#email-error")).to_contain_text(message)
 
 
 def test_switch_language_and_remember_it(page: Page, a11y: A11y) -> None:

@@ -25,7 +25,8 @@ def test_migrated_schema_matches_models(engine) -> None:
 
 
 def test_database_is_at_head(engine, settings) -> None:
-    head = ScriptDirectory.from_config(alembic_config(settings.resolved_database_url)).get_current_head()
+    config = alembic_config(settings.resolved_database_url)
+    head = ScriptDirectory.from_config(config).get_current_head()
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head
 

@@ -18,7 +18,7 @@ class Sink:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.mail_from, envelope.rcpt_tos, envelope.content))
         return "250 OK"
 
@@ -43,7 +43,7 @@ def test_smtp_backend_delivers_to_server(smtp_sink, settings, session) -> None:
     settings.smtp_url = f"smtp://127.0.0.1:{port}"
     notify.send(settings, notify.Message("a@example.com", "Hello", "Body text"), session=session)
     assert len(sink.messages) == 1
-    sender, recipients, raw = sink.messages[0]
+    _sender, recipients, raw = sink.messages[0]
     assert recipients == ["a@example.com"]
     parsed = message_from_bytes(raw)
     assert parsed["Subject"] == "Hello"

@@ -1,0 +1,30 @@
+"""Server-rendered pages through the whole ASGI stack (middleware, session, templates, DB)."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from bench.common import Result, p95, timed
+from portal.app import create_app
+from portal.migrate import upgrade
+from portal.settings import Settings
+
+
+def run() -> list[Result]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp))
+        upgrade(settings)
+        app = create_app(settings)
+        results = []
+        with TestClient(app) as client:
+            for path, target in (("/", 20.0), ("/signup", 20.0), ("/healthz", 10.0)):
+                samples = timed(lambda path=path: client.get(path), repeat=200)
+                results.append(Result(f"GET {path} p95", p95(samples), "ms", target))
+                median = statistics.median(samples)
+                results.append(Result(f"GET {path} median", median, "ms", target / 2))
+        app.state.engine.dispose()
+        return results
