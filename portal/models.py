@@ -1,3 +1,3 @@
 """Import every module that defines tables, so SQLModel.metadata knows the whole schema."""
 
-from portal import accounts, notify  # noqa: F401
+from portal import accounts, attestations, events, notify, registrations  # noqa: F401

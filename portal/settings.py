@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 120
     session_max_hours: int = 12
     email_token_max_age_hours: int = 72
+    # Comma-separated base64 data keys that are retired but may still decrypt old records.
+    old_data_keys: str = ""
+    identity_provider_url: str = ""
+    identity_provider_token: str = ""
+    identity_provider_timeout: float = 5.0
 
     @field_validator("data_dir")
     @classmethod

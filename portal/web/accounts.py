@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import accounts, notify
+from portal import accounts, events, notify, registrations
 from portal.accounts import Role, User
 from portal.errors import FormErrors
 from portal.i18n import gettext as _
@@ -140,12 +140,19 @@ def show_me(request: Request) -> Response:
     user = request.state.user
     if user.is_staff:
         return redirect(request.url_for(home_for(user)).path)
+    db = request.state.db
+    current = registrations.current_registration(db, user)
     return render(
         request,
         "accounts/me.html",
         {
             "welcome": request.query_params.get("welcome") == "1",
             "sent": request.query_params.get("sent") == "1",
+            "roster_confirmed": request.query_params.get("roster") == "1",
+            "registration": current,
+            "timeline": events.history_of(db, current.id) if current and current.id else [],
+            "roster_links": registrations.pending_roster_links(db, user),
+            "editable": registrations.EDITABLE,
         },
     )
 

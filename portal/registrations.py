@@ -1,0 +1,556 @@
+"""Registrations: the draft an applicant fills in step by step, and its submission."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, func, update
+from sqlalchemy.orm.attributes import flag_modified
+from sqlmodel import Field, Session, SQLModel, select
+
+from portal import attestations, identity, privacy, steps
+from portal.accounts import User
+from portal.db import UTCDateTime, utcnow
+from portal.errors import FormErrors, NotFound
+from portal.events import Actor, record_change
+from portal.forms import FormInput, StepContext
+from portal.i18n import gettext as _
+from portal.settings import Settings
+
+logger = logging.getLogger("portal.registrations")
+
+STATUSES = (
+    "draft", "submitted", "approved", "changes_requested", "rejected", "suspended", "revoked",
+    "expired", "deregistered",
+)
+# States in which the applicant may change answers.
+EDITABLE = frozenset({"draft", "changes_requested"})
+# States after which the applicant may start a new registration.
+ENDED = frozenset({"rejected", "revoked", "deregistered"})
+SUBMITTABLE = frozenset({"draft", "changes_requested"})
+
+
+class Registration(SQLModel, table=True):
+    __tablename__ = "registrations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str | None = Field(default=None, max_length=20, unique=True, index=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    status: str = Field(default="draft", max_length=24, index=True)
+    subject_kind: str = Field(default="person", max_length=16)
+    # Comma-separated roles, kept beside the answers for filtering.
+    roles: str = Field(default="", max_length=100)
+    # Answers per step, as saved; sensitive values only encrypted and masked.
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    identity_index: str | None = Field(default=None, max_length=64, index=True)
+    region: str | None = Field(default=None, max_length=6, index=True)
+    risk_level: str = Field(default="low", max_length=8)
+    version: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Submission(SQLModel, table=True):
+    """Every answer as submitted, one row per submission (the auditor reads each version)."""
+
+    __tablename__ = "submissions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    version: int
+    answers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    signed_name: str = Field(max_length=200)
+    submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=400)
+
+
+class Document(SQLModel, table=True):
+    """An uploaded file, encrypted; served only to its owner and staff."""
+
+    __tablename__ = "documents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    kind: str = Field(max_length=64)
+    filename: str = Field(max_length=120)
+    content_type: str = Field(max_length=40)
+    size: int
+    sha256: str = Field(max_length=64)
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RosterLink(SQLModel, table=True):
+    """A streamer an MCN or live-room operator says it manages; the streamer confirms."""
+
+    __tablename__ = "roster_links"
+
+    id: int | None = Field(default=None, primary_key=True)
+    manager_id: int = Field(foreign_key="registrations.id", index=True)
+    streamer_id: int = Field(foreign_key="registrations.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+@dataclass
+class Upload:
+    """A file that arrived with a step, already checked by its bytes."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Signing:
+    """Where a signature came from."""
+
+    ip: str = ""
+    user_agent: str = ""
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class StepState:
+    step: str
+    state: str  # not_started | done | needs_attention
+    errors: dict[str, str]
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def current_registration(session: Session, user: User) -> Registration | None:
+    """The applicant's registration that has not ended, if any."""
+    query = (
+        select(Registration)
+        .where(Registration.user_id == user.id, Registration.status.not_in(ENDED))  # type: ignore[attr-defined]
+        .order_by(Registration.id.desc())  # type: ignore[union-attr]
+    )
+    return session.exec(query).first()
+
+
+def registrations_of(session: Session, user: User) -> list[Registration]:
+    query = select(Registration).where(Registration.user_id == user.id).order_by(
+        Registration.id.desc()  # type: ignore[union-attr]
+    )
+    return list(session.exec(query))
+
+
+def get_document(session: Session, document_id: int, *, user: User) -> Document:
+    """A document its owner or a staff member may read; NotFound for anyone else."""
+    document = session.get(Document, document_id)
+    if document is None:
+        raise NotFound()
+    registration = session.get(Registration, document.registration_id)
+    if registration is None or (registration.user_id != user.id and not user.is_staff):
+        raise NotFound()
+    return document
+
+
+def read_document(settings: Settings, document: Document) -> bytes:
+    return privacy.cipher_for(settings).decrypt(
+        document.ciphertext, context=_document_context(document.registration_id, document.kind)
+    )
+
+
+def _document_context(registration_id: int | None, kind: str) -> bytes:
+    return f"document:{registration_id}:{kind}".encode()
+
+
+def _secret_context(registration_id: int | None, step: str, name: str) -> bytes:
+    return f"registration:{registration_id}:{step}:{name}".encode()
+
+
+def step_secrets(settings: Settings, registration: Registration, step: str) -> dict[str, str]:
+    """Decrypt a step's saved sensitive values (for validation, never for display)."""
+    saved = registration.answers.get(step) or {}
+    cipher = privacy.cipher_for(settings)
+    out = {}
+    for name in steps.SENSITIVE.get(step, ()):
+        blob = saved.get(f"{name}_enc")
+        if blob:
+            out[name] = cipher.decrypt_text(
+                base64.b64decode(blob), context=_secret_context(registration.id, step, name)
+            )
+    return out
+
+
+def step_documents(registration: Registration, step: str) -> set[str]:
+    saved = registration.answers.get(step) or {}
+    return {name for name in steps.UPLOADS.get(step, ()) if saved.get(name)}
+
+
+def context_for(
+    settings: Settings,
+    registration: Registration,
+    step: str,
+    *,
+    today: date,
+    extra_documents: set[str] | None = None,
+) -> StepContext:
+    return StepContext(
+        today=today,
+        answers=registration.answers,
+        documents=step_documents(registration, step) | (extra_documents or set()),
+        secrets=step_secrets(settings, registration, step),
+    )
+
+
+def step_states(settings: Settings, registration: Registration, *, today: date) -> list[StepState]:
+    """Each applicable step with its state, by validating the saved answers again."""
+    states = []
+    for step in steps.applicable_steps(registration.answers, today):
+        if step == "review":
+            continue
+        saved = registration.answers.get(step)
+        if not saved:
+            states.append(StepState(step, "not_started", {}))
+            continue
+        ctx = context_for(settings, registration, step, today=today)
+        checker = steps.VALIDATORS[step](steps.to_form(step, saved), ctx)
+        errors = dict(checker.errors)
+        verification = saved.get("verification") or {}
+        if step == "identity" and verification.get("status") == "unavailable" and not errors:
+            errors["id_number"] = str(identity.UNAVAILABLE_MESSAGE)
+        states.append(StepState(step, "needs_attention" if errors else "done", errors))
+    return states
+
+
+def missing(settings: Settings, registration: Registration, *, today: date) -> list[StepState]:
+    return [s for s in step_states(settings, registration, today=today) if s.state != "done"]
+
+
+# --- changing --------------------------------------------------------------------------------
+
+
+def start_registration(session: Session, user: User) -> Registration:
+    """Open a draft for the applicant, or return the one that has not ended; commit."""
+    existing = current_registration(session, user)
+    if existing is not None:
+        return existing
+    registration = Registration(user_id=user.id)  # type: ignore[arg-type]
+    session.add(registration)
+    session.flush()
+    record_change(
+        session,
+        action="started",
+        actor=Actor.of(user),
+        registration_id=registration.id,
+        to_status="draft",
+    )
+    session.commit()
+    return registration
+
+
+def _require_editable(registration: Registration) -> None:
+    if registration.status not in EDITABLE:
+        raise FormErrors({"_": _("This registration has been submitted and cannot be changed "
+                                 "while it is reviewed")})
+
+
+def check_step(
+    settings: Settings,
+    registration: Registration,
+    step: str,
+    form: FormInput,
+    *,
+    today: date,
+) -> dict[str, str]:
+    """Validate a step's form without saving (the inline check); uploads count as given."""
+    ctx = context_for(settings, registration, step, today=today,
+                      extra_documents=set(steps.UPLOADS.get(step, ())))
+    return steps.VALIDATORS[step](form, ctx).errors
+
+
+def save_step(
+    session: Session,
+    settings: Settings,
+    *,
+    registration: Registration,
+    step: str,
+    form: FormInput,
+    uploads: list[Upload],
+    signing: Signing,
+    today: date,
+) -> dict[str, Any]:
+    """Validate and save one step with its uploads; commit. Raises FormErrors, saving nothing."""
+    _require_editable(registration)
+    if step not in steps.applicable_steps(registration.answers, today) or step == "review":
+        raise NotFound()
+    given = {upload.field for upload in uploads}
+    ctx = context_for(settings, registration, step, today=today, extra_documents=given)
+    checker = steps.VALIDATORS[step](form, ctx)
+    if checker.errors:
+        raise FormErrors(checker.errors)
+    data = checker.data
+    cipher = privacy.cipher_for(settings)
+    previous = registration.answers.get(step) or {}
+
+    # Keep the documents already stored unless a new file replaces them.
+    for name in steps.UPLOADS.get(step, ()):
+        if previous.get(name):
+            data[name] = previous[name]
+    for upload in uploads:
+        document = Document(
+            registration_id=registration.id,  # type: ignore[arg-type]
+            kind=upload.field,
+            filename=privacy.safe_filename(upload.filename),
+            content_type=upload.content_type,
+            size=len(upload.data),
+            sha256=hashlib.sha256(upload.data).hexdigest(),
+            ciphertext=cipher.encrypt(
+                upload.data, context=_document_context(registration.id, upload.field)
+            ),
+        )
+        session.add(document)
+        session.flush()
+        data[upload.field] = document.id
+
+    clear_values = {name: data.get(name) for name in steps.SENSITIVE.get(step, ())}
+    for name in steps.SENSITIVE.get(step, ()):
+        clear = data.pop(name, None)
+        if clear is None:
+            continue
+        blob = cipher.encrypt_text(clear, context=_secret_context(registration.id, step, name))
+        data[f"{name}_enc"] = base64.b64encode(blob).decode()
+        data[f"{name}_masked"] = (
+            privacy.mask_phone(clear) if name == "phone" else privacy.mask_id_number(clear)
+        )
+
+    if step == "identity":
+        _apply_identity(settings, registration, data, clear_number=clear_values["id_number"],
+                        today=today, signing=signing)
+    elif step == "roles":
+        registration.roles = ",".join(data["roles"])
+        if registration.subject_kind == "organization":
+            registration.region = data.get("org_province")
+        _link_roster(session, registration, data["roster"])
+    elif step == "security":
+        data["signed_at"] = signing.at.isoformat()
+        data["ip"] = signing.ip
+        data["user_agent"] = signing.user_agent[:400]
+
+    answers = dict(registration.answers)
+    answers[step] = data
+    registration.answers = answers
+    flag_modified(registration, "answers")
+    registration.updated_at = utcnow()
+    registration.version += 1
+    session.add(registration)
+    session.commit()
+    return data
+
+
+def _apply_identity(
+    settings: Settings,
+    registration: Registration,
+    data: dict[str, Any],
+    *,
+    clear_number: str | None,
+    today: date,
+    signing: Signing,
+) -> None:
+    registration.subject_kind = data["subject_kind"]
+    if registration.subject_kind == "person":
+        registration.region = data["residence_province"]
+    if clear_number:
+        registration.identity_index = privacy.identity_index(
+            settings, data["id_type"], clear_number
+        )
+    data["consent_at"] = signing.at.isoformat()
+    data["verification"] = _verify_identity(settings, data, clear_number, today)
+
+
+def _verify_identity(
+    settings: Settings, data: dict[str, Any], clear_number: str | None, today: date
+) -> dict[str, Any]:
+    """Ask the identity provider; an unreachable provider leaves the step to retry later."""
+    if not clear_number:
+        return {"status": "unavailable", "provider": "none"}
+    provider = identity.provider_for(settings)
+    claim = identity.IdentityClaim(
+        id_type=data["id_type"],
+        id_number=clear_number,
+        legal_name=data["legal_name"],
+        date_of_birth=date.fromisoformat(data["date_of_birth"]),
+    )
+    try:
+        result = provider.verify(claim, today=today)
+    except identity.ProviderUnavailable:
+        return {"status": "unavailable", "provider": provider.name}
+    return {
+        "status": "verified" if result.verified else "refused",
+        "provider": result.provider,
+        "reference": result.reference,
+        "reason": result.reason,
+        "at": utcnow().isoformat(),
+    }
+
+
+def _link_roster(session: Session, registration: Registration, numbers: list[str]) -> None:
+    """Replace the registration's roster with the streamers named; each must exist."""
+    streamers: dict[int, Registration] = {}
+    unknown = []
+    for number in numbers:
+        streamer = session.exec(select(Registration).where(Registration.number == number)).first()
+        if streamer is None or streamer.status == "draft" or streamer.id == registration.id:
+            unknown.append(number)
+        else:
+            streamers[streamer.id] = streamer  # type: ignore[index]
+    if unknown:
+        raise FormErrors({"roster": _("No submitted registration has the number %(number)s",
+                                      number=unknown[0])})
+    links = select(RosterLink).where(RosterLink.manager_id == registration.id)
+    existing = {link.streamer_id: link for link in session.exec(links)}
+    for streamer_id, link in existing.items():
+        if streamer_id not in streamers:
+            session.delete(link)
+    for streamer_id in streamers:
+        if streamer_id not in existing:
+            link = RosterLink(manager_id=registration.id, streamer_id=streamer_id)  # type: ignore[arg-type]
+            session.add(link)
+
+
+def pending_roster_links(session: Session, user: User) -> list[tuple[RosterLink, Registration]]:
+    """Links naming one of the user's registrations as a managed streamer, not yet confirmed."""
+    mine = [r.id for r in registrations_of(session, user)]
+    if not mine:
+        return []
+    query = select(RosterLink, Registration).where(
+        RosterLink.streamer_id.in_(mine),  # type: ignore[attr-defined]
+        RosterLink.confirmed_at.is_(None),  # type: ignore[union-attr]
+        Registration.id == RosterLink.manager_id,
+    )
+    return [(link, manager) for link, manager in session.exec(query)]
+
+
+def confirm_roster_link(session: Session, *, user: User, link_id: int) -> RosterLink:
+    """The managed streamer confirms the link; commit."""
+    link = session.get(RosterLink, link_id)
+    streamer = session.get(Registration, link.streamer_id) if link else None
+    if link is None or streamer is None or streamer.user_id != user.id:
+        raise NotFound()
+    if link.confirmed_at is None:
+        link.confirmed_at = utcnow()
+        session.add(link)
+        manager = session.get(Registration, link.manager_id)
+        record_change(
+            session,
+            action="roster_confirmed",
+            actor=Actor.of(user),
+            registration_id=streamer.id,
+            data={"manager": manager.number if manager else None},
+        )
+        session.commit()
+    return link
+
+
+def _new_number(session: Session, year: int) -> str:
+    while True:
+        number = f"LR-{year}-{secrets.randbelow(10**7):07d}"
+        exists = session.exec(
+            select(func.count()).select_from(Registration).where(Registration.number == number)
+        ).one()
+        if not exists:
+            return number
+
+
+def submit(
+    session: Session,
+    settings: Settings,
+    *,
+    registration: Registration,
+    user: User,
+    signature: str,
+    signing: Signing,
+    today: date,
+) -> Registration:
+    """Sign and submit: assign the number, freeze the answers, record the change; commit."""
+    if registration.status not in SUBMITTABLE:
+        raise FormErrors({"_": _("This registration has already been submitted")})
+    errors: dict[str, str] = {}
+    if not user.email_verified:
+        errors["_email"] = _("Confirm your email address before you submit: open the link we "
+                             "sent you")
+    outstanding = missing(settings, registration, today=today)
+    if outstanding:
+        errors["_missing"] = _("Some answers are missing or need attention: see the list below")
+    legal_name = (registration.answers.get("identity") or {}).get("legal_name", "")
+    typed = " ".join(signature.split())
+    if not typed:
+        errors["signature"] = _("Type your full legal name to sign")
+    elif typed != legal_name:
+        errors["signature"] = _("Type your legal name exactly as in the identity step")
+    if errors:
+        raise FormErrors(errors)
+    identity_answers = registration.answers["identity"]
+    if (identity_answers.get("verification") or {}).get("status") == "refused":
+        raise FormErrors({"_": _("Your identity could not be verified. Check your identity "
+                                 "answers")})
+
+    now = utcnow()
+    previous = registration.status
+    number = registration.number or _new_number(session, now.year)
+    # Only one of two simultaneous submissions moves the registration; the other sees rowcount 0.
+    table = Registration.__table__.c  # type: ignore[attr-defined]
+    moved = session.exec(
+        update(Registration)
+        .where(table.id == registration.id, table.status == previous,
+               table.version == registration.version)
+        .values(status="submitted", number=number, submitted_at=now, updated_at=now,
+                version=registration.version + 1)
+    )
+    if moved.rowcount != 1:
+        session.rollback()
+        raise FormErrors({"_": _("This registration has already been submitted")})
+    session.refresh(registration)
+    version = 1 + session.exec(
+        select(func.count()).select_from(Submission)
+        .where(Submission.registration_id == registration.id)
+    ).one()
+    session.add(Submission(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        version=version, answers=registration.answers, signed_name=typed, submitted_at=now,
+        ip=signing.ip, user_agent=signing.user_agent[:400],
+    ))
+    security = registration.answers["security"]
+    attestation_data = {k: v for k, v in security.items() if k not in ("ip", "user_agent")}
+    session.add(attestations.Attestation(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        version=version,
+        data=attestation_data,
+        sha256=attestations.canonical_sha256(attestation_data),
+        signed_name=security.get("signature", ""),
+        signed_at=datetime.fromisoformat(security["signed_at"]),
+        ip=security.get("ip", ""),
+        user_agent=security.get("user_agent", ""),
+    ))
+    declaration = registration.answers["content"]
+    session.add(attestations.Declaration(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        version=version, data=declaration,
+        sha256=attestations.canonical_sha256(declaration),
+    ))
+    record_change(
+        session,
+        action="submitted",
+        actor=Actor.of(user),
+        registration_id=registration.id,
+        number=number,
+        from_status=previous,
+        to_status="submitted",
+        data={"version": version},
+        event_type="registration.submitted",
+    )
+    session.commit()
+    return registration

@@ -1,0 +1,405 @@
+"""The registration wizard: task list, one page per step, inline checks, review and submit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal import attestations, identity, privacy, regions, registrations, steps
+from portal.errors import FormErrors, NotFound
+from portal.forms import FormInput, form_input
+from portal.registrations import Registration, Signing, Upload
+from portal.web import summary
+from portal.web.core import form_value, namespaced, page, redirect, render
+
+
+class FormValues:
+    """Template access to a form: ``get`` the first value, ``getlist`` all of them."""
+
+    def __init__(self, form: FormInput) -> None:
+        self.form = form
+
+    def get(self, name: str, default: str = "") -> str:
+        values = self.form.get(name) or []
+        return values[0] if values else default
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self.form.get(name) or [])
+
+
+def today() -> date:
+    # Ages and dates are judged by the calendar in China, whatever the server's zone.
+    return identity.china_today()
+
+
+def _registration(request: Request, *, start: bool = False) -> Registration:
+    user = request.state.user
+    registration = registrations.current_registration(request.state.db, user)
+    if registration is None:
+        if not start:
+            raise _Redirect(request.app.url_path_for("apply:show_tasks"))
+        registration = registrations.start_registration(request.state.db, user)
+    return registration
+
+
+class _Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def _signing(request: Request) -> Signing:
+    client = request.client.host if request.client else ""
+    return Signing(ip=client, user_agent=request.headers.get("user-agent", "")[:400])
+
+
+def _step_nav(request: Request, registration: Registration) -> list[dict[str, Any]]:
+    settings = request.app.state.settings
+    states = {s.step: s.state for s in
+              registrations.step_states(settings, registration, today=today())}
+    nav = []
+    for step in steps.applicable_steps(registration.answers, today()):
+        nav.append({
+            "step": step,
+            "title": str(steps.STEP_TITLES[step]),
+            "state": states.get(step, "not_started"),
+            "url": str(request.app.url_path_for("apply:show_step", step=step)),
+        })
+    return nav
+
+
+def _choices() -> dict[str, Any]:
+    return {
+        "subject_kinds": steps.SUBJECT_KINDS,
+        "id_types": steps.ID_TYPE_LABELS,
+        "relationships": steps.RELATIONSHIPS,
+        "roles": steps.ROLES,
+        "platforms": steps.PLATFORMS,
+        "monthly_sales": steps.MONTHLY_SALES,
+        "provinces": regions.province_options(),
+        "nationalities": regions.nationality_options(),
+        "security_items": attestations.SECURITY_ITEMS,
+        "categories": attestations.CONTENT_CATEGORIES,
+        "audiences": attestations.AUDIENCES,
+        "restricted_products": attestations.RESTRICTED_PRODUCTS,
+        "professional_topics": attestations.PROFESSIONAL_TOPICS,
+        "return_policies": attestations.RETURN_POLICIES,
+        "complaint_channels": attestations.COMPLAINT_CHANNELS,
+        "response_times": attestations.RESPONSE_TIMES,
+        "prohibited": attestations.PROHIBITED_CONDUCT,
+        "qualification_field": attestations.qualification_field,
+    }
+
+
+def _render_step(
+    request: Request,
+    registration: Registration,
+    step: str,
+    form: FormInput,
+    errors: dict[str, str],
+    *,
+    status_code: int = 200,
+    extra_channels: int = 0,
+) -> Response:
+    saved = registration.answers.get(step) or {}
+    channel_rows = steps.channel_indexes(form) or [0]
+    channel_rows = channel_rows + [max(channel_rows) + 1 + i for i in range(extra_channels)]
+    context = {
+        "registration": registration,
+        "step": step,
+        "title": str(steps.STEP_TITLES[step]),
+        "values": FormValues(form),
+        "errors": errors,
+        "saved": saved,
+        "nav": _step_nav(request, registration),
+        "check_url": str(request.app.url_path_for("apply:check_step", step=step)),
+        "action_url": str(request.app.url_path_for("apply:save_step", step=step)),
+        "channel_rows": channel_rows[: steps.MAX_CHANNELS],
+        "max_channels": steps.MAX_CHANNELS,
+        "return_to": request.query_params.get("return", "") or form_value(
+            request.state.form, "return"),
+        **_choices(),
+    }
+    return render(request, f"apply/{step}.html", context, status_code=status_code)
+
+
+def _guard(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """Turn the wizard's redirects and not-found answers into responses."""
+
+    def wrapped(request: Request) -> Response:
+        try:
+            return handler(request)
+        except _Redirect as exc:
+            return redirect(exc.url)
+        except NotFound:
+            raise HTTPException(status_code=404) from None
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+@page(roles={"applicant"})
+@_guard
+def show_tasks(request: Request) -> Response:
+    registration = registrations.current_registration(request.state.db, request.state.user)
+    if registration is None:
+        return render(request, "apply/start.html", {})
+    if registration.status not in registrations.EDITABLE:
+        return redirect(request.app.url_path_for("accounts:me"))
+    return render(request, "apply/tasks.html", {
+        "registration": registration, "nav": _step_nav(request, registration),
+    })
+
+
+@page(roles={"applicant"})
+@_guard
+def start(request: Request) -> Response:
+    _registration(request, start=True)
+    return redirect(request.app.url_path_for("apply:show_step", step="identity"))
+
+
+def _step_for(request: Request, registration: Registration) -> str:
+    step = request.path_params["step"]
+    if step not in steps.STEPS or step == "review":
+        raise NotFound()
+    if step != "identity" and not registration.answers.get("identity"):
+        raise _Redirect(request.app.url_path_for("apply:show_step", step="identity"))
+    if step not in steps.applicable_steps(registration.answers, today()):
+        raise NotFound()
+    return step
+
+
+@page(roles={"applicant"})
+@_guard
+def show_step(request: Request) -> Response:
+    step_name = request.path_params["step"]
+    registration = _registration(request, start=step_name == "identity")
+    if registration.status not in registrations.EDITABLE:
+        return redirect(request.app.url_path_for("accounts:me"))
+    step = _step_for(request, registration)
+    saved = registration.answers.get(step) or {}
+    return _render_step(request, registration, step, steps.to_form(step, saved), {})
+
+
+def _uploads(request: Request, step: str) -> tuple[list[Upload], dict[str, str]]:
+    """Read and check the files posted with a step; errors name the file field."""
+    uploads, errors = [], {}
+    form = request.state.form
+    for name in steps.UPLOADS.get(step, ()):
+        part = form.get(name) if form is not None else None
+        if not isinstance(part, UploadFile) or not part.filename:
+            continue
+        data = part.file.read(privacy.MAX_UPLOAD_BYTES + 1)
+        try:
+            content_type = privacy.check_upload(data, part.filename)
+        except privacy.UploadError as exc:
+            errors[name] = str(exc)
+            continue
+        uploads.append(Upload(name, part.filename, content_type, data))
+    return uploads, errors
+
+
+@page(roles={"applicant"})
+@_guard
+def save_step(request: Request) -> Response:
+    registration = _registration(request)
+    if registration.status not in registrations.EDITABLE:
+        raise HTTPException(status_code=409)
+    step = _step_for(request, registration)
+    form = form_input(request.state.form.multi_items())
+    action = form_value(request.state.form, "action")
+    if step == "roles" and (action == "add_channel" or form_value(request.state.form,
+                                                                  "remove_channel")):
+        return _change_channels(request, registration, form, action)
+    uploads, upload_errors = _uploads(request, step)
+    settings = request.app.state.settings
+    try:
+        if upload_errors:
+            errors = registrations.check_step(settings, registration, step, form, today=today())
+            raise FormErrors({**upload_errors, **errors})
+        registrations.save_step(
+            request.state.db, settings, registration=registration, step=step, form=form,
+            uploads=uploads, signing=_signing(request), today=today(),
+        )
+    except FormErrors as exc:
+        request.state.db.rollback()
+        return _render_step(request, registration, step, form, exc.errors, status_code=422)
+    if step == "identity":
+        verification = (registration.answers["identity"].get("verification") or {})
+        if verification.get("status") == "unavailable":
+            return _render_step(
+                request, registration, step, steps.to_form(step, registration.answers[step]),
+                {"id_number": str(identity.UNAVAILABLE_MESSAGE)}, status_code=503,
+            )
+    return redirect(_next_url(request, registration, step))
+
+
+def _next_url(request: Request, registration: Registration, step: str) -> str:
+    if form_value(request.state.form, "return") == "review":
+        return str(request.app.url_path_for("apply:show_review"))
+    order = steps.applicable_steps(registration.answers, today())
+    following = order[order.index(step) + 1]
+    if following == "review":
+        return str(request.app.url_path_for("apply:show_review"))
+    return str(request.app.url_path_for("apply:show_step", step=following))
+
+
+def _change_channels(
+    request: Request, registration: Registration, form: dict[str, list[str]], action: str
+) -> Response:
+    """'Add another' and 'remove' for channels: the page again, nothing saved yet."""
+    rows = steps.channel_indexes(form) or [0]
+    if action != "add_channel":
+        index = form_value(request.state.form, "remove_channel")
+        if index.isdigit() and len(rows) > 1:
+            for key in [k for k in form if k.startswith(f"channel-{int(index)}-")]:
+                del form[key]
+        return _render_step(request, registration, "roles", form, {})
+    extra = 1 if len(rows) < steps.MAX_CHANNELS else 0
+    for i in rows:  # keep rows that are still empty, so a new one appears below them
+        form.setdefault(f"channel-{i}-handle", [""])
+    return _render_step(request, registration, "roles", form, {}, extra_channels=extra)
+
+
+@page(roles={"applicant"})
+@_guard
+def check_step(request: Request) -> Response:
+    """Check one field as the applicant leaves it, with the same validator as the save."""
+    registration = _registration(request)
+    step = _step_for(request, registration)
+    form = form_input(request.state.form.multi_items())
+    name = form_value(request.state.form, "_field")
+    errors = registrations.check_step(
+        request.app.state.settings, registration, step, form, today=today()
+    )
+    shown = {name: errors[name]} if name in errors else {}
+    return _render_step(request, registration, step, form, shown)
+
+
+def _review_context(request: Request, registration: Registration) -> dict[str, Any]:
+    settings = request.app.state.settings
+    documents = {}
+    for step_answers in registration.answers.values():
+        for key, value in step_answers.items():
+            if isinstance(value, int) and not isinstance(value, bool) and key in _upload_names():
+                documents[key] = value
+    return {
+        "registration": registration,
+        "answers": registration.answers,
+        "missing": registrations.missing(settings, registration, today=today()),
+        "nav": _step_nav(request, registration),
+        "applicable": steps.applicable_steps(registration.answers, today()),
+        "step_titles": steps.STEP_TITLES,
+        "documents": documents,
+        "summarize": summary.summarize,
+        "province_name": regions.province_name,
+        "nationality_name": regions.nationality_name,
+        **_choices(),
+    }
+
+
+def _upload_names() -> set[str]:
+    return {name for names in steps.UPLOADS.values() for name in names}
+
+
+@page(roles={"applicant"})
+@_guard
+def show_review(request: Request) -> Response:
+    registration = _registration(request)
+    if registration.status not in registrations.EDITABLE:
+        return redirect(request.app.url_path_for("accounts:me"))
+    if not registration.answers.get("identity"):
+        return redirect(request.app.url_path_for("apply:show_step", step="identity"))
+    context = _review_context(request, registration)
+    return render(request, "apply/review.html", {**context, "errors": {}, "signature": ""})
+
+
+@page(roles={"applicant"})
+@_guard
+def submit_registration(request: Request) -> Response:
+    user = request.state.user
+    registration = registrations.current_registration(request.state.db, user)
+    if registration is None:
+        return redirect(request.app.url_path_for("apply:show_tasks"))
+    if registration.status not in registrations.SUBMITTABLE:
+        # A second click on "Submit": the first one won; show where it went.
+        return redirect(request.app.url_path_for("apply:show_submitted"))
+    signature = form_value(request.state.form, "signature")
+    try:
+        registrations.submit(
+            request.state.db, request.app.state.settings, registration=registration, user=user,
+            signature=signature, signing=_signing(request), today=today(),
+        )
+    except FormErrors as exc:
+        request.state.db.rollback()
+        registration = registrations.current_registration(request.state.db, user)
+        if registration is not None and registration.status not in registrations.SUBMITTABLE:
+            return redirect(request.app.url_path_for("apply:show_submitted"))
+        context = _review_context(request, registration)  # type: ignore[arg-type]
+        return render(request, "apply/review.html",
+                      {**context, "errors": exc.errors, "signature": signature}, status_code=422)
+    return redirect(request.app.url_path_for("apply:show_submitted"))
+
+
+@page(roles={"applicant"})
+def show_submitted(request: Request) -> Response:
+    registration = registrations.current_registration(request.state.db, request.state.user)
+    if registration is None or registration.number is None:
+        return redirect(request.app.url_path_for("apply:show_tasks"))
+    return render(request, "apply/submitted.html", {"registration": registration})
+
+
+@page(login=True)
+def show_document(request: Request) -> Response:
+    """Send a document to its owner or to staff, never to anyone else (404)."""
+    try:
+        document = registrations.get_document(
+            request.state.db, request.path_params["document_id"], user=request.state.user
+        )
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    data = registrations.read_document(request.app.state.settings, document)
+    filename = document.filename.encode("ascii", "replace").decode().replace('"', "")
+    return Response(
+        data,
+        media_type=document.content_type,
+        headers={
+            "Content-Disposition": f'inline; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+            # Opened on its own, a document can run nothing and reach nothing.
+            "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+        },
+    )
+
+
+@page(roles={"applicant"})
+def confirm_roster(request: Request) -> Response:
+    try:
+        registrations.confirm_roster_link(
+            request.state.db, user=request.state.user, link_id=request.path_params["link_id"]
+        )
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    return redirect(str(request.app.url_path_for("accounts:me")) + "?roster=1")
+
+
+routes = namespaced("apply", [
+    Route("/apply", show_tasks, methods=["GET"], name="show_tasks"),
+    Route("/apply/start", start, methods=["POST"], name="start"),
+    Route("/apply/review", show_review, methods=["GET"], name="show_review"),
+    Route("/apply/review", submit_registration, methods=["POST"], name="submit"),
+    Route("/apply/submitted", show_submitted, methods=["GET"], name="show_submitted"),
+    Route("/apply/{step}", show_step, methods=["GET"], name="show_step"),
+    Route("/apply/{step}", save_step, methods=["POST"], name="save_step"),
+    Route("/apply/{step}/check", check_step, methods=["POST"], name="check_step"),
+    Route("/documents/{document_id:int}", show_document, methods=["GET"], name="show_document"),
+    Route("/me/roster/{link_id:int}/confirm", confirm_roster, methods=["POST"],
+          name="confirm_roster"),
+])
