@@ -34,6 +34,8 @@ EDITABLE = frozenset({"draft", "changes_requested"})
 # States after which the applicant may start a new registration.
 ENDED = frozenset({"rejected", "revoked", "deregistered"})
 SUBMITTABLE = frozenset({"draft", "changes_requested"})
+# Files that arrived with a step that was not saved yet: kept so nobody has to choose them again.
+PENDING = "_pending"
 
 
 class Registration(SQLModel, table=True):
@@ -185,9 +187,17 @@ def step_secrets(settings: Settings, registration: Registration, step: str) -> d
     return out
 
 
-def step_documents(registration: Registration, step: str) -> set[str]:
+def saved_documents(registration: Registration, step: str) -> dict[str, int]:
+    """Upload field -> document id: the step's saved files, overridden by newer pending ones."""
     saved = registration.answers.get(step) or {}
-    return {name for name in steps.UPLOADS.get(step, ()) if saved.get(name)}
+    pending = (registration.answers.get(PENDING) or {}).get(step) or {}
+    out = {name: saved[name] for name in steps.UPLOADS.get(step, ()) if saved.get(name)}
+    out.update({name: doc for name, doc in pending.items() if name in steps.UPLOADS.get(step, ())})
+    return out
+
+
+def step_documents(registration: Registration, step: str) -> set[str]:
+    return set(saved_documents(registration, step))
 
 
 def context_for(
@@ -272,6 +282,56 @@ def check_step(
     return steps.VALIDATORS[step](form, ctx).errors
 
 
+def _store_document(
+    session: Session, settings: Settings, registration: Registration, upload: Upload
+) -> int:
+    document = Document(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        kind=upload.field,
+        filename=privacy.safe_filename(upload.filename),
+        content_type=upload.content_type,
+        size=len(upload.data),
+        sha256=hashlib.sha256(upload.data).hexdigest(),
+        ciphertext=privacy.cipher_for(settings).encrypt(
+            upload.data, context=_document_context(registration.id, upload.field)
+        ),
+    )
+    session.add(document)
+    session.flush()
+    return document.id  # type: ignore[return-value]
+
+
+def _set_answers(registration: Registration, answers: dict[str, Any]) -> None:
+    registration.answers = answers
+    flag_modified(registration, "answers")
+    registration.updated_at = utcnow()
+    registration.version += 1
+
+
+def keep_uploads(
+    session: Session,
+    settings: Settings,
+    *,
+    registration: Registration,
+    step: str,
+    uploads: list[Upload],
+) -> None:
+    """Store checked files of a step that is not saved yet, so they are not lost; commit."""
+    _require_editable(registration)
+    if not uploads:
+        return
+    answers = dict(registration.answers)
+    pending = {k: dict(v) for k, v in (answers.get(PENDING) or {}).items()}
+    for upload in uploads:
+        pending.setdefault(step, {})[upload.field] = _store_document(
+            session, settings, registration, upload
+        )
+    answers[PENDING] = pending
+    _set_answers(registration, answers)
+    session.add(registration)
+    session.commit()
+
+
 def save_step(
     session: Session,
     settings: Settings,
@@ -294,27 +354,11 @@ def save_step(
         raise FormErrors(checker.errors)
     data = checker.data
     cipher = privacy.cipher_for(settings)
-    previous = registration.answers.get(step) or {}
 
-    # Keep the documents already stored unless a new file replaces them.
-    for name in steps.UPLOADS.get(step, ()):
-        if previous.get(name):
-            data[name] = previous[name]
+    # Keep the documents already stored (or kept pending) unless a new file replaces them.
+    data.update(saved_documents(registration, step))
     for upload in uploads:
-        document = Document(
-            registration_id=registration.id,  # type: ignore[arg-type]
-            kind=upload.field,
-            filename=privacy.safe_filename(upload.filename),
-            content_type=upload.content_type,
-            size=len(upload.data),
-            sha256=hashlib.sha256(upload.data).hexdigest(),
-            ciphertext=cipher.encrypt(
-                upload.data, context=_document_context(registration.id, upload.field)
-            ),
-        )
-        session.add(document)
-        session.flush()
-        data[upload.field] = document.id
+        data[upload.field] = _store_document(session, settings, registration, upload)
 
     clear_values = {name: data.get(name) for name in steps.SENSITIVE.get(step, ())}
     for name in steps.SENSITIVE.get(step, ()):
@@ -342,10 +386,9 @@ def save_step(
 
     answers = dict(registration.answers)
     answers[step] = data
-    registration.answers = answers
-    flag_modified(registration, "answers")
-    registration.updated_at = utcnow()
-    registration.version += 1
+    pending = {k: v for k, v in (answers.get(PENDING) or {}).items() if k != step}
+    answers[PENDING] = pending
+    _set_answers(registration, answers)
     session.add(registration)
     session.commit()
     return data
@@ -518,9 +561,10 @@ def submit(
         select(func.count()).select_from(Submission)
         .where(Submission.registration_id == registration.id)
     ).one()
+    submitted = {k: v for k, v in registration.answers.items() if k != PENDING}
     session.add(Submission(
         registration_id=registration.id,  # type: ignore[arg-type]
-        version=version, answers=registration.answers, signed_name=typed, submitted_at=now,
+        version=version, answers=submitted, signed_name=typed, submitted_at=now,
         ip=signing.ip, user_agent=signing.user_agent[:400],
     ))
     security = registration.answers["security"]

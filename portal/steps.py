@@ -213,7 +213,7 @@ def validate_guardian(form: FormInput, ctx: StepContext) -> Checker:
             except ValueError as exc:
                 c.error("guardian_date_of_birth", str(exc))
     c.choice("relationship", RELATIONSHIPS, required=_("Choose the guardian's relationship to you"))
-    typed = c.text("consent_name", _("Guardian's consent"),
+    typed = c.text("consent_name", _("Guardian's signature"),
                    required=_("The guardian must type their full name to consent"),
                    max_length=100)
     if typed and name and typed != name:

@@ -107,7 +107,8 @@ def _render_step(
     status_code: int = 200,
     extra_channels: int = 0,
 ) -> Response:
-    saved = registration.answers.get(step) or {}
+    saved = {**(registration.answers.get(step) or {}),
+             **registrations.saved_documents(registration, step)}
     channel_rows = steps.channel_indexes(form) or [0]
     channel_rows = channel_rows + [max(channel_rows) + 1 + i for i in range(extra_channels)]
     context = {
@@ -215,18 +216,21 @@ def save_step(request: Request) -> Response:
     step = _step_for(request, registration)
     form = form_input(request.state.form.multi_items())
     action = form_value(request.state.form, "action")
+    settings = request.app.state.settings
+    uploads, upload_errors = _uploads(request, step)
+    # Files that passed their checks are kept whatever else is wrong with the page.
+    registrations.keep_uploads(request.state.db, settings, registration=registration, step=step,
+                               uploads=uploads)
     if step == "roles" and (action == "add_channel" or form_value(request.state.form,
                                                                   "remove_channel")):
         return _change_channels(request, registration, form, action)
-    uploads, upload_errors = _uploads(request, step)
-    settings = request.app.state.settings
     try:
         if upload_errors:
             errors = registrations.check_step(settings, registration, step, form, today=today())
             raise FormErrors({**upload_errors, **errors})
         registrations.save_step(
             request.state.db, settings, registration=registration, step=step, form=form,
-            uploads=uploads, signing=_signing(request), today=today(),
+            uploads=[], signing=_signing(request), today=today(),
         )
     except FormErrors as exc:
         request.state.db.rollback()
@@ -285,11 +289,6 @@ def check_step(request: Request) -> Response:
 
 def _review_context(request: Request, registration: Registration) -> dict[str, Any]:
     settings = request.app.state.settings
-    documents = {}
-    for step_answers in registration.answers.values():
-        for key, value in step_answers.items():
-            if isinstance(value, int) and not isinstance(value, bool) and key in _upload_names():
-                documents[key] = value
     return {
         "registration": registration,
         "answers": registration.answers,
@@ -297,16 +296,11 @@ def _review_context(request: Request, registration: Registration) -> dict[str, A
         "nav": _step_nav(request, registration),
         "applicable": steps.applicable_steps(registration.answers, today()),
         "step_titles": steps.STEP_TITLES,
-        "documents": documents,
         "summarize": summary.summarize,
         "province_name": regions.province_name,
         "nationality_name": regions.nationality_name,
         **_choices(),
     }
-
-
-def _upload_names() -> set[str]:
-    return {name for names in steps.UPLOADS.values() for name in names}
 
 
 @page(roles={"applicant"})

@@ -168,8 +168,10 @@ def test_identity_rules_show_next_to_the_field(wizard, session, overrides, field
     assert message in field_errors(response.text)[field]
     soup = BeautifulSoup(response.text, "html.parser")
     assert soup.find("input", id="residence_city")["value"] == "北京"
-    assert registration_of(session).answers == {}
-    assert count(session, Document) == 0
+    assert "identity" not in registration_of(session).answers
+    # The files that passed their checks are kept, so nobody has to choose them again.
+    assert soup.find(id="id_front-saved") and soup.find(id="id_back-saved")
+    assert count(session, Document) == 2
 
 
 def test_lower_case_x_is_normalised(wizard, session) -> None:
@@ -288,8 +290,9 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(wizard, session, content,
     assert response.status_code in (413, 422)
     if response.status_code == 422:
         assert message in field_errors(response.text)["id_front"]
-    assert count(session, Document) == 0
-    assert registration_of(session).answers == {}
+    stored = session.exec(select(Document)).all()
+    assert [d.kind for d in stored] == ["id_back"]
+    assert "identity" not in registration_of(session).answers
 
 
 def test_html_in_text_fields_is_shown_escaped(wizard, client) -> None:
@@ -433,3 +436,15 @@ def test_status_page_offers_to_start(client, auth) -> None:
     auth.sign_up("new@example.com")
     page = client.get("/me").text
     assert "Start your registration" in page
+
+
+def test_files_kept_from_a_failed_post_count_on_the_next(wizard, session) -> None:
+    wizard.start()
+    failed = wizard.post("identity", identity_form(phone="123"), identity_files())
+    assert failed.status_code == 422
+    ok = wizard.post("identity", identity_form())  # no files this time
+    assert ok.status_code == 303
+    saved = registration_of(session).answers
+    assert saved["identity"]["id_front"] and saved["identity"]["id_back"]
+    assert saved["_pending"] == {}
+    assert count(session, Document) == 2

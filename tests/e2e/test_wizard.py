@@ -1,0 +1,214 @@
+"""The registration wizard in a real browser, from an empty account to a registration number."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Browser, Page, expect
+
+from portal import identity
+from tests.e2e import wizard as w
+from tests.e2e.conftest import A11y, Server
+
+
+def start(page: Page) -> None:
+    page.get_by_role("button", name="Start your registration").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your identity")
+
+
+def expect_status_page(page: Page, number: str) -> None:
+    page.get_by_role("link", name="Go to your status page").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
+    expect(page.get_by_text(number)).to_be_visible()
+    status = page.locator(".summary-list > div").filter(has=page.get_by_text("Status", exact=True))
+    expect(status).to_contain_text("Submitted")
+
+
+def test_adult_streamer_registers(page: Page, a11y: A11y) -> None:
+    w.sign_up_verified(page)
+    start(page)
+    a11y.check(page)
+    w.fill_identity(page)
+    w.save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Roles and channels")
+    a11y.check(page)
+    w.fill_roles(page)
+    w.save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Security attestation")
+    a11y.check(page)
+    w.fill_security(page)
+    w.save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Content rating")
+    a11y.check(page)
+    w.fill_content(page)
+    w.save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Consumer protection")
+    a11y.check(page)
+    w.fill_commitments(page)
+    w.save(page)
+    expect(page.get_by_text("1101**********8794")).to_be_visible()
+    a11y.check(page)
+    number = w.submit(page)
+    a11y.check(page)
+    expect_status_page(page, number)
+    a11y.check(page)
+
+
+def test_sixteen_year_old_registers_with_a_guardian(page: Page) -> None:
+    birth = w.born_years_ago(16)
+    w.sign_up_verified(page, "minor")
+    start(page)
+    w.fill_identity(page, name="李小红", id_number=identity.make_resident_id("310101", birth, 24),
+                    birth=birth.isoformat())
+    w.save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Guardian's consent")
+    page.get_by_label("Guardian's full legal name").fill("李大明")
+    page.get_by_label("Type of the guardian's ID document").select_option("cn_resident_id")
+    page.get_by_label("Guardian's ID number").fill("440305197801016988")
+    page.get_by_label("Guardian's date of birth").fill("1978-01-01")
+    page.get_by_label("Father").check()
+    page.get_by_label("Guardian, type your full legal name to consent").fill("李大明")
+    page.get_by_label("Consent letter signed by the guardian").set_input_files(
+        w.file("consent.pdf", w.PDF, "application/pdf"))
+    w.save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Roles and channels")
+    w.fill_roles(page)
+    w.save(page)
+    w.fill_security(page, name="李小红")
+    w.save(page)
+    w.fill_content(page)
+    w.save(page)
+    w.fill_commitments(page)
+    w.save(page)
+    expect(page.get_by_role("heading", name="Guardian's consent")).to_be_visible()
+    number = w.submit(page, "李小红")
+    expect_status_page(page, number)
+
+
+def test_merchant_company_with_its_own_shop_site(page: Page, a11y: A11y) -> None:
+    w.sign_up_verified(page, "merchant")
+    start(page)
+    w.fill_identity(page, organisation=True)
+    w.save(page)
+    page.get_by_label("Organisation name").fill("北京星光商贸有限公司")
+    page.get_by_label("Unified social credit code").fill("91110000MA01ABCD1M")
+    page.get_by_label("Legal representative").fill("张三")
+    page.get_by_label("Province of the registered address").select_option("11")
+    page.get_by_label("Business licence").set_input_files(w.file("licence.pdf", w.PDF,
+                                                                 "application/pdf"))
+    w.fill_roles(page, roles=("Merchant", "Live-room operator"))
+    page.get_by_role("button", name="Add another channel").click()
+    second = page.get_by_role("group", name="Channel 2")
+    second.get_by_label("Platform").select_option("taobao")
+    second.get_by_label("Account name").fill("xingguang_shop")
+    expect(page.get_by_role("group", name="Channel 1").get_by_label("Account name")).to_have_value(
+        "zhangsan_live")
+    w.save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Security attestation")
+    w.fill_security(page, own_site=True)
+    w.save(page)
+    w.fill_content(page)
+    w.save(page)
+    w.fill_commitments(page)
+    w.save(page)
+    expect(page.get_by_text("shop.example.cn")).to_be_visible()
+    expect(page.get_by_text("Taobao Live: xingguang_shop")).to_be_visible()
+    a11y.check(page)
+    number = w.submit(page)
+    expect_status_page(page, number)
+
+
+def test_errors_a_person_sees(page: Page, a11y: A11y) -> None:
+    w.sign_up_verified(page, "errors")
+    start(page)
+    too_young = w.born_years_ago(15)
+    w.fill_identity(page, id_number=identity.make_resident_id("110101", too_young, 5),
+                    birth=too_young.isoformat())
+    w.save(page)
+    expect(page.locator("#date_of_birth-error")).to_contain_text("at least 16")
+    expect(page.get_by_role("alert")).to_contain_text("A streamer must be at least 16")
+    a11y.check(page)
+
+    page.get_by_label("ID number").fill("110105198503128793")
+    page.get_by_label("Date of birth").fill("1985-03-12")
+    page.get_by_label("Front of your ID document").set_input_files(w.file("front.gif", w.GIF,
+                                                                          "image/png"))
+    page.get_by_label("Back of your ID document").set_input_files(w.file("back.png"))
+    w.save(page)
+    expect(page.locator("#id_number-error")).to_contain_text("check it for typing mistakes")
+    expect(page.locator("#id_front-error")).to_contain_text("must be a JPG, PNG or PDF")
+    expect(page.get_by_label("Full legal name")).to_have_value("张三")
+
+    w.fill_identity(page)
+    w.save(page)
+    w.fill_roles(page)
+    w.save(page)
+    w.fill_security(page)
+    w.save(page)
+    page.get_by_role("checkbox", name="Alcohol").check()
+    page.get_by_label("Everyone, including minors").check()
+    yes_no_group = page.get_by_role("group", name="Do minors appear on your streams?")
+    yes_no_group.get_by_label("No", exact=True).check()
+    page.get_by_label("Clothing, shoes and accessories").check()
+    w.save(page)
+    expect(page.locator("#audience-error")).to_contain_text(
+        "alcohol or financial products must be for adults only")
+    expect(page.locator("#qualification_alcohol-error")).to_contain_text(
+        "Upload your qualification for Alcohol")
+    a11y.check(page)
+
+
+def test_inline_check_when_leaving_a_field(page: Page) -> None:
+    w.sign_up_verified(page, "inline")
+    start(page)
+    page.get_by_label("ID number").fill("110105198503128793")
+    page.get_by_label("Date of birth").focus()
+    expect(page.locator("#id_number-error")).to_contain_text("check it for typing mistakes")
+    page.get_by_label("ID number").fill("110105198503128794")
+    page.get_by_label("Date of birth").focus()
+    expect(page.locator("#id_number-error")).to_have_count(0)
+
+
+def test_wizard_works_with_javascript_off(browser: Browser, server: Server) -> None:
+    context = browser.new_context(java_script_enabled=False, base_url=server.url)
+    page = context.new_page()
+    w.sign_up_verified(page, "nojs")
+    start(page)
+    w.fill_identity(page)
+    w.save(page)
+    w.fill_roles(page)
+    page.get_by_role("button", name="Add another channel").click()
+    expect(page.get_by_role("group", name="Channel 2")).to_be_visible()
+    w.save(page)
+    w.fill_security(page)
+    w.save(page)
+    w.fill_content(page)
+    w.save(page)
+    w.fill_commitments(page)
+    w.save(page)
+    number = w.submit(page)
+    expect_status_page(page, number)
+    context.close()
+
+
+def test_leaving_and_coming_back_resumes(page: Page) -> None:
+    email = w.sign_up_verified(page, "resume")
+    start(page)
+    w.fill_identity(page)
+    w.save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Roles and channels")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("status")).to_have_text("You have logged out.")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").click()
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(w.PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
+    page.get_by_role("button", name="Continue your registration").click()
+    tasks = page.locator(".task-list")
+    expect(tasks.locator("li").filter(has_text="Your identity")).to_contain_text("Completed")
+    expect(tasks.locator("li").filter(has_text="Roles and channels")).to_contain_text(
+        "Not started")
+    page.get_by_role("link", name="Your identity").click()
+    expect(page.get_by_label("Full legal name")).to_have_value("张三")
+    expect(page.get_by_text(re.compile(r"Saved as 1101\*+8794"))).to_be_visible()
