@@ -229,11 +229,21 @@ def step_states(settings: Settings, registration: Registration, *, today: date) 
         ctx = context_for(settings, registration, step, today=today)
         checker = steps.VALIDATORS[step](steps.to_form(step, saved), ctx)
         errors = dict(checker.errors)
-        verification = saved.get("verification") or {}
-        if step == "identity" and verification.get("status") == "unavailable" and not errors:
-            errors["id_number"] = str(identity.UNAVAILABLE_MESSAGE)
+        if step == "identity" and not errors and (problem := verification_problem(saved)):
+            errors["id_number"] = problem
         states.append(StepState(step, "needs_attention" if errors else "done", errors))
     return states
+
+
+def verification_problem(identity_answers: dict[str, Any]) -> str | None:
+    """What the applicant is told when the identity provider did not confirm them."""
+    status = (identity_answers.get("verification") or {}).get("status")
+    if status == "unavailable":
+        return str(identity.UNAVAILABLE_MESSAGE)
+    if status == "refused":
+        # The service's own words go to staff; the applicant gets ours, in their language.
+        return _("The name and ID number do not match. Check them against your ID document")
+    return None
 
 
 def missing(settings: Settings, registration: Registration, *, today: date) -> list[StepState]:

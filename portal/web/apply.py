@@ -236,11 +236,13 @@ def save_step(request: Request) -> Response:
         request.state.db.rollback()
         return _render_step(request, registration, step, form, exc.errors, status_code=422)
     if step == "identity":
-        verification = (registration.answers["identity"].get("verification") or {})
-        if verification.get("status") == "unavailable":
+        saved = registration.answers["identity"]
+        if problem := registrations.verification_problem(saved):
+            # Saved all the same: nothing is typed or uploaded twice when the service recovers.
+            unavailable = saved["verification"]["status"] == "unavailable"
             return _render_step(
-                request, registration, step, steps.to_form(step, registration.answers[step]),
-                {"id_number": str(identity.UNAVAILABLE_MESSAGE)}, status_code=503,
+                request, registration, step, steps.to_form(step, saved), {"id_number": problem},
+                status_code=503 if unavailable else 422,
             )
     return redirect(_next_url(request, registration, step))
 

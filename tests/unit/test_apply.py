@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from bs4 import BeautifulSoup
@@ -12,7 +14,7 @@ from sqlmodel import select
 
 from portal.attestations import Attestation, Declaration, canonical_sha256
 from portal.events import HistoryEntry, OutboxEvent
-from portal.registrations import Document, Registration, Submission
+from portal.registrations import Document, Registration, RosterLink, Submission
 from tests.unit.wizard import (
     ADULT_ID,
     GIF,
@@ -46,7 +48,8 @@ def count(session, model) -> int:
 
 
 def registration_of(session) -> Registration:
-    session.expire_all()
+    # End the test's own read transaction: in WAL mode it would keep seeing an old snapshot.
+    session.rollback()
     return session.exec(select(Registration)).one()
 
 
@@ -448,3 +451,94 @@ def test_files_kept_from_a_failed_post_count_on_the_next(wizard, session) -> Non
     assert saved["identity"]["id_front"] and saved["identity"]["id_back"]
     assert saved["_pending"] == {}
     assert count(session, Document) == 2
+
+
+class _FakeVerifier(BaseHTTPRequestHandler):
+    answer: dict = {"verified": True, "reference": "ref-1"}
+    received: list = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        length = int(self.headers["Content-Length"])
+        type(self).received.append(json.loads(self.rfile.read(length)))
+        body = json.dumps(type(self).answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def verifier(settings):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeVerifier)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.identity_provider_url = f"http://127.0.0.1:{server.server_address[1]}/verify"
+    settings.outbound_allow = "127.0.0.0/8"
+    _FakeVerifier.received = []
+    yield _FakeVerifier
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_identity_service_refusal_is_shown_and_answers_kept(wizard, verifier, client, session):
+    verifier.answer = {"verified": False, "reason": "姓名与号码不一致"}
+    wizard.start()
+    response = wizard.post("identity", identity_form(), identity_files())
+    assert response.status_code == 422
+    assert "The name and ID number do not match" in field_errors(response.text)["id_number"]
+    assert "姓名与号码不一致" not in response.text
+    assert verifier.received[0]["id_number"] == ADULT_ID
+    saved = registration_of(session).answers["identity"]
+    assert saved["verification"]["status"] == "refused"
+    assert "Needs attention" in client.get("/apply").text
+
+    verifier.answer = {"verified": True, "reference": "ok-7"}
+    again = wizard.post("identity", identity_form())
+    assert again.status_code == 303
+    verification = registration_of(session).answers["identity"]["verification"]
+    assert verification["reference"] == "ok-7", (verification, verifier.received)
+
+
+def test_mcn_lists_a_streamer_who_confirms(wizard, client, auth, session) -> None:
+    wizard.complete_adult()
+    wizard.submit()
+    number = registration_of(session).number
+    auth.log_out()
+
+    auth.sign_up("mcn@example.com")
+    mcn = Wizard(client)
+    mcn.start()
+    mcn.post("identity", identity_form(subject_kind="organization", legal_name="王五",
+                                       id_number="440305197801016988",
+                                       date_of_birth="1978-01-01"), identity_files())
+    org = roles_form(roles="mcn", org_name="星火传媒有限公司", uscc="91310115MA1K3XY02C",
+                     legal_representative="王五", org_province="31")
+    unknown = mcn.post("roles", {**org, "roster": "LR-2026-0000001"},
+                       {"business_licence": ("licence.pdf", PDF, "application/pdf")})
+    assert "No submitted registration has the number LR-2026-0000001" in field_errors(
+        unknown.text)["roster"]
+    listed = mcn.post("roles", {**org, "roster": number.lower()})
+    assert listed.status_code == 303, field_errors(listed.text)
+    auth.log_out()
+
+    auth.log_in("applicant@example.com")
+    page = BeautifulSoup(client.get("/me").text, "html.parser")
+    item = page.select_one(".roster-links li")
+    assert "星火传媒有限公司" in item.get_text()
+    confirm = client.post(item.form["action"], data={"csrf_token": item.form.find(
+        "input", attrs={"name": "csrf_token"})["value"]})
+    assert confirm.status_code == 303
+    assert client.get("/me").text.count("says it manages you") == 0
+    session.rollback()
+    link = session.exec(select(RosterLink)).one()
+    assert link.confirmed_at is not None
+    manager = session.get(Registration, link.manager_id)
+    confirmed = session.exec(select(HistoryEntry).where(
+        HistoryEntry.action == "roster_confirmed")).one()
+    assert confirmed.registration_id == link.streamer_id
+    assert confirmed.data == {"manager": manager.number}
