@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from bs4 import BeautifulSoup
@@ -454,10 +455,10 @@ def test_files_kept_from_a_failed_post_count_on_the_next(wizard, session) -> Non
 
 
 class _FakeVerifier(BaseHTTPRequestHandler):
-    answer: dict = {"verified": True, "reference": "ref-1"}
-    received: list = []
+    answer: ClassVar[dict] = {"verified": True, "reference": "ref-1"}
+    received: ClassVar[list] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         type(self).received.append(json.loads(self.rfile.read(length)))
         body = json.dumps(type(self).answer).encode()
