@@ -65,6 +65,8 @@ def _step_nav(request: Request, registration: Registration) -> list[dict[str, An
               registrations.step_states(settings, registration, today=today())}
     nav = []
     for step in steps.applicable_steps(registration.answers, today()):
+        if step == "review":
+            continue  # the templates add it last, with its own state
         nav.append({
             "step": step,
             "title": str(steps.STEP_TITLES[step]),
