@@ -22,7 +22,7 @@ from portal.api.problems import problem
 from portal.db import make_engine
 from portal.resources import static_dir
 from portal.settings import Settings, get_settings
-from portal.web import accounts, apply, pages, staff
+from portal.web import accounts, apply, pages, review, staff
 from portal.web.core import make_templates
 
 logger = logging.getLogger("portal")
@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *pages.routes,
         *accounts.routes,
         *apply.routes,
+        *review.routes,
         *staff.routes,
         *health.routes,
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),

@@ -50,12 +50,12 @@ def reset_language(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
 
 
-def gettext(message: str, **variables: object) -> str:
-    text = translations(_current.get()).ugettext(message)
+def gettext(msgid: str, /, **variables: object) -> str:
+    text = translations(_current.get()).ugettext(msgid)
     return text % variables if variables else text
 
 
-def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
+def ngettext(singular: str, plural: str, n: int, /, **variables: object) -> str:
     text = translations(_current.get()).ungettext(singular, plural, n)
     variables.setdefault("num", n)
     return text % variables

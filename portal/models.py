@@ -1,3 +1,13 @@
 """Import every module that defines tables, so SQLModel.metadata knows the whole schema."""
 
-from portal import accounts, attestations, events, notify, registrations  # noqa: F401
+from portal import (  # noqa: F401
+    accounts,
+    attestations,
+    blocklist,
+    events,
+    notify,
+    privacy,
+    registrations,
+    review,
+    screening,
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from portal.db import UTCDateTime, utcnow
 from portal.settings import Settings
+
+logger = logging.getLogger("portal.notify")
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,66 @@ def send(settings: Settings, message: Message, *, session: Session) -> None:
 def mailbox(session: Session, *, limit: int = 100) -> list[MailboxMessage]:
     query = select(MailboxMessage).order_by(MailboxMessage.id.desc()).limit(limit)  # type: ignore[union-attr]
     return list(session.exec(query))
+
+
+class Notification(SQLModel, table=True):
+    """A message to an applicant shown on /me (unread ones make the badge)."""
+
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    registration_id: int | None = Field(default=None, foreign_key="registrations.id")
+    subject: str = Field(max_length=300)
+    body: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+def notify_user(
+    session: Session, *, user_id: int, email: str, subject: str, body: str,
+    registration_id: int | None = None,
+) -> Message:
+    """Add the in-app notification (in the caller's transaction); return the email to send.
+
+    The email goes out after the caller commits (``send``), so a failed mail server never
+    undoes a decision, and no mail is sent for a change that was rolled back.
+    """
+    session.add(Notification(user_id=user_id, registration_id=registration_id, subject=subject,
+                             body=body))
+    return Message(to=email, subject=subject, body=body)
+
+
+def deliver(settings: Settings, messages: list[Message], *, session: Session) -> None:
+    """Send emails after the change they announce is committed; a failure is logged, not raised."""
+    for message in messages:
+        try:
+            send(settings, message, session=session)
+        except Exception:  # the in-app notification already holds the news
+            logger.exception("could not send a message")
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    from sqlalchemy import func
+
+    query = select(func.count()).select_from(Notification).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)  # type: ignore[union-attr]
+    )
+    return int(session.exec(query).one())
+
+
+def notifications_of(session: Session, user_id: int, *, limit: int = 50) -> list[Notification]:
+    query = (
+        select(Notification).where(Notification.user_id == user_id)
+        .order_by(Notification.id.desc()).limit(limit)  # type: ignore[union-attr]
+    )
+    return list(session.exec(query))
+
+
+def mark_read(session: Session, user_id: int) -> None:
+    """Mark every unread notification of the user as read; commit."""
+    for note in session.exec(select(Notification).where(
+            Notification.user_id == user_id, Notification.read_at.is_(None))):  # type: ignore[union-attr]
+        note.read_at = utcnow()
+        session.add(note)
+    session.commit()

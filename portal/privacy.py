@@ -10,10 +10,13 @@ import os
 import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlmodel import Field, SQLModel
 
+from portal.db import UTCDateTime, utcnow
 from portal.i18n import gettext as _
 from portal.settings import Settings, SettingsError
 
@@ -277,3 +280,20 @@ def safe_filename(name: str) -> str:
     if 0 < len(ext) <= 16:
         return stem[: FILENAME_MAX - len(ext)] + ext
     return base[:FILENAME_MAX]
+
+
+# --- Access log ------------------------------------------------------------------------------
+
+
+class PiiAccess(SQLModel, table=True):
+    """One reveal of clear personal data: who, what, why, when (auditors read this log)."""
+
+    __tablename__ = "pii_access_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    actor_role: str = Field(max_length=16)
+    registration_id: int | None = Field(default=None, foreign_key="registrations.id", index=True)
+    field: str = Field(max_length=40)
+    reason: str
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -34,6 +34,20 @@ EDITABLE = frozenset({"draft", "changes_requested"})
 # States after which the applicant may start a new registration.
 ENDED = frozenset({"rejected", "revoked", "deregistered"})
 SUBMITTABLE = frozenset({"draft", "changes_requested"})
+# DESIGN §4: the only moves a registration can make.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"submitted", "deregistered"}),
+    "submitted": frozenset({"approved", "changes_requested", "rejected", "deregistered"}),
+    "changes_requested": frozenset({"submitted", "deregistered"}),
+    "approved": frozenset({"suspended", "revoked", "deregistered", "expired"}),
+    "suspended": frozenset({"approved", "revoked", "deregistered"}),
+    "expired": frozenset({"submitted"}),
+    "rejected": frozenset(),
+    "revoked": frozenset(),
+    "deregistered": frozenset(),
+}
+# Moderators' step-by-step requests, kept in the answers until the applicant saves that step.
+REQUESTED = "_requested"
 # Files that arrived with a step that was not saved yet: kept so nobody has to choose them again.
 PENDING = "_pending"
 
@@ -57,6 +71,11 @@ class Registration(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    valid_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # How many screening flags the last submission raised: the queue sorts by it.
+    flag_count: int = Field(default=0)
 
 
 class Submission(SQLModel, table=True):
@@ -169,7 +188,7 @@ def _document_context(registration_id: int | None, kind: str) -> bytes:
     return f"document:{registration_id}:{kind}".encode()
 
 
-def _secret_context(registration_id: int | None, step: str, name: str) -> bytes:
+def secret_context(registration_id: int | None, step: str, name: str) -> bytes:
     return f"registration:{registration_id}:{step}:{name}".encode()
 
 
@@ -182,7 +201,7 @@ def step_secrets(settings: Settings, registration: Registration, step: str) -> d
         blob = saved.get(f"{name}_enc")
         if blob:
             out[name] = cipher.decrypt_text(
-                base64.b64decode(blob), context=_secret_context(registration.id, step, name)
+                base64.b64decode(blob), context=secret_context(registration.id, step, name)
             )
     return out
 
@@ -192,7 +211,8 @@ def saved_documents(registration: Registration, step: str) -> dict[str, int]:
     saved = registration.answers.get(step) or {}
     pending = (registration.answers.get(PENDING) or {}).get(step) or {}
     out = {name: saved[name] for name in steps.UPLOADS.get(step, ()) if saved.get(name)}
-    out.update({name: doc for name, doc in pending.items() if name in steps.UPLOADS.get(step, ())})
+    uploads = steps.UPLOADS.get(step, ())
+    out.update({name: doc for name, doc in pending.items() if name in uploads})
     return out
 
 
@@ -231,6 +251,10 @@ def step_states(settings: Settings, registration: Registration, *, today: date) 
         errors = dict(checker.errors)
         if step == "identity" and not errors and (problem := verification_problem(saved)):
             errors["id_number"] = problem
+        requested = (registration.answers.get(REQUESTED) or {}).get(step)
+        if requested is not None:
+            errors["_requested"] = _("The moderator asked you to change this step: %(message)s",
+                                     message=requested)
         states.append(StepState(step, "needs_attention" if errors else "done", errors))
     return states
 
@@ -375,7 +399,7 @@ def save_step(
         clear = data.pop(name, None)
         if clear is None:
             continue
-        blob = cipher.encrypt_text(clear, context=_secret_context(registration.id, step, name))
+        blob = cipher.encrypt_text(clear, context=secret_context(registration.id, step, name))
         data[f"{name}_enc"] = base64.b64encode(blob).decode()
         data[f"{name}_masked"] = (
             privacy.mask_phone(clear) if name == "phone" else privacy.mask_id_number(clear)
@@ -396,8 +420,9 @@ def save_step(
 
     answers = dict(registration.answers)
     answers[step] = data
-    pending = {k: v for k, v in (answers.get(PENDING) or {}).items() if k != step}
-    answers[PENDING] = pending
+    answers[PENDING] = {k: v for k, v in (answers.get(PENDING) or {}).items() if k != step}
+    # Saving the step is the applicant's answer to a moderator's request about it.
+    answers[REQUESTED] = {k: v for k, v in (answers.get(REQUESTED) or {}).items() if k != step}
     _set_answers(registration, answers)
     session.add(registration)
     session.commit()
@@ -551,22 +576,19 @@ def submit(
         raise FormErrors({"_": _("Your identity could not be verified. Check your identity "
                                  "answers")})
 
+    if is_blocked(session, registration):
+        raise FormErrors({"_": _("This identity cannot be registered. Contact the platform "
+                                 "for more information")})
+
     now = utcnow()
     previous = registration.status
     number = registration.number or _new_number(session, now.year)
-    # Only one of two simultaneous submissions moves the registration; the other sees rowcount 0.
-    table = Registration.__table__.c  # type: ignore[attr-defined]
-    moved = session.exec(
-        update(Registration)
-        .where(table.id == registration.id, table.status == previous,
-               table.version == registration.version)
-        .values(status="submitted", number=number, submitted_at=now, updated_at=now,
-                version=registration.version + 1)
-    )
-    if moved.rowcount != 1:
+    try:
+        move(session, registration, "submitted", expected_version=registration.version,
+             values={"number": number, "submitted_at": now})
+    except StaleState:
         session.rollback()
-        raise FormErrors({"_": _("This registration has already been submitted")})
-    session.refresh(registration)
+        raise FormErrors({"_": _("This registration has already been submitted")}) from None
     version = 1 + session.exec(
         select(func.count()).select_from(Submission)
         .where(Submission.registration_id == registration.id)
@@ -606,5 +628,55 @@ def submit(
         data={"version": version},
         event_type="registration.submitted",
     )
+    from portal import screening
+
+    screening.screen(session, settings, registration, today=today)
     session.commit()
     return registration
+
+
+class StaleState(Exception):
+    """The registration moved on (another decision won, or a step was saved) since it was read."""
+
+
+class NotAllowed(Exception):
+    """DESIGN §4 has no such transition from the registration's state."""
+
+
+def move(
+    session: Session,
+    registration: Registration,
+    to_status: str,
+    *,
+    expected_version: int | None = None,
+    values: dict[str, Any] | None = None,
+) -> str:
+    """Change the status along an allowed transition, only if nobody changed it meanwhile.
+
+    One conditional UPDATE: of two simultaneous moves exactly one finds the row as it read it.
+    Returns the previous status; the caller records the change and commits.
+    """
+    previous = registration.status
+    if to_status not in TRANSITIONS[previous]:
+        raise NotAllowed(f"{previous} -> {to_status}")
+    version = registration.version if expected_version is None else expected_version
+    table = Registration.__table__.c  # type: ignore[attr-defined]
+    now = utcnow()
+    moved = session.exec(
+        update(Registration)
+        .where(table.id == registration.id, table.status == previous, table.version == version)
+        .values(status=to_status, updated_at=now, version=version + 1, **(values or {}))
+    )
+    if moved.rowcount != 1:
+        raise StaleState()
+    session.refresh(registration)
+    return previous
+
+
+def is_blocked(session: Session, registration: Registration) -> bool:
+    """Whether the registration's identity is on the person blocklist."""
+    if not registration.identity_index:
+        return False
+    from portal.blocklist import identity_blocked
+
+    return identity_blocked(session, registration.identity_index)

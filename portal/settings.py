@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     identity_provider_url: str = ""
     identity_provider_token: str = ""
     identity_provider_timeout: float = 5.0
+    # Screening: Jaro–Winkler similarity from which a name counts as close to a blacklisted one.
+    name_match_threshold: float = 0.9
+    # Comma-separated terms that channel handles, bios and avatar names must not contain.
+    banned_terms: str = (
+        "赌博,博彩,色情,代开发票,刷单,假货,高仿,裸聊,gambling,casino,counterfeit,replica"
+    )
 
     @field_validator("data_dir")
     @classmethod

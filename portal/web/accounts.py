@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import accounts, events, notify, registrations
+from portal import accounts, events, notify, registrations, steps
 from portal.accounts import Role, User
 from portal.errors import FormErrors
 from portal.i18n import gettext as _
@@ -142,6 +142,15 @@ def show_me(request: Request) -> Response:
         return redirect(request.url_for(home_for(user)).path)
     db = request.state.db
     current = registrations.current_registration(db, user)
+    if current is None:
+        # An ended registration (rejected, revoked, deregistered) stays visible with its outcome.
+        history = registrations.registrations_of(db, user)
+        current = history[0] if history else None
+    messages = notify.notifications_of(db, user.id)
+    unread_ids = {m.id for m in messages if m.read_at is None}
+    if unread_ids:
+        notify.mark_read(db, user.id)
+        request.state.unread = 0
     return render(
         request,
         "accounts/me.html",
@@ -153,6 +162,11 @@ def show_me(request: Request) -> Response:
             "timeline": events.history_of(db, current.id) if current and current.id else [],
             "roster_links": registrations.pending_roster_links(db, user),
             "editable": registrations.EDITABLE,
+            "ended": registrations.ENDED,
+            "requested": (current.answers.get(registrations.REQUESTED) or {}) if current else {},
+            "step_titles": steps.STEP_TITLES,
+            "messages": messages,
+            "unread_ids": unread_ids,
         },
     )
 

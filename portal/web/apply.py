@@ -123,6 +123,7 @@ def _render_step(
         "nav": _step_nav(request, registration),
         "check_url": str(request.app.url_path_for("apply:check_step", step=step)),
         "action_url": str(request.app.url_path_for("apply:save_step", step=step)),
+        "requested": (registration.answers.get(registrations.REQUESTED) or {}).get(step),
         "channel_rows": channel_rows[: steps.MAX_CHANNELS],
         "max_channels": steps.MAX_CHANNELS,
         "return_to": request.query_params.get("return", "") or form_value(

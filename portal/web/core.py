@@ -23,9 +23,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from portal import i18n
+from portal import i18n, notify
 from portal.accounts import Role, User
 from portal.db import session_scope
+from portal.privacy import mask_email, mask_name
 from portal.resources import templates_dir
 from portal.settings import Settings
 
@@ -44,7 +45,7 @@ def home_for(user: User | None) -> str:
     if user is None:
         return "home"
     return {
-        Role.moderator: "staff:review_home",
+        Role.moderator: "review:queue",
         Role.auditor: "staff:audit_home",
         Role.admin: "staff:admin_home",
     }.get(Role(user.role), "accounts:me")
@@ -54,6 +55,7 @@ def _context(request: Request) -> dict[str, Any]:
     session = request.scope.get("session")
     return {
         "user": getattr(request.state, "user", None),
+        "unread": getattr(request.state, "unread", 0),
         "csrf_token": csrf_token(request) if session is not None else "",
         "lang": i18n.current_language(),
         "languages": i18n.LANGUAGE_NAMES,
@@ -78,6 +80,8 @@ def make_templates() -> Jinja2Templates:
     )
     env.globals["format_datetime"] = format_datetime
     env.filters["linkify"] = linkify
+    env.globals["mask_name"] = mask_name
+    env.globals["mask_email"] = mask_email
     return Jinja2Templates(env=env, context_processors=[_context])
 
 
@@ -253,6 +257,10 @@ def _run(
         request.state.db = db
         user = _load_user(request, db, settings)
         request.state.user = user
+        request.state.unread = (
+            notify.unread_count(db, user.id or 0) if user is not None and not user.is_staff
+            else 0
+        )
         if needs_login and user is None:
             query = urlencode({"next": request.url.path})
             return redirect(f"{request.app.url_path_for('accounts:login')}?{query}")

@@ -10,11 +10,6 @@ from portal.accounts import Role
 from portal.web.core import namespaced, page, render
 
 
-@page(roles={Role.moderator, Role.admin})
-def show_review_home(request: Request) -> Response:
-    return render(request, "staff/review_home.html")
-
-
 @page(roles={Role.auditor, Role.admin})
 def show_audit_home(request: Request) -> Response:
     return render(request, "staff/audit_home.html")
@@ -28,7 +23,6 @@ def show_admin_home(request: Request) -> Response:
 routes = namespaced(
     "staff",
     [
-        Route("/review", show_review_home, methods=["GET"], name="review_home"),
         Route("/audit", show_audit_home, methods=["GET"], name="audit_home"),
         Route("/admin", show_admin_home, methods=["GET"], name="admin_home"),
     ],

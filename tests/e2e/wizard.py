@@ -140,3 +140,24 @@ def submit(page: Page, name: str = "张三") -> str:
     number = page.locator(".panel__number").inner_text()
     assert re.fullmatch(r"LR-\d{4}-\d{7}", number), number
     return number
+
+
+def register_adult(page: Page, prefix: str) -> str:
+    """Sign up, complete every step as an adult streamer and submit; returns the number."""
+    sign_up_verified(page, prefix)
+    page.get_by_role("button", name="Start your registration").click()
+    fill_identity(page)
+    save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Roles and channels")
+    fill_roles(page)
+    save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Security attestation")
+    fill_security(page)
+    save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Content rating")
+    fill_content(page)
+    save(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Consumer protection")
+    fill_commitments(page)
+    save(page)
+    return submit(page)

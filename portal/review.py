@@ -1,0 +1,310 @@
+"""Moderators' decisions on submitted registrations, and revealing personal data with a reason."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Column, func
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from portal import notify, privacy, steps
+from portal.accounts import Role, User
+from portal.db import UTCDateTime, utcnow
+from portal.errors import FormErrors, NotFound
+from portal.events import Actor, record_change
+from portal.i18n import LazyString, lazy_gettext
+from portal.i18n import gettext as _
+from portal.registrations import (
+    REQUESTED,
+    NotAllowed,
+    Registration,
+    StaleState,
+    move,
+    secret_context,
+)
+from portal.settings import Settings
+
+REJECTION_REASONS: dict[str, LazyString] = {
+    "false_information": lazy_gettext("False or misleading information"),
+    "identity_mismatch": lazy_gettext("Identity could not be confirmed"),
+    "documents_invalid": lazy_gettext("Documents missing, unreadable or not valid"),
+    "qualification_missing": lazy_gettext("Required qualification missing"),
+    "prohibited_content": lazy_gettext("Content or products that may not be marketed"),
+    "blacklisted": lazy_gettext("Person on the blocklist"),
+    "other": lazy_gettext("Other reason"),
+}
+
+# What staff may reveal, and where the clear value lives.
+REVEALABLE: dict[str, tuple[str, str]] = {
+    "id_number": ("identity", "id_number"),
+    "phone": ("identity", "phone"),
+    "guardian_id_number": ("guardian", "guardian_id_number"),
+}
+REVEAL_LABELS: dict[str, LazyString] = {
+    "id_number": lazy_gettext("ID number"),
+    "phone": lazy_gettext("Mobile phone number"),
+    "guardian_id_number": lazy_gettext("Guardian's ID number"),
+}
+
+MAX_MESSAGE = 2000
+
+
+class Decision(SQLModel, table=True):
+    """A moderator's decision: who, when, what, and why (message to the applicant, own note)."""
+
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    kind: str = Field(max_length=24)  # approve | request_changes | reject
+    moderator_id: int = Field(foreign_key="users.id")
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reason_code: str = Field(default="", max_length=32)
+    message: str = Field(default="")
+    internal_note: str = Field(default="")
+    # Per step, what the applicant is asked to change.
+    steps: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DecisionConflict(Exception):
+    """Someone else decided, or the registration changed, since the moderator opened it."""
+
+
+@dataclass
+class Outcome:
+    registration: Registration
+    decision: Decision
+    mail: list[notify.Message]
+
+
+def queue(
+    session: Session,
+    *,
+    flag: str = "",
+    role: str = "",
+    risk: str = "",
+    sort: str = "oldest",
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[Registration], int]:
+    """Submitted registrations waiting for a decision, oldest first, with filters."""
+    from portal.screening import ScreeningFlag
+
+    query = select(Registration).where(Registration.status == "submitted")
+    if flag:
+        flagged = select(ScreeningFlag.registration_id).where(ScreeningFlag.code == flag)
+        query = query.where(col(Registration.id).in_(flagged))
+    if role:
+        # Roles are kept comma-joined; the commas stop "mcn" matching inside another word.
+        query = query.where(("," + col(Registration.roles) + ",").contains(f",{role},"))
+    if risk:
+        query = query.where(Registration.risk_level == risk)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    if sort == "flags":
+        order = [col(Registration.flag_count).desc(), col(Registration.submitted_at)]
+    else:
+        order = [col(Registration.submitted_at), col(Registration.id)]
+    rows = session.exec(query.order_by(*order).offset((page - 1) * per_page).limit(per_page))
+    return list(rows), int(total)
+
+
+def get_by_number(session: Session, number: str) -> Registration:
+    registration = session.exec(select(Registration).where(Registration.number == number)).first()
+    if registration is None:
+        raise NotFound()
+    return registration
+
+
+def decisions_of(session: Session, registration_id: int) -> list[Decision]:
+    query = select(Decision).where(Decision.registration_id == registration_id)
+    return list(session.exec(query.order_by(Decision.id)))  # type: ignore[arg-type]
+
+
+def _applicant(session: Session, registration: Registration) -> User:
+    user = session.get(User, registration.user_id)
+    assert user is not None
+    return user
+
+
+def _decide(
+    session: Session,
+    *,
+    registration: Registration,
+    moderator: User,
+    version: int,
+    to_status: str,
+    kind: str,
+    event_type: str,
+    values: dict[str, Any] | None = None,
+    decision_fields: dict[str, Any],
+    history: dict[str, Any],
+    reason: str = "",
+) -> Decision:
+    try:
+        previous = move(session, registration, to_status, expected_version=version,
+                        values={"decided_at": utcnow(), **(values or {})})
+    except (StaleState, NotAllowed):
+        session.rollback()
+        raise DecisionConflict() from None
+    decision = Decision(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        kind=kind, moderator_id=moderator.id,  # type: ignore[arg-type]
+        **decision_fields,
+    )
+    session.add(decision)
+    record_change(
+        session,
+        action=kind,
+        actor=Actor.of(moderator),
+        registration_id=registration.id,
+        number=registration.number,
+        from_status=previous,
+        to_status=to_status,
+        reason=reason,
+        data=history,
+        event_type=event_type,
+    )
+    return decision
+
+
+def _clean(text: str, field: str, *, required: str | None = None) -> str:
+    text = (text or "").replace("\r\n", "\n").strip()
+    if required and not text:
+        raise FormErrors({field: required})
+    if len(text) > MAX_MESSAGE:
+        raise FormErrors({field: _("Write %(max)d characters or fewer", max=MAX_MESSAGE)})
+    return text
+
+
+def approve(
+    session: Session, settings: Settings, *, registration: Registration, moderator: User,
+    version: int, note: str = "",
+) -> Outcome:
+    """Approve a submitted registration for CERT_VALID_DAYS; commit."""
+    note = _clean(note, "internal_note")
+    now = utcnow()
+    until = now + timedelta(days=settings.cert_valid_days)
+    decision = _decide(
+        session, registration=registration, moderator=moderator, version=version,
+        to_status="approved", kind="approve", event_type="registration.approved",
+        values={"valid_from": now, "valid_until": until},
+        decision_fields={"internal_note": note},
+        history={"valid_until": until.isoformat()},
+    )
+    applicant = _applicant(session, registration)
+    mail = notify.notify_user(
+        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+        registration_id=registration.id,
+        subject=_("Your registration %(number)s is approved", number=registration.number),
+        body=_("Your registration %(number)s has been approved. It is valid until %(date)s.",
+               number=registration.number, date=until.date().isoformat()),
+    )
+    session.commit()
+    return Outcome(registration, decision, [mail])
+
+
+def request_changes(
+    session: Session, settings: Settings, *, registration: Registration, moderator: User,
+    version: int, step_messages: dict[str, str], note: str = "",
+) -> Outcome:
+    """Ask the applicant to change some steps, each with a message; commit."""
+    asked = {}
+    for step, message in step_messages.items():
+        if step not in steps.EDITABLE_STEPS:
+            continue
+        asked[step] = _clean(message, f"message_{step}",
+                             required=_("Say what the applicant must change in this step"))
+    if not asked:
+        raise FormErrors({"steps": _("Choose at least one step to change, with a message")})
+    note = _clean(note, "internal_note")
+    answers = {**registration.answers, REQUESTED: asked}
+    decision = _decide(
+        session, registration=registration, moderator=moderator, version=version,
+        to_status="changes_requested", kind="request_changes",
+        event_type="registration.changes_requested",
+        values={"answers": answers},
+        decision_fields={"steps": asked, "internal_note": note},
+        history={"steps": asked},
+    )
+    applicant = _applicant(session, registration)
+    lines = "\n".join(f"- {steps.STEP_TITLES[s]}: {m}" for s, m in asked.items())
+    mail = notify.notify_user(
+        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+        registration_id=registration.id,
+        subject=_("Changes needed to your registration %(number)s", number=registration.number),
+        body=_("A moderator asks you to change your registration %(number)s:\n%(lines)s\n\n"
+               "Make the changes, then submit again.", number=registration.number, lines=lines),
+    )
+    session.commit()
+    return Outcome(registration, decision, [mail])
+
+
+def reject(
+    session: Session, settings: Settings, *, registration: Registration, moderator: User,
+    version: int, reason_code: str, message: str, note: str = "",
+) -> Outcome:
+    """Reject a submitted registration with a reason code and a message; commit."""
+    errors = {}
+    if reason_code not in REJECTION_REASONS:
+        errors["reason_code"] = _("Choose the reason for rejecting")
+    try:
+        message = _clean(message, "message",
+                         required=_("Write a message that tells the applicant why"))
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise FormErrors(errors)
+    note = _clean(note, "internal_note")
+    decision = _decide(
+        session, registration=registration, moderator=moderator, version=version,
+        to_status="rejected", kind="reject", event_type="registration.rejected",
+        decision_fields={"reason_code": reason_code, "message": message, "internal_note": note},
+        history={"reason_code": reason_code, "message": message},
+        reason=reason_code,
+    )
+    applicant = _applicant(session, registration)
+    mail = notify.notify_user(
+        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+        registration_id=registration.id,
+        subject=_("Your registration %(number)s was not approved", number=registration.number),
+        body=_("Your registration %(number)s was not approved: %(reason)s\n\n%(message)s\n\n"
+               "You may start a new registration.", number=registration.number,
+               reason=str(REJECTION_REASONS[reason_code]), message=message),
+    )
+    session.commit()
+    return Outcome(registration, decision, [mail])
+
+
+def reveal(
+    session: Session, settings: Settings, *, registration: Registration, actor: User,
+    field: str, reason: str,
+) -> str:
+    """Return one clear personal value after logging who asked, for what and why; commit."""
+    if actor.role not in (Role.moderator, Role.auditor, Role.admin):
+        raise NotFound()
+    if field not in REVEALABLE:
+        raise FormErrors({"field": _("Choose what to reveal")})
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise FormErrors({f"reason_{field}": _("Give the reason for revealing it")})
+    if len(reason) > 500:
+        raise FormErrors({f"reason_{field}": _("Write %(max)d characters or fewer", max=500)})
+    step, name = REVEALABLE[field]
+    blob = (registration.answers.get(step) or {}).get(f"{name}_enc")
+    if not blob:
+        raise FormErrors({f"reason_{field}": _("There is no such value in this registration")})
+    value = privacy.cipher_for(settings).decrypt_text(
+        base64.b64decode(blob), context=secret_context(registration.id, step, name)
+    )
+    session.add(privacy.PiiAccess(actor_id=actor.id, actor_role=str(actor.role),
+                                  registration_id=registration.id, field=field, reason=reason))
+    session.commit()
+    return value
+
+
+def access_log(session: Session, registration_id: int) -> list[privacy.PiiAccess]:
+    query = select(privacy.PiiAccess).where(privacy.PiiAccess.registration_id == registration_id)
+    return list(session.exec(query.order_by(privacy.PiiAccess.id)))  # type: ignore[arg-type]

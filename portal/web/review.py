@@ -1,0 +1,183 @@
+"""The moderator's pages: the queue, a registration's detail, decisions and reveals."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal import events, notify, review, screening, steps
+from portal.accounts import Role, User
+from portal.errors import FormErrors, NotFound
+from portal.i18n import gettext as _
+from portal.registrations import Registration
+from portal.web import summary
+from portal.web.core import form_value, namespaced, page, redirect, render
+
+MODERATORS = {Role.moderator, Role.admin}
+ROLE_FILTERS = steps.ROLES
+
+
+def _registration(request: Request) -> Registration:
+    try:
+        return review.get_by_number(request.state.db, request.path_params["number"])
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+
+
+@page(roles=MODERATORS)
+def show_queue(request: Request) -> Response:
+    params = request.query_params
+    flag = params.get("flag", "") if params.get("flag", "") in screening.FLAGS else ""
+    role = params.get("role", "") if params.get("role", "") in ROLE_FILTERS else ""
+    risk = params.get("risk", "") if params.get("risk", "") in ("low", "medium", "high", "key") \
+        else ""
+    sort = "flags" if params.get("sort") == "flags" else "oldest"
+    try:
+        page_number = max(1, int(params.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    rows, total = review.queue(request.state.db, flag=flag, role=role, risk=risk, sort=sort,
+                               page=page_number)
+    flags = {r.id: screening.flags_of(request.state.db, r.id or 0) for r in rows}
+    return render(request, "review/queue.html", {
+        "rows": rows, "total": total, "flags": flags, "flag_names": screening.FLAGS,
+        "roles": ROLE_FILTERS, "filters": {"flag": flag, "role": role, "risk": risk,
+                                           "sort": sort},
+        "page": page_number, "per_page": 50,
+    })
+
+
+def _detail_context(request: Request, registration: Registration, **extra: Any) -> dict[str, Any]:
+    db = request.state.db
+    answers = registration.answers
+    steps_here = [s for s in steps.applicable_steps(answers, _today()) if s != "review"]
+    return {
+        "registration": registration,
+        "applicant": db.get(User, registration.user_id),
+        "sections": [(s, steps.STEP_TITLES[s], summary.summarize(answers, s)) for s in steps_here
+                     if answers.get(s)],
+        "flags": screening.flags_of(db, registration.id),  # type: ignore[arg-type]
+        "flag_names": screening.FLAGS,
+        "history": events.history_of(db, registration.id),  # type: ignore[arg-type]
+        "decisions": review.decisions_of(db, registration.id),  # type: ignore[arg-type]
+        "access_log": review.access_log(db, registration.id),  # type: ignore[arg-type]
+        "reasons": review.REJECTION_REASONS,
+        "reveal_labels": review.REVEAL_LABELS,
+        "step_titles": steps.STEP_TITLES,
+        "role_names": {"applicant": _("applicant"), "moderator": _("moderator"),
+                       "auditor": _("auditor"), "admin": _("administrator"),
+                       "system": _("system")},
+        "editable_steps": [(s, steps.STEP_TITLES[s]) for s in steps_here],
+        "errors": {},
+        "values": {},
+        "revealed": {},
+        **extra,
+    }
+
+
+def _today() -> date:
+    from portal.identity import china_today
+
+    return china_today()
+
+
+@page(roles=MODERATORS)
+def show_registration(request: Request) -> Response:
+    registration = _registration(request)
+    return render(request, "review/detail.html", _detail_context(request, registration))
+
+
+def _version(request: Request) -> int:
+    try:
+        return int(form_value(request.state.form, "version"))
+    except ValueError:
+        return -1
+
+
+def _decision(request: Request, action: str) -> Response:
+    registration = _registration(request)
+    form = request.state.form
+    settings = request.app.state.settings
+    db = request.state.db
+    moderator = request.state.user
+    common = {"registration": registration, "moderator": moderator, "version": _version(request),
+              "note": form_value(form, "internal_note")}
+    try:
+        if action == "approve":
+            outcome = review.approve(db, settings, **common)
+        elif action == "request_changes":
+            chosen = form.getlist("steps") if form is not None else []
+            messages = {s: form_value(form, f"message_{s}") for s in chosen}
+            outcome = review.request_changes(db, settings, step_messages=messages, **common)
+        else:
+            outcome = review.reject(db, settings, reason_code=form_value(form, "reason_code"),
+                                    message=form_value(form, "message"), **common)
+    except review.DecisionConflict:
+        db.rollback()
+        registration = review.get_by_number(db, registration.number)  # type: ignore[arg-type]
+        conflict = _("This registration changed while you were looking at it (another decision "
+                     "may have been made). Check it again below.")
+        return render(request, "review/detail.html",
+                      _detail_context(request, registration, conflict=conflict), status_code=409)
+    except FormErrors as exc:
+        db.rollback()
+        values = {k: v for k, v in (form.multi_items() if form is not None else [])
+                  if isinstance(v, str)}
+        values["steps"] = form.getlist("steps") if form is not None else []
+        return render(request, "review/detail.html",
+                      _detail_context(request, registration, errors=exc.errors, values=values,
+                                      open_form=action), status_code=422)
+    notify.deliver(settings, outcome.mail, session=db)
+    return redirect(str(request.app.url_path_for("review:show", number=registration.number))
+                    + f"?done={action}")
+
+
+@page(roles=MODERATORS)
+def approve_registration(request: Request) -> Response:
+    return _decision(request, "approve")
+
+
+@page(roles=MODERATORS)
+def request_changes(request: Request) -> Response:
+    return _decision(request, "request_changes")
+
+
+@page(roles=MODERATORS)
+def reject_registration(request: Request) -> Response:
+    return _decision(request, "reject")
+
+
+@page(roles={Role.moderator, Role.auditor, Role.admin})
+def reveal_value(request: Request) -> Response:
+    """Show one clear value once, after logging the stated reason."""
+    registration = _registration(request)
+    field = form_value(request.state.form, "field")
+    reason = form_value(request.state.form, f"reason_{field}")
+    try:
+        value = review.reveal(request.state.db, request.app.state.settings,
+                              registration=registration, actor=request.state.user, field=field,
+                              reason=reason)
+    except FormErrors as exc:
+        return render(request, "review/detail.html",
+                      _detail_context(request, registration, errors=exc.errors,
+                                      values={f"reason_{field}": reason}), status_code=422)
+    response = render(request, "review/detail.html",
+                      _detail_context(request, registration, revealed={field: value}))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+routes = namespaced("review", [
+    Route("/review", show_queue, methods=["GET"], name="queue"),
+    Route("/review/{number}", show_registration, methods=["GET"], name="show"),
+    Route("/review/{number}/approve", approve_registration, methods=["POST"], name="approve"),
+    Route("/review/{number}/request-changes", request_changes, methods=["POST"],
+          name="request_changes"),
+    Route("/review/{number}/reject", reject_registration, methods=["POST"], name="reject"),
+    Route("/review/{number}/reveal", reveal_value, methods=["POST"], name="reveal"),
+])
