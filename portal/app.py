@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -143,6 +147,28 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return _error_page(request, 500)
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Run the scheduled jobs every few minutes while the server is up."""
+    interval = app.state.settings.jobs_interval_seconds
+    async with anyio.create_task_group() as tasks:
+        if interval > 0:
+            tasks.start_soon(_run_jobs_forever, app, interval)
+        yield
+        tasks.cancel_scope.cancel()
+
+
+async def _run_jobs_forever(app: Starlette, interval: int) -> None:
+    from portal import jobs
+
+    while True:
+        await anyio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(jobs.run, app.state.engine, app.state.settings)
+        except Exception:  # a failed run is retried at the next interval
+            logger.exception("scheduled jobs failed")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.check_production()
@@ -174,6 +200,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         middleware=middleware,
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -120,6 +120,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import jobs
+
+    engine = _engine(settings)
+    try:
+        report = jobs.run(engine, settings)
+    finally:
+        engine.dispose()
+    print(f"Jobs done: {report}")
+    return 0
+
+
 def _display_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -146,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=["moderator", "auditor", "admin"]
     )
     create_user.set_defaults(func=cmd_create_user)
+
+    jobs = sub.add_parser("jobs", help="scheduled work (for cron; the server runs it too)")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_run = jobs_sub.add_parser("run", help="run every scheduled job once")
+    jobs_run.set_defaults(func=cmd_jobs)
     return parser
 
 

@@ -9,5 +9,6 @@ from portal import (  # noqa: F401
     privacy,
     registrations,
     review,
+    sanctions,
     screening,
 )

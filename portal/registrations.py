@@ -680,3 +680,20 @@ def is_blocked(session: Session, registration: Registration) -> bool:
     from portal.blocklist import identity_blocked
 
     return identity_blocked(session, registration.identity_index)
+
+
+def deregister(session: Session, *, registration: Registration, user: User) -> Registration:
+    """The applicant ends their registration (PIPL: they may leave at any time); commit."""
+    if registration.user_id != user.id:
+        raise NotFound()
+    try:
+        previous = move(session, registration, "deregistered")
+    except (StaleState, NotAllowed):
+        session.rollback()
+        raise FormErrors({"_": _("This registration cannot be deregistered now")}) from None
+    record_change(session, action="deregistered", actor=Actor.of(user),
+                  registration_id=registration.id, number=registration.number,
+                  from_status=previous, to_status="deregistered",
+                  event_type="registration.deregistered" if registration.number else None)
+    session.commit()
+    return registration

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     identity_provider_token: str = ""
     identity_provider_timeout: float = 5.0
     # Screening: Jaro–Winkler similarity from which a name counts as close to a blacklisted one.
+    # How often the server runs the scheduled jobs itself; 0 leaves it to `portal jobs run`.
+    jobs_interval_seconds: int = 300
     name_match_threshold: float = 0.9
     # Comma-separated terms that channel handles, bios and avatar names must not contain.
     banned_terms: str = (

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import accounts, events, notify, registrations, steps
+from portal import accounts, events, notify, registrations, sanctions, steps
 from portal.accounts import Role, User
 from portal.errors import FormErrors
 from portal.i18n import gettext as _
@@ -163,6 +163,13 @@ def show_me(request: Request) -> Response:
             "roster_links": registrations.pending_roster_links(db, user),
             "editable": registrations.EDITABLE,
             "ended": registrations.ENDED,
+            "sanctions": sanctions.sanctions_of(db, current.id) if current and current.id else [],
+            "appeals": sanctions.appeals_of(db, current.id) if current and current.id else {},
+            "sanction_kinds": sanctions.KINDS,
+            "appeal_error": request.query_params.get("appeal_error", "")[:200],
+            "appealed": request.query_params.get("appealed") == "1",
+            "deregistered": request.query_params.get("deregistered") == "1",
+            "confirm_deregister": request.query_params.get("deregister") == "confirm",
             "requested": (current.answers.get(registrations.REQUESTED) or {}) if current else {},
             "step_titles": steps.STEP_TITLES,
             "messages": messages,

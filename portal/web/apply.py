@@ -402,3 +402,43 @@ routes = namespaced("apply", [
     Route("/me/roster/{link_id:int}/confirm", confirm_roster, methods=["POST"],
           name="confirm_roster"),
 ])
+
+
+@page(roles={"applicant"})
+def appeal_sanction(request: Request) -> Response:
+    """File the one appeal a sanction allows."""
+    from portal import sanctions
+
+    try:
+        sanctions.file_appeal(request.state.db, sanction_id=request.path_params["sanction_id"],
+                              user=request.state.user,
+                              text=form_value(request.state.form, "appeal_text"))
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    except FormErrors as exc:
+        request.state.db.rollback()
+        return redirect(str(request.app.url_path_for("accounts:me")) + "?appeal_error="
+                        + next(iter(exc.errors.values()))[:200])
+    return redirect(str(request.app.url_path_for("accounts:me")) + "?appealed=1")
+
+
+@page(roles={"applicant"})
+def deregister(request: Request) -> Response:
+    registration = registrations.current_registration(request.state.db, request.state.user)
+    if registration is None:
+        return redirect(request.app.url_path_for("accounts:me"))
+    if form_value(request.state.form, "confirm") != "yes":
+        return redirect(str(request.app.url_path_for("accounts:me")) + "?deregister=confirm")
+    try:
+        registrations.deregister(request.state.db, registration=registration,
+                                 user=request.state.user)
+    except FormErrors:
+        request.state.db.rollback()
+    return redirect(str(request.app.url_path_for("accounts:me")) + "?deregistered=1")
+
+
+routes += namespaced("apply", [
+    Route("/me/sanctions/{sanction_id:int}/appeal", appeal_sanction, methods=["POST"],
+          name="appeal"),
+    Route("/me/deregister", deregister, methods=["POST"], name="deregister"),
+])

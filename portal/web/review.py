@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import events, notify, review, screening, steps
+from portal import events, identity, notify, privacy, review, sanctions, screening, steps
 from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
 from portal.i18n import gettext as _
@@ -19,6 +19,8 @@ from portal.web import summary
 from portal.web.core import form_value, namespaced, page, redirect, render
 
 MODERATORS = {Role.moderator, Role.admin}
+# Auditors order sanctions too (REGULATION.md R9), through the same service.
+SANCTIONERS = {Role.moderator, Role.auditor, Role.admin}
 ROLE_FILTERS = steps.ROLES
 
 
@@ -41,6 +43,7 @@ def show_queue(request: Request) -> Response:
         page_number = max(1, int(params.get("page", "1")))
     except ValueError:
         page_number = 1
+    appeals = sanctions.pending_appeals(request.state.db)
     rows, total = review.queue(request.state.db, flag=flag, role=role, risk=risk, sort=sort,
                                page=page_number)
     flags = {r.id: screening.flags_of(request.state.db, r.id or 0) for r in rows}
@@ -48,7 +51,8 @@ def show_queue(request: Request) -> Response:
         "rows": rows, "total": total, "flags": flags, "flag_names": screening.FLAGS,
         "roles": ROLE_FILTERS, "filters": {"flag": flag, "role": role, "risk": risk,
                                            "sort": sort},
-        "page": page_number, "per_page": 50,
+        "page": page_number, "per_page": 50, "appeals": appeals,
+        "sanction_kinds": sanctions.KINDS,
     })
 
 
@@ -73,6 +77,10 @@ def _detail_context(request: Request, registration: Registration, **extra: Any) 
                        "auditor": _("auditor"), "admin": _("administrator"),
                        "system": _("system")},
         "editable_steps": [(s, steps.STEP_TITLES[s]) for s in steps_here],
+        "sanctions": sanctions.sanctions_of(db, registration.id),  # type: ignore[arg-type]
+        "appeals": sanctions.appeals_of(db, registration.id),  # type: ignore[arg-type]
+        "sanction_kinds": sanctions.KINDS,
+        "can_decide": request.state.user.role in MODERATORS,
         "errors": {},
         "values": {},
         "revealed": {},
@@ -86,7 +94,7 @@ def _today() -> date:
     return china_today()
 
 
-@page(roles=MODERATORS)
+@page(roles=SANCTIONERS)
 def show_registration(request: Request) -> Response:
     registration = _registration(request)
     return render(request, "review/detail.html", _detail_context(request, registration))
@@ -180,4 +188,153 @@ routes = namespaced("review", [
           name="request_changes"),
     Route("/review/{number}/reject", reject_registration, methods=["POST"], name="reject"),
     Route("/review/{number}/reveal", reveal_value, methods=["POST"], name="reveal"),
+])
+
+
+def _end_of_day(raw: str) -> datetime | None:
+    """A date typed on a form, as the end of that day in China."""
+    if not raw.strip():
+        return None
+    try:
+        day = identity.parse_date(raw)
+    except ValueError:
+        return None
+    return datetime.combine(day, time(23, 59, 59), tzinfo=identity.CHINA_TZ)
+
+
+@page(roles=SANCTIONERS)
+def sanction_registration(request: Request) -> Response:
+    registration = _registration(request)
+    form = request.state.form
+    try:
+        _sanction, mail = sanctions.apply_sanction(
+            request.state.db, registration=registration, actor=request.state.user,
+            kind=form_value(form, "kind"), facts=form_value(form, "facts"),
+            reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
+            until=_end_of_day(form_value(form, "until")), version=_version(request),
+        )
+    except FormErrors as exc:
+        request.state.db.rollback()
+        registration = _registration(request)
+        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return render(request, "review/detail.html",
+                      _detail_context(request, registration, errors=exc.errors, values=values,
+                                      open_form="sanction"), status_code=422)
+    notify.deliver(request.app.state.settings, mail, session=request.state.db)
+    return redirect(str(request.app.url_path_for("review:show", number=registration.number))
+                    + "?done=sanction")
+
+
+@page(roles=MODERATORS)
+def decide_appeal(request: Request) -> Response:
+    form = request.state.form
+    appeal_id = request.path_params["appeal_id"]
+    db = request.state.db
+    try:
+        appeal, mail = sanctions.decide_appeal(
+            db, appeal_id=appeal_id, moderator=request.state.user,
+            outcome=form_value(form, "outcome"), reason=form_value(form, "decision_reason"),
+        )
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    except FormErrors as exc:
+        db.rollback()
+        found = db.get(sanctions.Appeal, appeal_id)
+        if found is None:
+            raise HTTPException(status_code=404) from None
+        registration = db.get(Registration, found.registration_id)
+        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return render(request, "review/detail.html",
+                      _detail_context(request, registration, errors=exc.errors, values=values),
+                      status_code=422)
+    notify.deliver(request.app.state.settings, mail, session=db)
+    registration = db.get(Registration, appeal.registration_id)
+    return redirect(str(request.app.url_path_for("review:show", number=registration.number))
+                    + "?done=appeal")
+
+
+routes += namespaced("review", [
+    Route("/review/{number}/sanction", sanction_registration, methods=["POST"], name="sanction"),
+    Route("/review/appeals/{appeal_id:int}/decide", decide_appeal, methods=["POST"],
+          name="decide_appeal"),
+])
+
+
+@page(roles=MODERATORS)
+def show_blocklist(request: Request) -> Response:
+    q = request.query_params.get("q", "")
+    entries = sanctions.blocklist_page(request.state.db, q=q)
+    return render(request, "review/blocklist.html", {
+        "entries": entries, "q": q, "errors": {}, "values": {},
+        "id_types": steps.ID_TYPE_LABELS, "done": request.query_params.get("done", ""),
+    })
+
+
+@page(roles=MODERATORS)
+def add_blocklist_entry(request: Request) -> Response:
+    """Blacklist a person by hand: their name and, if known, their ID document."""
+    form = request.state.form
+    values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    errors: dict[str, str] = {}
+    name = form_value(form, "legal_name").strip()
+    reason = form_value(form, "reason").strip()
+    id_type = form_value(form, "id_type")
+    number = form_value(form, "id_number").strip()
+    index = None
+    if not name:
+        errors["legal_name"] = _("Enter the person's full legal name")
+    elif len(name) > 100:
+        errors["legal_name"] = _("Write %(max)d characters or fewer", max=100)
+    if not reason:
+        errors["reason"] = _("State the reason")
+    if number:
+        try:
+            number = identity.validate_id_number(id_type, number)
+            index = privacy.identity_index(request.app.state.settings, id_type, number)
+        except ValueError as exc:
+            errors["id_number"] = str(exc)
+    if errors:
+        return _blocklist_again(request, errors, values)
+    sanctions.add_to_blocklist(request.state.db, registration=None, actor=request.state.user,
+                               reason_code="manual", reason=reason[:2000],
+                               identity_index=index, legal_name=name,
+                               id_type=id_type if index else None)
+    request.state.db.commit()
+    return redirect(str(request.app.url_path_for("review:blocklist")) + "?done=added")
+
+
+def _blocklist_again(request: Request, errors: dict[str, str], values: dict[str, str]
+                     ) -> Response:
+    entries = sanctions.blocklist_page(request.state.db)
+    return render(request, "review/blocklist.html", {
+        "entries": entries, "q": "", "errors": errors, "values": values,
+        "id_types": steps.ID_TYPE_LABELS, "done": "",
+    }, status_code=422)
+
+
+@page(roles=SANCTIONERS)
+def lift_blocklist_entry(request: Request) -> Response:
+    """Ask for, or confirm, lifting an entry: two different staff members are needed."""
+    entry_id = request.path_params["entry_id"]
+    step = request.path_params["step"]
+    try:
+        if step == "request":
+            sanctions.request_lift(request.state.db, entry_id=entry_id, actor=request.state.user)
+        elif step == "confirm":
+            sanctions.confirm_lift(request.state.db, entry_id=entry_id, actor=request.state.user)
+        else:
+            raise NotFound()
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    except FormErrors as exc:
+        request.state.db.rollback()
+        return _blocklist_again(request, exc.errors, {})
+    return redirect(str(request.app.url_path_for("review:blocklist")) + f"?done={step}")
+
+
+routes += namespaced("review", [
+    Route("/blocklist", show_blocklist, methods=["GET"], name="blocklist"),
+    Route("/blocklist", add_blocklist_entry, methods=["POST"], name="add_blocklist_entry"),
+    Route("/blocklist/{entry_id:int}/lift/{step}", lift_blocklist_entry, methods=["POST"],
+          name="lift_blocklist_entry"),
 ])

@@ -1,0 +1,107 @@
+"""Scheduled work (DESIGN §4): `portal jobs run` from cron, and the server every few minutes.
+
+Every job is safe in several processes at once: state changes are conditional moves, so a
+registration another process already moved is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from portal import notify, sanctions
+from portal.accounts import User
+from portal.db import session_scope, utcnow
+from portal.events import SYSTEM, HistoryEntry, record_change
+from portal.i18n import gettext as _
+from portal.registrations import NotAllowed, Registration, StaleState, move
+from portal.settings import Settings
+
+logger = logging.getLogger("portal.jobs")
+WARN_BEFORE = timedelta(days=30)
+
+
+@dataclass
+class Report:
+    reinstated: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"reinstated {len(self.reinstated)}, expired {len(self.expired)}, "
+                f"warned {len(self.warned)}")
+
+
+def _tell(session: Session, registration: Registration, subject: str, body: str
+          ) -> notify.Message:
+    user = session.get(User, registration.user_id)
+    assert user is not None
+    return notify.notify_user(session, user_id=user.id or 0, email=user.email,
+                              registration_id=registration.id, subject=subject, body=body)
+
+
+def expire_due(session: Session, settings: Settings, *, now: datetime) -> list[str]:
+    """Move approvals past their validity to `expired`, each in its own transaction."""
+    done = []
+    due = session.exec(select(Registration).where(
+        Registration.status == "approved", col(Registration.valid_until) <= now)).all()
+    for registration in due:
+        try:
+            previous = move(session, registration, "expired")
+        except (StaleState, NotAllowed):
+            session.rollback()
+            continue
+        record_change(session, action="expired", actor=SYSTEM, registration_id=registration.id,
+                      number=registration.number, from_status=previous, to_status="expired",
+                      event_type="registration.expired")
+        mail = _tell(session, registration,
+                     _("Your registration %(number)s has expired", number=registration.number),
+                     _("Your registration %(number)s has expired. Renew it on your status page "
+                       "by confirming each step again.", number=registration.number))
+        session.commit()
+        notify.deliver(settings, [mail], session=session)
+        done.append(registration.number or "")
+    return done
+
+
+def warn_expiring(session: Session, settings: Settings, *, now: datetime) -> list[str]:
+    """Tell applicants 30 days before their approval expires, once per approval."""
+    done = []
+    soon = session.exec(select(Registration).where(
+        Registration.status == "approved", col(Registration.valid_until) <= now + WARN_BEFORE,
+        col(Registration.valid_until) > now)).all()
+    for registration in soon:
+        warned = session.exec(select(HistoryEntry.id).where(
+            HistoryEntry.registration_id == registration.id,
+            HistoryEntry.action == "expiry_warning",
+            col(HistoryEntry.at) >= registration.valid_from)).first()
+        if warned is not None:
+            continue
+        record_change(session, action="expiry_warning", actor=SYSTEM,
+                      registration_id=registration.id, number=registration.number)
+        until = registration.valid_until.date().isoformat() if registration.valid_until else ""
+        mail = _tell(session, registration,
+                     _("Your registration %(number)s expires on %(date)s",
+                       number=registration.number, date=until),
+                     _("Your registration %(number)s expires on %(date)s. Renew it before then "
+                       "so you can keep streaming.", number=registration.number, date=until))
+        session.commit()
+        notify.deliver(settings, [mail], session=session)
+        done.append(registration.number or "")
+    return done
+
+
+def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> Report:
+    """Run every scheduled job once."""
+    now = now or utcnow()
+    report = Report()
+    with session_scope(engine) as session:
+        report.reinstated = sanctions.end_due_suspensions(session, now=now)
+        report.expired = expire_due(session, settings, now=now)
+        report.warned = warn_expiring(session, settings, now=now)
+    logger.info("jobs: %s", report)
+    return report

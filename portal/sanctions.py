@@ -1,0 +1,375 @@
+"""Sanctions on approved registrations, appeals against them, and the person blocklist's lifts.
+
+The ladder of the rules (REGULATION.md R9, R10): warning, order correction (with a deadline),
+restrict functions, suspend (until a date), close (revokes), blacklist (revokes and blocks the
+identity and the name). Each states facts, reason, legal basis, duration and the appeal channel;
+the person may appeal each sanction once, and a different moderator decides the appeal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from portal import notify, privacy
+from portal.accounts import User
+from portal.blocklist import BlocklistEntry
+from portal.db import UTCDateTime, utcnow
+from portal.errors import FormErrors, NotFound
+from portal.events import SYSTEM, Actor, record_change
+from portal.i18n import LazyString, lazy_gettext
+from portal.i18n import gettext as _
+from portal.registrations import NotAllowed, Registration, StaleState, move
+
+KINDS: dict[str, LazyString] = {
+    "warning": lazy_gettext("Warning"),
+    "order_correction": lazy_gettext("Order to correct"),
+    "restrict_functions": lazy_gettext("Restriction of functions"),
+    "suspend": lazy_gettext("Suspension"),
+    "close": lazy_gettext("Closure"),
+    "blacklist": lazy_gettext("Blacklisting"),
+}
+# What each sanction does to the registration's state.
+MOVES = {"suspend": "suspended", "close": "revoked", "blacklist": "revoked"}
+STATUS_EVENTS = {"suspended": "registration.suspended", "revoked": "registration.revoked",
+                 "approved": "registration.reinstated"}
+SANCTIONABLE = frozenset({"approved", "suspended"})
+APPEAL_CHANNEL = lazy_gettext(
+    "Appeal on your status page within 15 days; a different moderator decides the appeal."
+)
+MAX_TEXT = 4000
+
+
+class Sanction(SQLModel, table=True):
+    __tablename__ = "sanctions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    kind: str = Field(max_length=24)
+    facts: str
+    reason: str
+    legal_basis: str
+    # A suspension's end, or an order's deadline; None for open-ended sanctions.
+    until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    appeal_channel: str = Field(default="")
+    issued_by: int = Field(foreign_key="users.id")
+    issued_role: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # active | ended | overturned
+    state: str = Field(default="active", max_length=16)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Appeal(SQLModel, table=True):
+    __tablename__ = "appeals"
+    __table_args__ = (UniqueConstraint("sanction_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sanction_id: int = Field(foreign_key="sanctions.id", index=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    text: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # pending | upheld | overturned
+    outcome: str = Field(default="pending", max_length=16)
+    decided_by: int | None = Field(default=None, foreign_key="users.id")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decision_reason: str = Field(default="")
+
+
+def _text(value: str, field: str, required: str) -> str:
+    value = (value or "").replace("\r\n", "\n").strip()
+    if not value:
+        raise FormErrors({field: required})
+    if len(value) > MAX_TEXT:
+        raise FormErrors({field: _("Write %(max)d characters or fewer", max=MAX_TEXT)})
+    return value
+
+
+def sanctions_of(session: Session, registration_id: int) -> list[Sanction]:
+    query = select(Sanction).where(Sanction.registration_id == registration_id)
+    return list(session.exec(query.order_by(col(Sanction.id))))
+
+
+def appeals_of(session: Session, registration_id: int) -> dict[int, Appeal]:
+    query = select(Appeal).where(Appeal.registration_id == registration_id)
+    return {a.sanction_id: a for a in session.exec(query)}
+
+
+def pending_appeals(session: Session) -> list[tuple[Appeal, Sanction, Registration]]:
+    query = select(Appeal, Sanction, Registration).where(
+        Appeal.outcome == "pending", Sanction.id == Appeal.sanction_id,
+        Registration.id == Appeal.registration_id,
+    ).order_by(col(Appeal.created_at))
+    return [(a, s, r) for a, s, r in session.exec(query)]
+
+
+def _tell(session: Session, registration: Registration, subject: str, body: str
+          ) -> notify.Message:
+    applicant = session.get(User, registration.user_id)
+    assert applicant is not None
+    return notify.notify_user(session, user_id=registration.user_id, email=applicant.email,
+                              registration_id=registration.id, subject=subject, body=body)
+
+
+def apply_sanction(
+    session: Session,
+    *,
+    registration: Registration,
+    actor: User,
+    kind: str,
+    facts: str,
+    reason: str,
+    legal_basis: str,
+    until: datetime | None = None,
+    version: int | None = None,
+) -> tuple[Sanction, list[notify.Message]]:
+    """Sanction an approved (or suspended) registration; commit."""
+    errors: dict[str, str] = {}
+    if kind not in KINDS:
+        errors["kind"] = _("Choose the sanction")
+    for field, value, message in (
+        ("facts", facts, _("State the facts")),
+        ("reason", reason, _("State the reason")),
+        ("legal_basis", legal_basis, _("State the legal basis")),
+    ):
+        try:
+            _text(value, field, message)
+        except FormErrors as exc:
+            errors.update(exc.errors)
+    if kind in ("suspend", "order_correction"):
+        if until is None:
+            errors["until"] = _("Enter the date it lasts until") if kind == "suspend" else _(
+                "Enter the deadline for the correction")
+        elif until <= utcnow():
+            errors["until"] = _("The date must be in the future")
+    if registration.status not in SANCTIONABLE:
+        errors["_"] = _("Only an approved or suspended registration can be sanctioned")
+    if kind == "suspend" and registration.status == "suspended":
+        errors["kind"] = _("This registration is already suspended")
+    if errors:
+        raise FormErrors(errors)
+    actor_ref = Actor.of(actor)
+    sanction = Sanction(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        kind=kind, facts=facts.strip(), reason=reason.strip(), legal_basis=legal_basis.strip(),
+        until=until if kind in ("suspend", "order_correction") else None,
+        appeal_channel=str(APPEAL_CHANNEL), issued_by=actor.id,  # type: ignore[arg-type]
+        issued_role=str(actor.role),
+    )
+    session.add(sanction)
+    session.flush()
+    if kind in MOVES:
+        try:
+            previous = move(session, registration, MOVES[kind], expected_version=version)
+        except (StaleState, NotAllowed):
+            session.rollback()
+            raise FormErrors({"_": _("This registration changed while you were looking at it. "
+                                     "Check it again.")}) from None
+        record_change(
+            session, action=f"sanction_{kind}", actor=actor_ref,
+            registration_id=registration.id, number=registration.number,
+            from_status=previous, to_status=MOVES[kind], reason=sanction.reason,
+            data={"sanction": sanction.id}, event_type=STATUS_EVENTS[MOVES[kind]],
+        )
+    record_change(
+        session, action="sanction_applied", actor=actor_ref, registration_id=registration.id,
+        number=registration.number, reason=sanction.reason,
+        data={"sanction": sanction.id, "kind": kind},
+        event_type="sanction.applied",
+        event_data={"sanction_id": sanction.id, "kind": kind,
+                    "until": sanction.until.isoformat() if sanction.until else None},
+    )
+    if kind == "blacklist":
+        add_to_blocklist(session, registration=registration, actor=actor, reason_code="sanction",
+                         reason=sanction.reason)
+    label = str(KINDS[kind])
+    mail = _tell(
+        session, registration,
+        _("%(sanction)s: your registration %(number)s", sanction=label,
+          number=registration.number),
+        _("Sanction: %(sanction)s\nFacts: %(facts)s\nReason: %(reason)s\nLegal basis: %(basis)s"
+          "\n%(until)s\n%(appeal)s", sanction=label, facts=sanction.facts, reason=sanction.reason,
+          basis=sanction.legal_basis,
+          until=_("Until: %(date)s", date=sanction.until.date().isoformat())
+          if sanction.until else "",
+          appeal=sanction.appeal_channel),
+    )
+    session.commit()
+    return sanction, [mail]
+
+
+def add_to_blocklist(
+    session: Session, *, registration: Registration | None, actor: User, reason_code: str,
+    reason: str, identity_index: str | None = None, legal_name: str = "",
+    id_type: str | None = None,
+) -> BlocklistEntry:
+    """Add a person (from a registration, or by hand) to the blocklist; caller commits."""
+    if registration is not None:
+        identity = registration.answers.get("identity") or {}
+        identity_index = registration.identity_index
+        legal_name = identity.get("legal_name", "")
+        id_type = identity.get("id_type")
+    entry = BlocklistEntry(
+        identity_index=identity_index, id_type=id_type, legal_name=legal_name,
+        name_key=privacy.name_key(legal_name), reason_code=reason_code, reason=reason,
+        registration_id=registration.id if registration else None,
+        created_by=actor.id,
+    )
+    session.add(entry)
+    session.flush()
+    record_change(session, action="blocklist_added", actor=Actor.of(actor),
+                  registration_id=registration.id if registration else None,
+                  data={"entry": entry.id}, event_type="blocklist.person_added",
+                  event_data={"entry_id": entry.id})
+    return entry
+
+
+def request_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEntry:
+    """First of the two staff members needed to lift a blocklist entry; commit."""
+    entry = session.get(BlocklistEntry, entry_id)
+    if entry is None or entry.lifted_at is not None:
+        raise NotFound()
+    entry.lift_requested_by = actor.id
+    session.add(entry)
+    session.commit()
+    return entry
+
+
+def confirm_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEntry:
+    """Second staff member confirms the lift (four eyes); commit."""
+    entry = session.get(BlocklistEntry, entry_id)
+    if entry is None or entry.lifted_at is not None:
+        raise NotFound()
+    if entry.lift_requested_by is None:
+        raise FormErrors({"_": _("Nobody has asked to lift this entry yet")})
+    if entry.lift_requested_by == actor.id:
+        raise FormErrors({"_": _("A second staff member must confirm the lift: you asked for "
+                                 "it yourself")})
+    entry.lifted_by = actor.id
+    entry.lifted_at = utcnow()
+    session.add(entry)
+    record_change(session, action="blocklist_removed", actor=Actor.of(actor),
+                  registration_id=entry.registration_id, data={"entry": entry.id},
+                  event_type="blocklist.person_removed", event_data={"entry_id": entry.id})
+    session.commit()
+    return entry
+
+
+def file_appeal(session: Session, *, sanction_id: int, user: User, text: str
+                ) -> Appeal:
+    """The sanctioned person appeals, once per sanction; commit."""
+    sanction = session.get(Sanction, sanction_id)
+    registration = session.get(Registration, sanction.registration_id) if sanction else None
+    if sanction is None or registration is None or registration.user_id != user.id:
+        raise NotFound()
+    text = _text(text, "appeal_text", _("Explain why the sanction should be lifted"))
+    existing = session.exec(select(Appeal).where(Appeal.sanction_id == sanction.id)).first()
+    if existing is not None:
+        raise FormErrors({"appeal_text": _("You have already appealed against this sanction")})
+    appeal = Appeal(sanction_id=sanction.id, registration_id=registration.id,  # type: ignore[arg-type]
+                    text=text)
+    session.add(appeal)
+    record_change(session, action="appeal_filed", actor=Actor.of(user),
+                  registration_id=registration.id, data={"sanction": sanction.id})
+    session.commit()
+    return appeal
+
+
+def decide_appeal(
+    session: Session, *, appeal_id: int, moderator: User, outcome: str, reason: str
+) -> tuple[Appeal, list[notify.Message]]:
+    """A moderator other than the one who sanctioned upholds or overturns; commit."""
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None:
+        raise NotFound()
+    sanction = session.get(Sanction, appeal.sanction_id)
+    registration = session.get(Registration, appeal.registration_id)
+    assert sanction is not None and registration is not None
+    if appeal.outcome != "pending":
+        raise FormErrors({"_": _("This appeal has already been decided")})
+    if sanction.issued_by == moderator.id:
+        raise FormErrors({"_": _("A different moderator must decide an appeal against your own "
+                                 "sanction")})
+    if outcome not in ("upheld", "overturned"):
+        raise FormErrors({"outcome": _("Choose whether to uphold or overturn the sanction")})
+    reason = _text(reason, "decision_reason", _("Give the reason for the decision"))
+    appeal.outcome = outcome
+    appeal.decided_by = moderator.id
+    appeal.decided_at = utcnow()
+    appeal.decision_reason = reason
+    session.add(appeal)
+    actor = Actor.of(moderator)
+    if outcome == "overturned":
+        sanction.state = "overturned"
+        sanction.ended_at = utcnow()
+        session.add(sanction)
+        if sanction.kind == "suspend" and registration.status == "suspended":
+            previous = move(session, registration, "approved")
+            record_change(session, action="reinstated", actor=actor,
+                          registration_id=registration.id, number=registration.number,
+                          from_status=previous, to_status="approved", reason=reason,
+                          event_type="registration.reinstated")
+        if sanction.kind == "blacklist":
+            for entry in session.exec(select(BlocklistEntry).where(
+                    BlocklistEntry.registration_id == registration.id,
+                    col(BlocklistEntry.lifted_at).is_(None))):
+                # The appeal's decider is the second pair of eyes on the original blacklisting.
+                entry.lifted_by = moderator.id
+                entry.lifted_at = utcnow()
+                session.add(entry)
+                record_change(session, action="blocklist_removed", actor=actor,
+                              registration_id=registration.id, data={"entry": entry.id},
+                              event_type="blocklist.person_removed",
+                              event_data={"entry_id": entry.id})
+    record_change(session, action="appeal_decided", actor=actor,
+                  registration_id=registration.id, number=registration.number, reason=reason,
+                  data={"sanction": sanction.id, "outcome": outcome},
+                  event_type="appeal.decided",
+                  event_data={"sanction_id": sanction.id, "outcome": outcome})
+    verdict = _("upheld") if outcome == "upheld" else _("overturned")
+    mail = _tell(session, registration,
+                 _("Your appeal has been decided: %(outcome)s", outcome=verdict),
+                 _("Your appeal against the %(sanction)s was %(outcome)s.\n%(reason)s",
+                   sanction=str(KINDS[sanction.kind]).lower(), outcome=verdict, reason=reason))
+    session.commit()
+    return appeal, [mail]
+
+
+def end_due_suspensions(session: Session, *, now: datetime | None = None) -> list[str]:
+    """Reinstate registrations whose suspension has run out; commit each. Returns the numbers."""
+    now = now or utcnow()
+    done = []
+    due = session.exec(select(Sanction, Registration).where(
+        Sanction.kind == "suspend", Sanction.state == "active",
+        col(Sanction.until) <= now, Registration.id == Sanction.registration_id,
+    )).all()
+    for sanction, registration in due:
+        sanction.state = "ended"
+        sanction.ended_at = now
+        session.add(sanction)
+        if registration.status == "suspended":
+            try:
+                previous = move(session, registration, "approved")
+            except (StaleState, NotAllowed):
+                session.rollback()  # another process got there first
+                continue
+            record_change(session, action="reinstated", actor=SYSTEM,
+                          registration_id=registration.id, number=registration.number,
+                          from_status=previous, to_status="approved",
+                          reason="suspension ended", event_type="registration.reinstated")
+            done.append(registration.number or "")
+        session.commit()
+    return done
+
+
+def blocklist_page(session: Session, *, q: str = "", include_lifted: bool = False
+                   ) -> list[BlocklistEntry]:
+    query = select(BlocklistEntry)
+    if not include_lifted:
+        query = query.where(col(BlocklistEntry.lifted_at).is_(None))
+    if q:
+        query = query.where(col(BlocklistEntry.legal_name).contains(q.strip()[:100]))
+    return list(session.exec(query.order_by(col(BlocklistEntry.id).desc()).limit(200)))
+
