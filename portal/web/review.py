@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+from sqlmodel import select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +35,16 @@ def _registration(request: Request) -> Registration:
 @page(roles=MODERATORS)
 def show_queue(request: Request) -> Response:
     params = request.query_params
+    wanted = params.get("number", "").strip().upper()
+    if wanted:
+        if steps.NUMBER_PATTERN.match(wanted):
+            found = request.state.db.exec(
+                select(Registration.id).where(Registration.number == wanted)).first()
+            if found is not None:
+                return redirect(str(request.app.url_path_for("review:show", number=wanted)))
+        not_found = _("No registration has the number %(number)s", number=wanted[:30])
+    else:
+        not_found = ""
     flag = params.get("flag", "") if params.get("flag", "") in screening.FLAGS else ""
     role = params.get("role", "") if params.get("role", "") in ROLE_FILTERS else ""
     risk = params.get("risk", "") if params.get("risk", "") in ("low", "medium", "high", "key") \
@@ -52,6 +63,7 @@ def show_queue(request: Request) -> Response:
         "roles": ROLE_FILTERS, "filters": {"flag": flag, "role": role, "risk": risk,
                                            "sort": sort},
         "page": page_number, "per_page": 50, "appeals": appeals,
+        "not_found": not_found, "wanted": wanted[:30],
         "sanction_kinds": sanctions.KINDS,
     })
 

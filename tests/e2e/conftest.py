@@ -20,6 +20,7 @@ from playwright.sync_api import Page
 STAFF_PASSWORD = "staff harbour lantern 73 quartz"
 STAFF = {
     "moderator": "moderator@example.com",
+    "moderator2": "moderator2@example.com",
     "auditor": "auditor@example.com",
     "admin": "admin@example.com",
 }
@@ -92,7 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = data_dir / "server.log"
     srv = Server(url=url, data_dir=data_dir, env=env, log=log)
     for role, email in STAFF.items():
-        result = srv.portal("create-user", "--email", email, "--role", role,
+        result = srv.portal("create-user", "--email", email, "--role", role.rstrip("2"),
                             stdin=STAFF_PASSWORD + "\n")
         assert result.returncode == 0, result.stderr
     with log.open("w") as out:

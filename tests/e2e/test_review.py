@@ -22,7 +22,8 @@ def log_in_moderator(page: Page) -> None:
 
 def open_registration(page: Page, number: str) -> None:
     page.goto("/review")
-    page.get_by_role("link", name=number).click()
+    page.get_by_label("Find a registration by its number").fill(number)
+    page.get_by_role("button", name="Find", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(number)
 
 

@@ -140,4 +140,5 @@ def make_user(session: Session, *, email: str, role: str = "applicant",
               password: str = STRONG_PASSWORD):  # type: ignore[no-untyped-def]
     from portal import accounts
 
+    session.rollback()  # a write from an old read snapshot would fail in WAL mode
     return accounts.create_user(session, email=email, password=password, role=accounts.Role(role))

@@ -326,3 +326,11 @@ def test_queue_filters_by_flag_and_role(submitted, moderator, session) -> None:
     assert submitted not in moderator.get("/review?role=merchant").text
     assert submitted not in moderator.get("/review?flag=minor").text
     assert submitted in moderator.get("/review?sort=flags").text
+
+
+def test_find_a_registration_by_number(submitted, moderator) -> None:
+    found = moderator.get(f"/review?number={submitted.lower()}")
+    assert found.status_code == 303 and found.headers["location"] == f"/review/{submitted}"
+    missing = moderator.get("/review?number=LR-2020-0000000")
+    assert "No registration has the number LR-2020-0000000" in field_errors(missing.text)[
+        "number"]

@@ -195,6 +195,7 @@ def summary_items(html: str) -> list[str]:
 
 
 def verify_email(session: Session, email: str) -> None:
+    session.rollback()  # see the accounts the app has committed since
     user = session.exec(select(User).where(User.email == email)).one()
     user.email_verified_at = utcnow()
     session.add(user)

@@ -1,0 +1,109 @@
+"""Sanctions, appeals and the blocklist, as the moderators and the applicant see them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from playwright.sync_api import Browser, Page, expect
+
+from portal import identity
+from tests.e2e import wizard as w
+from tests.e2e.conftest import STAFF, STAFF_PASSWORD, A11y, Server
+from tests.e2e.test_review import new_page, open_registration, status_of
+
+
+def log_in_staff(page: Page, who: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email address").fill(STAFF[who])
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def apply_sanction(page: Page, kind: str, until: str = "") -> None:
+    page.get_by_label("Sanction", exact=True).select_option(kind)
+    page.get_by_label("Facts", exact=True).fill("Sold counterfeit bags on stream on 3 November")
+    page.get_by_label("Reason", exact=True).fill("Counterfeit goods")
+    page.get_by_label("Legal basis").fill("2021 Measures, Art. 18(3)")
+    if until:
+        page.get_by_label("Until (suspension) or deadline (order to correct)").fill(until)
+    page.get_by_role("button", name="Apply the sanction").click()
+    expect(page.get_by_role("status").first).to_have_text("The sanction has been applied.")
+
+
+def test_suspension_appeal_blacklist_and_lift(browser: Browser, server: Server,
+                                              a11y: A11y) -> None:
+    applicant = new_page(browser, server)
+    number = w.register_adult(applicant, "sanctioned")
+    mod = new_page(browser, server)
+    log_in_staff(mod, "moderator")
+    open_registration(mod, number)
+    mod.get_by_role("button", name="Approve registration").click()
+    expect(mod.get_by_role("status").first).to_have_text("Your decision has been recorded.")
+
+    until = (identity.china_today() + timedelta(days=7)).isoformat()
+    apply_sanction(mod, "suspend", until)
+    assert status_of(mod) == "Suspended"
+    a11y.check(mod)
+
+    applicant.goto("/me")
+    assert status_of(applicant) == "Suspended"
+    expect(applicant.get_by_text("Sold counterfeit bags on stream on 3 November", exact=True)
+           ).to_be_visible()
+    a11y.check(applicant)
+    applicant.get_by_label("Your appeal against this sanction").fill(
+        "The bags came from the brand's own warehouse; receipts attached to my email")
+    applicant.get_by_role("button", name="Send the appeal").click()
+    expect(applicant.get_by_text("Waiting for a decision")).to_be_visible()
+
+    mod2 = new_page(browser, server)
+    log_in_staff(mod2, "moderator2")
+    open_registration(mod2, number)
+    mod2.get_by_label("Overturn the sanction").check()
+    mod2.get_by_label("Reason for the decision").fill("The receipts are genuine")
+    mod2.get_by_role("button", name="Decide the appeal").click()
+    expect(mod2.get_by_role("status").first).to_have_text("The appeal has been decided.")
+    expect(mod2.get_by_text("The receipts are genuine")).to_be_visible()
+    assert status_of(mod2) == "Approved"
+
+    applicant.goto("/me")
+    expect(applicant.get_by_text("The sanction was overturned")).to_be_visible()
+
+    open_registration(mod, number)
+    apply_sanction(mod, "blacklist")
+    assert status_of(mod) == "Revoked"
+    applicant.goto("/me")
+    assert status_of(applicant) == "Revoked"
+    expect(applicant.get_by_role("heading", name="Blacklisting")).to_be_visible()
+
+    again = new_page(browser, server)
+    refused_number_page = again
+    w.sign_up_verified(refused_number_page, "returning")
+    refused_number_page.get_by_role("button", name="Start your registration").click()
+    w.fill_identity(refused_number_page)
+    w.save(refused_number_page)
+    w.fill_roles(refused_number_page)
+    w.save(refused_number_page)
+    w.fill_security(refused_number_page)
+    w.save(refused_number_page)
+    w.fill_content(refused_number_page)
+    w.save(refused_number_page)
+    w.fill_commitments(refused_number_page)
+    w.save(refused_number_page)
+    refused_number_page.get_by_label("Type your full legal name").fill("张三")
+    refused_number_page.get_by_role("button", name="Submit registration").click()
+    expect(refused_number_page.get_by_role("alert")).to_contain_text(
+        "This identity cannot be registered")
+
+    mod.goto("/blocklist")
+    a11y.check(mod)
+    mod.get_by_role("button", name="Ask to lift").first.click()
+    expect(mod.get_by_role("status")).to_contain_text("A second staff member must confirm")
+    mod.get_by_role("button", name="Confirm the lift").first.click()
+    expect(mod.get_by_role("alert")).to_contain_text("A second staff member must confirm")
+
+    admin = new_page(browser, server)
+    log_in_staff(admin, "admin")
+    admin.goto("/blocklist")
+    admin.get_by_role("button", name="Confirm the lift").first.click()
+    expect(admin.get_by_role("status")).to_have_text("The entry has been lifted.")

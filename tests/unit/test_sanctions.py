@@ -1,0 +1,208 @@
+"""Sanctions, appeals, blocklist lifts, deregistration and the scheduled jobs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from bs4 import BeautifulSoup
+from starlette.testclient import TestClient
+
+from portal import jobs
+from portal.blocklist import BlocklistEntry
+from portal.db import utcnow
+from portal.events import HistoryEntry, OutboxEvent
+from portal.registrations import Registration
+from portal.sanctions import Appeal, Sanction, end_due_suspensions
+from tests.unit.conftest import Auth, csrf_from, make_user
+from tests.unit.test_review import fresh, post, version_of
+from tests.unit.wizard import Wizard, field_errors, verify_email
+
+SANCTION = {"facts": "Sold counterfeit bags on 3 November", "reason": "Counterfeit goods",
+            "legal_basis": "2021 Measures, Art. 18(3)"}
+
+
+@pytest.fixture
+def approved(client, auth, session, app):  # type: ignore[no-untyped-def]
+    """An approved registration: (number, moderator client)."""
+    auth.sign_up("applicant@example.com")
+    verify_email(session, "applicant@example.com")
+    wizard = Wizard(client)
+    wizard.complete_adult()
+    wizard.submit()
+    number = fresh(session, Registration)[0].number
+    make_user(session, email="mod@example.com", role="moderator")
+    with TestClient(app, follow_redirects=False) as moderator:
+        Auth(moderator).log_in("mod@example.com")
+        post(moderator, f"/review/{number}/approve",
+             {"version": version_of(moderator, number)}, page=f"/review/{number}")
+        yield number, moderator
+
+
+def sanction(moderator, number, kind, **extra):  # type: ignore[no-untyped-def]
+    return post(moderator, f"/review/{number}/sanction",
+                {**SANCTION, "kind": kind, "version": version_of(moderator, number), **extra},
+                page=f"/review/{number}")
+
+
+def status(session) -> str:
+    return fresh(session, Registration)[0].status
+
+
+def test_warning_leaves_the_registration_approved(approved, client, session) -> None:
+    number, moderator = approved
+    assert sanction(moderator, number, "warning").status_code == 303
+    assert status(session) == "approved"
+    me = client.get("/me").text
+    assert "Warning" in me and "Sold counterfeit bags" in me and "Art. 18(3)" in me
+    events = [e.type for e in fresh(session, OutboxEvent)]
+    assert events[-1] == "sanction.applied"
+
+
+def test_sanction_states_facts_reason_and_basis(approved, session) -> None:
+    number, moderator = approved
+    response = post(moderator, f"/review/{number}/sanction",
+                    {"kind": "suspend", "facts": "", "reason": "", "legal_basis": "",
+                     "version": version_of(moderator, number)}, page=f"/review/{number}")
+    assert response.status_code == 422
+    errors = field_errors(response.text)
+    assert {"facts", "reason", "legal_basis", "until"} <= set(errors)
+    assert fresh(session, Sanction) == []
+
+
+def test_suspension_ends_by_itself(approved, client, session) -> None:
+    number, moderator = approved
+    until = (utcnow() + timedelta(days=3)).date().isoformat()
+    assert sanction(moderator, number, "suspend", until=until).status_code == 303
+    assert status(session) == "suspended"
+    assert "Suspended" in client.get("/me").text
+    session.rollback()
+    assert end_due_suspensions(session, now=utcnow() + timedelta(days=2)) == []
+    assert end_due_suspensions(session, now=utcnow() + timedelta(days=5)) == [number]
+    assert status(session) == "approved"
+    kinds = [e.type for e in fresh(session, OutboxEvent)]
+    assert "registration.suspended" in kinds and kinds[-1] == "registration.reinstated"
+
+
+def test_blacklist_revokes_and_blocks_a_new_account(approved, client, auth, session) -> None:
+    number, moderator = approved
+    assert sanction(moderator, number, "blacklist").status_code == 303
+    assert status(session) == "revoked"
+    entry = fresh(session, BlocklistEntry)[0]
+    assert entry.identity_index == fresh(session, Registration)[0].identity_index
+    assert "Blacklisting" in client.get("/me").text
+    auth.log_out()
+    auth.sign_up("again@example.com")
+    verify_email(session, "again@example.com")
+    wizard = Wizard(client)
+    wizard.complete_adult()
+    refused = wizard.submit()
+    assert refused.status_code == 422
+    assert "This identity cannot be registered" in refused.text
+
+
+def test_appeal_once_decided_by_another_moderator(approved, client, app, session) -> None:
+    number, moderator = approved
+    until = (utcnow() + timedelta(days=10)).date().isoformat()
+    sanction(moderator, number, "suspend", until=until)
+    sanction_id = fresh(session, Sanction)[0].id
+    token = csrf_from(client.get("/me").text)
+    assert client.post(f"/me/sanctions/{sanction_id}/appeal",
+                       data={"appeal_text": "I bought them from the brand", "csrf_token": token}
+                       ).headers["location"] == "/me?appealed=1"
+    second = client.post(f"/me/sanctions/{sanction_id}/appeal",
+                         data={"appeal_text": "again", "csrf_token": token})
+    assert "already appealed" in second.headers["location"].replace("%20", " ")
+    appeal = fresh(session, Appeal)[0]
+
+    own = post(moderator, f"/review/appeals/{appeal.id}/decide",
+               {"outcome": "overturned", "decision_reason": "fine"}, page=f"/review/{number}")
+    assert own.status_code == 422 and "A different moderator" in own.text
+
+    make_user(session, email="mod2@example.com", role="moderator")
+    with TestClient(app, follow_redirects=False) as other:
+        Auth(other).log_in("mod2@example.com")
+        ok = post(other, f"/review/appeals/{appeal.id}/decide",
+                  {"outcome": "overturned", "decision_reason": "Receipts from the brand"},
+                  page=f"/review/{number}")
+    assert ok.status_code == 303
+    assert status(session) == "approved"
+    assert fresh(session, Appeal)[0].outcome == "overturned"
+    assert "The sanction was overturned" in client.get("/me").text
+
+
+def test_lifting_a_blocklist_entry_needs_two_people(approved, app, session) -> None:
+    number, moderator = approved
+    sanction(moderator, number, "blacklist")
+    entry = fresh(session, BlocklistEntry)[0]
+    asked = post(moderator, f"/blocklist/{entry.id}/lift/request", {}, page="/blocklist")
+    assert asked.status_code == 303
+    self_confirm = post(moderator, f"/blocklist/{entry.id}/lift/confirm", {}, page="/blocklist")
+    assert self_confirm.status_code == 422
+    assert "A second staff member must confirm" in self_confirm.text
+    assert fresh(session, BlocklistEntry)[0].lifted_at is None
+    make_user(session, email="admin@example.com", role="admin")
+    with TestClient(app, follow_redirects=False) as admin:
+        Auth(admin).log_in("admin@example.com")
+        confirmed = post(admin, f"/blocklist/{entry.id}/lift/confirm", {}, page="/blocklist")
+        assert confirmed.headers.get("location") == "/blocklist?done=confirm"
+    assert fresh(session, BlocklistEntry)[0].lifted_at is not None
+    assert fresh(session, OutboxEvent)[-1].type == "blocklist.person_removed"
+
+
+def test_blocklist_by_hand_checks_the_id_number(approved, session) -> None:
+    _number, moderator = approved
+    bad = post(moderator, "/blocklist", {"legal_name": "李四", "id_type": "cn_resident_id",
+                                         "id_number": "110105198503128793", "reason": "fraud"},
+               page="/blocklist")
+    assert bad.status_code == 422 and "typing mistakes" in field_errors(bad.text)["id_number"]
+    ok = post(moderator, "/blocklist", {"legal_name": "李四", "id_type": "cn_resident_id",
+                                        "id_number": "310101199211302427", "reason": "fraud"},
+              page="/blocklist")
+    assert ok.status_code == 303
+    page = BeautifulSoup(moderator.get("/blocklist").text, "html.parser")
+    assert "李*" in page.select_one("tbody").get_text()
+
+
+def test_sanction_only_on_approved_registrations(client, auth, session, app) -> None:
+    auth.sign_up("draft@example.com")
+    verify_email(session, "draft@example.com")
+    wizard = Wizard(client)
+    wizard.complete_adult()
+    wizard.submit()
+    number = fresh(session, Registration)[0].number
+    make_user(session, email="mod@example.com", role="moderator")
+    with TestClient(app, follow_redirects=False) as moderator:
+        Auth(moderator).log_in("mod@example.com")
+        token = csrf_from(moderator.get(f"/review/{number}").text)
+        response = moderator.post(f"/review/{number}/sanction", data={
+            **SANCTION, "kind": "warning", "version": "2", "csrf_token": token})
+    assert response.status_code == 422
+    assert "Only an approved or suspended registration" in response.text
+
+
+def test_applicant_deregisters(approved, client, session) -> None:
+    token = csrf_from(client.get("/me").text)
+    unconfirmed = client.post("/me/deregister", data={"csrf_token": token})
+    assert unconfirmed.headers["location"] == "/me?deregister=confirm"
+    assert status(session) == "approved"
+    done = client.post("/me/deregister", data={"csrf_token": token, "confirm": "yes"})
+    assert done.headers["location"] == "/me?deregistered=1"
+    assert status(session) == "deregistered"
+    assert fresh(session, OutboxEvent)[-1].type == "registration.deregistered"
+    assert "Start a new registration" in client.get("/me").text
+
+
+def test_jobs_warn_then_expire(approved, app, settings, session) -> None:
+    registration = fresh(session, Registration)[0]
+    engine = app.state.engine
+    later = registration.valid_until - timedelta(days=10)
+    first = jobs.run(engine, settings, now=later)
+    assert first.warned == [registration.number] and first.expired == []
+    assert jobs.run(engine, settings, now=later).warned == []  # once per approval
+    gone = jobs.run(engine, settings, now=registration.valid_until + timedelta(minutes=1))
+    assert gone.expired == [registration.number]
+    assert status(session) == "expired"
+    actions = [h.action for h in fresh(session, HistoryEntry, registration_id=registration.id)]
+    assert actions.count("expiry_warning") == 1 and actions[-1] == "expired"
+    assert fresh(session, OutboxEvent)[-1].type == "registration.expired"
