@@ -26,7 +26,7 @@ from portal.api.problems import problem
 from portal.db import make_engine
 from portal.resources import static_dir
 from portal.settings import Settings, get_settings
-from portal.web import accounts, apply, pages, review, staff
+from portal.web import accounts, apply, cases, pages, review, staff
 from portal.web.core import make_templates
 
 logger = logging.getLogger("portal")
@@ -180,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *accounts.routes,
         *apply.routes,
         *review.routes,
+        *cases.routes,
         *staff.routes,
         *health.routes,
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),

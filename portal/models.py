@@ -4,6 +4,7 @@ from portal import (  # noqa: F401
     accounts,
     attestations,
     blocklist,
+    cases,
     events,
     notify,
     privacy,

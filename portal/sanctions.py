@@ -124,8 +124,9 @@ def apply_sanction(
     legal_basis: str,
     until: datetime | None = None,
     version: int | None = None,
+    commit: bool = True,
 ) -> tuple[Sanction, list[notify.Message]]:
-    """Sanction an approved (or suspended) registration; commit."""
+    """Sanction an approved (or suspended) registration; commit unless told not to."""
     errors: dict[str, str] = {}
     if kind not in KINDS:
         errors["kind"] = _("Choose the sanction")
@@ -196,7 +197,8 @@ def apply_sanction(
           if sanction.until else "",
           appeal=sanction.appeal_channel),
     )
-    session.commit()
+    if commit:
+        session.commit()
     return sanction, [mail]
 
 

@@ -11,7 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import events, identity, notify, privacy, review, sanctions, screening, steps
+from portal import (
+    cases,
+    events,
+    identity,
+    notify,
+    privacy,
+    review,
+    sanctions,
+    screening,
+    steps,
+)
 from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
 from portal.i18n import gettext as _
@@ -92,6 +102,8 @@ def _detail_context(request: Request, registration: Registration, **extra: Any) 
         "sanctions": sanctions.sanctions_of(db, registration.id),  # type: ignore[arg-type]
         "appeals": sanctions.appeals_of(db, registration.id),  # type: ignore[arg-type]
         "sanction_kinds": sanctions.KINDS,
+        "cases": cases.cases_of(db, registration.id),  # type: ignore[arg-type]
+        "case_categories": cases.CATEGORIES,
         "can_decide": request.state.user.role in MODERATORS,
         "errors": {},
         "values": {},

@@ -142,3 +142,48 @@ def make_user(session: Session, *, email: str, role: str = "applicant",
 
     session.rollback()  # a write from an old read snapshot would fail in WAL mode
     return accounts.create_user(session, email=email, password=password, role=accounts.Role(role))
+
+
+# --- registrations at each stage, through the real pages ---------------------------------
+
+
+@pytest.fixture
+def submitted(client, auth, session) -> str:
+    """An adult streamer's submitted registration; returns its number."""
+    from portal.registrations import Registration
+    from tests.unit.wizard import Wizard, fresh, verify_email
+
+    auth.sign_up("applicant@example.com")
+    verify_email(session, "applicant@example.com")
+    wizard = Wizard(client)
+    wizard.complete_adult()
+    assert wizard.submit().status_code == 303
+    return fresh(session, Registration)[0].number
+
+
+@pytest.fixture
+def moderator(app, session):  # type: ignore[no-untyped-def]
+    make_user(session, email="mod@example.com", role="moderator")
+    with TestClient(app, follow_redirects=False) as client:
+        assert Auth(client).log_in("mod@example.com").status_code == 303
+        yield client
+
+
+@pytest.fixture
+def approved(client, auth, session, app):  # type: ignore[no-untyped-def]
+    """An approved registration: (number, moderator client)."""
+    from portal.registrations import Registration
+    from tests.unit.wizard import Wizard, fresh, post, verify_email, version_of
+
+    auth.sign_up("applicant@example.com")
+    verify_email(session, "applicant@example.com")
+    wizard = Wizard(client)
+    wizard.complete_adult()
+    wizard.submit()
+    number = fresh(session, Registration)[0].number
+    make_user(session, email="mod@example.com", role="moderator")
+    with TestClient(app, follow_redirects=False) as moderator:
+        Auth(moderator).log_in("mod@example.com")
+        post(moderator, f"/review/{number}/approve",
+             {"version": version_of(moderator, number)}, page=f"/review/{number}")
+        yield number, moderator

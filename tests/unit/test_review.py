@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 from bs4 import BeautifulSoup
-from sqlmodel import select
 from starlette.testclient import TestClient
 
 from portal import privacy
@@ -24,52 +23,17 @@ from tests.unit.wizard import (
     born_years_ago,
     content_form,
     field_errors,
+    fresh,
     guardian_form,
     identity_files,
     identity_form,
+    post,
     resident_id_for,
     roles_form,
     security_form,
     verify_email,
+    version_of,
 )
-
-
-def fresh(session, model, **where):  # type: ignore[no-untyped-def]
-    session.rollback()  # leave the read snapshot: the app committed in between
-    query = select(model)
-    for key, value in where.items():
-        query = query.where(getattr(model, key) == value)
-    return session.exec(query).all()
-
-
-@pytest.fixture
-def submitted(client, auth, session) -> str:
-    """An adult streamer's submitted registration; returns its number."""
-    auth.sign_up("applicant@example.com")
-    verify_email(session, "applicant@example.com")
-    wizard = Wizard(client)
-    wizard.complete_adult()
-    assert wizard.submit().status_code == 303
-    return fresh(session, Registration)[0].number
-
-
-@pytest.fixture
-def moderator(app, session):  # type: ignore[no-untyped-def]
-    make_user(session, email="mod@example.com", role="moderator")
-    with TestClient(app, follow_redirects=False) as client:
-        assert Auth(client).log_in("mod@example.com").status_code == 303
-        yield client
-
-
-def post(client: TestClient, path: str, data: dict, *, page: str) -> object:
-    token = csrf_from(client.get(page).text)
-    return client.post(path, data={**data, "csrf_token": token})
-
-
-def version_of(client: TestClient, number: str) -> str:
-    soup = BeautifulSoup(client.get(f"/review/{number}").text, "html.parser")
-    return soup.find("input", attrs={"name": "version"})["value"]
-
 
 # --- transitions ------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
@@ -15,28 +14,10 @@ from portal.events import HistoryEntry, OutboxEvent
 from portal.registrations import Registration
 from portal.sanctions import Appeal, Sanction, end_due_suspensions
 from tests.unit.conftest import Auth, csrf_from, make_user
-from tests.unit.test_review import fresh, post, version_of
-from tests.unit.wizard import Wizard, field_errors, verify_email
+from tests.unit.wizard import Wizard, field_errors, fresh, post, verify_email, version_of
 
 SANCTION = {"facts": "Sold counterfeit bags on 3 November", "reason": "Counterfeit goods",
             "legal_basis": "2021 Measures, Art. 18(3)"}
-
-
-@pytest.fixture
-def approved(client, auth, session, app):  # type: ignore[no-untyped-def]
-    """An approved registration: (number, moderator client)."""
-    auth.sign_up("applicant@example.com")
-    verify_email(session, "applicant@example.com")
-    wizard = Wizard(client)
-    wizard.complete_adult()
-    wizard.submit()
-    number = fresh(session, Registration)[0].number
-    make_user(session, email="mod@example.com", role="moderator")
-    with TestClient(app, follow_redirects=False) as moderator:
-        Auth(moderator).log_in("mod@example.com")
-        post(moderator, f"/review/{number}/approve",
-             {"version": version_of(moderator, number)}, page=f"/review/{number}")
-        yield number, moderator
 
 
 def sanction(moderator, number, kind, **extra):  # type: ignore[no-untyped-def]

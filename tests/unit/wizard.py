@@ -7,6 +7,7 @@ from datetime import date
 
 from bs4 import BeautifulSoup
 from sqlmodel import Session, select
+from starlette.testclient import TestClient
 
 from portal import identity
 from portal.accounts import User
@@ -203,3 +204,21 @@ def verify_email(session: Session, email: str) -> None:
 
 
 NUMBER = re.compile(r"LR-\d{4}-\d{7}")
+
+
+def fresh(session, model, **where):  # type: ignore[no-untyped-def]
+    session.rollback()  # leave the read snapshot: the app committed in between
+    query = select(model)
+    for key, value in where.items():
+        query = query.where(getattr(model, key) == value)
+    return session.exec(query).all()
+
+
+def post(client: TestClient, path: str, data: dict, *, page: str) -> object:
+    token = csrf_from(client.get(page).text)
+    return client.post(path, data={**data, "csrf_token": token})
+
+
+def version_of(client: TestClient, number: str) -> str:
+    soup = BeautifulSoup(client.get(f"/review/{number}").text, "html.parser")
+    return soup.find("input", attrs={"name": "version"})["value"]

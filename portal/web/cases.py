@@ -1,0 +1,138 @@
+"""The moderators' case queue: open, investigate, close by dismissal or by a sanction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal import cases, notify, review, sanctions
+from portal.accounts import Role, User
+from portal.errors import FormErrors, NotFound
+from portal.registrations import Registration
+from portal.web.core import form_value, namespaced, page, redirect, render
+from portal.web.review import _end_of_day
+
+MODERATORS = {Role.moderator, Role.admin}
+
+
+def _form_values(request: Request) -> dict[str, str]:
+    form = request.state.form
+    return {k: v for k, v in form.multi_items() if isinstance(v, str)} if form else {}
+
+
+@page(roles=MODERATORS)
+def show_cases(request: Request) -> Response:
+    status = "closed" if request.query_params.get("status") == "closed" else "open"
+    return render(request, "cases/list.html", {
+        "rows": cases.cases_page(request.state.db, status=status), "status": status,
+        "categories": cases.CATEGORIES, "sources": cases.SOURCES,
+    })
+
+
+def _case_context(request: Request, case: cases.Case, **extra: Any) -> dict[str, Any]:
+    db = request.state.db
+    return {
+        "case": case,
+        "registration": db.get(Registration, case.registration_id),
+        "notes": cases.notes_of(db, case.id),  # type: ignore[arg-type]
+        "authors": {u.id: u.email
+                    for u in db.exec(select(User).where(User.role != Role.applicant))},
+        "categories": cases.CATEGORIES, "sources": cases.SOURCES,
+        "sanction_kinds": sanctions.KINDS,
+        "errors": {}, "values": {}, **extra,
+    }
+
+
+def _case(request: Request) -> cases.Case:
+    try:
+        return cases.get_case(request.state.db, request.path_params["case_id"])
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+
+
+@page(roles=MODERATORS)
+def show_case(request: Request) -> Response:
+    return render(request, "cases/detail.html", _case_context(request, _case(request)))
+
+
+@page(roles=MODERATORS)
+def open_case(request: Request) -> Response:
+    """Open a case from a registration's detail page."""
+    try:
+        registration = review.get_by_number(request.state.db, request.path_params["number"])
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    form = request.state.form
+    try:
+        case = cases.open_case(request.state.db, registration=registration,
+                               category=form_value(form, "category"),
+                               description=form_value(form, "description"),
+                               actor=request.state.user)
+    except FormErrors as exc:
+        request.state.db.rollback()
+        from portal.web.review import _detail_context
+
+        return render(request, "review/detail.html",
+                      _detail_context(request, registration, errors=exc.errors,
+                                      values=_form_values(request)), status_code=422)
+    return redirect(str(request.app.url_path_for("cases:show", case_id=case.id)))
+
+
+@page(roles=MODERATORS)
+def add_note(request: Request) -> Response:
+    case = _case(request)
+    try:
+        cases.add_note(request.state.db, case=case, author=request.state.user,
+                       text=form_value(request.state.form, "note"))
+    except FormErrors as exc:
+        request.state.db.rollback()
+        return render(request, "cases/detail.html",
+                      _case_context(request, _case(request), errors=exc.errors,
+                                    values=_form_values(request)), status_code=422)
+    return redirect(str(request.app.url_path_for("cases:show", case_id=case.id)) + "#notes")
+
+
+@page(roles=MODERATORS)
+def close_case(request: Request) -> Response:
+    """Dismiss the case, or apply a sanction and close the case with it."""
+    case = _case(request)
+    form = request.state.form
+    db = request.state.db
+    outcome = form_value(form, "outcome")
+    mail: list[notify.Message] = []
+    try:
+        sanction_id = None
+        note = cases.check_closing(case, outcome, form_value(form, "closing_note"))
+        if outcome == "sanctioned":
+            registration = db.get(Registration, case.registration_id)
+            # The sanction and the case's closing land in one transaction (close_case commits).
+            sanction, mail = sanctions.apply_sanction(
+                db, registration=registration, actor=request.state.user,
+                kind=form_value(form, "kind"), facts=form_value(form, "facts"),
+                reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
+                until=_end_of_day(form_value(form, "until")), commit=False,
+            )
+            sanction_id = sanction.id
+        cases.close_case(db, case=case, moderator=request.state.user, outcome=outcome,
+                         note=note, sanction_id=sanction_id)
+    except FormErrors as exc:
+        db.rollback()
+        return render(request, "cases/detail.html",
+                      _case_context(request, _case(request), errors=exc.errors,
+                                    values=_form_values(request)), status_code=422)
+    notify.deliver(request.app.state.settings, mail, session=db)
+    return redirect(str(request.app.url_path_for("cases:show", case_id=case.id)))
+
+
+routes = namespaced("cases", [
+    Route("/cases", show_cases, methods=["GET"], name="list"),
+    Route("/cases/{case_id:int}", show_case, methods=["GET"], name="show"),
+    Route("/cases/{case_id:int}/notes", add_note, methods=["POST"], name="add_note"),
+    Route("/cases/{case_id:int}/close", close_case, methods=["POST"], name="close"),
+    Route("/review/{number}/cases", open_case, methods=["POST"], name="open"),
+])
