@@ -29,11 +29,11 @@ STATUSES = (
     "draft", "submitted", "approved", "changes_requested", "rejected", "suspended", "revoked",
     "expired", "deregistered",
 )
-# States in which the applicant may change answers.
-EDITABLE = frozenset({"draft", "changes_requested"})
+# States in which the applicant may change answers (an expired one to renew it).
+EDITABLE = frozenset({"draft", "changes_requested", "expired"})
 # States after which the applicant may start a new registration.
 ENDED = frozenset({"rejected", "revoked", "deregistered"})
-SUBMITTABLE = frozenset({"draft", "changes_requested"})
+SUBMITTABLE = frozenset({"draft", "changes_requested", "expired"})
 # DESIGN §4: the only moves a registration can make.
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"submitted", "deregistered"}),
@@ -66,7 +66,8 @@ class Registration(SQLModel, table=True):
     answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     identity_index: str | None = Field(default=None, max_length=64, index=True)
     region: str | None = Field(default=None, max_length=6, index=True)
-    risk_level: str = Field(default="low", max_length=8)
+    risk_level: str = Field(default="low", max_length=8, index=True)
+    risk_overridden: bool = Field(default=False)
     version: int = Field(default=0)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -697,3 +698,19 @@ def deregister(session: Session, *, registration: Registration, user: User) -> R
                   event_type="registration.deregistered" if registration.number else None)
     session.commit()
     return registration
+
+
+def start_renewal(session: Session, *, registration: Registration, user: User) -> None:
+    """Ask the applicant to confirm every step again before an expired registration is renewed."""
+    if registration.user_id != user.id or registration.status != "expired":
+        raise NotFound()
+    today_steps = [s for s in steps.EDITABLE_STEPS if s in registration.answers]
+    message = _("Confirm this step again to renew your registration")
+    answers = {**registration.answers, REQUESTED: {step: message for step in today_steps}}
+    registration.answers = answers
+    flag_modified(registration, "answers")
+    registration.version += 1
+    session.add(registration)
+    record_change(session, action="renewal_started", actor=Actor.of(user),
+                  registration_id=registration.id, number=registration.number)
+    session.commit()

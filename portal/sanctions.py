@@ -22,6 +22,7 @@ from portal.events import SYSTEM, Actor, record_change
 from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
 from portal.registrations import NotAllowed, Registration, StaleState, move
+from portal.settings import Settings
 
 KINDS: dict[str, LazyString] = {
     "warning": lazy_gettext("Warning"),
@@ -125,6 +126,7 @@ def apply_sanction(
     until: datetime | None = None,
     version: int | None = None,
     commit: bool = True,
+    settings: Settings,
 ) -> tuple[Sanction, list[notify.Message]]:
     """Sanction an approved (or suspended) registration; commit unless told not to."""
     errors: dict[str, str] = {}
@@ -185,6 +187,10 @@ def apply_sanction(
     if kind == "blacklist":
         add_to_blocklist(session, registration=registration, actor=actor, reason_code="sanction",
                          reason=sanction.reason)
+    from portal import risk
+
+    # The violation history raises the risk level (unless a moderator has set it by hand).
+    risk.refresh(session, settings, registration)
     label = str(KINDS[kind])
     mail = _tell(
         session, registration,

@@ -122,6 +122,9 @@ def screen(session: Session, settings: Settings, registration: Any, *, today: da
     for code, detail in flags:
         session.add(ScreeningFlag(registration_id=registration.id, code=code, detail=detail))
     registration.flag_count = len(flags)
+    from portal import risk
+
+    risk.refresh(session, settings, registration)
     session.add(registration)
     session.flush()
     return [code for code, _detail in flags]

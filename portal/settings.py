@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # How often the server runs the scheduled jobs itself; 0 leaves it to `portal jobs run`.
     jobs_interval_seconds: int = 300
     name_match_threshold: float = 0.9
+    # Risk levels: total declared followers from which a registration is medium, high, key.
+    risk_medium_followers: int = 50_000
+    risk_high_followers: int = 500_000
+    risk_key_followers: int = 5_000_000
     # Comma-separated terms that channel handles, bios and avatar names must not contain.
     banned_terms: str = (
         "赌博,博彩,色情,代开发票,刷单,假货,高仿,裸聊,gambling,casino,counterfeit,replica"

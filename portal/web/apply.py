@@ -437,7 +437,19 @@ def deregister(request: Request) -> Response:
     return redirect(str(request.app.url_path_for("accounts:me")) + "?deregistered=1")
 
 
+@page(roles={"applicant"})
+def renew(request: Request) -> Response:
+    """Start renewing an expired registration: every step is confirmed again, then reviewed."""
+    registration = registrations.current_registration(request.state.db, request.state.user)
+    if registration is None or registration.status != "expired":
+        return redirect(request.app.url_path_for("accounts:me"))
+    registrations.start_renewal(request.state.db, registration=registration,
+                                user=request.state.user)
+    return redirect(request.app.url_path_for("apply:show_tasks"))
+
+
 routes += namespaced("apply", [
+    Route("/me/renew", renew, methods=["POST"], name="renew"),
     Route("/me/sanctions/{sanction_id:int}/appeal", appeal_sanction, methods=["POST"],
           name="appeal"),
     Route("/me/deregister", deregister, methods=["POST"], name="deregister"),

@@ -116,6 +116,7 @@ def close_case(request: Request) -> Response:
                 kind=form_value(form, "kind"), facts=form_value(form, "facts"),
                 reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
                 until=_end_of_day(form_value(form, "until")), commit=False,
+                settings=request.app.state.settings,
             )
             sanction_id = sanction.id
         cases.close_case(db, case=case, moderator=request.state.user, outcome=outcome,

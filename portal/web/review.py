@@ -18,6 +18,7 @@ from portal import (
     notify,
     privacy,
     review,
+    risk,
     sanctions,
     screening,
     steps,
@@ -104,6 +105,7 @@ def _detail_context(request: Request, registration: Registration, **extra: Any) 
         "sanction_kinds": sanctions.KINDS,
         "cases": cases.cases_of(db, registration.id),  # type: ignore[arg-type]
         "case_categories": cases.CATEGORIES,
+        "risk_levels": risk.LEVELS,
         "can_decide": request.state.user.role in MODERATORS,
         "errors": {},
         "values": {},
@@ -236,6 +238,7 @@ def sanction_registration(request: Request) -> Response:
             kind=form_value(form, "kind"), facts=form_value(form, "facts"),
             reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
             until=_end_of_day(form_value(form, "until")), version=_version(request),
+            settings=request.app.state.settings,
         )
     except FormErrors as exc:
         request.state.db.rollback()
@@ -277,7 +280,25 @@ def decide_appeal(request: Request) -> Response:
                     + "?done=appeal")
 
 
+@page(roles=MODERATORS)
+def override_risk(request: Request) -> Response:
+    registration = _registration(request)
+    form = request.state.form
+    try:
+        risk.override(request.state.db, registration=registration, moderator=request.state.user,
+                      level=form_value(form, "risk_level"), reason=form_value(form, "risk_reason"))
+    except FormErrors as exc:
+        request.state.db.rollback()
+        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return render(request, "review/detail.html",
+                      _detail_context(request, _registration(request), errors=exc.errors,
+                                      values=values), status_code=422)
+    return redirect(str(request.app.url_path_for("review:show", number=registration.number))
+                    + "?done=risk")
+
+
 routes += namespaced("review", [
+    Route("/review/{number}/risk", override_risk, methods=["POST"], name="risk"),
     Route("/review/{number}/sanction", sanction_registration, methods=["POST"], name="sanction"),
     Route("/review/appeals/{appeal_id:int}/decide", decide_appeal, methods=["POST"],
           name="decide_appeal"),
