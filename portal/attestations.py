@@ -292,6 +292,9 @@ class Attestation(SQLModel, table=True):
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=400)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # What the portal's probe of a declared shop site found at submission: beside the signed
+    # answers, not part of them (nor of their hash).
+    site_probe: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Declaration(SQLModel, table=True):

@@ -380,9 +380,10 @@ def _check_hsts(headers: HTTPMessage) -> Finding:
     if max_age is None:
         return Finding(HSTS, False, f"Strict-Transport-Security has no valid max-age: {shown}")
     days = max_age // 86400
+    span = f"{days} day" if days == 1 else f"{days} days"
     if max_age < HSTS_MIN_AGE:
-        return Finding(HSTS, False, f"max-age is {days} days, under 180: {shown}")
-    return Finding(HSTS, True, f"max-age is {days} days: {shown}")
+        return Finding(HSTS, False, f"max-age is {span}, under 180: {shown}")
+    return Finding(HSTS, True, f"max-age is {span}: {shown}")
 
 
 def _csp_has_frame_ancestors(headers: HTTPMessage) -> bool:

@@ -553,8 +553,13 @@ def submit(
     signature: str,
     signing: Signing,
     today: date,
+    site_probe: dict[str, Any] | None = None,
 ) -> Registration:
-    """Sign and submit: assign the number, freeze the answers, record the change; commit."""
+    """Sign and submit: assign the number, freeze the answers, record the change; commit.
+
+    ``site_probe`` is what the probe of a declared shop site found (run before, outside the
+    transaction, since it waits on the network).
+    """
     if registration.status not in SUBMITTABLE:
         raise FormErrors({"_": _("This registration has already been submitted")})
     errors: dict[str, str] = {}
@@ -611,6 +616,7 @@ def submit(
         signed_at=datetime.fromisoformat(security["signed_at"]),
         ip=security.get("ip", ""),
         user_agent=security.get("user_agent", ""),
+        site_probe=site_probe,
     ))
     declaration = registration.answers["content"]
     session.add(attestations.Declaration(
@@ -631,7 +637,7 @@ def submit(
     )
     from portal import screening
 
-    screening.screen(session, settings, registration, today=today)
+    screening.screen(session, settings, registration, today=today, site_probe=site_probe)
     session.commit()
     return registration
 

@@ -24,6 +24,7 @@ FLAGS: dict[str, LazyString] = {
     "restricted_products": lazy_gettext("Restricted products"),
     "banned_terms": lazy_gettext("Banned terms in channels or avatar"),
     "identity_unverified": lazy_gettext("Identity not confirmed by the verification service"),
+    "site_probe": lazy_gettext("Shop site failed the security probe"),
 }
 
 
@@ -54,7 +55,10 @@ def find_banned_terms(settings: Settings, texts: dict[str, str]) -> list[dict[st
     return found
 
 
-def screen(session: Session, settings: Settings, registration: Any, *, today: date) -> list[str]:
+def screen(
+    session: Session, settings: Settings, registration: Any, *, today: date,
+    site_probe: dict[str, Any] | None = None,
+) -> list[str]:
     """Replace the registration's flags with those of its current answers; returns the codes."""
     from portal.registrations import ENDED, Registration
 
@@ -115,6 +119,10 @@ def screen(session: Session, settings: Settings, registration: Any, *, today: da
     texts["avatar"] = roles.get("avatar_name") or ""
     if found := find_banned_terms(settings, texts):
         flags.append(("banned_terms", {"found": found}))
+
+    if site_probe is not None and not site_probe.get("ok"):
+        failed = [f["check"] for f in site_probe.get("findings", []) if not f.get("ok")]
+        flags.append(("site_probe", {"domain": site_probe.get("domain"), "failed": failed}))
 
     if (identity.get("verification") or {}).get("status") != "verified":
         flags.append(("identity_unverified", {}))

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     identity_provider_url: str = ""
     identity_provider_token: str = ""
     identity_provider_timeout: float = 5.0
+    # The whole probe of a declared shop site, in seconds.
+    probe_timeout: float = 8.0
     # Screening: Jaro–Winkler similarity from which a name counts as close to a blacklisted one.
     # How often the server runs the scheduled jobs itself; 0 leaves it to `portal jobs run`.
     jobs_interval_seconds: int = 300

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import attestations, identity, privacy, regions, registrations, steps
+from portal import attestations, identity, privacy, probe, regions, registrations, steps
 from portal.errors import FormErrors, NotFound
 from portal.forms import FormInput, form_input
 from portal.registrations import Registration, Signing, Upload
@@ -331,10 +331,12 @@ def submit_registration(request: Request) -> Response:
         # A second click on "Submit": the first one won; show where it went.
         return redirect(request.app.url_path_for("apply:show_submitted"))
     signature = form_value(request.state.form, "signature")
+    settings = request.app.state.settings
     try:
         registrations.submit(
-            request.state.db, request.app.state.settings, registration=registration, user=user,
+            request.state.db, settings, registration=registration, user=user,
             signature=signature, signing=_signing(request), today=today(),
+            site_probe=_probe_declared_site(settings, registration),
         )
     except FormErrors as exc:
         request.state.db.rollback()
@@ -345,6 +347,18 @@ def submit_registration(request: Request) -> Response:
         return render(request, "apply/review.html",
                       {**context, "errors": exc.errors, "signature": signature}, status_code=422)
     return redirect(request.app.url_path_for("apply:show_submitted"))
+
+
+def _probe_declared_site(settings: Any, registration: Registration) -> dict[str, Any] | None:
+    """Check the shop site the operator declared: the operator attests, the portal checks."""
+    security = registration.answers.get("security") or {}
+    if not security.get("own_site") or not security.get("site_domain"):
+        return None
+    if registrations.missing(settings, registration, today=today()):
+        return None  # the submission will be refused anyway; do not wait on the network
+    result = probe.probe_site(security["site_domain"], allow=settings.outbound_allow,
+                              timeout=settings.probe_timeout)
+    return result.as_dict()
 
 
 @page(roles={"applicant"})

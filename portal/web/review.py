@@ -95,6 +95,10 @@ def _detail_context(request: Request, registration: Registration, **extra: Any) 
         "access_log": review.access_log(db, registration.id),  # type: ignore[arg-type]
         "reasons": review.REJECTION_REASONS,
         "reveal_labels": review.REVEAL_LABELS,
+        # Only what this registration holds can be revealed.
+        "revealable": {field: label for field, label in review.REVEAL_LABELS.items()
+                       if (answers.get(review.REVEALABLE[field][0]) or {}).get(
+                           f"{review.REVEALABLE[field][1]}_enc")},
         "step_titles": steps.STEP_TITLES,
         "role_names": {"applicant": _("applicant"), "moderator": _("moderator"),
                        "auditor": _("auditor"), "admin": _("administrator"),
@@ -106,12 +110,21 @@ def _detail_context(request: Request, registration: Registration, **extra: Any) 
         "cases": cases.cases_of(db, registration.id),  # type: ignore[arg-type]
         "case_categories": cases.CATEGORIES,
         "risk_levels": risk.LEVELS,
+        "site_probe": _latest_probe(db, registration.id or 0),
         "can_decide": request.state.user.role in MODERATORS,
         "errors": {},
         "values": {},
         "revealed": {},
         **extra,
     }
+
+
+def _latest_probe(db: Any, registration_id: int) -> dict[str, Any] | None:
+    from portal.attestations import Attestation
+
+    latest = db.exec(select(Attestation).where(Attestation.registration_id == registration_id)
+                     .order_by(Attestation.version.desc())).first()  # type: ignore[attr-defined]
+    return latest.site_probe if latest else None
 
 
 def _today() -> date:

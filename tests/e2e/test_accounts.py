@@ -84,6 +84,7 @@ def test_second_account_for_same_email_is_refused(page: Page) -> None:
     email = unique_email()
     sign_up(page, email)
     page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("status")).to_have_text("You have logged out.")
     sign_up(page, email)
     expect(page.locator("#email-error")).to_contain_text("already exists")
 

@@ -298,3 +298,43 @@ def test_find_a_registration_by_number(submitted, moderator) -> None:
     missing = moderator.get("/review?number=LR-2020-0000000")
     assert "No registration has the number LR-2020-0000000" in field_errors(missing.text)[
         "number"]
+
+
+def test_declared_shop_site_is_probed_at_submission(client, auth, session, monkeypatch,
+                                                    settings) -> None:
+    from portal import probe
+
+    asked = []
+
+    def fake_probe(domain, *, allow, timeout):  # type: ignore[no-untyped-def]
+        asked.append((domain, allow))
+        return probe.ProbeResult(domain=domain, checked_at="2026-11-30T00:00:00Z",
+                                 reachable=True, findings=[
+                                     probe.Finding("https_reachable", True, "HTTP 200"),
+                                     probe.Finding("hsts", False, "no Strict-Transport-Security"),
+                                 ])
+
+    monkeypatch.setattr(probe, "probe_site", fake_probe)
+    settings.outbound_allow = "10.0.0.0/8"
+    auth.sign_up("operator@example.com")
+    verify_email(session, "operator@example.com")
+    wizard = Wizard(client)
+    wizard.start()
+    wizard.post("identity", identity_form(), identity_files())
+    wizard.post("roles", roles_form(roles=["streamer", "room_operator"]))
+    assert wizard.post("security", security_form(
+        own_site="yes", site_domain="shop.example.cn", icp_number="京ICP备12345678号",
+        https_only="yes", assessment_date="2026-01-15"),
+        {"assessment_report": ("r.pdf", b"%PDF-1.4 x", "application/pdf")}).status_code == 303
+    wizard.post("content", content_form())
+    from tests.unit.wizard import commitments_form
+
+    wizard.post("commitments", commitments_form())
+    assert wizard.submit().status_code == 303
+    assert asked == [("shop.example.cn", "10.0.0.0/8")]
+    attestation = fresh(session, Attestation)[0]
+    assert attestation.site_probe["findings"][1] == {
+        "check": "hsts", "ok": False, "detail": "no Strict-Transport-Security"}
+    assert "site_probe" not in attestation.data  # findings sit beside the signed answers
+    flags = {f.code: f.detail for f in fresh(session, ScreeningFlag)}
+    assert flags["site_probe"] == {"domain": "shop.example.cn", "failed": ["hsts"]}
