@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import portal.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import portal.models  # registers every table on SQLModel.metadata
 from portal.db import make_engine
 
 config = context.config
