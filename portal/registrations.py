@@ -77,6 +77,10 @@ class Registration(SQLModel, table=True):
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # How many screening flags the last submission raised: the queue sorts by it.
     flag_count: int = Field(default=0)
+    # adult | minor_16_17: what a certificate states; the jobs move it on the 18th birthday.
+    age_band: str = Field(default="adult", max_length=12)
+    # When the operator last confirmed their data (REFRESH_DAYS, REGULATION.md R4).
+    data_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Submission(SQLModel, table=True):

@@ -55,7 +55,8 @@ class Sanction(SQLModel, table=True):
     # A suspension's end, or an order's deadline; None for open-ended sanctions.
     until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     appeal_channel: str = Field(default="")
-    issued_by: int = Field(foreign_key="users.id")
+    # None when the system applied it (an operator who did not re-confirm their data).
+    issued_by: int | None = Field(default=None, foreign_key="users.id")
     issued_role: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # active | ended | overturned
