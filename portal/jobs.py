@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -18,6 +18,7 @@ from portal.accounts import User
 from portal.db import session_scope, utcnow
 from portal.events import SYSTEM, HistoryEntry, record_change
 from portal.i18n import gettext as _
+from portal.identity import ADULT_AGE, CHINA_TZ, age_on, china_today
 from portal.registrations import NotAllowed, Registration, StaleState, move
 from portal.settings import Settings
 
@@ -30,10 +31,13 @@ class Report:
     reinstated: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)
+    adults: list[str] = field(default_factory=list)
+    reminded: list[str] = field(default_factory=list)
+    restricted: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"reinstated {len(self.reinstated)}, expired {len(self.expired)}, "
-                f"warned {len(self.warned)}")
+        return ", ".join(f"{name} {len(getattr(self, name))}" for name in (
+            "reinstated", "expired", "warned", "adults", "reminded", "restricted"))
 
 
 def _tell(session: Session, registration: Registration, subject: str, body: str
@@ -98,10 +102,83 @@ def warn_expiring(session: Session, settings: Settings, *, now: datetime) -> lis
 def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> Report:
     """Run every scheduled job once."""
     now = now or utcnow()
+    today = now.astimezone(CHINA_TZ).date() if now else china_today()
     report = Report()
     with session_scope(engine) as session:
         report.reinstated = sanctions.end_due_suspensions(session, now=now)
         report.expired = expire_due(session, settings, now=now)
         report.warned = warn_expiring(session, settings, now=now)
+        report.adults = update_age_bands(session, today=today)
+        report.reminded, report.restricted = refresh_operators(session, settings, now=now)
     logger.info("jobs: %s", report)
     return report
+
+
+def update_age_bands(session: Session, *, today: date) -> list[str]:
+    """A streamer who turns 18 becomes an adult in their registration (and certificate)."""
+    done = []
+    minors = session.exec(select(Registration).where(
+        Registration.age_band == "minor_16_17",
+        col(Registration.status).in_(("submitted", "approved", "suspended")))).all()
+    for registration in minors:
+        raw = (registration.answers.get("identity") or {}).get("date_of_birth")
+        if not raw or age_on(date.fromisoformat(raw), today) < ADULT_AGE:
+            continue
+        registration.age_band = "adult"
+        session.add(registration)
+        record_change(session, action="age_band_adult", actor=SYSTEM,
+                      registration_id=registration.id, number=registration.number,
+                      data={"age_band": "adult"})
+        session.commit()
+        done.append(registration.number or "")
+    return done
+
+
+REFRESH_GRACE = timedelta(days=30)
+
+
+def refresh_operators(session: Session, settings: Settings, *, now: datetime) -> tuple[
+        list[str], list[str]]:
+    """Remind live-room operators to re-confirm their data; restrict those who do not."""
+    reminded: list[str] = []
+    restricted: list[str] = []
+    due_at = now - timedelta(days=settings.refresh_days)
+    operators = session.exec(select(Registration).where(
+        Registration.status == "approved",
+        col(Registration.roles).contains("room_operator"),
+        col(Registration.data_confirmed_at) <= due_at)).all()
+    for registration in operators:
+        confirmed = registration.data_confirmed_at
+        assert confirmed is not None
+        history = [h.action for h in session.exec(select(HistoryEntry).where(
+            HistoryEntry.registration_id == registration.id,
+            col(HistoryEntry.at) >= confirmed))]
+        if confirmed <= due_at - REFRESH_GRACE:
+            if "refresh_restricted" in history:
+                continue
+            _sanction, mails = sanctions.apply_sanction(
+                session, registration=registration, actor=None, kind="restrict_functions",
+                facts=_("The operator's data was last confirmed on %(date)s.",
+                        date=confirmed.date().isoformat()),
+                reason=_("Operators must re-confirm their data every %(days)d days.",
+                         days=settings.refresh_days),
+                legal_basis=_("2026 Measures: operators' data is refreshed every six months"),
+                settings=settings, commit=False)
+            record_change(session, action="refresh_restricted", actor=SYSTEM,
+                          registration_id=registration.id, number=registration.number)
+            session.commit()
+            notify.deliver(settings, mails, session=session)
+            restricted.append(registration.number or "")
+        elif "refresh_reminder" not in history:
+            record_change(session, action="refresh_reminder", actor=SYSTEM,
+                          registration_id=registration.id, number=registration.number)
+            mail = _tell(session, registration,
+                         _("Please confirm your registration data"),
+                         _("Live-room operators confirm their data every %(days)d days. Open your "
+                           "status page and confirm that your registration %(number)s is still "
+                           "correct, or your live-room functions will be restricted.",
+                           days=settings.refresh_days, number=registration.number))
+            session.commit()
+            notify.deliver(settings, [mail], session=session)
+            reminded.append(registration.number or "")
+    return reminded, restricted

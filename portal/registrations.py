@@ -593,9 +593,12 @@ def submit(
     now = utcnow()
     previous = registration.status
     number = registration.number or _new_number(session, now.year)
+    age = steps.age_of(registration.answers, today)
+    band = "minor_16_17" if (registration.subject_kind == "person" and age is not None
+                             and age < identity.ADULT_AGE) else "adult"
     try:
         move(session, registration, "submitted", expected_version=registration.version,
-             values={"number": number, "submitted_at": now})
+             values={"number": number, "submitted_at": now, "age_band": band})
     except StaleState:
         session.rollback()
         raise FormErrors({"_": _("This registration has already been submitted")}) from None
@@ -723,4 +726,18 @@ def start_renewal(session: Session, *, registration: Registration, user: User) -
     session.add(registration)
     record_change(session, action="renewal_started", actor=Actor.of(user),
                   registration_id=registration.id, number=registration.number)
+    session.commit()
+
+
+def confirm_data(session: Session, *, registration: Registration, user: User) -> None:
+    """The operator confirms their data is still correct (every REFRESH_DAYS); commit."""
+    if registration.user_id != user.id or registration.status not in ("approved", "suspended"):
+        raise NotFound()
+    registration.data_confirmed_at = utcnow()
+    session.add(registration)
+    record_change(session, action="data_confirmed", actor=Actor.of(user),
+                  registration_id=registration.id, number=registration.number)
+    from portal.sanctions import end_refresh_restrictions
+
+    end_refresh_restrictions(session, registration)
     session.commit()

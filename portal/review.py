@@ -190,7 +190,7 @@ def approve(
     decision = _decide(
         session, registration=registration, moderator=moderator, version=version,
         to_status="approved", kind="approve", event_type="registration.approved",
-        values={"valid_from": now, "valid_until": until},
+        values={"valid_from": now, "valid_until": until, "data_confirmed_at": now},
         decision_fields={"internal_note": note},
         history={"valid_until": until.isoformat()},
     )

@@ -119,7 +119,7 @@ def apply_sanction(
     session: Session,
     *,
     registration: Registration,
-    actor: User,
+    actor: User | None,
     kind: str,
     facts: str,
     reason: str,
@@ -159,8 +159,8 @@ def apply_sanction(
         registration_id=registration.id,  # type: ignore[arg-type]
         kind=kind, facts=facts.strip(), reason=reason.strip(), legal_basis=legal_basis.strip(),
         until=until if kind in ("suspend", "order_correction") else None,
-        appeal_channel=str(APPEAL_CHANNEL), issued_by=actor.id,  # type: ignore[arg-type]
-        issued_role=str(actor.role),
+        appeal_channel=str(APPEAL_CHANNEL), issued_by=actor.id if actor else None,
+        issued_role=str(actor.role) if actor else "system",
     )
     session.add(sanction)
     session.flush()
@@ -186,6 +186,8 @@ def apply_sanction(
                     "until": sanction.until.isoformat() if sanction.until else None},
     )
     if kind == "blacklist":
+        if actor is None:
+            raise ValueError("only a person may blacklist")
         add_to_blocklist(session, registration=registration, actor=actor, reason_code="sanction",
                          reason=sanction.reason)
     from portal import risk
@@ -382,3 +384,19 @@ def blocklist_page(session: Session, *, q: str = "", include_lifted: bool = Fals
         query = query.where(col(BlocklistEntry.legal_name).contains(q.strip()[:100]))
     return list(session.exec(query.order_by(col(BlocklistEntry.id).desc()).limit(200)))
 
+
+
+REFRESH_RESTRICTION = "refresh_overdue"
+
+
+def end_refresh_restrictions(session: Session, registration: Registration) -> None:
+    """Lift the system's restriction once the operator has confirmed their data; caller commits."""
+    for sanction in session.exec(select(Sanction).where(
+            Sanction.registration_id == registration.id, Sanction.kind == "restrict_functions",
+            col(Sanction.issued_by).is_(None), Sanction.state == "active")):
+        sanction.state = "ended"
+        sanction.ended_at = utcnow()
+        session.add(sanction)
+        record_change(session, action="restriction_ended", actor=SYSTEM,
+                      registration_id=registration.id, number=registration.number,
+                      data={"sanction": sanction.id})

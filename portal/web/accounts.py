@@ -169,6 +169,7 @@ def show_me(request: Request) -> Response:
             "appeal_error": request.query_params.get("appeal_error", "")[:200],
             "appealed": request.query_params.get("appealed") == "1",
             "deregistered": request.query_params.get("deregistered") == "1",
+            "data_confirmed": request.query_params.get("confirmed") == "1",
             "confirm_deregister": request.query_params.get("deregister") == "confirm",
             "requested": (current.answers.get(registrations.REQUESTED) or {}) if current else {},
             "step_titles": steps.STEP_TITLES,

@@ -462,8 +462,23 @@ def renew(request: Request) -> Response:
     return redirect(request.app.url_path_for("apply:show_tasks"))
 
 
+@page(roles={"applicant"})
+def confirm_data(request: Request) -> Response:
+    """The operator confirms their registration data is still correct."""
+    registration = registrations.current_registration(request.state.db, request.state.user)
+    if registration is None:
+        return redirect(request.app.url_path_for("accounts:me"))
+    try:
+        registrations.confirm_data(request.state.db, registration=registration,
+                                   user=request.state.user)
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    return redirect(str(request.app.url_path_for("accounts:me")) + "?confirmed=1")
+
+
 routes += namespaced("apply", [
     Route("/me/renew", renew, methods=["POST"], name="renew"),
+    Route("/me/confirm-data", confirm_data, methods=["POST"], name="confirm_data"),
     Route("/me/sanctions/{sanction_id:int}/appeal", appeal_sanction, methods=["POST"],
           name="appeal"),
     Route("/me/deregister", deregister, methods=["POST"], name="deregister"),

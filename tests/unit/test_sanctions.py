@@ -187,3 +187,71 @@ def test_jobs_warn_then_expire(approved, app, settings, session) -> None:
     actions = [h.action for h in fresh(session, HistoryEntry, registration_id=registration.id)]
     assert actions.count("expiry_warning") == 1 and actions[-1] == "expired"
     assert fresh(session, OutboxEvent)[-1].type == "registration.expired"
+
+
+def test_streamer_turning_18_becomes_an_adult(client, auth, session, app, settings) -> None:
+    from tests.unit.wizard import (
+        born_years_ago,
+        commitments_form,
+        content_form,
+        guardian_form,
+        identity_files,
+        identity_form,
+        resident_id_for,
+        roles_form,
+        security_form,
+    )
+
+    birth = born_years_ago(18, days_later=3)  # 17 today, 18 in three days
+    auth.sign_up("minor@example.com")
+    verify_email(session, "minor@example.com")
+    wizard = Wizard(client)
+    wizard.start()
+    wizard.post("identity", identity_form(id_number=resident_id_for(birth),
+                                          date_of_birth=birth.isoformat()), identity_files())
+    wizard.post("guardian", guardian_form(),
+                {"consent_letter": ("l.pdf", b"%PDF-1.4 x", "application/pdf")})
+    for step, form in (("roles", roles_form()), ("security", security_form()),
+                       ("content", content_form()), ("commitments", commitments_form())):
+        wizard.post(step, form)
+    assert wizard.submit().status_code == 303
+    assert fresh(session, Registration)[0].age_band == "minor_16_17"
+    assert jobs.run(app.state.engine, settings, now=utcnow() + timedelta(days=1)).adults == []
+    report = jobs.run(app.state.engine, settings, now=utcnow() + timedelta(days=4))
+    assert report.adults == [fresh(session, Registration)[0].number]
+    assert fresh(session, Registration)[0].age_band == "adult"
+
+
+def test_operators_are_reminded_then_restricted(client, auth, session, app, settings) -> None:
+    from tests.unit.wizard import identity_files, identity_form, roles_form
+
+    auth.sign_up("operator@example.com")
+    verify_email(session, "operator@example.com")
+    wizard = Wizard(client)
+    wizard.complete_adult()
+    wizard.post("roles", roles_form(roles=["streamer", "room_operator"]))
+    wizard.post("identity", identity_form(), identity_files())
+    wizard.submit()
+    number = fresh(session, Registration)[0].number
+    make_user(session, email="mod@example.com", role="moderator")
+    with TestClient(app, follow_redirects=False) as moderator:
+        Auth(moderator).log_in("mod@example.com")
+        post(moderator, f"/review/{number}/approve", {"version": version_of(moderator, number)},
+             page=f"/review/{number}")
+    confirmed = fresh(session, Registration)[0].data_confirmed_at
+    engine = app.state.engine
+    early = jobs.run(engine, settings, now=confirmed + timedelta(days=100))
+    assert early.reminded == [] and early.restricted == []
+    due = jobs.run(engine, settings, now=confirmed + timedelta(days=settings.refresh_days + 1))
+    assert due.reminded == [number]
+    assert jobs.run(engine, settings, now=confirmed + timedelta(days=settings.refresh_days + 2)
+                    ).reminded == []
+    late = jobs.run(engine, settings, now=confirmed + timedelta(days=settings.refresh_days + 31))
+    assert late.restricted == [number]
+    restriction = fresh(session, Sanction)[0]
+    assert restriction.kind == "restrict_functions" and restriction.issued_by is None
+    assert "Restriction of functions" in client.get("/me").text
+    token = csrf_from(client.get("/me").text)
+    assert client.post("/me/confirm-data", data={"csrf_token": token}).status_code == 303
+    assert fresh(session, Sanction)[0].state == "ended"
+    assert fresh(session, Registration)[0].data_confirmed_at > confirmed
