@@ -15,6 +15,7 @@ from portal.accounts import User
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
 from portal.events import Actor, record_change
+from portal.forms import staff_text
 from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
 from portal.registrations import Registration
@@ -35,7 +36,6 @@ SOURCES: dict[str, LazyString] = {
     "violation_report": lazy_gettext("Platform's violation report"),
 }
 OPENABLE = frozenset({"approved", "suspended"})
-MAX_TEXT = 4000
 
 
 class Case(SQLModel, table=True):
@@ -68,15 +68,6 @@ class CaseNote(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-def _text(value: str, field: str, required: str) -> str:
-    value = (value or "").replace("\r\n", "\n").strip()
-    if not value:
-        raise FormErrors({field: required})
-    if len(value) > MAX_TEXT:
-        raise FormErrors({field: _("Write %(max)d characters or fewer", max=MAX_TEXT)})
-    return value
-
-
 def open_case(
     session: Session, *, registration: Registration, category: str, description: str,
     source: str = "moderator", actor: User | None = None,
@@ -86,7 +77,8 @@ def open_case(
     if category not in CATEGORIES:
         errors["category"] = _("Choose what the case is about")
     try:
-        description = _text(description, "description", _("Describe what happened"))
+        description = staff_text(description, "description",
+                                 required=_("Describe what happened"))
     except FormErrors as exc:
         errors.update(exc.errors)
     if registration.status not in OPENABLE:
@@ -120,7 +112,7 @@ def add_note(session: Session, *, case: Case, author: User, text: str) -> CaseNo
     if case.status != "open":
         raise FormErrors({"note": _("This case is closed")})
     note = CaseNote(case_id=case.id, author_id=author.id,  # type: ignore[arg-type]
-                    text=_text(text, "note", _("Write the note")))
+                    text=staff_text(text, "note", required=_("Write the note")))
     session.add(note)
     session.commit()
     return note
@@ -134,7 +126,7 @@ def check_closing(case: Case, outcome: str, note: str) -> str:
     if outcome not in ("dismissed", "sanctioned"):
         errors["outcome"] = _("Choose how the case ends")
     try:
-        note = _text(note, "closing_note", _("Say why the case is closed"))
+        note = staff_text(note, "closing_note", required=_("Say why the case is closed"))
     except FormErrors as exc:
         errors.update(exc.errors)
     if errors:

@@ -177,3 +177,16 @@ class StepContext:
 
     def answer(self, step: str, name: str, default: Any = None) -> Any:
         return (self.answers.get(step) or {}).get(name, default)
+
+
+def staff_text(value: str, field: str, *, required: str | None = None,
+               max_length: int = 4000) -> str:
+    """A staff member's free text (a message, a note, facts): trimmed and bounded."""
+    from portal.errors import FormErrors
+
+    text = (value or "").replace("\r\n", "\n").strip()
+    if required and not text:
+        raise FormErrors({field: required})
+    if len(text) > max_length:
+        raise FormErrors({field: _("Write %(max)d characters or fewer", max=max_length)})
+    return text

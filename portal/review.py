@@ -15,6 +15,7 @@ from portal.accounts import Role, User
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
 from portal.events import Actor, record_change
+from portal.forms import staff_text
 from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
 from portal.registrations import (
@@ -49,7 +50,6 @@ REVEAL_LABELS: dict[str, LazyString] = {
     "guardian_id_number": lazy_gettext("Guardian's ID number"),
 }
 
-MAX_MESSAGE = 2000
 
 
 class Decision(SQLModel, table=True):
@@ -170,21 +170,12 @@ def _decide(
     return decision
 
 
-def _clean(text: str, field: str, *, required: str | None = None) -> str:
-    text = (text or "").replace("\r\n", "\n").strip()
-    if required and not text:
-        raise FormErrors({field: required})
-    if len(text) > MAX_MESSAGE:
-        raise FormErrors({field: _("Write %(max)d characters or fewer", max=MAX_MESSAGE)})
-    return text
-
-
 def approve(
     session: Session, settings: Settings, *, registration: Registration, moderator: User,
     version: int, note: str = "",
 ) -> Outcome:
     """Approve a submitted registration for CERT_VALID_DAYS; commit."""
-    note = _clean(note, "internal_note")
+    note = staff_text(note, "internal_note")
     now = utcnow()
     until = now + timedelta(days=settings.cert_valid_days)
     decision = _decide(
@@ -215,11 +206,11 @@ def request_changes(
     for step, message in step_messages.items():
         if step not in steps.EDITABLE_STEPS:
             continue
-        asked[step] = _clean(message, f"message_{step}",
+        asked[step] = staff_text(message, f"message_{step}",
                              required=_("Say what the applicant must change in this step"))
     if not asked:
         raise FormErrors({"steps": _("Choose at least one step to change, with a message")})
-    note = _clean(note, "internal_note")
+    note = staff_text(note, "internal_note")
     answers = {**registration.answers, REQUESTED: asked}
     decision = _decide(
         session, registration=registration, moderator=moderator, version=version,
@@ -251,13 +242,13 @@ def reject(
     if reason_code not in REJECTION_REASONS:
         errors["reason_code"] = _("Choose the reason for rejecting")
     try:
-        message = _clean(message, "message",
+        message = staff_text(message, "message",
                          required=_("Write a message that tells the applicant why"))
     except FormErrors as exc:
         errors.update(exc.errors)
     if errors:
         raise FormErrors(errors)
-    note = _clean(note, "internal_note")
+    note = staff_text(note, "internal_note")
     decision = _decide(
         session, registration=registration, moderator=moderator, version=version,
         to_status="rejected", kind="reject", event_type="registration.rejected",

@@ -19,6 +19,7 @@ from portal.blocklist import BlocklistEntry
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
 from portal.events import SYSTEM, Actor, record_change
+from portal.forms import staff_text
 from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
 from portal.registrations import NotAllowed, Registration, StaleState, move
@@ -40,7 +41,6 @@ SANCTIONABLE = frozenset({"approved", "suspended"})
 APPEAL_CHANNEL = lazy_gettext(
     "Appeal on your status page within 15 days; a different moderator decides the appeal."
 )
-MAX_TEXT = 4000
 
 
 class Sanction(SQLModel, table=True):
@@ -78,15 +78,6 @@ class Appeal(SQLModel, table=True):
     decided_by: int | None = Field(default=None, foreign_key="users.id")
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     decision_reason: str = Field(default="")
-
-
-def _text(value: str, field: str, required: str) -> str:
-    value = (value or "").replace("\r\n", "\n").strip()
-    if not value:
-        raise FormErrors({field: required})
-    if len(value) > MAX_TEXT:
-        raise FormErrors({field: _("Write %(max)d characters or fewer", max=MAX_TEXT)})
-    return value
 
 
 def sanctions_of(session: Session, registration_id: int) -> list[Sanction]:
@@ -139,7 +130,7 @@ def apply_sanction(
         ("legal_basis", legal_basis, _("State the legal basis")),
     ):
         try:
-            _text(value, field, message)
+            staff_text(value, field, required=message)
         except FormErrors as exc:
             errors.update(exc.errors)
     if kind in ("suspend", "order_correction"):
@@ -275,7 +266,8 @@ def file_appeal(session: Session, *, sanction_id: int, user: User, text: str
     registration = session.get(Registration, sanction.registration_id) if sanction else None
     if sanction is None or registration is None or registration.user_id != user.id:
         raise NotFound()
-    text = _text(text, "appeal_text", _("Explain why the sanction should be lifted"))
+    text = staff_text(text, "appeal_text",
+                      required=_("Explain why the sanction should be lifted"))
     existing = session.exec(select(Appeal).where(Appeal.sanction_id == sanction.id)).first()
     if existing is not None:
         raise FormErrors({"appeal_text": _("You have already appealed against this sanction")})
@@ -305,7 +297,8 @@ def decide_appeal(
                                  "sanction")})
     if outcome not in ("upheld", "overturned"):
         raise FormErrors({"outcome": _("Choose whether to uphold or overturn the sanction")})
-    reason = _text(reason, "decision_reason", _("Give the reason for the decision"))
+    reason = staff_text(reason, "decision_reason",
+                        required=_("Give the reason for the decision"))
     appeal.outcome = outcome
     appeal.decided_by = moderator.id
     appeal.decided_at = utcnow()
