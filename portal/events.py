@@ -100,10 +100,12 @@ def record_change(
     data: dict[str, Any] | None = None,
     event_type: str | None = None,
     event_data: dict[str, Any] | None = None,
+    log_entry: dict[str, Any] | None = None,
 ) -> HistoryEntry:
-    """Write the history row and, when the change is one platforms hear of, its outbox event.
+    """Write the history row, the outbox event platforms hear of, and the transparency-log
+    entry a verifier must see, all in the caller's transaction (it does not commit).
 
-    Runs in the caller's transaction and does not commit.
+    ``log_entry`` is appended to the log (DESIGN §6); its index lands in the history data.
     """
     entry = HistoryEntry(
         registration_id=registration_id,
@@ -115,6 +117,10 @@ def record_change(
         reason=reason,
         data=data or {},
     )
+    if log_entry is not None:
+        from portal import tlog
+
+        entry.data = {**entry.data, "log_index": tlog.append(session, log_entry)}
     session.add(entry)
     if event_type is not None:
         if event_type not in EVENT_TYPES:

@@ -8,8 +8,10 @@ from portal import (  # noqa: F401
     events,
     notify,
     privacy,
+    records,
     registrations,
     review,
     sanctions,
     screening,
+    tlog,
 )
