@@ -77,7 +77,7 @@ def generate_key_file(settings: Settings) -> Path:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     # The file name sorts by creation, so the newest generated key is the last one.
-    path = directory / f"{utcnow():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.pem"
+    path = directory / f"{utcnow():%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)

@@ -332,11 +332,15 @@ def submit_registration(request: Request) -> Response:
         return redirect(request.app.url_path_for("apply:show_submitted"))
     signature = form_value(request.state.form, "signature")
     settings = request.app.state.settings
+    site_probe = _probe_declared_site(settings, registration)
+    if site_probe is not None:
+        # Nothing is written yet: end the transaction so no write lock waits on the network.
+        request.state.db.rollback()
     try:
         registrations.submit(
             request.state.db, settings, registration=registration, user=user,
             signature=signature, signing=_signing(request), today=today(),
-            site_probe=_probe_declared_site(settings, registration),
+            site_probe=site_probe,
         )
     except FormErrors as exc:
         request.state.db.rollback()
@@ -476,7 +480,25 @@ def confirm_data(request: Request) -> Response:
     return redirect(str(request.app.url_path_for("accounts:me")) + "?confirmed=1")
 
 
+@page(roles={"applicant"})
+def download_certificate(request: Request) -> Response:
+    """The current certificate, exactly as signed (its JCS bytes), to keep or hand to a platform."""
+    from portal import records
+
+    registration = registrations.current_registration(request.state.db, request.state.user)
+    certificate = (records.current_certificate(request.state.db, registration.id)
+                   if registration and registration.id else None)
+    if certificate is None:
+        raise HTTPException(status_code=404)
+    return Response(
+        certificate.document, media_type="application/json",
+        headers={"Content-Disposition":
+                 f'attachment; filename="{certificate.number}-certificate.json"'},
+    )
+
+
 routes += namespaced("apply", [
+    Route("/me/certificate.json", download_certificate, methods=["GET"], name="certificate"),
     Route("/me/renew", renew, methods=["POST"], name="renew"),
     Route("/me/confirm-data", confirm_data, methods=["POST"], name="confirm_data"),
     Route("/me/sanctions/{sanction_id:int}/appeal", appeal_sanction, methods=["POST"],

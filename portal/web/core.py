@@ -253,7 +253,10 @@ def _run(
     handler: Handler, request: Request, allowed: frozenset[str], needs_login: bool
 ) -> Response:
     settings: Settings = request.app.state.settings
-    with session_scope(request.app.state.engine) as db:
+    # A state-changing request takes SQLite's write lock when its transaction begins, so two
+    # writers queue (busy timeout) instead of one failing on a stale read snapshot.
+    write = request.method in UNSAFE_METHODS
+    with session_scope(request.app.state.engine, write=write) as db:
         request.state.db = db
         user = _load_user(request, db, settings)
         request.state.user = user

@@ -102,7 +102,7 @@ def test_approve_records_who_when_and_tells_the_applicant(submitted, moderator, 
     assert (history.from_status, history.to_status, history.actor_role) == (
         "submitted", "approved", "moderator")
     assert [e.type for e in fresh(session, OutboxEvent)] == [
-        "registration.submitted", "registration.approved"]
+        "registration.submitted", "registration.approved", "certificate.issued"]
     assert fresh(session, Notification)[0].subject.endswith("is approved")
     assert any("is approved" in m.subject for m in fresh(session, MailboxMessage))
     me = client.get("/me").text
