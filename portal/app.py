@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal import i18n
 from portal.api import health
+from portal.api import log as log_api
 from portal.api import records as records_api
 from portal.api.problems import problem
 from portal.db import make_engine
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *staff.routes,
         *health.routes,
         *records_api.routes,
+        *log_api.routes,
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]
     middleware = [

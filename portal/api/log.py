@@ -1,0 +1,105 @@
+"""The transparency log's four public endpoints (DESIGN §6), no key needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from portal import records, tlog
+from portal.api.problems import problem
+from portal.db import session_scope
+
+
+class BadParameters(Exception):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+
+
+def _int(request: Request, name: str, *, minimum: int = 0) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or not raw.isdigit():
+        raise BadParameters([{"field": name, "message": f"{name} must be a whole number"}])
+    value = int(raw)
+    if value < minimum:
+        raise BadParameters([{"field": name, "message": f"{name} must be at least {minimum}"}])
+    return value
+
+
+async def _answer(request: Request, work: Callable[[], dict[str, Any]]) -> Response:
+    try:
+        body = await run_in_threadpool(work)
+    except BadParameters as exc:
+        return problem(422, "The query parameters are not valid", errors=exc.errors)
+    except ValueError as exc:
+        return problem(422, str(exc))
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+async def show_checkpoint(request: Request) -> Response:
+    """The signed head of the log, covering every committed entry."""
+    app = request.app
+
+    def work() -> dict[str, Any]:
+        # Signing takes the log's lock: on SQLite, begin with the write lock.
+        with session_scope(app.state.engine, write=True) as session:
+            kid, private = records.ensure_registered(session, app.state.settings)
+            checkpoint = tlog.record_checkpoint(session, origin=app.state.settings.issuer,
+                                                kid=kid, sign=private.sign)
+            session.commit()
+            return checkpoint
+
+    return await _answer(request, work)
+
+
+async def list_entries(request: Request) -> Response:
+    def work() -> dict[str, Any]:
+        start = _int(request, "start")
+        end = _int(request, "end")
+        if end <= start:
+            raise BadParameters([{"field": "end", "message": "end must be greater than start"}])
+        if end - start > tlog.MAX_ENTRIES:
+            raise BadParameters([{"field": "end",
+                                  "message": f"at most {tlog.MAX_ENTRIES} entries at a time"}])
+        with session_scope(request.app.state.engine) as session:
+            size = tlog.size(session)
+            if end > size:
+                raise BadParameters([{"field": "end",
+                                      "message": f"the log has {size} entries"}])
+            return {"entries": tlog.entries(session, start, end)}
+
+    return await _answer(request, work)
+
+
+async def show_inclusion_proof(request: Request) -> Response:
+    def work() -> dict[str, Any]:
+        index = _int(request, "index")
+        tree_size = _int(request, "tree_size", minimum=1)
+        with session_scope(request.app.state.engine) as session:
+            return tlog.inclusion_proof(session, index, tree_size).as_json()
+
+    return await _answer(request, work)
+
+
+async def show_consistency_proof(request: Request) -> Response:
+    def work() -> dict[str, Any]:
+        first = _int(request, "first", minimum=1)
+        second = _int(request, "second", minimum=1)
+        with session_scope(request.app.state.engine) as session:
+            return tlog.consistency_proof(session, first, second).as_json()
+
+    return await _answer(request, work)
+
+
+routes = [
+    Route("/api/v1/log/checkpoint", show_checkpoint, methods=["GET"], name="log_checkpoint"),
+    Route("/api/v1/log/entries", list_entries, methods=["GET"], name="log_entries"),
+    Route("/api/v1/log/proof/inclusion", show_inclusion_proof, methods=["GET"],
+          name="log_inclusion"),
+    Route("/api/v1/log/proof/consistency", show_consistency_proof, methods=["GET"],
+          name="log_consistency"),
+]
