@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,13 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from portal import privacy
 from portal.db import UTCDateTime, utcnow
 from portal.settings import Settings, SettingsError
+from portal.tlog import b64, rfc3339
 
 CERTIFICATE_TYPE = "LivestreamRegistrationCertificate"
 
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def public_jwk(public: Ed25519PublicKey) -> dict[str, str]:
@@ -121,14 +118,9 @@ def public_keys(session: Session) -> list[dict[str, Any]]:
     rows = session.exec(select(SigningKey).order_by(col(SigningKey.created_at)))
     return [
         {"kid": r.kid, "kty": "OKP", "crv": "Ed25519", "x": r.x, "status": r.status,
-         "created_at": stamp(r.created_at)}
+         "created_at": rfc3339(r.created_at)}
         for r in rows
     ]
-
-
-def stamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with a Z, to the second (what every signed object uses)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def sign(private: Ed25519PrivateKey, document: dict[str, Any]) -> str:
@@ -198,8 +190,8 @@ def certificate_body(session: Session, settings: Settings, registration: Any, *,
         "issuer": settings.issuer,
         "number": registration.number,
         "status": status,
-        "issued_at": stamp(utcnow()),
-        "valid_until": stamp(registration.valid_until) if registration.valid_until else None,
+        "issued_at": rfc3339(utcnow()),
+        "valid_until": rfc3339(registration.valid_until) if registration.valid_until else None,
         "subject": subject,
         "roles": [r for r in registration.roles.split(",") if r],
         "channels": [{"platform": c.get("platform", ""), "handle": c.get("handle", "")}
