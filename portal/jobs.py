@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from portal import notify, sanctions
+from portal import notify, records, sanctions
 from portal.accounts import User
 from portal.db import session_scope, utcnow
 from portal.events import SYSTEM, HistoryEntry, record_change
@@ -59,9 +59,8 @@ def expire_due(session: Session, settings: Settings, *, now: datetime) -> list[s
         except (StaleState, NotAllowed):
             session.rollback()
             continue
-        record_change(session, action="expired", actor=SYSTEM, registration_id=registration.id,
-                      number=registration.number, from_status=previous, to_status="expired",
-                      event_type="registration.expired")
+        records.republish(session, settings, registration, actor=SYSTEM, previous=previous,
+                          action="expired", event_type="registration.expired")
         mail = _tell(session, registration,
                      _("Your registration %(number)s has expired", number=registration.number),
                      _("Your registration %(number)s has expired. Renew it on your status page "
@@ -105,16 +104,16 @@ def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> R
     today = now.astimezone(CHINA_TZ).date() if now else china_today()
     report = Report()
     with session_scope(engine) as session:
-        report.reinstated = sanctions.end_due_suspensions(session, now=now)
+        report.reinstated = sanctions.end_due_suspensions(session, settings, now=now)
         report.expired = expire_due(session, settings, now=now)
         report.warned = warn_expiring(session, settings, now=now)
-        report.adults = update_age_bands(session, today=today)
+        report.adults = update_age_bands(session, settings, today=today)
         report.reminded, report.restricted = refresh_operators(session, settings, now=now)
     logger.info("jobs: %s", report)
     return report
 
 
-def update_age_bands(session: Session, *, today: date) -> list[str]:
+def update_age_bands(session: Session, settings: Settings, *, today: date) -> list[str]:
     """A streamer who turns 18 becomes an adult in their registration (and certificate)."""
     done = []
     minors = session.exec(select(Registration).where(
@@ -129,6 +128,9 @@ def update_age_bands(session: Session, *, today: date) -> list[str]:
         record_change(session, action="age_band_adult", actor=SYSTEM,
                       registration_id=registration.id, number=registration.number,
                       data={"age_band": "adult"})
+        if registration.status in ("approved", "suspended"):
+            # The certificate states the age band: a new one says "adult".
+            records.publish_certificate(session, settings, registration, actor=SYSTEM)
         session.commit()
         done.append(registration.number or "")
     return done

@@ -241,3 +241,49 @@ def current_certificate(session: Session, registration_id: int) -> Certificate |
 
 def certificate_json(certificate: Certificate) -> dict[str, Any]:
     return dict(json.loads(certificate.document))
+
+
+def status_entry(registration: Any, event_type: str) -> dict[str, Any] | None:
+    """The log entry for a status change a verifier must see, or None when there is none.
+
+    Only registrations that have been approved at least once are in the log (DESIGN §6).
+    """
+    if registration.valid_from is None:
+        return None
+    return {"type": event_type, "at": rfc3339(utcnow()), "number": registration.number,
+            "status": registration.status}
+
+
+def publish_certificate(session: Session, settings: Settings, registration: Any, *,
+                        actor: Any) -> Certificate:
+    """Issue a certificate for the registration's current state and log it; no commit."""
+    from portal.events import record_change
+
+    certificate, body = issue_certificate(session, settings, registration,
+                                          status=registration.status)
+    history = record_change(
+        session, action="certificate_issued", actor=actor, registration_id=registration.id,
+        number=registration.number, data={"serial": certificate.serial},
+        event_type="certificate.issued",
+        event_data={"serial": certificate.serial, "certificate_sha256": certificate.sha256},
+        log_entry={"type": "certificate.issued", "at": rfc3339(utcnow()),
+                   "number": registration.number, "status": body["status"],
+                   "certificate_sha256": certificate.sha256, "kid": certificate.kid},
+    )
+    certificate.log_index = history.data["log_index"]
+    session.add(certificate)
+    return certificate
+
+
+def republish(session: Session, settings: Settings, registration: Any, *, actor: Any,
+              previous: str, action: str, event_type: str, reason: str = "",
+              data: dict[str, Any] | None = None) -> None:
+    """Record a status move: history, outbox event, its log entry and a re-issued certificate."""
+    from portal.events import record_change
+
+    record_change(session, action=action, actor=actor, registration_id=registration.id,
+                  number=registration.number, from_status=previous,
+                  to_status=registration.status, reason=reason, data=data or {},
+                  event_type=event_type, log_entry=status_entry(registration, event_type))
+    if registration.valid_from is not None:
+        publish_certificate(session, settings, registration, actor=actor)

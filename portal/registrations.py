@@ -696,7 +696,8 @@ def is_blocked(session: Session, registration: Registration) -> bool:
     return identity_blocked(session, registration.identity_index)
 
 
-def deregister(session: Session, *, registration: Registration, user: User) -> Registration:
+def deregister(session: Session, settings: Settings, *, registration: Registration, user: User
+               ) -> Registration:
     """The applicant ends their registration (PIPL: they may leave at any time); commit."""
     if registration.user_id != user.id:
         raise NotFound()
@@ -705,10 +706,16 @@ def deregister(session: Session, *, registration: Registration, user: User) -> R
     except (StaleState, NotAllowed):
         session.rollback()
         raise FormErrors({"_": _("This registration cannot be deregistered now")}) from None
-    record_change(session, action="deregistered", actor=Actor.of(user),
-                  registration_id=registration.id, number=registration.number,
-                  from_status=previous, to_status="deregistered",
-                  event_type="registration.deregistered" if registration.number else None)
+    if registration.number:
+        from portal import records
+
+        records.republish(session, settings, registration, actor=Actor.of(user),
+                          previous=previous, action="deregistered",
+                          event_type="registration.deregistered")
+    else:
+        record_change(session, action="deregistered", actor=Actor.of(user),
+                      registration_id=registration.id, from_status=previous,
+                      to_status="deregistered")
     session.commit()
     return registration
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import notify, privacy, steps
+from portal import notify, privacy, records, steps
 from portal.accounts import Role, User
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
@@ -170,26 +170,6 @@ def _decide(
     return decision
 
 
-def publish_certificate(session: Session, settings: Settings, registration: Registration, *,
-                        actor: Actor) -> None:
-    """Issue a certificate for the registration's state and log it (DESIGN §6); no commit."""
-    from portal import records, tlog
-
-    certificate, body = records.issue_certificate(session, settings, registration,
-                                                  status=registration.status)
-    history = record_change(
-        session, action="certificate_issued", actor=actor, registration_id=registration.id,
-        number=registration.number, data={"serial": certificate.serial},
-        event_type="certificate.issued",
-        event_data={"serial": certificate.serial, "certificate_sha256": certificate.sha256},
-        log_entry={"type": "certificate.issued", "at": tlog.rfc3339(utcnow()),
-                   "number": registration.number, "status": body["status"],
-                   "certificate_sha256": certificate.sha256, "kid": certificate.kid},
-    )
-    certificate.log_index = history.data["log_index"]
-    session.add(certificate)
-
-
 def approve(
     session: Session, settings: Settings, *, registration: Registration, moderator: User,
     version: int, note: str = "",
@@ -205,7 +185,7 @@ def approve(
         decision_fields={"internal_note": note},
         history={"valid_until": until.isoformat()},
     )
-    publish_certificate(session, settings, registration, actor=Actor.of(moderator))
+    records.publish_certificate(session, settings, registration, actor=Actor.of(moderator))
     applicant = _applicant(session, registration)
     mail = notify.notify_user(
         session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]

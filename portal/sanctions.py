@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import notify, privacy
+from portal import notify, privacy, records
 from portal.accounts import User
 from portal.blocklist import BlocklistEntry
 from portal.db import UTCDateTime, utcnow
@@ -162,12 +162,9 @@ def apply_sanction(
             session.rollback()
             raise FormErrors({"_": _("This registration changed while you were looking at it. "
                                      "Check it again.")}) from None
-        record_change(
-            session, action=f"sanction_{kind}", actor=actor_ref,
-            registration_id=registration.id, number=registration.number,
-            from_status=previous, to_status=MOVES[kind], reason=sanction.reason,
-            data={"sanction": sanction.id}, event_type=STATUS_EVENTS[MOVES[kind]],
-        )
+        records.republish(session, settings, registration, actor=actor_ref, previous=previous,
+                          action=f"sanction_{kind}", event_type=STATUS_EVENTS[MOVES[kind]],
+                          reason=sanction.reason, data={"sanction": sanction.id})
     record_change(
         session, action="sanction_applied", actor=actor_ref, registration_id=registration.id,
         number=registration.number, reason=sanction.reason,
@@ -224,8 +221,16 @@ def add_to_blocklist(
     record_change(session, action="blocklist_added", actor=Actor.of(actor),
                   registration_id=registration.id if registration else None,
                   data={"entry": entry.id}, event_type="blocklist.person_added",
-                  event_data={"entry_id": entry.id})
+                  event_data={"entry_id": entry.id},
+                  log_entry=_blocklist_entry("blocklist.person_added", entry))
     return entry
+
+
+def _blocklist_entry(event_type: str, entry: BlocklistEntry) -> dict[str, object]:
+    """Blocklist changes are logged by entry id only: no name, no identity."""
+    from portal.tlog import rfc3339
+
+    return {"type": event_type, "at": rfc3339(utcnow()), "entry_id": entry.id}
 
 
 def request_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEntry:
@@ -254,7 +259,8 @@ def confirm_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEn
     session.add(entry)
     record_change(session, action="blocklist_removed", actor=Actor.of(actor),
                   registration_id=entry.registration_id, data={"entry": entry.id},
-                  event_type="blocklist.person_removed", event_data={"entry_id": entry.id})
+                  event_type="blocklist.person_removed", event_data={"entry_id": entry.id},
+                  log_entry=_blocklist_entry("blocklist.person_removed", entry))
     session.commit()
     return entry
 
@@ -281,7 +287,8 @@ def file_appeal(session: Session, *, sanction_id: int, user: User, text: str
 
 
 def decide_appeal(
-    session: Session, *, appeal_id: int, moderator: User, outcome: str, reason: str
+    session: Session, settings: Settings, *, appeal_id: int, moderator: User, outcome: str,
+    reason: str,
 ) -> tuple[Appeal, list[notify.Message]]:
     """A moderator other than the one who sanctioned upholds or overturns; commit."""
     appeal = session.get(Appeal, appeal_id)
@@ -311,10 +318,9 @@ def decide_appeal(
         session.add(sanction)
         if sanction.kind == "suspend" and registration.status == "suspended":
             previous = move(session, registration, "approved")
-            record_change(session, action="reinstated", actor=actor,
-                          registration_id=registration.id, number=registration.number,
-                          from_status=previous, to_status="approved", reason=reason,
-                          event_type="registration.reinstated")
+            records.republish(session, settings, registration, actor=actor, previous=previous,
+                              action="reinstated", event_type="registration.reinstated",
+                              reason=reason)
         if sanction.kind == "blacklist":
             for entry in session.exec(select(BlocklistEntry).where(
                     BlocklistEntry.registration_id == registration.id,
@@ -326,7 +332,8 @@ def decide_appeal(
                 record_change(session, action="blocklist_removed", actor=actor,
                               registration_id=registration.id, data={"entry": entry.id},
                               event_type="blocklist.person_removed",
-                              event_data={"entry_id": entry.id})
+                              event_data={"entry_id": entry.id},
+                              log_entry=_blocklist_entry("blocklist.person_removed", entry))
     record_change(session, action="appeal_decided", actor=actor,
                   registration_id=registration.id, number=registration.number, reason=reason,
                   data={"sanction": sanction.id, "outcome": outcome},
@@ -341,7 +348,8 @@ def decide_appeal(
     return appeal, [mail]
 
 
-def end_due_suspensions(session: Session, *, now: datetime | None = None) -> list[str]:
+def end_due_suspensions(session: Session, settings: Settings, *, now: datetime | None = None
+                         ) -> list[str]:
     """Reinstate registrations whose suspension has run out; commit each. Returns the numbers."""
     now = now or utcnow()
     done = []
@@ -359,10 +367,9 @@ def end_due_suspensions(session: Session, *, now: datetime | None = None) -> lis
             except (StaleState, NotAllowed):
                 session.rollback()  # another process got there first
                 continue
-            record_change(session, action="reinstated", actor=SYSTEM,
-                          registration_id=registration.id, number=registration.number,
-                          from_status=previous, to_status="approved",
-                          reason="suspension ended", event_type="registration.reinstated")
+            records.republish(session, settings, registration, actor=SYSTEM, previous=previous,
+                              action="reinstated", event_type="registration.reinstated",
+                              reason="suspension ended")
             done.append(registration.number or "")
         session.commit()
     return done

@@ -448,8 +448,8 @@ def deregister(request: Request) -> Response:
     if form_value(request.state.form, "confirm") != "yes":
         return redirect(str(request.app.url_path_for("accounts:me")) + "?deregister=confirm")
     try:
-        registrations.deregister(request.state.db, registration=registration,
-                                 user=request.state.user)
+        registrations.deregister(request.state.db, request.app.state.settings,
+                                 registration=registration, user=request.state.user)
     except FormErrors:
         request.state.db.rollback()
     return redirect(str(request.app.url_path_for("accounts:me")) + "?deregistered=1")

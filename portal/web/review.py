@@ -272,7 +272,7 @@ def decide_appeal(request: Request) -> Response:
     db = request.state.db
     try:
         appeal, mail = sanctions.decide_appeal(
-            db, appeal_id=appeal_id, moderator=request.state.user,
+            db, request.app.state.settings, appeal_id=appeal_id, moderator=request.state.user,
             outcome=form_value(form, "outcome"), reason=form_value(form, "decision_reason"),
         )
     except NotFound:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
-from portal import jobs
+from portal import jobs, tlog
 from portal.blocklist import BlocklistEntry
 from portal.db import utcnow
 from portal.events import HistoryEntry, OutboxEvent
+from portal.records import Certificate
 from portal.registrations import Registration
 from portal.sanctions import Appeal, Sanction, end_due_suspensions
 from tests.unit.conftest import Auth, csrf_from, make_user
 from tests.unit.wizard import Wizard, field_errors, fresh, post, verify_email, version_of
+
+
+def log_entries(session):  # type: ignore[no-untyped-def]
+    session.rollback()
+    return tlog.entries(session, 0, tlog.size(session))
+
 
 SANCTION = {"facts": "Sold counterfeit bags on 3 November", "reason": "Counterfeit goods",
             "legal_basis": "2021 Measures, Art. 18(3)"}
@@ -51,18 +59,27 @@ def test_sanction_states_facts_reason_and_basis(approved, session) -> None:
     assert fresh(session, Sanction) == []
 
 
-def test_suspension_ends_by_itself(approved, client, session) -> None:
+def test_suspension_ends_by_itself(approved, client, session, settings) -> None:
     number, moderator = approved
     until = (utcnow() + timedelta(days=3)).date().isoformat()
     assert sanction(moderator, number, "suspend", until=until).status_code == 303
     assert status(session) == "suspended"
     assert "Suspended" in client.get("/me").text
     session.rollback()
-    assert end_due_suspensions(session, now=utcnow() + timedelta(days=2)) == []
-    assert end_due_suspensions(session, now=utcnow() + timedelta(days=5)) == [number]
+    assert end_due_suspensions(session, settings, now=utcnow() + timedelta(days=2)) == []
+    assert end_due_suspensions(session, settings, now=utcnow() + timedelta(days=5)) == [number]
     assert status(session) == "approved"
     kinds = [e.type for e in fresh(session, OutboxEvent)]
-    assert "registration.suspended" in kinds and kinds[-1] == "registration.reinstated"
+    assert kinds[-2:] == ["registration.reinstated", "certificate.issued"]
+    assert "registration.suspended" in kinds
+    logged = [(e["entry"]["type"], e["entry"].get("status")) for e in log_entries(session)]
+    assert logged == [
+        ("certificate.issued", "approved"),
+        ("registration.suspended", "suspended"), ("certificate.issued", "suspended"),
+        ("registration.reinstated", "approved"), ("certificate.issued", "approved"),
+    ]
+    statuses = [json.loads(c.document)["status"] for c in fresh(session, Certificate)]
+    assert sorted(statuses) == ["approved", "approved", "suspended"]
 
 
 def test_blacklist_revokes_and_blocks_a_new_account(approved, client, auth, session) -> None:
@@ -129,6 +146,8 @@ def test_lifting_a_blocklist_entry_needs_two_people(approved, app, session) -> N
         assert confirmed.headers.get("location") == "/blocklist?done=confirm"
     assert fresh(session, BlocklistEntry)[0].lifted_at is not None
     assert fresh(session, OutboxEvent)[-1].type == "blocklist.person_removed"
+    removed = log_entries(session)[-1]["entry"]
+    assert set(removed) == {"type", "at", "entry_id"} and removed["entry_id"] == entry.id
 
 
 def test_blocklist_by_hand_checks_the_id_number(approved, session) -> None:
@@ -170,7 +189,9 @@ def test_applicant_deregisters(approved, client, session) -> None:
     done = client.post("/me/deregister", data={"csrf_token": token, "confirm": "yes"})
     assert done.headers["location"] == "/me?deregistered=1"
     assert status(session) == "deregistered"
-    assert fresh(session, OutboxEvent)[-1].type == "registration.deregistered"
+    assert [e.type for e in fresh(session, OutboxEvent)][-2:] == [
+        "registration.deregistered", "certificate.issued"]
+    assert log_entries(session)[-2]["entry"]["type"] == "registration.deregistered"
     assert "Start a new registration" in client.get("/me").text
 
 
@@ -185,8 +206,11 @@ def test_jobs_warn_then_expire(approved, app, settings, session) -> None:
     assert gone.expired == [registration.number]
     assert status(session) == "expired"
     actions = [h.action for h in fresh(session, HistoryEntry, registration_id=registration.id)]
-    assert actions.count("expiry_warning") == 1 and actions[-1] == "expired"
-    assert fresh(session, OutboxEvent)[-1].type == "registration.expired"
+    assert actions.count("expiry_warning") == 1
+    assert actions[-2:] == ["expired", "certificate_issued"]
+    assert [e.type for e in fresh(session, OutboxEvent)][-2:] == [
+        "registration.expired", "certificate.issued"]
+    assert log_entries(session)[-1]["entry"]["status"] == "expired"
 
 
 def test_streamer_turning_18_becomes_an_adult(client, auth, session, app, settings) -> None:
