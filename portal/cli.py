@@ -132,6 +132,30 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import records
+    from portal.db import session_scope
+    from portal.migrate import upgrade
+
+    upgrade(settings)
+    engine = _engine(settings)
+    try:
+        with session_scope(engine, write=True) as session:
+            if args.keys_command == "rotate":
+                kid, path = records.rotate(session, settings)
+                print(f"New signing key {kid} written to {path}")
+                if settings.is_production:
+                    print("Set PORTAL_SIGNING_KEY to that file and restart the servers.")
+            else:
+                records.ensure_registered(session, settings)
+                session.commit()
+                for key in records.public_keys(session):
+                    print(f"{key['kid']}  {key['status']:<8} {key['created_at']}")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _display_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -163,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     jobs_run = jobs_sub.add_parser("run", help="run every scheduled job once")
     jobs_run.set_defaults(func=cmd_jobs)
+
+    keys = sub.add_parser("keys", help="signing keys: list them, or rotate to a new one")
+    keys.add_argument("keys_command", choices=["list", "rotate"])
+    keys.set_defaults(func=cmd_keys)
     return parser
 
 

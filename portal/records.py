@@ -287,3 +287,22 @@ def republish(session: Session, settings: Settings, registration: Any, *, actor:
                   event_type=event_type, log_entry=status_entry(registration, event_type))
     if registration.valid_from is not None:
         publish_certificate(session, settings, registration, actor=actor)
+
+
+def rotate(session: Session, settings: Settings) -> tuple[str, str]:
+    """Generate a new signing key, retire the old one and log the rotation; commit.
+
+    In production the new key's file must then be named in PORTAL_SIGNING_KEY.
+    """
+    from portal.events import SYSTEM, record_change
+
+    old_kid, _old = ensure_registered(session, settings)
+    path = generate_key_file(settings)
+    if settings.signing_key:
+        settings.signing_key = str(path)
+    kid, _private = ensure_registered(session, settings)
+    record_change(session, action="key_rotated", actor=SYSTEM, data={"kid": kid, "old": old_kid},
+                  event_type="key.rotated", event_data={"kid": kid, "retired": old_kid},
+                  log_entry={"type": "key.rotated", "at": rfc3339(utcnow()), "kid": kid})
+    session.commit()
+    return kid, str(path)

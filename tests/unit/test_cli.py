@@ -81,3 +81,16 @@ class _Stdin:
 
     def readline(self) -> str:
         return self.text
+
+
+def test_keys_list_and_rotate(tmp_path) -> None:
+    listed = run_portal(["keys", "list"], data_dir=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    first = listed.stdout.split()[0]
+    assert "active" in listed.stdout
+    rotated = run_portal(["keys", "rotate"], data_dir=tmp_path)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "New signing key" in rotated.stdout
+    again = run_portal(["keys", "list"], data_dir=tmp_path).stdout.splitlines()
+    states = {line.split()[0]: line.split()[1] for line in again}
+    assert states[first] == "retired" and list(states.values()).count("active") == 1

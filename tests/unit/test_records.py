@@ -67,3 +67,13 @@ def test_rotated_key_keeps_old_certificates_verifiable(approved, session, settin
     assert {k["kid"]: k["status"] for k in keys} == {body["kid"]: "retired", kid: "active"}
     assert records.verify_signature(body, keys)
     assert len(fresh(session, SigningKey)) == 2
+
+
+def test_rotation_is_logged_and_announced(approved, session, settings) -> None:
+    from portal.events import OutboxEvent
+
+    kid, _path = records.rotate(session, settings)
+    session.rollback()
+    last = tlog.entries(session, tlog.size(session) - 1, tlog.size(session))[0]["entry"]
+    assert last["type"] == "key.rotated" and last["kid"] == kid
+    assert fresh(session, OutboxEvent)[-1].type == "key.rotated"
