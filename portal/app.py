@@ -28,7 +28,7 @@ from portal.api.problems import problem
 from portal.db import make_engine
 from portal.resources import static_dir
 from portal.settings import Settings, get_settings
-from portal.web import accounts, apply, cases, pages, review, staff
+from portal.web import accounts, apply, cases, pages, review, staff, verify
 from portal.web.core import make_templates
 
 logger = logging.getLogger("portal")
@@ -183,6 +183,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *apply.routes,
         *review.routes,
         *cases.routes,
+        *verify.routes,
         *staff.routes,
         *health.routes,
         *records_api.routes,

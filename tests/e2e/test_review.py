@@ -69,6 +69,16 @@ def test_moderator_approves_requests_changes_and_rejects(browser: Browser, serve
     expect(mod.get_by_role("status").first).to_have_text("Your decision has been recorded.")
     assert status_of(mod) == "Rejected"
 
+    visitor = new_page(browser, server)
+    visitor.goto("/")
+    visitor.get_by_role("link", name="Check a registration").click()
+    visitor.get_by_label("Registration number").fill(numbers[0])
+    visitor.get_by_role("button", name="Check").click()
+    expect(visitor.get_by_role("status")).to_contain_text("Valid registration")
+    expect(visitor.get_by_text("The certificate is recorded in the public transparency log."))\
+        .to_be_visible()
+    a11y.check(visitor)
+
     approved, changed, rejected = applicants
     approved.goto("/me")
     assert status_of(approved) == "Approved"

@@ -1,0 +1,47 @@
+"""The public verification page: no account, no clear personal data, checks that can fail."""
+
+from __future__ import annotations
+
+from bs4 import BeautifulSoup
+from starlette.testclient import TestClient
+
+from portal.records import Certificate
+from tests.unit.wizard import ADULT_ID, fresh
+
+
+def text_of(response) -> str:  # type: ignore[no-untyped-def]
+    return BeautifulSoup(response.text, "html.parser").get_text(" ", strip=True)
+
+
+def test_visitor_sees_a_valid_registration(approved, app, session) -> None:
+    number, _moderator = approved
+    with TestClient(app) as visitor:
+        page = visitor.get(f"/verify/{number.lower()}")
+        found = visitor.get(f"/verify?number={number}", follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/verify/{number}"
+    body = text_of(page)
+    assert "Valid registration" in body and "张*" in body
+    assert "The certificate is signed by the registry." in body
+    assert "recorded in the public transparency log" in body
+    assert "张三" not in page.text and ADULT_ID not in page.text
+
+
+def test_tampered_certificate_fails_its_check(approved, app, session) -> None:
+    number, _moderator = approved
+    certificate = fresh(session, Certificate)[0]
+    certificate.document = certificate.document.replace('"approved"', '"revoked"')
+    session.add(certificate)
+    session.commit()
+    with TestClient(app) as visitor:
+        body = text_of(visitor.get(f"/verify/{number}"))
+    assert "Not valid for livestream selling" in body
+    assert "signature does not check out" in body
+
+
+def test_submitted_registration_is_not_valid_and_drafts_are_unknown(submitted, app) -> None:
+    with TestClient(app) as visitor:
+        body = text_of(visitor.get(f"/verify/{submitted}"))
+        assert "Not valid for livestream selling" in body and "no certificate" in body
+        assert visitor.get("/verify/LR-2020-0000000").status_code == 404
+        bad = visitor.get("/verify?number=nonsense")
+    assert bad.status_code == 422 and "Enter a registration number" in bad.text
