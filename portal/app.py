@@ -20,7 +20,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal import i18n
+from portal import i18n, throttle
 from portal.api import health
 from portal.api import log as log_api
 from portal.api import records as records_api
@@ -212,4 +212,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.engine = engine
     app.state.templates = make_templates()
     app.state.logger = logger
+    app.state.limiter = throttle.make_limiter(settings)
     return app

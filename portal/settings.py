@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     mail_from: str = "Livestream Registration Portal <no-reply@localhost>"
     rate_limit: str = "600/minute"
+    # Buyers' "report a problem" form on /verify/<number>, per network address.
+    report_rate_limit: str = "5/hour"
     outbound_allow: str = ""
     session_idle_minutes: int = 120
     session_max_hours: int = 12

@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import attestations, records, steps, tlog
+from portal import attestations, cases, records, steps, throttle, tlog
+from portal.errors import FormErrors
+from portal.i18n import gettext as _
 from portal.registrations import Registration
-from portal.web.core import page, redirect, render
+from portal.web.core import form_value, page, redirect, render
 
 
 def check_certificate(session: Session, certificate: records.Certificate) -> dict[str, bool]:
@@ -56,19 +58,57 @@ def find_registration(request: Request) -> Response:
                   status_code=422 if number else 200)
 
 
-@page()
-def show_registration(request: Request) -> Response:
+def _page(request: Request, *, errors: dict[str, str] | None = None,
+          values: dict[str, str] | None = None, status_code: int = 200) -> Response:
     number = request.path_params["number"].upper()
     found = verification(request.state.db, number)
     if found is None:
         raise HTTPException(status_code=404)
     return render(request, "verify/show.html", {
         **found, "number": number, "roles": steps.ROLES, "audiences": attestations.AUDIENCES,
-        "categories": attestations.CONTENT_CATEGORIES,
-    })
+        "categories": attestations.CONTENT_CATEGORIES, "case_categories": cases.CATEGORIES,
+        "errors": errors or {}, "values": values or {},
+        "reported": request.query_params.get("reported") == "1",
+    }, status_code=status_code)
+
+
+@page()
+def show_registration(request: Request) -> Response:
+    return _page(request)
+
+
+@page()
+def report_problem(request: Request) -> Response:
+    """A buyer reports a problem: it opens a case for the moderators. No account needed."""
+    form = request.state.form
+    values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    address = request.client.host if request.client else "unknown"
+    if not throttle.allow(request.app.state.limiter,
+                          request.app.state.settings.report_rate_limit, "report", address):
+        return _page(request, values=values, status_code=429, errors={
+            "description": _("You have sent several reports in a short time. Try again later.")})
+    registration = request.state.db.exec(select(Registration).where(
+        Registration.number == request.path_params["number"].upper())).first()
+    if registration is None:
+        raise HTTPException(status_code=404)
+    contact = form_value(form, "contact").strip()[:200]
+    description = form_value(form, "description")
+    if contact:
+        label = _("Buyer's contact:")
+        description = f"{description.strip()}\n\n{label} {contact}"
+    try:
+        cases.open_case(request.state.db, registration=registration,
+                        category=form_value(form, "category"), description=description,
+                        source="complaint")
+    except FormErrors as exc:
+        request.state.db.rollback()
+        return _page(request, errors=exc.errors, values=values, status_code=422)
+    return redirect(str(request.app.url_path_for("verify:show", number=registration.number))
+                    + "?reported=1#report")
 
 
 routes = [
     Route("/verify", find_registration, methods=["GET"], name="verify:find"),
     Route("/verify/{number}", show_registration, methods=["GET"], name="verify:show"),
+    Route("/verify/{number}/report", report_problem, methods=["POST"], name="verify:report"),
 ]

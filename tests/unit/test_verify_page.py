@@ -45,3 +45,29 @@ def test_submitted_registration_is_not_valid_and_drafts_are_unknown(submitted, a
         assert visitor.get("/verify/LR-2020-0000000").status_code == 404
         bad = visitor.get("/verify?number=nonsense")
     assert bad.status_code == 422 and "Enter a registration number" in bad.text
+
+
+def test_buyer_reports_a_problem_which_opens_a_case(approved, app, session, settings) -> None:
+    from portal.cases import Case
+    from tests.unit.conftest import csrf_from
+
+    number, moderator = approved
+    settings.report_rate_limit = "2/hour"
+    with TestClient(app, follow_redirects=False) as buyer:
+        token = csrf_from(buyer.get(f"/verify/{number}").text)
+        empty = buyer.post(f"/verify/{number}/report",
+                           data={"category": "", "description": "", "csrf_token": token})
+        assert empty.status_code == 422
+        assert "Choose what the case is about" in empty.text
+        sent = buyer.post(f"/verify/{number}/report", data={
+            "category": "counterfeit", "description": "The bag I received is a fake",
+            "contact": "buyer@example.com", "csrf_token": token})
+        assert sent.status_code == 303
+        assert "Your report has been sent" in buyer.get(sent.headers["location"]).text
+        third = buyer.post(f"/verify/{number}/report", data={
+            "category": "counterfeit", "description": "again", "csrf_token": token})
+    assert third.status_code == 429
+    assert "several reports in a short time" in third.text
+    case = fresh(session, Case)[0]
+    assert case.source == "complaint" and "buyer@example.com" in case.description
+    assert "The bag I received is a fake" in moderator.get(f"/cases/{case.id}").text
