@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
 from typing import Any
 
@@ -12,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import attestations, identity, privacy, probe, regions, registrations, steps
+from portal import attestations, identity, privacy, probe, regions, registrations, steps, tlog
+from portal.db import utcnow
 from portal.errors import FormErrors, NotFound
 from portal.forms import FormInput, form_input
 from portal.registrations import Registration, Signing, Upload
@@ -332,10 +335,7 @@ def submit_registration(request: Request) -> Response:
         return redirect(request.app.url_path_for("apply:show_submitted"))
     signature = form_value(request.state.form, "signature")
     settings = request.app.state.settings
-    site_probe = _probe_declared_site(settings, registration)
-    if site_probe is not None:
-        # Nothing is written yet: end the transaction so no write lock waits on the network.
-        request.state.db.rollback()
+    site_probe = _probe_declared_site(request, settings, registration)
     try:
         registrations.submit(
             request.state.db, settings, registration=registration, user=user,
@@ -353,16 +353,31 @@ def submit_registration(request: Request) -> Response:
     return redirect(request.app.url_path_for("apply:show_submitted"))
 
 
-def _probe_declared_site(settings: Any, registration: Registration) -> dict[str, Any] | None:
+def _probe_declared_site(request: Request, settings: Any, registration: Registration
+                         ) -> dict[str, Any] | None:
     """Check the shop site the operator declared: the operator attests, the portal checks."""
     security = registration.answers.get("security") or {}
     if not security.get("own_site") or not security.get("site_domain"):
         return None
     if registrations.missing(settings, registration, today=today()):
         return None  # the submission will be refused anyway; do not wait on the network
-    result = probe.probe_site(security["site_domain"], allow=settings.outbound_allow,
-                              timeout=settings.probe_timeout)
+    domain = security["site_domain"]
+    # Nothing is written yet: end the transaction so no write lock waits on the network.
+    request.state.db.rollback()
+    future = _PROBES.submit(probe.probe_site, domain, allow=settings.outbound_allow,
+                            timeout=settings.probe_timeout)
+    try:
+        # The probe bounds its connections; this also bounds a slow name lookup.
+        result = future.result(timeout=settings.probe_timeout + 1)
+    except FutureTimeout:
+        result = probe.ProbeResult(
+            domain=domain, checked_at=tlog.rfc3339(utcnow()), reachable=False,
+            findings=[probe.Finding("https_reachable", False,
+                                    f"no answer within {settings.probe_timeout:g} s")])
     return result.as_dict()
+
+
+_PROBES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="site-probe")
 
 
 @page(roles={"applicant"})

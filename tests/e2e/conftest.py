@@ -89,7 +89,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update(PORTAL_DATA_DIR=str(data_dir), PORTAL_BASE_URL=url, PYTHONUNBUFFERED="1")
+    # No network here: a declared shop site's probe gives up after a second.
+    env.update(PORTAL_DATA_DIR=str(data_dir), PORTAL_BASE_URL=url, PYTHONUNBUFFERED="1",
+               PORTAL_PROBE_TIMEOUT="1")
     log = data_dir / "server.log"
     srv = Server(url=url, data_dir=data_dir, env=env, log=log)
     for role, email in STAFF.items():
