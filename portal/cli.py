@@ -6,6 +6,7 @@ import argparse
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -156,6 +157,31 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from portal import verifier
+
+    try:
+        certificate = json.loads(Path(args.file).read_text())
+        keys_source = args.keys or f"{certificate.get('issuer', '').rstrip('/')}" \
+            "/.well-known/portal-keys.json"
+        keys = verifier.load_keys(keys_source)
+        verifier.check_certificate(certificate, keys)
+        where = ""
+        if args.log:
+            where = f", log entry {verifier.check_log(certificate, keys, args.log)}"
+    except verifier.Invalid as exc:
+        print(f"invalid: {exc}")
+        return 1
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"invalid: could not read what was given: {exc}")
+        return 1
+    print(f"valid: {certificate['number']} is {certificate['status']} until "
+          f"{certificate['valid_until']}{where}")
+    return 0
+
+
 def _display_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -191,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="signing keys: list them, or rotate to a new one")
     keys.add_argument("keys_command", choices=["list", "rotate"])
     keys.set_defaults(func=cmd_keys)
+
+    verify = sub.add_parser("verify-certificate", help="check a certificate offline")
+    verify.add_argument("file")
+    verify.add_argument("--keys", help="portal-keys.json file or URL (default: the issuer's)")
+    verify.add_argument("--log", help="the log's base URL, e.g. https://portal/api/v1/log")
+    verify.set_defaults(func=cmd_verify_certificate)
     return parser
 
 
