@@ -61,13 +61,14 @@ def check_log(certificate: dict[str, Any], keys: list[dict[str, Any]], log_url: 
     size = int(checkpoint["tree_size"])
     digest = hashlib.sha256(rfc8785.dumps(certificate)).hexdigest()
     found: int | None = None
+    found_entry: dict[str, Any] = {}
     superseded = False
     for start in range(0, size, tlog.MAX_ENTRIES):
         end = min(size, start + tlog.MAX_ENTRIES)
         for item in fetch_json(f"{base}/entries?start={start}&end={end}")["entries"]:
             entry = item["entry"]
             if entry.get("certificate_sha256") == digest:
-                found = item["index"]
+                found, found_entry = item["index"], entry
             elif found is not None and entry.get("number") == certificate["number"]:
                 superseded = True
     if found is None:
@@ -75,11 +76,10 @@ def check_log(certificate: dict[str, Any], keys: list[dict[str, Any]], log_url: 
     if superseded:
         raise Invalid("a later log entry supersedes this certificate")
     proof = fetch_json(f"{base}/proof/inclusion?index={found}&tree_size={size}")
-    leaf = base64.b64decode(proof["leaf_hash"])
-    expected_leaf = tlog.leaf_hash(tlog.entry_bytes(fetch_json(
-        f"{base}/entries?start={found}&end={found + 1}")["entries"][0]["entry"]))
+    # The leaf is recomputed from the entry itself, not taken from the log's word for it.
+    leaf = tlog.leaf_hash(tlog.entry_bytes(found_entry))
     path = [base64.b64decode(p) for p in proof["audit_path"]]
-    if leaf != expected_leaf or not tlog.verify_inclusion(
+    if base64.b64decode(proof["leaf_hash"]) != leaf or not tlog.verify_inclusion(
             leaf, found, size, path, base64.b64decode(checkpoint["root_hash"])):
         raise Invalid("the inclusion proof does not match the checkpoint")
     return found

@@ -62,22 +62,9 @@ def test_close_with_a_sanction_in_one_go(approved, session) -> None:
     assert case.outcome == "sanctioned" and case.sanction_id == sanction.id
 
 
-def test_cases_only_on_approved_registrations(client, auth, session, app) -> None:
-    from starlette.testclient import TestClient
-
-    from tests.unit.conftest import Auth, make_user
-    from tests.unit.wizard import Wizard, verify_email
-
-    auth.sign_up("a@example.com")
-    verify_email(session, "a@example.com")
-    wizard = Wizard(client)
-    wizard.complete_adult()
-    wizard.submit()
-    number = fresh(session, Registration)[0].number
-    make_user(session, email="mod@example.com", role="moderator")
-    with TestClient(app, follow_redirects=False) as moderator:
-        Auth(moderator).log_in("mod@example.com")
-        refused = open_one(moderator, number)
+def test_cases_only_on_approved_registrations(submitted, moderator, session) -> None:
+    assert fresh(session, Registration)[0].status == "submitted"
+    refused = open_one(moderator, submitted)
     assert refused.status_code == 422
     assert "approved or suspended registrations only" in refused.text
     assert fresh(session, Case) == []
