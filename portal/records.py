@@ -275,6 +275,25 @@ def publish_certificate(session: Session, settings: Settings, registration: Any,
     return certificate
 
 
+# What a certificate states about its moment of issue rather than about the registration.
+_ISSUE_FIELDS = frozenset({"issued_at", "serial", "kid", "signature"})
+
+
+def refresh_certificate(session: Session, settings: Settings, registration: Any, *,
+                        actor: Any) -> Certificate | None:
+    """Re-issue the certificate when what it states no longer matches the registration (a new
+    risk level, validity, channels, age band...); no commit. Returns the new one, if any."""
+    if registration.valid_from is None or registration.id is None:
+        return None
+    current = current_certificate(session, registration.id)
+    fresh = certificate_body(session, settings, registration, status=registration.status)
+    if current is not None:
+        stated = {k: v for k, v in certificate_json(current).items() if k not in _ISSUE_FIELDS}
+        if stated == {k: v for k, v in fresh.items() if k not in _ISSUE_FIELDS}:
+            return None
+    return publish_certificate(session, settings, registration, actor=actor)
+
+
 def republish(session: Session, settings: Settings, registration: Any, *, actor: Any,
               previous: str, action: str, event_type: str, reason: str = "",
               data: dict[str, Any] | None = None) -> None:

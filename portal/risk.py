@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
+from portal import records
 from portal.accounts import User
 from portal.errors import FormErrors
 from portal.events import Actor, record_change
@@ -78,8 +79,8 @@ def refresh(session: Session, settings: Settings, registration: Registration) ->
     return registration.risk_level
 
 
-def override(session: Session, *, registration: Registration, moderator: User, level: str,
-             reason: str) -> None:
+def override(session: Session, settings: Settings, *, registration: Registration,
+             moderator: User, level: str, reason: str) -> None:
     """Set the level by hand, with a reason; commit."""
     errors = {}
     if level not in LEVELS:
@@ -98,4 +99,6 @@ def override(session: Session, *, registration: Registration, moderator: User, l
     record_change(session, action="risk_override", actor=Actor.of(moderator),
                   registration_id=registration.id, number=registration.number, reason=reason,
                   data={"from": previous, "to": level})
+    # The risk level is part of what the certificate states.
+    records.refresh_certificate(session, settings, registration, actor=Actor.of(moderator))
     session.commit()

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import notify, privacy, records
+from portal import notify, privacy, records, risk
 from portal.accounts import User
 from portal.blocklist import BlocklistEntry
 from portal.db import UTCDateTime, utcnow
@@ -155,6 +155,9 @@ def apply_sanction(
     )
     session.add(sanction)
     session.flush()
+    # The violation history raises the risk level (unless a moderator has set it by hand), and
+    # the certificate issued below states it.
+    risk.refresh(session, settings, registration)
     if kind in MOVES:
         try:
             previous = move(session, registration, MOVES[kind], expected_version=version)
@@ -178,10 +181,7 @@ def apply_sanction(
             raise ValueError("only a person may blacklist")
         add_to_blocklist(session, registration=registration, actor=actor, reason_code="sanction",
                          reason=sanction.reason)
-    from portal import risk
-
-    # The violation history raises the risk level (unless a moderator has set it by hand).
-    risk.refresh(session, settings, registration)
+    records.refresh_certificate(session, settings, registration, actor=actor_ref)
     label = str(KINDS[kind])
     mail = _tell(
         session, registration,
@@ -316,6 +316,8 @@ def decide_appeal(
         sanction.state = "overturned"
         sanction.ended_at = utcnow()
         session.add(sanction)
+        session.flush()
+        risk.refresh(session, settings, registration)
         if sanction.kind == "suspend" and registration.status == "suspended":
             previous = move(session, registration, "approved")
             records.republish(session, settings, registration, actor=actor, previous=previous,
@@ -334,6 +336,9 @@ def decide_appeal(
                               event_type="blocklist.person_removed",
                               event_data={"entry_id": entry.id},
                               log_entry=_blocklist_entry("blocklist.person_removed", entry))
+    if outcome == "overturned":
+        # The reinstatement above (if any) already stated the lowered risk level.
+        records.refresh_certificate(session, settings, registration, actor=actor)
     record_change(session, action="appeal_decided", actor=actor,
                   registration_id=registration.id, number=registration.number, reason=reason,
                   data={"sanction": sanction.id, "outcome": outcome},

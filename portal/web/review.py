@@ -298,8 +298,9 @@ def override_risk(request: Request) -> Response:
     registration = _registration(request)
     form = request.state.form
     try:
-        risk.override(request.state.db, registration=registration, moderator=request.state.user,
-                      level=form_value(form, "risk_level"), reason=form_value(form, "risk_reason"))
+        risk.override(request.state.db, request.app.state.settings, registration=registration,
+                      moderator=request.state.user, level=form_value(form, "risk_level"),
+                      reason=form_value(form, "risk_reason"))
     except FormErrors as exc:
         request.state.db.rollback()
         values = {k: v for k, v in form.multi_items() if isinstance(v, str)}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
-from portal import jobs, risk
+from portal import jobs, risk, tlog
+from portal.records import Certificate
 from portal.registrations import Registration
 from tests.unit.test_sanctions import sanction
 from tests.unit.wizard import Wizard, field_errors, fresh, post, version_of
@@ -102,3 +104,38 @@ def test_renewal_after_expiry_goes_through_review(approved, client, app, setting
          page=f"/review/{number}")
     again = fresh(session, Registration)[0]
     assert again.status == "approved" and again.valid_until > first_until
+
+
+def certificates(session) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(c.document) for c in fresh(session, Certificate)]
+
+
+def test_a_new_level_is_stated_in_a_new_certificate(approved, session) -> None:
+    number, moderator = approved
+    reason = {"risk_reason": "Top seller on three platforms"}
+    post(moderator, f"/review/{number}/risk", {"risk_level": "key", **reason},
+         page=f"/review/{number}")
+    issued = certificates(session)
+    assert [c["risk_level"] for c in issued] == ["low", "key"]
+    assert issued[1]["status"] == "approved" and issued[1]["serial"] != issued[0]["serial"]
+    logged = [e["entry"] for e in tlog.entries(session, 0, tlog.size(session))]
+    assert logged[-1]["certificate_sha256"] == fresh(session, Certificate)[-1].sha256
+    # Setting the level it already has states nothing new: no new certificate.
+    post(moderator, f"/review/{number}/risk", {"risk_level": "key", **reason},
+         page=f"/review/{number}")
+    assert len(certificates(session)) == 2
+
+
+def test_a_sanction_that_raises_the_level_reissues_once(approved, session) -> None:
+    number, moderator = approved
+    sanction(moderator, number, "order_correction", until="2099-01-01")
+    issued = certificates(session)
+    assert [(c["status"], c["risk_level"]) for c in issued] == [
+        ("approved", "low"), ("approved", "medium")]
+    # A suspension moves the status and raises the level again: one certificate states both.
+    sanction(moderator, number, "suspend", until="2099-01-01")
+    issued = certificates(session)
+    assert [(c["status"], c["risk_level"]) for c in issued][2:] == [("suspended", "high")]
+    # A warning changes neither.
+    sanction(moderator, number, "warning")
+    assert len(certificates(session)) == 3
