@@ -21,7 +21,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal import i18n, throttle
+from portal.api import core as api_core
 from portal.api import health
+from portal.api import platform as platform_api  # noqa: F401  (registers its operations)
 from portal.api import log as log_api
 from portal.api import records as records_api
 from portal.api.problems import problem
@@ -188,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *health.routes,
         *records_api.routes,
         *log_api.routes,
+        *api_core.routes(),
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]
     middleware = [
@@ -213,4 +216,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.templates = make_templates()
     app.state.logger = logger
     app.state.limiter = throttle.make_limiter(settings)
+    app.state.api_limits = api_core.Limits(settings)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.accounts import User
@@ -56,6 +57,11 @@ class Case(SQLModel, table=True):
     closed_by: int | None = Field(default=None, foreign_key="users.id")
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closing_note: str = Field(default="")
+    # A platform's violation report: the platform, when it happened, links to its evidence.
+    client_id: int | None = Field(default=None, foreign_key="api_clients.id", index=True)
+    occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False,
+                                                                       server_default="[]"))
 
 
 class CaseNote(SQLModel, table=True):

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, select
 
+from portal import registry
 from portal.db import UTCDateTime, utcnow
 
 # DESIGN §7 event types; platforms receive the registration, certificate and blocklist events.
@@ -70,6 +71,9 @@ class OutboxEvent(SQLModel, table=True):
     number: str | None = Field(default=None, max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The one API client an event belongs to (its buyer-blocklist entries and cases); None for
+    # what every platform hears of.
+    client_id: int | None = Field(default=None, foreign_key="api_clients.id", index=True)
 
 
 class Actor:
@@ -101,6 +105,7 @@ def record_change(
     event_type: str | None = None,
     event_data: dict[str, Any] | None = None,
     log_entry: dict[str, Any] | None = None,
+    client_id: int | None = None,
 ) -> HistoryEntry:
     """Write the history row, the outbox event platforms hear of, and the transparency-log
     entry a verifier must see, all in the caller's transaction (it does not commit).
@@ -122,13 +127,21 @@ def record_change(
 
         entry.data = {**entry.data, "log_index": tlog.append(session, log_entry)}
     session.add(entry)
+    if registration_id is not None:
+        registry.touch(session, registration_id)
     if event_type is not None:
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event_type!r}")
         payload = {"status": to_status, **(event_data or {})} if to_status else event_data or {}
+        # Events are read in id order (the events feed, webhooks): taking the log's lock
+        # until commit makes ids follow commit order on PostgreSQL too.
+        from portal import tlog
+
+        tlog.lock(session)
         session.add(
             OutboxEvent(
-                type=event_type, registration_id=registration_id, number=number, data=payload
+                type=event_type, registration_id=registration_id, number=number, data=payload,
+                client_id=client_id,
             )
         )
     session.flush()

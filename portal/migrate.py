@@ -23,3 +23,26 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     if url.startswith("sqlite:///"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        _fill_registry(url)
+
+
+def _fill_registry(url: str) -> None:
+    """Build the registry's rows once, for registrations made before it existed."""
+    from sqlalchemy import inspect, text
+
+    from portal import registry
+    from portal.db import make_engine, session_scope
+
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table("registry"):
+            return  # an older revision was asked for
+        with session_scope(engine, write=True) as session:
+            if session.execute(text("SELECT 1 FROM registry LIMIT 1")).first() is None and \
+                    session.execute(text("SELECT 1 FROM registrations WHERE number IS NOT NULL "
+                                         "LIMIT 1")).first() is not None:
+                registry.rebuild_all(session)
+                session.commit()
+    finally:
+        engine.dispose()

@@ -297,3 +297,5 @@ class PiiAccess(SQLModel, table=True):
     field: str = Field(max_length=40)
     reason: str
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # An API client's access (a platform's identity match, an authority's reveal).
+    client_id: int | None = Field(default=None, foreign_key="api_clients.id", index=True)

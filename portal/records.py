@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import privacy
 from portal.db import UTCDateTime, utcnow
 from portal.settings import Settings, SettingsError
 from portal.tlog import b64, rfc3339
@@ -166,24 +165,10 @@ class Certificate(SQLModel, table=True):
 def certificate_body(session: Session, settings: Settings, registration: Any, *, status: str
                      ) -> dict[str, Any]:
     """Everything a certificate states, before serial, kid and signature."""
-    answers = registration.answers
-    ident = answers.get("identity") or {}
-    roles = answers.get("roles") or {}
-    content = answers.get("content") or {}
-    subject: dict[str, Any] = {
-        "kind": registration.subject_kind,
-        "display_name": privacy.mask_name(roles.get("org_name") or ident.get("legal_name", ""))
-        if registration.subject_kind == "organization"
-        else privacy.mask_name(ident.get("legal_name", "")),
-        "id_type": ident.get("id_type", ""),
-        "id_number_masked": ident.get("id_number_masked", ""),
-        "age_band": registration.age_band,
-    }
-    if registration.subject_kind == "organization":
-        subject["organization_name"] = roles.get("org_name", "")
-        subject["uscc"] = roles.get("uscc", "")
     from portal.attestations import Attestation, Declaration
+    from portal.registry import statement
 
+    stated = statement(registration)
     return {
         "type": CERTIFICATE_TYPE,
         "version": 1,
@@ -192,18 +177,7 @@ def certificate_body(session: Session, settings: Settings, registration: Any, *,
         "status": status,
         "issued_at": rfc3339(utcnow()),
         "valid_until": rfc3339(registration.valid_until) if registration.valid_until else None,
-        "subject": subject,
-        "roles": [r for r in registration.roles.split(",") if r],
-        "channels": [{"platform": c.get("platform", ""), "handle": c.get("handle", "")}
-                     for c in roles.get("channels") or []],
-        "virtual_avatar": {"name": roles.get("avatar_name", "")} if roles.get("uses_avatar")
-        else None,
-        "content_rating": {
-            "audience": content.get("audience", ""),
-            "categories": content.get("categories") or [],
-            "restricted_products": content.get("restricted_products") or [],
-            "professional_topics": content.get("professional_topics") or [],
-        },
+        **stated,
         "risk_level": registration.risk_level,
         "attestation_sha256": _latest_hash(session, Attestation, registration),
         "declaration_sha256": _latest_hash(session, Declaration, registration),

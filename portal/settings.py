@@ -38,7 +38,10 @@ class Settings(BaseSettings):
     redis_url: str = ""
     smtp_url: str = ""
     mail_from: str = "Livestream Registration Portal <no-reply@localhost>"
+    # Per API key (the `limits` notation), counted across processes when PORTAL_REDIS_URL is set.
     rate_limit: str = "600/minute"
+    # The largest API request body, in bytes.
+    api_max_body_bytes: int = 1_048_576
     # Buyers' "report a problem" form on /verify/<number>, per network address.
     report_rate_limit: str = "5/hour"
     outbound_allow: str = ""

@@ -187,3 +187,38 @@ def approved(client, auth, session, app):  # type: ignore[no-untyped-def]
         post(moderator, f"/review/{number}/approve",
              {"version": version_of(moderator, number)}, page=f"/review/{number}")
         yield number, moderator
+
+
+class Platform:
+    """An API client with a key, and a TestClient that sends it."""
+
+    def __init__(self, app, session: Session, name: str, kind: str = "platform") -> None:  # type: ignore[no-untyped-def]
+        from portal import platforms
+
+        self.row = platforms.create_client(session, name=name, kind=kind)
+        self.key = platforms.issue_key(session, self.row)
+        session.commit()
+        self.id = self.row.id
+        self.http = TestClient(app, follow_redirects=False,
+                               headers={"Authorization": f"Bearer {self.key}"})
+
+    def get(self, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self.http.get("/api/v1" + path, **kwargs)
+
+    def post(self, path: str, json=None, **kwargs):  # type: ignore[no-untyped-def]
+        return self.http.post("/api/v1" + path, json=json, **kwargs)
+
+    def delete(self, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self.http.delete("/api/v1" + path, **kwargs)
+
+
+@pytest.fixture
+def platform(app, session) -> Platform:  # type: ignore[no-untyped-def]
+    """A livestream platform's API client ("Platform A") with one key."""
+    return Platform(app, session, "Platform A")
+
+
+@pytest.fixture
+def other_platform(app, session) -> Platform:  # type: ignore[no-untyped-def]
+    """A second platform, to check that one never sees what belongs to the other."""
+    return Platform(app, session, "Platform B")

@@ -1,0 +1,318 @@
+"""The JSON API's conventions (DESIGN §7), written once for every endpoint.
+
+An endpoint is a plain function registered with ``@operation``: it gets a ``Call`` (a database
+session in the request's transaction, the client, the validated body and query) and returns
+what to answer. Around it, in this order: the body size limit (413), the key (401), the kind
+of key (403), the per-key rate limit (429 with ``Retry-After``), JSON (400) and schema (422)
+checks, the ``Idempotency-Key`` replay, one transaction for the change and its records, and
+problem+json for every error. The same registry feeds the router and the OpenAPI document, so
+the schemas that validate requests are the ones published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from limits import parse, storage, strategies
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal import platforms
+from portal.api.problems import problem
+from portal.db import session_scope
+from portal.errors import FormErrors, NotFound
+from portal.settings import Settings
+
+logger = logging.getLogger("portal.api")
+
+PREFIX = "/api/v1"
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class ApiError(Exception):
+    """An answer other than success: turned into problem+json."""
+
+    def __init__(self, status: int, detail: str = "", *,
+                 errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or HTTPStatus(status).phrase)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def field_error(field_name: str, message: str, status: int = 422) -> ApiError:
+    return ApiError(status, "The request breaks a rule",
+                    errors=[{"field": field_name, "message": message}])
+
+
+@dataclass
+class Reply:
+    """A success: ``body`` is serialised as JSON, ``raw`` is sent as it is."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+
+
+@dataclass
+class Call:
+    session: Session
+    settings: Settings
+    client: dict[str, Any]
+    body: Any
+    query: Any
+    params: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    name: str
+    kind: str  # "platform" | "authority" | "public"
+    summary: str
+    handler: Callable[[Call], Any]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    description: str = ""
+    content_type: str = "application/json"
+    read_only: bool = False
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "GET" and not self.read_only
+
+
+OPERATIONS: list[Operation] = []
+Handler = Callable[[Call], Any]
+
+
+def operation(method: str, path: str, *, name: str, kind: str, summary: str,
+              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              response: type[BaseModel] | None = None, status: int = 200,
+              errors: tuple[int, ...] = (), description: str = "",
+              content_type: str = "application/json", read_only: bool = False
+              ) -> Callable[[Handler], Handler]:
+    """Register an endpoint under /api/v1 (``path`` without the prefix)."""
+
+    def register(handler: Handler) -> Handler:
+        if any(op.name == name for op in OPERATIONS):
+            raise ValueError(f"operation {name!r} registered twice")
+        OPERATIONS.append(Operation(
+            method=method, path=path, name=name, kind=kind, summary=summary, handler=handler,
+            body=body, query=query, response=response, status=status, errors=errors,
+            description=description or (handler.__doc__ or "").strip(),
+            content_type=content_type, read_only=read_only))
+        return handler
+
+    return register
+
+
+# --- Rate limits ------------------------------------------------------------------------------
+
+
+class Limits:
+    """Per-key fixed windows (the `limits` package): in memory, or shared through Redis."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = settings.redis_url
+        backend = storage.storage_from_string(url) if url else storage.MemoryStorage()
+        self.limiter = strategies.FixedWindowRateLimiter(backend)
+        self.rule = parse(settings.rate_limit)
+
+    def hit(self, key_id: int) -> tuple[bool, dict[str, str]]:
+        """Count a request; return whether it is allowed and the RateLimit headers."""
+        ident = str(key_id)
+        allowed = self.limiter.hit(self.rule, "api", ident)
+        reset_at, remaining = self.limiter.get_window_stats(self.rule, "api", ident)
+        window = self.rule.get_expiry()
+        reset = max(0, math.ceil(reset_at - time.time()))
+        headers = {
+            "RateLimit-Policy": f'"default";q={self.rule.amount};w={window}',
+            "RateLimit": f'"default";r={max(0, remaining)};t={reset}',
+        }
+        if not allowed:
+            headers["Retry-After"] = str(max(1, reset))
+        return allowed, headers
+
+
+# --- Request handling -------------------------------------------------------------------------
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    errors = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        errors.append({"field": where, "message": error["msg"]})
+    return errors
+
+
+def _validate(model: type[BaseModel], data: Any) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "The request does not match the schema",
+                       errors=_validation_errors(exc)) from None
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"The body may be at most {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"The body may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _idempotent_replay(session: Session, client_id: int, key: str, digest: str
+                       ) -> Reply | None:
+    record = session.exec(select(platforms.IdempotencyRecord).where(
+        platforms.IdempotencyRecord.client_id == client_id,
+        platforms.IdempotencyRecord.key == key)).first()
+    if record is None:
+        return None
+    if record.request_hash != digest:
+        raise ApiError(422, "This Idempotency-Key was already used for a different request",
+                       errors=[{"field": "Idempotency-Key",
+                                "message": "already used for a different request"}])
+    return Reply(status=record.status_code, raw=record.body.encode(),
+                 headers={"Idempotent-Replayed": "true"})
+
+
+def _encode(reply: Reply) -> bytes:
+    if reply.raw is not None:
+        return reply.raw
+    return json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[str, str],
+         query: dict[str, str], raw_body: bytes, limit_headers: dict[str, str]) -> Reply:
+    settings: Settings = app_state.settings
+    with session_scope(app_state.engine, write=op.writes) as session:
+        client: dict[str, Any] = {}
+        if op.kind != "public":
+            key = _bearer(headers)
+            found = platforms.authenticate(session, key) if key else None
+            if found is None:
+                raise ApiError(401, "A valid API key is needed (Authorization: Bearer <key>)",
+                               headers={"WWW-Authenticate": 'Bearer realm="portal"'})
+            if found["kind"] != op.kind:
+                raise ApiError(403, f"This endpoint is for {op.kind} keys")
+            client = found
+            allowed, rate = app_state.api_limits.hit(found["key_id"])
+            limit_headers.update(rate)
+            if not allowed:
+                raise ApiError(429, "Too many requests for this key; slow down",
+                               headers={"Retry-After": rate["Retry-After"]})
+        body = None
+        if op.body is not None:
+            try:
+                data = json.loads(raw_body) if raw_body else None
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ApiError(400, "The body is not valid JSON") from None
+            if data is None and not raw_body:
+                raise ApiError(400, "The body must be a JSON object")
+            body = _validate(op.body, data)
+        parsed_query = _validate(op.query, query) if op.query is not None else None
+        idem_key = headers.get("idempotency-key")
+        digest = ""
+        if op.writes and op.method == "POST" and idem_key is not None and client:
+            if not IDEMPOTENCY_KEY.match(idem_key):
+                raise field_error("Idempotency-Key",
+                                  "1 to 255 visible ASCII characters")
+            digest = hashlib.sha256(
+                f"{op.method} {op.path} {json.dumps(params, sort_keys=True)}\n".encode()
+                + raw_body).hexdigest()
+            replay = _idempotent_replay(session, client["id"], idem_key, digest)
+            if replay is not None:
+                return replay
+        call = Call(session=session, settings=settings, client=client, body=body,
+                    query=parsed_query, params=params, headers=headers)
+        result = op.handler(call)
+        reply = result if isinstance(result, Reply) else Reply(body=result, status=op.status)
+        if op.writes:
+            if digest:
+                session.add(platforms.IdempotencyRecord(
+                    client_id=client["id"], key=idem_key or "", request_hash=digest,
+                    status_code=reply.status, body=_encode(reply).decode()))
+            try:
+                session.commit()
+            except IntegrityError:
+                # The same key committed by a concurrent request a moment ago: answer as it did.
+                session.rollback()
+                if digest:
+                    replay = _idempotent_replay(session, client["id"], idem_key or "", digest)
+                    if replay is not None:
+                        return replay
+                raise
+        return reply
+
+
+def endpoint(op: Operation) -> Callable[[Request], Any]:
+    async def handle(request: Request) -> Response:
+        limit_headers: dict[str, str] = {}
+        try:
+            raw = b""
+            if op.method != "GET":
+                raw = await _read_body(request, request.app.state.settings.api_max_body_bytes)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            params = {k: str(v) for k, v in request.path_params.items()}
+            reply = await run_in_threadpool(_run, op, request.app.state, headers, params,
+                                            dict(request.query_params), raw, limit_headers)
+        except ApiError as exc:
+            return problem(exc.status, exc.detail, errors=exc.errors,
+                           headers={**limit_headers, **exc.headers})
+        except FormErrors as exc:
+            return problem(422, "The request breaks a rule",
+                           errors=[{"field": k, "message": str(v)}
+                                   for k, v in exc.errors.items()],
+                           headers=limit_headers)
+        except NotFound:
+            return problem(404, headers=limit_headers)
+        out_headers = {**limit_headers, **reply.headers, "Cache-Control": "no-store"}
+        if reply.status == 204:
+            return Response(status_code=204, headers=out_headers)
+        return Response(_encode(reply), status_code=reply.status, headers=out_headers,
+                        media_type=op.content_type)
+
+    handle.__name__ = op.name
+    return handle
+
+
+def routes() -> list[Route]:
+    """Routes for every registered operation (import the endpoint modules first)."""
+    return [Route(PREFIX + op.path, endpoint(op), methods=[op.method], name=f"api:{op.name}")
+            for op in OPERATIONS]
