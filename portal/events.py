@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import JSON, Column, ColumnElement, and_, or_
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal import registry
 from portal.db import UTCDateTime, utcnow
@@ -74,6 +74,27 @@ class OutboxEvent(SQLModel, table=True):
     # The one API client an event belongs to (its buyer-blocklist entries and cases); None for
     # what every platform hears of.
     client_id: int | None = Field(default=None, foreign_key="api_clients.id", index=True)
+
+
+# What every platform hears of (DESIGN §7): the registration, certificate and person-blocklist
+# events. Events that belong to one client (its buyer-blocklist entries, its violation reports'
+# cases) carry its id and go to it alone.
+SHARED_EVENT_PREFIXES = ("registration.", "certificate.", "blocklist.person_")
+
+
+def visible_to_platform(client_id: int) -> ColumnElement[bool]:
+    """The outbox rows a platform receives, in its events feed and by webhook."""
+    shared = or_(*(col(OutboxEvent.type).startswith(p) for p in SHARED_EVENT_PREFIXES))
+    return or_(and_(col(OutboxEvent.client_id).is_(None), shared),
+               col(OutboxEvent.client_id) == client_id)
+
+
+def event_json(event: OutboxEvent) -> dict[str, Any]:
+    """An event as the API and webhooks carry it: {"id","type","number","created_at","data"}."""
+    from portal.tlog import rfc3339
+
+    return {"id": event.id, "type": event.type, "number": event.number,
+            "created_at": rfc3339(event.created_at), "data": event.data}
 
 
 class Actor:
