@@ -23,8 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portal import i18n, throttle
 from portal.api import core as api_core
 from portal.api import health
-from portal.api import platform as platform_api  # noqa: F401  (registers its operations)
 from portal.api import log as log_api
+from portal.api import platform as platform_api  # noqa: F401  (registers its operations)
 from portal.api import records as records_api
 from portal.api.problems import problem
 from portal.db import make_engine

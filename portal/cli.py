@@ -182,6 +182,47 @@ def cmd_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import verifier
+
+    try:
+        report = verifier.verify_log(args.url, Path(args.state), args.keys)
+    except verifier.Invalid as exc:
+        print(f"invalid: {exc}")
+        return 1
+    checkpoint = report.checkpoint
+    head = f"tree_size {checkpoint['tree_size']} root {checkpoint['root_hash']}"
+    if report.previous_size is None:
+        print(f"first checkpoint stored: {head} in {args.state}")
+    else:
+        print(f"consistent: {head} (was {report.previous_size})")
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import seed
+    from portal.migrate import upgrade
+
+    if settings.is_production:
+        print("portal seed makes synthetic registrations: not in production", file=sys.stderr)
+        return 2
+    if args.registrations < 0 or args.batch_size < 1:
+        print("--registrations must be 0 or more and --batch-size 1 or more", file=sys.stderr)
+        return 2
+    upgrade(settings)
+    engine = _engine(settings)
+    try:
+        report = seed.seed(engine, settings, registrations=args.registrations, seed=args.seed,
+                           batch_size=args.batch_size, progress=True)
+    finally:
+        engine.dispose()
+    mix = ", ".join(f"{status} {n}" for status, n in report.statuses.most_common())
+    rate = report.total / report.seconds if report.seconds else 0.0
+    print(f"Seeded {report.total} registrations in {report.seconds:.1f} s ({rate:.0f}/s, "
+          f"--seed {report.seed}): {mix or 'none'}")
+    return 0
+
+
 def _display_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -223,6 +264,33 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--keys", help="portal-keys.json file or URL (default: the issuer's)")
     verify.add_argument("--log", help="the log's base URL, e.g. https://portal/api/v1/log")
     verify.set_defaults(func=cmd_verify_certificate)
+
+    log = sub.add_parser("log", help="the transparency log, audited from outside")
+    log_sub = log.add_subparsers(dest="log_command", required=True)
+    log_verify = log_sub.add_parser(
+        "verify", help="check the log's new checkpoint extends the one seen last time (for cron)",
+        description="Fetch URL/checkpoint, check its signature with the issuer's keys and, when "
+        "the state file holds an earlier checkpoint, that the log only grew since (an RFC 9162 "
+        "consistency proof from the stored root to the new one); then store the new checkpoint "
+        "there. Exit 0 when it checks out, 1 with 'invalid: <reason>' otherwise (the state file "
+        "is then left as it was).")
+    log_verify.add_argument("--url", required=True,
+                            help="the log's base URL, e.g. https://portal/api/v1/log")
+    log_verify.add_argument("--keys", help="portal-keys.json file or URL (default: "
+                            "<the checkpoint's origin>/.well-known/portal-keys.json)")
+    log_verify.add_argument(
+        "--state", default="portal-log-state.json",
+        help="where the last good checkpoint is kept, as the log served it; created on the "
+        "first run, replaced atomically (default: portal-log-state.json in the current "
+        "directory; use one absolute path per log under cron)")
+    log_verify.set_defaults(func=cmd_log_verify)
+
+    seed = sub.add_parser("seed", help="add synthetic registrations (development and tests)")
+    seed.add_argument("--registrations", type=int, required=True, metavar="N")
+    seed.add_argument("--seed", type=int, help="random seed: the same seed, the same people")
+    seed.add_argument("--batch-size", type=int, default=250,
+                      help="registrations per transaction (default 250)")
+    seed.set_defaults(func=cmd_seed)
     return parser
 
 
