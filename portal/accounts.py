@@ -57,6 +57,8 @@ class User(UserBase, table=True):
     # Bumped to end every session of the account at once ("log out everywhere").
     session_epoch: int = Field(default=0)
     is_active: bool = Field(default=True)
+    # Auditors: "national" or comma-separated GB/T 2260 region codes (DESIGN §3).
+    jurisdiction: str = Field(default="national", max_length=500)
 
     @property
     def is_staff(self) -> bool:

@@ -7,6 +7,7 @@ from portal import (  # noqa: F401
     buyers,
     cases,
     events,
+    inspections,
     notify,
     platforms,
     privacy,

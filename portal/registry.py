@@ -36,6 +36,18 @@ class RegistryEntry(SQLModel, table=True):
     blocked: bool = Field(default=False)
     # The API answer without "valid", as compact JSON.
     document: str
+    # What auditors filter and search on (DESIGN §3: jurisdiction by region code).
+    region: str = Field(default="", max_length=6, index=True)
+    subject_kind: str = Field(default="person", max_length=16)
+    id_type: str = Field(default="", max_length=32)
+    roles: str = Field(default="", max_length=100)
+    risk_level: str = Field(default="low", max_length=8, index=True)
+    flag_count: int = Field(default=0)
+    display_name: str = Field(default="", max_length=200)
+    # Lower-case legal name, organisation name, USCC and channel handles, for search.
+    search_text: str = Field(default="")
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def statement(registration: Any) -> dict[str, Any]:
@@ -106,12 +118,31 @@ def rebuild(session: Session, registration_id: int) -> None:
     if row is None:
         row = RegistryEntry(number=registration.number, registration_id=registration_id,
                             status=registration.status, document="{}")
+    document = answer(session, registration)
     row.status = registration.status
     row.valid_until = registration.valid_until
     row.blocked = is_blocked(session, registration)
-    row.document = json.dumps(answer(session, registration), ensure_ascii=False,
-                              separators=(",", ":"))
+    row.document = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    row.region = registration.region or ""
+    row.subject_kind = registration.subject_kind
+    row.id_type = document["subject"]["id_type"]
+    row.roles = registration.roles
+    row.risk_level = registration.risk_level
+    row.flag_count = registration.flag_count
+    row.display_name = document["subject"]["display_name"]
+    row.search_text = search_text(registration)
+    row.submitted_at = registration.submitted_at
+    row.updated_at = registration.updated_at
     session.add(row)
+
+
+def search_text(registration: Any) -> str:
+    """The words an auditor may search a registration by, lower-case, space-separated."""
+    ident = registration.answers.get("identity") or {}
+    roles = registration.answers.get("roles") or {}
+    words = [ident.get("legal_name", ""), roles.get("org_name", ""), roles.get("uscc", ""),
+             *(c.get("handle", "") for c in roles.get("channels") or [])]
+    return " ".join(w.strip().lower() for w in words if w and w.strip())
 
 
 def touch(session: Session, registration_id: int | None) -> None:

@@ -1,0 +1,281 @@
+"""What auditors and authority clients read: jurisdiction, search, and the integrity check.
+
+Authorities are local (DESIGN §3): an auditor account or authority client has a jurisdiction,
+"national" or a set of GB/T 2260 region codes (a province ``33``, a city ``3301``). Everything
+they read is limited to it: a registration belongs to the region of its organisation's
+registered address or, for a person, the residence province; one outside is not found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, func, or_
+from sqlmodel import Session, col, select
+
+from portal import records, tlog
+from portal.attestations import Attestation, Declaration, canonical_sha256
+from portal.errors import FormErrors, NotFound
+from portal.i18n import gettext as _
+from portal.registrations import Registration
+from portal.registry import RegistryEntry, statement
+
+NATIONAL = "national"
+_CODE = re.compile(r"^\d{2}(\d{2}){0,2}$")
+PAGE_SIZE = 50
+
+
+def parse_jurisdiction(value: str) -> tuple[str, ...] | None:
+    """``None`` for national, else the region codes; FormErrors for anything else."""
+    value = (value or "").strip()
+    if not value or value.lower() == NATIONAL:
+        return None
+    codes = tuple(sorted({c.strip() for c in value.split(",") if c.strip()}))
+    bad = [c for c in codes if not _CODE.match(c)]
+    if bad or not codes:
+        raise FormErrors({"jurisdiction": _(
+            "Enter \"national\" or region codes separated by commas, such as 33 or 3301")})
+    return codes
+
+
+def normalise_jurisdiction(value: str) -> str:
+    codes = parse_jurisdiction(value)
+    return NATIONAL if codes is None else ",".join(codes)
+
+
+def region_clause(jurisdiction: str, column: Any) -> ColumnElement[bool] | None:
+    """A condition on a region column for the jurisdiction, or None when it is national."""
+    try:
+        codes = parse_jurisdiction(jurisdiction)
+    except FormErrors:
+        return false()  # a malformed jurisdiction sees nothing rather than everything
+    if codes is None:
+        return None
+    return or_(*(col(column).startswith(code) for code in codes))
+
+
+def covers(jurisdiction: str, region: str | None) -> bool:
+    try:
+        codes = parse_jurisdiction(jurisdiction)
+    except FormErrors:
+        return False
+    return codes is None or any((region or "").startswith(code) for code in codes)
+
+
+def registration_for(session: Session, jurisdiction: str, number: str) -> Registration:
+    """A registration by number, if it is within the jurisdiction and not a draft."""
+    registration = session.exec(select(Registration).where(
+        Registration.number == number)).first()
+    if registration is None or registration.status == "draft" or \
+            not covers(jurisdiction, registration.region):
+        raise NotFound()
+    return registration
+
+
+# --- Search -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    q: str = ""
+    status: str = ""
+    role: str = ""
+    risk_level: str = ""
+    subject_kind: str = ""
+    region: str = ""
+    submitted_from: datetime | None = None
+    submitted_to: datetime | None = None
+    flagged: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if value in ("", None, False):
+                continue
+            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass
+class Page:
+    items: list[RegistryEntry]
+    next_after: str | None
+    total: int | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+def _conditions(jurisdiction: str, filters: Filters) -> list[ColumnElement[bool]]:
+    table = RegistryEntry
+    conditions: list[ColumnElement[bool]] = []
+    where = region_clause(jurisdiction, table.region)
+    if where is not None:
+        conditions.append(where)
+    q = filters.q.strip().lower()
+    if q:
+        # A number is matched exactly (and by prefix), anything else in the names, USCC
+        # and handles. Parameters are bound: SQL in a search term is only text.
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(or_(
+            func.lower(col(table.number)) == q,
+            func.lower(col(table.number)).startswith(escaped, autoescape=False, escape="\\"),
+            col(table.search_text).contains(escaped, autoescape=False, escape="\\"),
+        ))
+    if filters.status:
+        conditions.append(col(table.status) == filters.status)
+    if filters.risk_level:
+        conditions.append(col(table.risk_level) == filters.risk_level)
+    if filters.subject_kind:
+        conditions.append(col(table.subject_kind) == filters.subject_kind)
+    if filters.role:
+        conditions.append(or_(col(table.roles) == filters.role,
+                              col(table.roles).startswith(filters.role + ","),
+                              col(table.roles).endswith("," + filters.role),
+                              col(table.roles).contains("," + filters.role + ",")))
+    if filters.region:
+        conditions.append(col(table.region).startswith(filters.region))
+    if filters.submitted_from is not None:
+        conditions.append(col(table.submitted_at) >= filters.submitted_from)
+    if filters.submitted_to is not None:
+        conditions.append(col(table.submitted_at) < filters.submitted_to)
+    if filters.flagged:
+        conditions.append(col(table.flag_count) > 0)
+    return conditions
+
+
+def search(session: Session, jurisdiction: str, filters: Filters, *, after: str = "",
+           limit: int = PAGE_SIZE) -> Page:
+    """Registrations matching the filters, newest number first, ``limit`` at a time.
+
+    Keyset pagination: the next page starts after the last number shown, so page 10 000
+    costs what page 1 does.
+    """
+    conditions = _conditions(jurisdiction, filters)
+    if after:
+        conditions.append(col(RegistryEntry.number) < after)
+    rows = list(session.exec(select(RegistryEntry).where(*conditions)
+                             .order_by(col(RegistryEntry.number).desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=rows, next_after=rows[-1].number if more and rows else None,
+                filters=filters.as_dict())
+
+
+def count(session: Session, jurisdiction: str, filters: Filters) -> int:
+    query = select(func.count()).select_from(RegistryEntry).where(
+        *_conditions(jurisdiction, filters))
+    return int(session.exec(query).one())
+
+
+def stream(session: Session, jurisdiction: str, filters: Filters, *, batch: int = 1000
+           ) -> Any:
+    """Every matching row, newest number first, fetched a batch at a time (exports)."""
+    after = ""
+    while True:
+        page = search(session, jurisdiction, filters, after=after, limit=batch)
+        yield from page.items
+        if page.next_after is None:
+            return
+        after = page.next_after
+        session.expunge_all()  # keep memory flat over a million rows
+
+
+# --- Integrity --------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    ok: bool
+    label: str
+    reason: str = ""
+
+
+@dataclass
+class Integrity:
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def first_problem(self) -> str:
+        return next((c.reason for c in self.checks if not c.ok), "")
+
+
+def integrity(session: Session, registration: Registration) -> Integrity:
+    """Prove a record unaltered: the stored attestation and declaration hash to the values in
+    the certificates, the certificates' signatures verify, their log entries are included in
+    the current checkpoint, and what the current certificate states matches the answers."""
+    checks: list[Check] = []
+    certificates = list(session.exec(
+        select(records.Certificate).where(records.Certificate.registration_id == registration.id)
+        .order_by(col(records.Certificate.issued_at))))
+    if not certificates:
+        checks.append(Check(True, _("No certificate has been issued yet: nothing to check "
+                                    "against the log")))
+        return Integrity(checks)
+    keys = records.public_keys(session)
+    # Hashes recomputed from the stored data, not read from the stored hash column.
+    recomputed = {
+        "attestation": {canonical_sha256(row.data) for row in session.exec(
+            select(Attestation).where(Attestation.registration_id == registration.id))},
+        "declaration": {canonical_sha256(row.data) for row in session.exec(
+            select(Declaration).where(Declaration.registration_id == registration.id))},
+    }
+    size = tlog.size(session)
+    root = tlog.root_hash(session, size) if size else b""
+    for certificate in certificates:
+        body = records.certificate_json(certificate)
+        serial = certificate.serial
+        canonical = certificate.document.encode()
+        if hashlib.sha256(canonical).hexdigest() != certificate.sha256:
+            checks.append(Check(False, _("Certificate %(serial)s", serial=serial), _(
+                "The stored certificate %(serial)s has been altered: its bytes no longer hash "
+                "to the value recorded when it was issued", serial=serial)))
+            continue
+        if not records.verify_signature(body, keys):
+            checks.append(Check(False, _("Certificate %(serial)s", serial=serial), _(
+                "The signature of certificate %(serial)s does not verify", serial=serial)))
+            continue
+        for kind, label in (("attestation", _("attestation")), ("declaration",
+                                                                 _("declaration"))):
+            wanted = body.get(f"{kind}_sha256", "")
+            if wanted and wanted not in recomputed[kind]:
+                checks.append(Check(False, _("Certificate %(serial)s", serial=serial), _(
+                    "No stored %(what)s hashes to the value in certificate %(serial)s: the "
+                    "answers it approved have been altered", what=label, serial=serial)))
+                break
+        else:
+            problem = _log_problem(session, certificate, size, root)
+            checks.append(Check(problem is None, _("Certificate %(serial)s", serial=serial),
+                                problem or ""))
+    current = certificates[-1]
+    stated = {k: records.certificate_json(current).get(k) for k in statement(registration)}
+    if stated != statement(registration):
+        checks.append(Check(False, _("Current answers"), _(
+            "The registration's stored answers no longer match what its current certificate "
+            "states")))
+    else:
+        checks.append(Check(True, _("Current answers")))
+    return Integrity(checks)
+
+
+def _log_problem(session: Session, certificate: records.Certificate, size: int, root: bytes
+                 ) -> str | None:
+    if certificate.log_index is None or certificate.log_index >= size:
+        return _("Certificate %(serial)s has no entry in the transparency log",
+                 serial=certificate.serial)
+    entry = tlog.entries(session, certificate.log_index, certificate.log_index + 1)[0]
+    if entry["entry"].get("certificate_sha256") != certificate.sha256:
+        return _("The log entry %(index)d does not hold the hash of certificate %(serial)s",
+                 index=certificate.log_index, serial=certificate.serial)
+    leaf = tlog.leaf_hash(tlog.entry_bytes(entry["entry"]))
+    proof = tlog.inclusion_proof(session, certificate.log_index, size)
+    if not tlog.verify_inclusion(leaf, certificate.log_index, size, proof.audit_path, root):
+        return _("The log entry of certificate %(serial)s is not included in the current "
+                 "checkpoint", serial=certificate.serial)
+    return None

@@ -1,0 +1,84 @@
+"""Jurisdiction, search and the integrity check behind the auditor's console and API."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from portal import audit
+from portal.attestations import Attestation
+from portal.errors import FormErrors, NotFound
+from portal.registrations import Registration
+from tests.unit.wizard import fresh
+
+
+def test_jurisdictions_parse() -> None:
+    assert audit.parse_jurisdiction("national") is None
+    assert audit.parse_jurisdiction(" 3301, 33 ,44") == ("33", "3301", "44")
+    for bad in ("3", "abc", "33;DROP TABLE", "123"):
+        with pytest.raises(FormErrors):
+            audit.parse_jurisdiction(bad)
+    assert audit.covers("national", "11") and audit.covers("11", "11")
+    assert not audit.covers("33", "11") and not audit.covers("3301", "33")
+    assert not audit.covers("garbage!", "11")  # a broken setting sees nothing
+
+
+def test_search_is_limited_to_the_jurisdiction(approved, session) -> None:
+    number, _moderator = approved  # a Beijing (11) resident
+    everything = audit.Filters()
+    assert [r.number for r in audit.search(session, "national", everything).items] == [number]
+    assert [r.number for r in audit.search(session, "11", everything).items] == [number]
+    assert audit.search(session, "33,44", everything).items == []
+    assert audit.count(session, "33", everything) == 0
+    with pytest.raises(NotFound):
+        audit.registration_for(session, "33", number)
+    assert audit.registration_for(session, "11", number).number == number
+
+
+def test_search_terms_and_filters(approved, session) -> None:
+    number, _moderator = approved
+
+    def found(**filters: object) -> list[str]:
+        return [r.number for r in audit.search(session, "national",
+                                               audit.Filters(**filters)).items]  # type: ignore[arg-type]
+
+    assert found(q=number) == [number] and found(q=number[:4]) == [number]
+    assert found(q="张三") == [number] and found(q="ZHANGSAN_live") == [number]
+    assert found(q="李四") == [] and found(q="%") == [] and found(q="n%l") == []
+    assert found(q="n_l") == [number] and found(q="g_l") == []  # "_" is only an underscore
+    assert found(q="' OR 1=1 --") == [] and found(q="<script>") == []
+    assert found(status="approved", role="streamer", risk_level="low") == [number]
+    assert found(status="revoked") == [] and found(role="merchant") == []
+    assert found(subject_kind="organization") == []
+
+
+def test_keyset_pages(approved, session) -> None:
+    number, _moderator = approved
+    page = audit.search(session, "national", audit.Filters(), limit=1)
+    assert [r.number for r in page.items] == [number] and page.next_after is None
+    assert audit.search(session, "national", audit.Filters(), after=number).items == []
+
+
+def test_integrity_green_then_red_when_an_answer_is_altered(approved, session) -> None:
+    registration = fresh(session, Registration)[0]
+    result = audit.integrity(session, registration)
+    assert result.ok, result.first_problem
+    attestation = fresh(session, Attestation)[0]
+    tampered = {**attestation.data, "site_security": "tampered"}
+    session.execute(update(Attestation).where(Attestation.id == attestation.id)  # type: ignore[arg-type]
+                    .values(data=tampered))
+    session.commit()
+    result = audit.integrity(session, fresh(session, Registration)[0])
+    assert not result.ok
+    assert "attestation" in result.first_problem and "altered" in result.first_problem
+
+
+def test_integrity_red_when_the_current_answers_differ(approved, session) -> None:
+    registration = fresh(session, Registration)[0]
+    answers = dict(registration.answers)
+    answers["identity"] = {**answers["identity"], "legal_name": "李四"}
+    session.execute(update(Registration).where(Registration.id == registration.id)  # type: ignore[arg-type]
+                    .values(answers=answers))
+    session.commit()
+    result = audit.integrity(session, fresh(session, Registration)[0])
+    assert not result.ok and "no longer match" in result.first_problem
