@@ -6,7 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -21,6 +21,9 @@ from portal.forms import FormInput, form_input
 from portal.registrations import Registration, Signing, Upload
 from portal.web import summary
 from portal.web.core import form_value, namespaced, page, redirect, render
+
+if TYPE_CHECKING:
+    from portal.records import Certificate
 
 
 class FormValues:
@@ -397,6 +400,13 @@ def show_document(request: Request) -> Response:
         )
     except NotFound:
         raise HTTPException(status_code=404) from None
+    if request.state.user.role == "auditor":
+        # An auditor reads only within the jurisdiction (DESIGN §3).
+        from portal import audit
+
+        owner = request.state.db.get(Registration, document.registration_id)
+        if owner is None or not audit.covers(request.state.user.jurisdiction, owner.region):
+            raise HTTPException(status_code=404)
     data = registrations.read_document(request.app.state.settings, document)
     filename = document.filename.encode("ascii", "replace").decode().replace('"', "")
     return Response(
@@ -495,9 +505,8 @@ def confirm_data(request: Request) -> Response:
     return redirect(str(request.app.url_path_for("accounts:me")) + "?confirmed=1")
 
 
-@page(roles={"applicant"})
-def download_certificate(request: Request) -> Response:
-    """The current certificate, exactly as signed (its JCS bytes), to keep or hand to a platform."""
+def _current_certificate(request: Request) -> Certificate:
+    """The applicant's current certificate; 404 when there is none."""
     from portal import records
 
     registration = registrations.current_registration(request.state.db, request.state.user)
@@ -505,6 +514,13 @@ def download_certificate(request: Request) -> Response:
                    if registration and registration.id else None)
     if certificate is None:
         raise HTTPException(status_code=404)
+    return certificate
+
+
+@page(roles={"applicant"})
+def download_certificate(request: Request) -> Response:
+    """The current certificate, exactly as signed (its JCS bytes), to keep or hand to a platform."""
+    certificate = _current_certificate(request)
     return Response(
         certificate.document, media_type="application/json",
         headers={"Content-Disposition":
@@ -512,8 +528,28 @@ def download_certificate(request: Request) -> Response:
     )
 
 
+@page(roles={"applicant"})
+def certificate_page(request: Request) -> Response:
+    """The current certificate as a printable A4 page, with a QR code of its verification page."""
+    from portal import certificate_page as printable
+    from portal import records, risk
+    from portal.i18n import gettext as _
+
+    body = records.certificate_json(_current_certificate(request))
+    context = printable.page_context(body, qr_label=_(
+        "QR code of the verification page of %(number)s", number=body["number"]))
+    return render(request, "apply/certificate.html", {
+        **context, "roles": steps.ROLES, "platforms": steps.PLATFORMS,
+        "id_types": steps.ID_TYPE_LABELS, "audiences": attestations.AUDIENCES,
+        "categories": attestations.CONTENT_CATEGORIES,
+        "restricted": attestations.RESTRICTED_PRODUCTS,
+        "topics": attestations.PROFESSIONAL_TOPICS, "risk_levels": risk.LEVELS,
+    })
+
+
 routes += namespaced("apply", [
     Route("/me/certificate.json", download_certificate, methods=["GET"], name="certificate"),
+    Route("/me/certificate", certificate_page, methods=["GET"], name="certificate_page"),
     Route("/me/renew", renew, methods=["POST"], name="renew"),
     Route("/me/confirm-data", confirm_data, methods=["POST"], name="confirm_data"),
     Route("/me/sanctions/{sanction_id:int}/appeal", appeal_sanction, methods=["POST"],
