@@ -90,7 +90,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     # No network here: a declared shop site's probe gives up after a second.
-    env.update(PORTAL_DATA_DIR=str(data_dir), PORTAL_BASE_URL=url, PYTHONUNBUFFERED="1",
+    env.update(PORTAL_DATA_DIR=str(data_dir), PORTAL_BASE_URL=url, PORTAL_ISSUER=url,
+               PYTHONUNBUFFERED="1",
                PORTAL_PROBE_TIMEOUT="1")
     log = data_dir / "server.log"
     srv = Server(url=url, data_dir=data_dir, env=env, log=log)
