@@ -76,15 +76,22 @@ class CaseNote(SQLModel, table=True):
 
 def open_case(
     session: Session, *, registration: Registration, category: str, description: str,
-    source: str = "moderator", actor: User | None = None,
+    source: str = "moderator", actor: User | None = None, client_id: int | None = None,
+    occurred_at: datetime | None = None, evidence: list[str] | None = None,
+    commit: bool = True,
 ) -> Case:
-    """Open a case on an approved or suspended registration; commit."""
+    """Open a case on an approved or suspended registration; commit unless ``commit=False``.
+
+    A platform's violation report carries its ``client_id`` (its case events go to it alone),
+    when the violation happened and links to its evidence.
+    """
     errors = {}
     if category not in CATEGORIES:
         errors["category"] = _("Choose what the case is about")
     try:
         description = staff_text(description, "description",
-                                 required=_("Describe what happened"))
+                                 required=_("Describe what happened"),
+                                 max_length=5000 if source == "violation_report" else 4000)
     except FormErrors as exc:
         errors.update(exc.errors)
     if registration.status not in OPENABLE:
@@ -95,14 +102,17 @@ def open_case(
         raise FormErrors(errors)
     case = Case(registration_id=registration.id,  # type: ignore[arg-type]
                 source=source, category=category, description=description,
-                opened_by=actor.id if actor else None)
+                opened_by=actor.id if actor else None, client_id=client_id,
+                occurred_at=occurred_at, evidence=list(evidence or []))
     session.add(case)
     session.flush()
     record_change(session, action="case_opened", actor=Actor.of(actor),
                   registration_id=registration.id, number=registration.number,
                   data={"case": case.id, "category": category}, event_type="case.opened",
-                  event_data={"case_id": case.id, "category": category, "source": source})
-    session.commit()
+                  event_data={"case_id": case.id, "category": category, "source": source},
+                  client_id=client_id)
+    if commit:
+        session.commit()
     return case
 
 
@@ -157,7 +167,8 @@ def close_case(
                   registration_id=case.registration_id,
                   number=registration.number if registration else None,
                   data={"case": case.id, "outcome": outcome}, event_type="case.closed",
-                  event_data={"case_id": case.id, "outcome": outcome})
+                  event_data={"case_id": case.id, "outcome": outcome},
+                  client_id=case.client_id)
     session.commit()
     return case
 
