@@ -32,7 +32,7 @@ class BlocklistEntry(SQLModel, table=True):
     lifted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-def _active() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def active_conditions() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     now = utcnow()
     return (
         col(BlocklistEntry.lifted_at).is_(None),
@@ -42,10 +42,10 @@ def _active() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
 
 def identity_blocked(session: Session, identity_index: str) -> bool:
     query = select(BlocklistEntry.id).where(
-        BlocklistEntry.identity_index == identity_index, *_active()
+        BlocklistEntry.identity_index == identity_index, *active_conditions()
     )
     return session.exec(query).first() is not None
 
 
 def active_entries(session: Session) -> list[BlocklistEntry]:
-    return list(session.exec(select(BlocklistEntry).where(*_active())))
+    return list(session.exec(select(BlocklistEntry).where(*active_conditions())))

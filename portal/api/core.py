@@ -12,6 +12,8 @@ the schemas that validate requests are the ones published.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import inspect
 import json
 import logging
 import math
@@ -122,7 +124,7 @@ def operation(method: str, path: str, *, name: str, kind: str, summary: str,
         OPERATIONS.append(Operation(
             method=method, path=path, name=name, kind=kind, summary=summary, handler=handler,
             body=body, query=query, response=response, status=status, errors=errors,
-            description=description or (handler.__doc__ or "").strip(),
+            description=description or inspect.cleandoc(handler.__doc__ or ""),
             content_type=content_type, read_only=read_only))
         return handler
 
@@ -253,9 +255,12 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
             if not IDEMPOTENCY_KEY.match(idem_key):
                 raise field_error("Idempotency-Key",
                                   "1 to 255 visible ASCII characters")
-            digest = hashlib.sha256(
+            # Keyed: a body may hold an identity number, which a plain hash would let anyone
+            # with the table guess back.
+            digest = hmac.new(
+                settings.secret("secret_key").encode(),
                 f"{op.method} {op.path} {json.dumps(params, sort_keys=True)}\n".encode()
-                + raw_body).hexdigest()
+                + raw_body, hashlib.sha256).hexdigest()
             replay = _idempotent_replay(session, client["id"], idem_key, digest)
             if replay is not None:
                 return replay

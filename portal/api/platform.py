@@ -264,7 +264,7 @@ def _blocked_people(call: Call, indexes: list[str]) -> dict[str, blocklist.Block
         return found
     query = select(blocklist.BlocklistEntry).where(
         col(blocklist.BlocklistEntry.identity_index).in_(sorted(set(indexes))),
-        *blocklist._active())
+        *blocklist.active_conditions())
     for entry in call.session.exec(query.order_by(col(blocklist.BlocklistEntry.id))):
         key = entry.identity_index or ""
         current = found.get(key)

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from portal import cases, notify, review, sanctions
 from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
+from portal.platforms import ApiClient
 from portal.registrations import Registration
 from portal.web.core import form_value, namespaced, page, redirect, render
 from portal.web.review import _end_of_day
@@ -40,6 +41,7 @@ def _case_context(request: Request, case: cases.Case, **extra: Any) -> dict[str,
         "case": case,
         "registration": db.get(Registration, case.registration_id),
         "notes": cases.notes_of(db, case.id),  # type: ignore[arg-type]
+        "platform": db.get(ApiClient, case.client_id) if case.client_id else None,
         "authors": {u.id: u.email
                     for u in db.exec(select(User).where(User.role != Role.applicant))},
         "categories": cases.CATEGORIES, "sources": cases.SOURCES,

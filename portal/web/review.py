@@ -102,7 +102,8 @@ def _detail_context(request: Request, registration: Registration, **extra: Any) 
         "step_titles": steps.STEP_TITLES,
         "role_names": {"applicant": _("applicant"), "moderator": _("moderator"),
                        "auditor": _("auditor"), "admin": _("administrator"),
-                       "system": _("system")},
+                       "system": _("system"), "platform": _("platform"),
+                       "authority": _("authority")},
         "editable_steps": [(s, steps.STEP_TITLES[s]) for s in steps_here],
         "sanctions": sanctions.sanctions_of(db, registration.id),  # type: ignore[arg-type]
         "appeals": sanctions.appeals_of(db, registration.id),  # type: ignore[arg-type]

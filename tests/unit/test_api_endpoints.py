@@ -355,7 +355,9 @@ def test_report_a_violation(approved, platform, session) -> None:
     assert event.data["case_id"] == case.id and event.data["source"] == "violation_report"
     # The case is in the moderators' queue.
     assert number in moderator.get("/cases").text
-    assert "Sold fake handbags" in moderator.get(f"/cases/{case.id}").text
+    page = moderator.get(f"/cases/{case.id}").text
+    assert "Sold fake handbags" in page and "Platform A" in page
+    assert 'href="https://platform.example/clips/123"' in page
 
 
 def test_violation_rules(approved, platform, authority, client) -> None:
