@@ -414,6 +414,11 @@ class HTTPProvider:
         )
 
 
+def is_remote(settings: object) -> bool:
+    """Whether verifying an identity asks a service over the network."""
+    return bool(getattr(settings, "identity_provider_url", "") or "")
+
+
 def provider_for(settings: object) -> IdentityProvider:
     """Return the HTTP provider when a service URL is set, else the format-only provider."""
     url: str = getattr(settings, "identity_provider_url", "") or ""

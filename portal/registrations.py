@@ -381,8 +381,14 @@ def save_step(
     uploads: list[Upload],
     signing: Signing,
     today: date,
+    verification: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Validate and save one step with its uploads; commit. Raises FormErrors, saving nothing."""
+    """Validate and save one step with its uploads; commit. Raises FormErrors, saving nothing.
+
+    ``verification`` is the identity provider's answer for the identity step, when the caller
+    asked it beforehand (``identity_claim`` + ``verify_identity``) so that no transaction waits
+    on the network; without it the provider is asked here.
+    """
     _require_editable(registration)
     if step not in steps.applicable_steps(registration.answers, today) or step == "review":
         raise NotFound()
@@ -412,7 +418,7 @@ def save_step(
 
     if step == "identity":
         _apply_identity(settings, registration, data, clear_number=clear_values["id_number"],
-                        today=today, signing=signing)
+                        today=today, signing=signing, verification=verification)
     elif step == "roles":
         registration.roles = ",".join(data["roles"])
         if registration.subject_kind == "organization":
@@ -442,6 +448,7 @@ def _apply_identity(
     clear_number: str | None,
     today: date,
     signing: Signing,
+    verification: dict[str, Any] | None = None,
 ) -> None:
     registration.subject_kind = data["subject_kind"]
     if registration.subject_kind == "person":
@@ -451,10 +458,18 @@ def _apply_identity(
             settings, data["id_type"], clear_number
         )
     data["consent_at"] = signing.at.isoformat()
-    data["verification"] = _verify_identity(settings, data, clear_number, today)
+    data["verification"] = verification or verify_identity(settings, data, clear_number, today)
 
 
-def _verify_identity(
+def identity_claim(settings: Settings, registration: Registration, form: FormInput, *,
+                   today: date) -> dict[str, Any] | None:
+    """The identity step's validated answers (clear values included), or None if invalid."""
+    ctx = context_for(settings, registration, "identity", today=today)
+    checker = steps.VALIDATORS["identity"](form, ctx)
+    return None if checker.errors else checker.data
+
+
+def verify_identity(
     settings: Settings, data: dict[str, Any], clear_number: str | None, today: date
 ) -> dict[str, Any]:
     """Ask the identity provider; an unreachable provider leaves the step to retry later."""

@@ -237,9 +237,18 @@ def save_step(request: Request) -> Response:
         if upload_errors:
             errors = registrations.check_step(settings, registration, step, form, today=today())
             raise FormErrors({**upload_errors, **errors})
+        verification = None
+        if step == "identity" and identity.is_remote(settings):
+            claim = registrations.identity_claim(settings, registration, form, today=today())
+            if claim is not None:
+                # Nothing is pending (kept uploads are committed): end the transaction so no
+                # write lock waits while the identity provider answers.
+                request.state.db.rollback()
+                verification = registrations.verify_identity(
+                    settings, claim, claim.get("id_number"), today())
         registrations.save_step(
             request.state.db, settings, registration=registration, step=step, form=form,
-            uploads=[], signing=_signing(request), today=today(),
+            uploads=[], signing=_signing(request), today=today(), verification=verification,
         )
     except FormErrors as exc:
         request.state.db.rollback()

@@ -457,10 +457,14 @@ def test_files_kept_from_a_failed_post_count_on_the_next(wizard, session) -> Non
 class _FakeVerifier(BaseHTTPRequestHandler):
     answer: ClassVar[dict] = {"verified": True, "reference": "ref-1"}
     received: ClassVar[list] = []
+    # Run while the request is being answered (e.g. another writer trying the database).
+    during: ClassVar[list] = []
 
     def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         type(self).received.append(json.loads(self.rfile.read(length)))
+        for work in type(self).during:
+            work()
         body = json.dumps(type(self).answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -480,6 +484,7 @@ def verifier(settings):
     settings.identity_provider_url = f"http://127.0.0.1:{server.server_address[1]}/verify"
     settings.outbound_allow = "127.0.0.0/8"
     _FakeVerifier.received = []
+    _FakeVerifier.during = []
     yield _FakeVerifier
     server.shutdown()
     server.server_close()
@@ -543,3 +548,28 @@ def test_mcn_lists_a_streamer_who_confirms(wizard, client, auth, session) -> Non
         HistoryEntry.action == "roster_confirmed")).one()
     assert confirmed.registration_id == link.streamer_id
     assert confirmed.data == {"manager": manager.number}
+
+
+def test_no_write_lock_is_held_while_the_identity_service_answers(wizard, verifier, engine,
+                                                                  session) -> None:
+    """Other people's writes go on while one applicant's identity is being checked."""
+    from portal.db import session_scope
+
+    writes: list[str] = []
+
+    def write_meanwhile() -> None:
+        with session_scope(engine, write=True) as other:
+            if engine.dialect.name == "sqlite":  # fail fast instead of queueing 30 s
+                other.execute(text("PRAGMA busy_timeout=500"))
+            other.execute(text("UPDATE users SET session_epoch = session_epoch"))
+            other.commit()
+            writes.append("done")
+
+    wizard.start()
+    assert wizard.post("identity", identity_form(), identity_files()).status_code == 303
+    verifier.during = [write_meanwhile]
+    # Saved again without files: the request's own transaction is still open when the
+    # service is asked, unless the handler ends it first.
+    assert wizard.post("identity", identity_form()).status_code == 303
+    assert writes == ["done"]
+    assert registration_of(session).answers["identity"]["verification"]["status"] == "verified"
