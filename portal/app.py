@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import threading
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from http.cookies import SimpleCookie
@@ -21,16 +23,22 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal import i18n, throttle
+from portal.api import audit as audit_api  # noqa: F401  (registers its operations)
 from portal.api import core as api_core
 from portal.api import health
 from portal.api import log as log_api
+from portal.api import openapi as openapi_api
 from portal.api import platform as platform_api  # noqa: F401  (registers its operations)
 from portal.api import records as records_api
 from portal.api.problems import problem
 from portal.db import make_engine
 from portal.resources import static_dir
 from portal.settings import Settings, get_settings
-from portal.web import accounts, apply, cases, pages, review, staff, verify
+from portal.web import accounts, apply, audit_log, cases, dashboard, pages, review, staff, verify
+from portal.web import admin as admin_pages
+from portal.web import audit as audit_pages
+from portal.web import inspections as inspection_pages
+from portal.web import webhooks as webhook_pages
 from portal.web.core import make_templates
 
 logger = logging.getLogger("portal")
@@ -153,12 +161,17 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Run the scheduled jobs every few minutes while the server is up."""
+    """Run the scheduled jobs every few minutes, and send webhooks, while the server is up."""
     interval = app.state.settings.jobs_interval_seconds
+    webhook_interval = app.state.settings.webhook_interval_seconds
+    stop = threading.Event()  # ends a webhook round early at shutdown
     async with anyio.create_task_group() as tasks:
         if interval > 0:
             tasks.start_soon(_run_jobs_forever, app, interval)
+        if webhook_interval > 0:
+            tasks.start_soon(_run_webhooks_forever, app, webhook_interval, stop)
         yield
+        stop.set()
         tasks.cancel_scope.cancel()
 
 
@@ -171,6 +184,18 @@ async def _run_jobs_forever(app: Starlette, interval: int) -> None:
             await anyio.to_thread.run_sync(jobs.run, app.state.engine, app.state.settings)
         except Exception:  # a failed run is retried at the next interval
             logger.exception("scheduled jobs failed")
+
+
+async def _run_webhooks_forever(app: Starlette, interval: float, stop: threading.Event) -> None:
+    from portal import webhooks
+
+    send = functools.partial(webhooks.run, app.state.engine, app.state.settings, stop=stop)
+    while True:
+        await anyio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(send)
+        except Exception:  # what was not sent stays due for the next round
+            logger.exception("webhook delivery failed")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -187,9 +212,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *cases.routes,
         *verify.routes,
         *staff.routes,
+        *audit_pages.routes,
+        *audit_log.routes,
+        *dashboard.routes,
+        *inspection_pages.routes,
+        *admin_pages.routes,
+        *webhook_pages.routes,
         *health.routes,
         *records_api.routes,
         *log_api.routes,
+        *openapi_api.routes,
         *api_core.routes(),
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]

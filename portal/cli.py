@@ -35,10 +35,17 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from portal import accounts
+    from portal.audit import normalise_jurisdiction
     from portal.db import session_scope
     from portal.errors import FormErrors
     from portal.migrate import upgrade
 
+    try:
+        jurisdiction = normalise_jurisdiction(args.jurisdiction)
+    except FormErrors as exc:
+        for field, message in exc.errors.items():
+            print(f"{field}: {message}", file=sys.stderr)
+        return 2
     password = sys.stdin.readline().rstrip("\r\n")
     upgrade(settings)
     engine = _engine(settings)
@@ -47,13 +54,52 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
             user = accounts.create_user(
                 session, email=args.email, password=password, role=accounts.Role(args.role)
             )
+            user.jurisdiction = jurisdiction
+            session.commit()
     except FormErrors as exc:
         for field, message in exc.errors.items():
             print(f"{field}: {message}", file=sys.stderr)
         return 2
     finally:
         engine.dispose()
-    print(f"Created {user.role} {user.email}")
+    scope = f" (jurisdiction: {user.jurisdiction})" if user.role == "auditor" else ""
+    print(f"Created {user.role} {user.email}{scope}")
+    return 0
+
+
+def cmd_create_client(settings: Settings, args: argparse.Namespace) -> int:
+    """create-platform / create-authority: a client and its first key, printed once."""
+    from portal.db import session_scope
+    from portal.errors import FormErrors
+    from portal.migrate import upgrade
+    from portal.web.admin import new_client
+
+    kind = "authority" if args.command == "create-authority" else "platform"
+    jurisdiction = "national"
+    if kind == "authority":
+        jurisdiction = ",".join(args.region) if args.region else args.jurisdiction
+    upgrade(settings)
+    engine = _engine(settings)
+    try:
+        with session_scope(engine, write=True) as session:
+            client, key, secret = new_client(
+                session, settings, name=args.name, kind=kind, jurisdiction=jurisdiction,
+                webhook_url=getattr(args, "webhook_url", None) or "")
+            session.commit()
+    except FormErrors as exc:
+        print("portal: " + "; ".join(f"{field}: {message}"
+                                     for field, message in exc.errors.items()), file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    scope = f", jurisdiction {client.jurisdiction}" if kind == "authority" else ""
+    print(f"Created {kind} client {client.name} (id {client.id}{scope}).")
+    print("Store what follows now, securely: it is shown only this time and cannot be shown "
+          "again." + (" The webhook signing secret, then the API key:" if secret
+                      else " The API key:"))
+    if secret:
+        print(secret)
+    print(key)
     return 0
 
 
@@ -130,6 +176,18 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(f"Jobs done: {report}")
+    return 0
+
+
+def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import webhooks
+
+    engine = _engine(settings)
+    try:
+        report = webhooks.run(engine, settings)
+    finally:
+        engine.dispose()
+    print(f"Webhooks done: {report}")
     return 0
 
 
@@ -248,12 +306,41 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument(
         "--role", required=True, choices=["moderator", "auditor", "admin"]
     )
+    create_user.add_argument(
+        "--jurisdiction", default="national",
+        help='what an auditor reads: "national" (default) or region codes, e.g. 33 or 3301,44'
+    )
     create_user.set_defaults(func=cmd_create_user)
+
+    create_platform = sub.add_parser(
+        "create-platform", help="add a livestream platform's API client; prints its key once")
+    create_platform.add_argument("name")
+    create_platform.add_argument("--webhook-url", help="where to post events (https://...); "
+                                 "its signing secret is printed once too")
+    create_platform.set_defaults(func=cmd_create_client)
+
+    create_authority = sub.add_parser(
+        "create-authority", help="add an authority's API client; prints its key once")
+    create_authority.add_argument("name")
+    where = create_authority.add_mutually_exclusive_group()
+    where.add_argument("--jurisdiction", default="national",
+                       help='"national" (the default) or GB/T 2260 region codes separated by '
+                       'commas, e.g. 33,3301')
+    where.add_argument("--region", action="append", metavar="CODE",
+                       help="a region code it covers (repeatable); instead of --jurisdiction")
+    create_authority.set_defaults(func=cmd_create_client)
 
     jobs = sub.add_parser("jobs", help="scheduled work (for cron; the server runs it too)")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     jobs_run = jobs_sub.add_parser("run", help="run every scheduled job once")
     jobs_run.set_defaults(func=cmd_jobs)
+
+    hooks = sub.add_parser("webhooks", help="webhook deliveries (for cron; the server sends "
+                           "them too, every PORTAL_WEBHOOK_INTERVAL_SECONDS)")
+    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True)
+    hooks_run = hooks_sub.add_parser("run", help="queue new events and send every delivery "
+                                     "that is due, once")
+    hooks_run.set_defaults(func=cmd_webhooks)
 
     keys = sub.add_parser("keys", help="signing keys: list them, or rotate to a new one")
     keys.add_argument("keys_command", choices=["list", "rotate"])

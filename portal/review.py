@@ -49,7 +49,13 @@ REVEAL_LABELS: dict[str, LazyString] = {
     "phone": lazy_gettext("Mobile phone number"),
     "guardian_id_number": lazy_gettext("Guardian's ID number"),
 }
-
+# What the PII access log records: reveals by staff and authorities, and platforms' identity
+# matches (DESIGN §7).
+ACCESS_LABELS: dict[str, LazyString] = {
+    **REVEAL_LABELS,
+    "legal_name": lazy_gettext("Legal name"),
+    "identity_match": lazy_gettext("Identity match by a platform"),
+}
 
 
 class Decision(SQLModel, table=True):
@@ -279,22 +285,56 @@ def reveal(
         raise NotFound()
     if field not in REVEALABLE:
         raise FormErrors({"field": _("Choose what to reveal")})
-    reason = (reason or "").strip()
-    if len(reason) < 5:
-        raise FormErrors({f"reason_{field}": _("Give the reason for revealing it")})
-    if len(reason) > 500:
-        raise FormErrors({f"reason_{field}": _("Write %(max)d characters or fewer", max=500)})
-    step, name = REVEALABLE[field]
-    blob = (registration.answers.get(step) or {}).get(f"{name}_enc")
-    if not blob:
-        raise FormErrors({f"reason_{field}": _("There is no such value in this registration")})
-    value = privacy.cipher_for(settings).decrypt_text(
-        base64.b64decode(blob), context=secret_context(registration.id, step, name)
-    )
+    reason = _reveal_reason(reason, f"reason_{field}")
+    value = _clear_value(settings, registration, field, f"reason_{field}")
     session.add(privacy.PiiAccess(actor_id=actor.id, actor_role=str(actor.role),
                                   registration_id=registration.id, field=field, reason=reason))
     session.commit()
     return value
+
+
+# What an authority's API client may reveal (DESIGN §7): the encrypted values, and the legal
+# name, kept in clear in the answers but shown masked everywhere else.
+CLIENT_REVEALABLE = (*REVEALABLE, "legal_name")
+
+
+def reveal_for_client(
+    session: Session, settings: Settings, *, registration: Registration, client_id: int,
+    field: str, reason: str,
+) -> str:
+    """An authority client's reveal: as ``reveal``, logged with the client (role "authority",
+    no user). Errors are keyed ``field`` and ``reason``; the caller commits."""
+    if field not in CLIENT_REVEALABLE:
+        raise FormErrors({"field": _("Choose what to reveal")})
+    reason = _reveal_reason(reason, "reason")
+    if field == "legal_name":
+        value = str((registration.answers.get("identity") or {}).get("legal_name") or "")
+        if not value:
+            raise FormErrors({"field": _("There is no such value in this registration")})
+    else:
+        value = _clear_value(settings, registration, field, "field")
+    session.add(privacy.PiiAccess(actor_id=None, actor_role="authority", client_id=client_id,
+                                  registration_id=registration.id, field=field, reason=reason))
+    return value
+
+
+def _reveal_reason(reason: str, key: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise FormErrors({key: _("Give the reason for revealing it")})
+    if len(reason) > 500:
+        raise FormErrors({key: _("Write %(max)d characters or fewer", max=500)})
+    return reason
+
+
+def _clear_value(settings: Settings, registration: Registration, field: str, key: str) -> str:
+    step, name = REVEALABLE[field]
+    blob = (registration.answers.get(step) or {}).get(f"{name}_enc")
+    if not blob:
+        raise FormErrors({key: _("There is no such value in this registration")})
+    return privacy.cipher_for(settings).decrypt_text(
+        base64.b64decode(blob), context=secret_context(registration.id, step, name)
+    )
 
 
 def access_log(session: Session, registration_id: int) -> list[privacy.PiiAccess]:

@@ -55,9 +55,15 @@ class Settings(BaseSettings):
     identity_provider_timeout: float = 5.0
     # The whole probe of a declared shop site, in seconds.
     probe_timeout: float = 8.0
-    # Screening: Jaro–Winkler similarity from which a name counts as close to a blacklisted one.
     # How often the server runs the scheduled jobs itself; 0 leaves it to `portal jobs run`.
     jobs_interval_seconds: int = 300
+    # Webhooks (DESIGN §7): how often the server sends due deliveries (0 leaves it to
+    # `portal webhooks run`), the time limit of one request in seconds, and the attempts after
+    # which a delivery is given up (40 attempts under a one-hour backoff cap: about a day).
+    webhook_interval_seconds: float = 2.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 40
+    # Screening: Jaro–Winkler similarity from which a name counts as close to a blacklisted one.
     name_match_threshold: float = 0.9
     # Risk levels: total declared followers from which a registration is medium, high, key.
     risk_medium_followers: int = 50_000

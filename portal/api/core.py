@@ -19,7 +19,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from portal import platforms
@@ -65,12 +65,15 @@ def field_error(field_name: str, message: str, status: int = 422) -> ApiError:
 
 @dataclass
 class Reply:
-    """A success: ``body`` is serialised as JSON, ``raw`` is sent as it is."""
+    """A success: ``body`` is serialised as JSON, ``raw`` is sent as it is, ``stream`` is sent
+    as it is produced (after the request's session has closed: it reads through its own)."""
 
     body: Any = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
+    stream: Iterable[str | bytes] | None = None
+    media_type: str | None = None  # of a stream; the operation's content type by default
 
 
 @dataclass
@@ -100,6 +103,9 @@ class Operation:
     description: str = ""
     content_type: str = "application/json"
     read_only: bool = False
+    # False where an answer must not be stored for replay (clear personal data): an
+    # Idempotency-Key is then ignored and every call runs.
+    idempotency: bool = True
 
     @property
     def writes(self) -> bool:
@@ -114,8 +120,8 @@ def operation(method: str, path: str, *, name: str, kind: str, summary: str,
               body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
               response: type[BaseModel] | None = None, status: int = 200,
               errors: tuple[int, ...] = (), description: str = "",
-              content_type: str = "application/json", read_only: bool = False
-              ) -> Callable[[Handler], Handler]:
+              content_type: str = "application/json", read_only: bool = False,
+              idempotency: bool = True) -> Callable[[Handler], Handler]:
     """Register an endpoint under /api/v1 (``path`` without the prefix)."""
 
     def register(handler: Handler) -> Handler:
@@ -125,7 +131,7 @@ def operation(method: str, path: str, *, name: str, kind: str, summary: str,
             method=method, path=path, name=name, kind=kind, summary=summary, handler=handler,
             body=body, query=query, response=response, status=status, errors=errors,
             description=description or inspect.cleandoc(handler.__doc__ or ""),
-            content_type=content_type, read_only=read_only))
+            content_type=content_type, read_only=read_only, idempotency=idempotency))
         return handler
 
     return register
@@ -170,12 +176,42 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, str]]:
     return errors
 
 
+# I-JSON (RFC 7493 §2.2): integers beyond ±(2^53 - 1) are refused, whatever the field, so
+# that none reaches the database (SQLite and PostgreSQL stop at 2^63 - 1) or a JSON reader
+# that holds numbers as doubles. The OpenAPI document states these bounds on every integer.
+SAFE_INTEGER = 2**53 - 1
+
+
+def _unsafe_integer(value: Any, where: str) -> str | None:
+    """The dotted path of the first integer out of range in a validated value, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return where if abs(value) > SAFE_INTEGER else None
+    items: Any = ()
+    if isinstance(value, BaseModel):
+        items = ((name, getattr(value, name)) for name in type(value).model_fields)
+    elif isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    for key, item in items:
+        found = _unsafe_integer(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def _validate(model: type[BaseModel], data: Any) -> BaseModel:
     try:
-        return model.model_validate(data)
+        value = model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(422, "The request does not match the schema",
                        errors=_validation_errors(exc)) from None
+    where = _unsafe_integer(value, "")
+    if where is not None:
+        raise field_error(where, f"Integers must be between -{SAFE_INTEGER} and {SAFE_INTEGER}")
+    return value
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
@@ -251,7 +287,8 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
         parsed_query = _validate(op.query, query) if op.query is not None else None
         idem_key = headers.get("idempotency-key")
         digest = ""
-        if op.writes and op.method == "POST" and idem_key is not None and client:
+        if (op.writes and op.idempotency and op.method == "POST" and idem_key is not None
+                and client):
             if not IDEMPOTENCY_KEY.match(idem_key):
                 raise field_error("Idempotency-Key",
                                   "1 to 255 visible ASCII characters")
@@ -310,6 +347,9 @@ def endpoint(op: Operation) -> Callable[[Request], Any]:
         out_headers = {**limit_headers, **reply.headers, "Cache-Control": "no-store"}
         if reply.status == 204:
             return Response(status_code=204, headers=out_headers)
+        if reply.stream is not None:
+            return StreamingResponse(reply.stream, status_code=reply.status, headers=out_headers,
+                                     media_type=reply.media_type or op.content_type)
         return Response(_encode(reply), status_code=reply.status, headers=out_headers,
                         media_type=op.content_type)
 

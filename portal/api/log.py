@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from portal import records, tlog
+from portal.api.core import SAFE_INTEGER
 from portal.api.problems import problem
 from portal.db import session_scope
 
@@ -25,6 +26,8 @@ def _int(request: Request, name: str, *, minimum: int = 0) -> int:
     if raw is None or not raw.isdigit():
         raise BadParameters([{"field": name, "message": f"{name} must be a whole number"}])
     value = int(raw)
+    if value > SAFE_INTEGER:
+        raise BadParameters([{"field": name, "message": f"{name} must be at most {SAFE_INTEGER}"}])
     if value < minimum:
         raise BadParameters([{"field": name, "message": f"{name} must be at least {minimum}"}])
     return value

@@ -159,7 +159,10 @@ def show_me(request: Request) -> Response:
             "sent": request.query_params.get("sent") == "1",
             "roster_confirmed": request.query_params.get("roster") == "1",
             "registration": current,
-            "timeline": events.history_of(db, current.id) if current and current.id else [],
+            # An authority's inspection is not the applicant's to follow (its sanction is).
+            "timeline": [e for e in events.history_of(db, current.id)
+                         if not e.action.startswith("inspection_")]
+            if current and current.id else [],
             "roster_links": registrations.pending_roster_links(db, user),
             "editable": registrations.EDITABLE,
             "ended": registrations.ENDED,

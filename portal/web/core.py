@@ -46,7 +46,7 @@ def home_for(user: User | None) -> str:
         return "home"
     return {
         Role.moderator: "review:queue",
-        Role.auditor: "staff:audit_home",
+        Role.auditor: "audit:search",
         Role.admin: "staff:admin_home",
     }.get(Role(user.role), "accounts:me")
 

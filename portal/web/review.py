@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import (
+    audit,
     cases,
     events,
     identity,
@@ -38,9 +39,14 @@ ROLE_FILTERS = steps.ROLES
 
 def _registration(request: Request) -> Registration:
     try:
-        return review.get_by_number(request.state.db, request.path_params["number"])
+        registration = review.get_by_number(request.state.db, request.path_params["number"])
     except NotFound:
         raise HTTPException(status_code=404) from None
+    user = request.state.user
+    if user.role == Role.auditor and not audit.covers(user.jurisdiction, registration.region):
+        # An auditor reads and acts only within the jurisdiction (DESIGN §3).
+        raise HTTPException(status_code=404)
+    return registration
 
 
 @page(roles=MODERATORS)
@@ -95,6 +101,7 @@ def _detail_context(request: Request, registration: Registration, **extra: Any) 
         "access_log": review.access_log(db, registration.id),  # type: ignore[arg-type]
         "reasons": review.REJECTION_REASONS,
         "reveal_labels": review.REVEAL_LABELS,
+        "access_labels": review.ACCESS_LABELS,
         # Only what this registration holds can be revealed.
         "revealable": {field: label for field, label in review.REVEAL_LABELS.items()
                        if (answers.get(review.REVEALABLE[field][0]) or {}).get(

@@ -1,4 +1,5 @@
-"""Start pages of the staff roles; each role's work arrives here with its own issue."""
+"""Start pages of the staff roles; each role's work arrives here with its own issue (the
+auditor's is the console in ``portal.web.audit``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,6 @@ from portal.accounts import Role
 from portal.web.core import namespaced, page, render
 
 
-@page(roles={Role.auditor, Role.admin})
-def show_audit_home(request: Request) -> Response:
-    return render(request, "staff/audit_home.html")
-
-
 @page(roles={Role.admin})
 def show_admin_home(request: Request) -> Response:
     return render(request, "staff/admin_home.html")
@@ -23,7 +19,6 @@ def show_admin_home(request: Request) -> Response:
 routes = namespaced(
     "staff",
     [
-        Route("/audit", show_audit_home, methods=["GET"], name="audit_home"),
         Route("/admin", show_admin_home, methods=["GET"], name="admin_home"),
     ],
 )

@@ -1,0 +1,415 @@
+"""The authority API (DESIGN §7, "Authority clients"): what market regulators' systems read.
+
+Every endpoint is limited to the client's jurisdiction (DESIGN §3): a registration outside it
+is not found (404), and lists, the access log and exports simply leave it out. Everything is
+masked as on the auditor's console; a clear value is revealed only with a reason, which lands
+in the personal-data access log with the client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, BeforeValidator, Field
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from portal import audit, cases, events, exports, records, review, risk, sanctions, steps
+from portal.api.core import Call, Reply, operation
+from portal.api.platform import Strict
+from portal.db import utcnow
+from portal.platforms import ApiClient
+from portal.privacy import PiiAccess
+from portal.registrations import STATUSES, Registration, Submission
+from portal.registry import RegistryEntry
+from portal.screening import flags_of
+from portal.tlog import rfc3339
+
+# --- Shared field types -----------------------------------------------------------------------
+
+Status = Literal["submitted", "changes_requested", "approved", "rejected", "suspended",
+                 "revoked", "expired", "deregistered"]
+assert set(get_args(Status)) == set(STATUSES) - {"draft"}, "Status must follow STATUSES"
+RoleName = Literal["streamer", "room_operator", "merchant", "mcn"]
+assert set(get_args(RoleName)) == set(steps.ROLES), "RoleName must follow steps.ROLES"
+RiskLevel = Literal["low", "medium", "high", "key"]
+assert set(get_args(RiskLevel)) == set(risk.LEVELS), "RiskLevel must follow risk.LEVELS"
+RevealField = Literal["id_number", "phone", "legal_name", "guardian_id_number"]
+assert set(get_args(RevealField)) == set(review.CLIENT_REVEALABLE), \
+    "RevealField must follow review.CLIENT_REVEALABLE"
+Q_MAX = 100
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _one_line(value: Any) -> Any:
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+class Filters(Strict):
+    q: Annotated[str, BeforeValidator(_one_line)] = Field(
+        default="", max_length=Q_MAX,
+        description="A registration number (exactly or by its start), or words of the names, "
+                    "USCC or channel handles")
+    status: Annotated[Status | None, BeforeValidator(_empty_is_none)] = None
+    role: Annotated[RoleName | None, BeforeValidator(_empty_is_none)] = None
+    risk_level: Annotated[RiskLevel | None, BeforeValidator(_empty_is_none)] = None
+
+    def search(self) -> tuple[audit.Filters, dict[str, str]]:
+        """The search's filters, and the values given (for a file name and the export log)."""
+        values = {name: value for name in ("q", "status", "role", "risk_level")
+                  if (value := getattr(self, name))}
+        return audit.Filters(**values), values
+
+
+class Paging(Strict):
+    page: int = Field(default=1, ge=1, description="Page number, from 1")
+    per_page: int = Field(default=50, ge=1, le=100)
+
+
+class RegistrationsQuery(Paging, Filters):
+    pass
+
+
+def _time(moment: datetime | None) -> str | None:
+    return rfc3339(moment) if moment else None
+
+
+def _jurisdiction(call: Call) -> str:
+    return str(call.client.get("jurisdiction") or "")
+
+
+# --- Search -----------------------------------------------------------------------------------
+
+
+class RegistrationItem(BaseModel):
+    number: str
+    status: str
+    roles: list[str]
+    subject_kind: str = Field(description="person or organization")
+    id_type: str
+    display_name: str = Field(description="Masked name, e.g. 张*")
+    risk_level: str
+    submitted_at: str | None
+    region: str = Field(description="GB/T 2260 code of the registration's region")
+    valid_until: str | None
+
+
+class RegistrationList(BaseModel):
+    items: list[RegistrationItem]
+    total: int = Field(description="How many registrations match, on every page")
+    page: int
+    per_page: int
+
+
+def _item(entry: RegistryEntry) -> dict[str, Any]:
+    return {
+        "number": entry.number,
+        "status": entry.status,
+        "roles": [r for r in entry.roles.split(",") if r],
+        "subject_kind": entry.subject_kind,
+        "id_type": entry.id_type,
+        "display_name": entry.display_name,
+        "risk_level": entry.risk_level,
+        "submitted_at": _time(entry.submitted_at),
+        "region": entry.region,
+        "valid_until": _time(entry.valid_until),
+    }
+
+
+@operation("GET", "/audit/registrations", name="audit_registrations", kind="authority",
+           summary="Search the registrations of the jurisdiction", query=RegistrationsQuery,
+           response=RegistrationList, errors=(401, 403, 422, 429))
+def list_registrations(call: Call) -> dict[str, Any]:
+    """Registrations (drafts excluded) within the client's jurisdiction, newest number first,
+    a page at a time. Names are masked."""
+    query: RegistrationsQuery = call.query
+    filters, _values = query.search()
+    jurisdiction = _jurisdiction(call)
+    conditions = audit._conditions(jurisdiction, filters)
+    rows = call.session.exec(
+        select(RegistryEntry).where(*conditions).order_by(col(RegistryEntry.number).desc())
+        .offset((query.page - 1) * query.per_page).limit(query.per_page))
+    return {"items": [_item(entry) for entry in rows],
+            "total": audit.count(call.session, jurisdiction, filters),
+            "page": query.page, "per_page": query.per_page}
+
+
+# --- A registration's record ------------------------------------------------------------------
+
+
+class SubmissionView(BaseModel):
+    version: int
+    submitted_at: str
+    answers: dict[str, Any] = Field(description="The answers as submitted, masked")
+
+
+class HistoryView(BaseModel):
+    at: str
+    action: str
+    actor_role: str
+    from_status: str | None
+    to_status: str | None
+    reason: str
+
+
+class DecisionView(BaseModel):
+    kind: str = Field(description="approve, request_changes or reject")
+    at: str
+    reason_code: str
+    message: str = Field(description="What the applicant was told")
+    steps: dict[str, str] = Field(description="Changes requested, by wizard step")
+    internal_note: str
+
+
+class SanctionView(BaseModel):
+    id: int
+    kind: str
+    facts: str
+    reason: str
+    legal_basis: str
+    until: str | None
+    state: str = Field(description="active, ended or overturned")
+    issued_role: str
+    created_at: str
+
+
+class AppealView(BaseModel):
+    sanction_id: int
+    text: str
+    created_at: str
+    outcome: str = Field(description="pending, upheld or overturned")
+    decided_at: str | None
+    decision_reason: str
+
+
+class ViolationView(BaseModel):
+    id: int
+    category: str
+    source: str
+    status: str = Field(description="open or closed")
+    description: str
+    occurred_at: str | None
+    created_at: str
+    evidence: list[str]
+    outcome: str | None
+    closed_at: str | None
+
+
+class CertificateView(BaseModel):
+    serial: str
+    status: str = Field(description="The status the certificate states")
+    issued_at: str
+    log_index: int | None
+    sha256: str = Field(description="SHA-256 of the certificate's JCS bytes, as in the log")
+    certificate: dict[str, Any] = Field(description="The signed certificate (DESIGN §6)")
+
+
+class RecordAnswer(BaseModel):
+    number: str
+    status: str
+    subject_kind: str
+    region: str | None
+    risk_level: str
+    roles: list[str]
+    submitted_at: str | None
+    valid_from: str | None
+    valid_until: str | None
+    flags: list[str] = Field(description="Screening flags raised on the registration")
+    answers: dict[str, Any] = Field(
+        description="The current answers: names and contacts masked, ID and phone numbers "
+                    "only in their masked form")
+    submissions: list[SubmissionView]
+    history: list[HistoryView]
+    decisions: list[DecisionView]
+    sanctions: list[SanctionView]
+    appeals: list[AppealView]
+    violations: list[ViolationView]
+    certificates: list[CertificateView]
+
+
+def masked(answers: dict[str, Any]) -> dict[str, Any]:
+    """Answers as an authority reads them: masked, without the encrypted clear values."""
+    return {step: {k: v for k, v in value.items() if not k.endswith("_enc")}
+            if isinstance(value, dict) else value
+            for step, value in exports.masked_answers(answers).items()}
+
+
+def record(session: Session, registration: Registration) -> dict[str, Any]:
+    rid: int = registration.id  # type: ignore[assignment]
+    submissions = session.exec(select(Submission).where(Submission.registration_id == rid)
+                               .order_by(col(Submission.version)))
+    certificates = session.exec(select(records.Certificate)
+                                .where(records.Certificate.registration_id == rid)
+                                .order_by(col(records.Certificate.issued_at)))
+    appeals = sorted(sanctions.appeals_of(session, rid).values(), key=lambda a: a.id or 0)
+    return {
+        "number": registration.number,
+        "status": registration.status,
+        "subject_kind": registration.subject_kind,
+        "region": registration.region,
+        "risk_level": registration.risk_level,
+        "roles": [r for r in registration.roles.split(",") if r],
+        "submitted_at": _time(registration.submitted_at),
+        "valid_from": _time(registration.valid_from),
+        "valid_until": _time(registration.valid_until),
+        "flags": [f.code for f in flags_of(session, rid)],
+        "answers": masked(registration.answers),
+        "submissions": [{"version": s.version, "submitted_at": rfc3339(s.submitted_at),
+                         "answers": masked(s.answers)} for s in submissions],
+        "history": [{"at": rfc3339(h.at), "action": h.action, "actor_role": h.actor_role,
+                     "from_status": h.from_status, "to_status": h.to_status,
+                     "reason": h.reason} for h in events.history_of(session, rid)],
+        "decisions": [{"kind": d.kind, "at": rfc3339(d.at), "reason_code": d.reason_code,
+                       "message": d.message, "steps": d.steps,
+                       "internal_note": d.internal_note}
+                      for d in review.decisions_of(session, rid)],
+        "sanctions": [{"id": s.id, "kind": s.kind, "facts": s.facts, "reason": s.reason,
+                       "legal_basis": s.legal_basis, "until": _time(s.until),
+                       "state": s.state, "issued_role": s.issued_role,
+                       "created_at": rfc3339(s.created_at)}
+                      for s in sanctions.sanctions_of(session, rid)],
+        "appeals": [{"sanction_id": a.sanction_id, "text": a.text,
+                     "created_at": rfc3339(a.created_at), "outcome": a.outcome,
+                     "decided_at": _time(a.decided_at), "decision_reason": a.decision_reason}
+                    for a in appeals],
+        "violations": [{"id": c.id, "category": c.category, "source": c.source,
+                        "status": c.status, "description": c.description,
+                        "occurred_at": _time(c.occurred_at),
+                        "created_at": rfc3339(c.created_at), "evidence": list(c.evidence),
+                        "outcome": c.outcome, "closed_at": _time(c.closed_at)}
+                       for c in cases.cases_of(session, rid)],
+        "certificates": [{"serial": c.serial,
+                          "status": records.certificate_json(c).get("status", ""),
+                          "issued_at": rfc3339(c.issued_at), "log_index": c.log_index,
+                          "sha256": c.sha256, "certificate": records.certificate_json(c)}
+                         for c in certificates],
+    }
+
+
+@operation("GET", "/audit/registrations/{number}", name="audit_registration",
+           kind="authority", summary="A registration's whole record, masked",
+           response=RecordAnswer, errors=(401, 403, 404, 429))
+def get_record(call: Call) -> dict[str, Any]:
+    """Everything about a registration within the jurisdiction: its answers now and as each
+    version was submitted, its history, the moderators' decisions, sanctions and appeals,
+    violation cases and every certificate issued. Personal data is masked; reveal a clear
+    value with `POST /audit/registrations/{number}/reveal`. Outside the jurisdiction, and for
+    drafts, the answer is 404."""
+    registration = audit.registration_for(call.session, _jurisdiction(call),
+                                          call.params["number"])
+    return record(call.session, registration)
+
+
+# --- Reveal -----------------------------------------------------------------------------------
+
+
+class RevealRequest(Strict):
+    field: RevealField
+    reason: str = Field(min_length=5, max_length=500,
+                        description="Why the clear value is needed; kept in the access log")
+
+
+class RevealAnswer(BaseModel):
+    field: str
+    value: str = Field(description="The clear value")
+    id_type: str | None = Field(default=None,
+                                description="The document's type, for an ID number only")
+
+
+ID_TYPE_OF = {"id_number": ("identity", "id_type"),
+              "guardian_id_number": ("guardian", "guardian_id_type")}
+
+
+@operation("POST", "/audit/registrations/{number}/reveal", name="audit_reveal",
+           kind="authority", summary="Reveal one clear personal value, with a reason",
+           body=RevealRequest, response=RevealAnswer, errors=(400, 401, 403, 404, 413, 422, 429),
+           idempotency=False)
+def reveal(call: Call) -> dict[str, Any]:
+    """The clear ID number, phone number, legal name or guardian's ID number of a registration
+    within the jurisdiction. Every reveal is written to the personal-data access log with the
+    client and the reason before the value is sent. The answer is never stored, so an
+    `Idempotency-Key` is ignored: each call is a new reveal."""
+    body: RevealRequest = call.body
+    registration = audit.registration_for(call.session, _jurisdiction(call),
+                                          call.params["number"])
+    value = review.reveal_for_client(call.session, call.settings, registration=registration,
+                                     client_id=call.client["id"], field=body.field,
+                                     reason=body.reason)
+    answer: dict[str, Any] = {"field": body.field, "value": value}
+    if body.field in ID_TYPE_OF:
+        step, name = ID_TYPE_OF[body.field]
+        answer["id_type"] = (registration.answers.get(step) or {}).get(name)
+    return answer
+
+
+# --- The access log ---------------------------------------------------------------------------
+
+
+class AccessEntry(BaseModel):
+    at: str
+    field: str = Field(description="What was revealed or looked up (identity_match: a "
+                                   "platform's identity match)")
+    reason: str
+    actor_role: str = Field(description="moderator, auditor, admin, platform or authority")
+    client: str | None = Field(description="The API client's name, when a client asked")
+    registration_number: str | None
+
+
+class AccessLog(BaseModel):
+    items: list[AccessEntry]
+    total: int
+    page: int
+    per_page: int
+
+
+@operation("GET", "/audit/access-log", name="audit_access_log", kind="authority",
+           summary="Who saw clear personal data of the jurisdiction's registrations",
+           query=Paging, response=AccessLog, errors=(401, 403, 422, 429))
+def access_log(call: Call) -> dict[str, Any]:
+    """Every reveal of clear personal data (staff, authority clients) and every platform
+    identity match, newest first, for the registrations within the jurisdiction. A national
+    authority also sees identity matches that found no registration."""
+    query: Paging = call.query
+    where = audit.region_clause(_jurisdiction(call), Registration.region)
+    conditions = [] if where is None else [where]
+    rows = call.session.exec(
+        select(PiiAccess, Registration.number, ApiClient.name)
+        .outerjoin(Registration, col(Registration.id) == col(PiiAccess.registration_id))
+        .outerjoin(ApiClient, col(ApiClient.id) == col(PiiAccess.client_id))
+        .where(*conditions).order_by(col(PiiAccess.id).desc())
+        .offset((query.page - 1) * query.per_page).limit(query.per_page))
+    total = call.session.exec(
+        select(func.count()).select_from(PiiAccess)
+        .outerjoin(Registration, col(Registration.id) == col(PiiAccess.registration_id))
+        .where(*conditions)).one()
+    return {"items": [{"at": rfc3339(entry.at), "field": entry.field, "reason": entry.reason,
+                       "actor_role": entry.actor_role, "client": client,
+                       "registration_number": number} for entry, number, client in rows],
+            "total": int(total), "page": query.page, "per_page": query.per_page}
+
+
+# --- Export -----------------------------------------------------------------------------------
+
+
+@operation("GET", "/audit/export.csv", name="audit_export", kind="authority",
+           summary="Every registration the search finds, as CSV, streamed", query=Filters,
+           errors=(401, 403, 422, 429), content_type="text/csv")
+def export_csv(call: Call) -> Reply:
+    """The columns of the auditor's console export (masked values only), UTF-8 with a
+    byte-order mark, newest number first, streamed as it is read; the file name states the
+    filters and the time. Each export is recorded with the client, the filters and the number
+    of rows."""
+    filters, values = call.query.search()
+    jurisdiction = _jurisdiction(call)
+    engine = call.session.get_bind()
+    assert isinstance(engine, Engine)
+    name = exports.export_filename(values, utcnow(), "csv")
+    body = exports.export_rows(engine, jurisdiction, filters, "csv", client_id=call.client["id"],
+                               logged={**values, "jurisdiction": jurisdiction})
+    return Reply(stream=body, media_type="text/csv; charset=utf-8",
+                 headers={"Content-Disposition": f'attachment; filename="{name}"'})

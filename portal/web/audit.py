@@ -1,0 +1,363 @@
+"""The auditor's console: search, a registration's whole record (read-only), its integrity,
+and exports of the search.
+
+Everything is limited to the user's jurisdiction (DESIGN §3): a registration outside it is not
+found. Screens and exports show masked values; a clear value is revealed only with a reason,
+through the moderators' service, which logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import defer
+from sqlmodel import Session, col, select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from portal import audit, cases, events, identity, records, regions, review, risk, sanctions, steps
+from portal.accounts import Role, User
+from portal.db import utcnow
+from portal.errors import FormErrors, NotFound
+from portal.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept importable from here)
+    EXPORT_COLUMNS,
+    export_filename,
+    export_rows,
+    masked_answers,
+)
+from portal.i18n import LazyString, lazy_gettext
+from portal.i18n import gettext as _
+from portal.privacy import mask_email, mask_name
+from portal.registrations import Document, Registration, Submission
+from portal.screening import FLAGS, flags_of
+from portal.web import summary
+from portal.web.core import form_value, namespaced, page, render
+
+logger = logging.getLogger("portal")
+
+VIEWERS = {Role.auditor, Role.admin}
+
+# Drafts are in no search: they have no registry row.
+STATUSES: dict[str, LazyString] = {
+    "submitted": lazy_gettext("Submitted"),
+    "changes_requested": lazy_gettext("Changes requested"),
+    "approved": lazy_gettext("Approved"),
+    "rejected": lazy_gettext("Rejected"),
+    "suspended": lazy_gettext("Suspended"),
+    "revoked": lazy_gettext("Revoked"),
+    "expired": lazy_gettext("Expired"),
+    "deregistered": lazy_gettext("Deregistered"),
+}
+KINDS: dict[str, LazyString] = {
+    "person": lazy_gettext("Person"),
+    "organization": lazy_gettext("Organisation"),
+}
+Q_MAX = 100
+
+
+# --- Filters ----------------------------------------------------------------------------------
+
+
+def region_options(jurisdiction: str) -> list[tuple[str, str]]:
+    """The regions an auditor may narrow a search to: those of the jurisdiction."""
+    try:
+        codes = audit.parse_jurisdiction(jurisdiction)
+    except FormErrors:
+        return []
+    if codes is None:
+        return regions.province_options()
+    return [(code, regions.province_name(code) if len(code) == 2
+             else f"{regions.province_name(code[:2])} {code}") for code in codes]
+
+
+def _day_start(raw: str) -> datetime:
+    """The start of a typed day in China (ValueError with a message when it is no date)."""
+    return datetime.combine(identity.parse_date(raw), time(0), tzinfo=identity.CHINA_TZ)
+
+
+def read_filters(params: Mapping[str, str], jurisdiction: str
+                 ) -> tuple[audit.Filters, dict[str, str], dict[str, str]]:
+    """The search's filters from a query string: (filters, the values to echo, errors).
+
+    A choice that is not on offer is ignored, as if left empty; a date that is not one is an
+    error shown to the person.
+    """
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    filters = audit.Filters()
+    q = " ".join(params.get("q", "").split())[:Q_MAX]
+    if q:
+        values["q"] = filters.q = q
+    for name, allowed in (("status", STATUSES), ("role", steps.ROLES),
+                          ("risk_level", risk.LEVELS), ("subject_kind", KINDS),
+                          ("region", dict(region_options(jurisdiction)))):
+        value = params.get(name, "")
+        if value and value in allowed:
+            values[name] = value
+            setattr(filters, name, value)
+    for name in ("submitted_from", "submitted_to"):
+        raw = params.get(name, "").strip()[:30]
+        if not raw:
+            continue
+        values[name] = raw
+        try:
+            start = _day_start(raw)
+        except ValueError as exc:
+            errors[name] = str(exc)
+            continue
+        values[name] = start.date().isoformat()
+        # "To" includes the whole day it names.
+        setattr(filters, name, start if name == "submitted_from" else start + timedelta(days=1))
+    if (filters.submitted_from and filters.submitted_to
+            and filters.submitted_to <= filters.submitted_from):
+        errors["submitted_to"] = _("The end date must be on or after the start date")
+    if params.get("flagged") in ("yes", "on", "true"):
+        values["flagged"] = "yes"
+        filters.flagged = True
+    return filters, values, errors
+
+
+def _after(params: Mapping[str, str]) -> str:
+    after = params.get("after", "").strip().upper()
+    return after if steps.NUMBER_PATTERN.match(after) else ""
+
+
+# --- Search -----------------------------------------------------------------------------------
+
+
+@page(roles=VIEWERS)
+def show_search(request: Request) -> Response:
+    """Search the registrations of the jurisdiction, a page at a time."""
+    user: User = request.state.user
+    db = request.state.db
+    filters, values, errors = read_filters(request.query_params, user.jurisdiction)
+    after = _after(request.query_params)
+    results = None
+    total = 0
+    if not errors:
+        results = audit.search(db, user.jurisdiction, filters, after=after)
+        total = audit.count(db, user.jurisdiction, filters)
+    query = urlencode(values)
+    return render(request, "audit/search.html", {
+        "values": values, "errors": errors, "results": results, "total": total,
+        "after": after, "query": query,
+        "next_query": urlencode({**values, "after": results.next_after})
+        if results and results.next_after else "",
+        "statuses": STATUSES, "roles": steps.ROLES, "risk_levels": risk.LEVELS,
+        "kinds": KINDS, "region_options": region_options(user.jurisdiction),
+        "region_name": lambda code: regions.province_name((code or "")[:2]),
+        "jurisdiction": _jurisdiction_text(user.jurisdiction),
+    }, status_code=422 if errors else 200)
+
+
+def _jurisdiction_text(jurisdiction: str) -> str:
+    try:
+        codes = audit.parse_jurisdiction(jurisdiction)
+    except FormErrors:
+        return _("None (the account's jurisdiction is not valid)")
+    if codes is None:
+        return _("National")
+    return ", ".join(name for _code, name in region_options(jurisdiction))
+
+
+# --- Exports ----------------------------------------------------------------------------------
+
+
+def _export(request: Request, fmt: str) -> Response:
+    user: User = request.state.user
+    filters, values, errors = read_filters(request.query_params, user.jurisdiction)
+    if errors:
+        # Only a hand-made address has a bad date: show the search with its message.
+        raise HTTPException(status_code=400)
+    name = export_filename(values, utcnow(), fmt)
+    body = export_rows(request.app.state.engine, user.jurisdiction, filters, fmt,
+                        user_id=user.id, logged={**values, "jurisdiction": user.jurisdiction})
+    return StreamingResponse(
+        body,
+        media_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                 "Cache-Control": "private, no-store"},
+    )
+
+
+@page(roles=VIEWERS)
+def export_csv(request: Request) -> Response:
+    """Every registration the search finds, as CSV, streamed."""
+    return _export(request, "csv")
+
+
+@page(roles=VIEWERS)
+def export_json(request: Request) -> Response:
+    """Every registration the search finds, as a JSON array, streamed."""
+    return _export(request, "json")
+
+
+# --- A registration's record ------------------------------------------------------------------
+
+
+def _registration(request: Request) -> Registration:
+    try:
+        return audit.registration_for(request.state.db, request.state.user.jurisdiction,
+                                      request.path_params["number"])
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+
+
+def _sections(answers: Mapping[str, Any]) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
+    shown = masked_answers(answers)
+    return [(s, steps.STEP_TITLES[s], summary.summarize(shown, s))
+            for s in steps.EDITABLE_STEPS if shown.get(s)]
+
+
+def _mask_ip(ip: str) -> str:
+    if "." in ip:
+        return ".".join([*ip.split(".")[:3], "*"])
+    if ":" in ip:
+        return ":".join([*ip.split(":")[:3], "*"])
+    return ip
+
+
+def _people(db: Session, ids: set[int | None]) -> dict[int, str]:
+    """Who did something: staff by their address, applicants masked."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    users = db.exec(select(User).where(col(User.id).in_(wanted)))
+    return {u.id: u.email if u.is_staff else mask_email(u.email)  # type: ignore[misc]
+            for u in users}
+
+
+def _record_context(request: Request, registration: Registration, **extra: Any
+                    ) -> dict[str, Any]:
+    db = request.state.db
+    rid: int = registration.id  # type: ignore[assignment]
+    applicant = db.get(User, registration.user_id)
+    submissions = list(db.exec(select(Submission).where(Submission.registration_id == rid)
+                               .order_by(col(Submission.version).desc())))
+    # Their bytes stay in the database: a page lists documents, the link opens one.
+    unread = select(Document).options(defer(Document.ciphertext))  # type: ignore[arg-type]
+    documents = list(db.exec(unread.where(Document.registration_id == rid)
+                             .order_by(col(Document.id))))
+    certificates = list(db.exec(select(records.Certificate)
+                                .where(records.Certificate.registration_id == rid)
+                                .order_by(col(records.Certificate.issued_at).desc())))
+    decisions = review.decisions_of(db, rid)
+    sanction_rows = sanctions.sanctions_of(db, rid)
+    appeals = sanctions.appeals_of(db, rid)
+    case_rows = cases.cases_of(db, rid)
+    notes = {c.id: cases.notes_of(db, c.id) for c in case_rows}  # type: ignore[arg-type]
+    history = events.history_of(db, rid)
+    access = review.access_log(db, rid)
+    people = _people(db, {
+        *(d.moderator_id for d in decisions), *(s.issued_by for s in sanction_rows),
+        *(a.decided_by for a in appeals.values()),
+        *(c.opened_by for c in case_rows), *(c.closed_by for c in case_rows),
+        *(n.author_id for ns in notes.values() for n in ns),
+        *(h.actor_id for h in history), *(a.actor_id for a in access),
+    })
+    answers = registration.answers
+    return {
+        "registration": registration,
+        "applicant_email": mask_email(applicant.email) if applicant else "",
+        "region_name": regions.province_name((registration.region or "")[:2]),
+        "kinds": KINDS,
+        "roles": steps.ROLES,
+        "risk_levels": risk.LEVELS,
+        "statuses": {"draft": lazy_gettext("Draft"), **STATUSES},
+        "submissions": [(s, mask_name(s.signed_name), _mask_ip(s.ip), _sections(s.answers))
+                        for s in submissions],
+        "documents": documents,
+        "flags": flags_of(db, rid),
+        "flag_names": FLAGS,
+        "decisions": decisions,
+        "reasons": review.REJECTION_REASONS,
+        "step_titles": steps.STEP_TITLES,
+        "sanctions": sanction_rows,
+        "appeals": appeals,
+        "sanction_kinds": sanctions.KINDS,
+        "cases": case_rows,
+        "case_notes": notes,
+        "case_categories": cases.CATEGORIES,
+        "case_sources": cases.SOURCES,
+        "certificates": [(c, records.certificate_json(c).get("status", ""), i == 0)
+                         for i, c in enumerate(certificates)],
+        "history": history,
+        "access_log": access,
+        "people": people,
+        "role_names": {"applicant": _("applicant"), "moderator": _("moderator"),
+                       "auditor": _("auditor"), "admin": _("administrator"),
+                       "system": _("system"), "platform": _("platform"),
+                       "authority": _("authority")},
+        "reveal_labels": review.REVEAL_LABELS,
+        "access_labels": review.ACCESS_LABELS,
+        "revealable": {field: label for field, label in review.REVEAL_LABELS.items()
+                       if (answers.get(review.REVEALABLE[field][0]) or {}).get(
+                           f"{review.REVEALABLE[field][1]}_enc")},
+        "integrity": None,
+        "errors": {},
+        "values": {},
+        "revealed": {},
+        **extra,
+    }
+
+
+@page(roles=VIEWERS)
+def show_record(request: Request) -> Response:
+    """A registration's whole record, read-only; with ``?check=integrity``, its integrity."""
+    registration = _registration(request)
+    extra: dict[str, Any] = {}
+    if request.query_params.get("check") == "integrity":
+        extra["integrity"] = audit.integrity(request.state.db, registration)
+    return render(request, "audit/record.html", _record_context(request, registration, **extra))
+
+
+@page(roles=VIEWERS)
+def reveal_value(request: Request) -> Response:
+    """Show one clear value once, after logging the auditor's reason."""
+    registration = _registration(request)
+    field = form_value(request.state.form, "field")
+    reason = form_value(request.state.form, f"reason_{field}")
+    try:
+        value = review.reveal(request.state.db, request.app.state.settings,
+                              registration=registration, actor=request.state.user, field=field,
+                              reason=reason)
+    except FormErrors as exc:
+        request.state.db.rollback()
+        return render(request, "audit/record.html",
+                      _record_context(request, registration, errors=exc.errors,
+                                      values={f"reason_{field}": reason[:500]}),
+                      status_code=422)
+    response = render(request, "audit/record.html",
+                      _record_context(request, registration, revealed={field: value}))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@page(roles=VIEWERS)
+def download_certificate(request: Request) -> Response:
+    """One certificate of the registration, exactly as signed (its JCS bytes)."""
+    registration = _registration(request)
+    certificate = request.state.db.get(records.Certificate, request.path_params["serial"])
+    if certificate is None or certificate.registration_id != registration.id:
+        raise HTTPException(status_code=404)
+    return Response(certificate.document, media_type="application/json", headers={
+        "Content-Disposition":
+            f'attachment; filename="{certificate.number}-{certificate.serial}.json"'})
+
+
+routes = namespaced("audit", [
+    Route("/audit", show_search, methods=["GET"], name="search"),
+    Route("/audit/export.csv", export_csv, methods=["GET"], name="export_csv"),
+    Route("/audit/export.json", export_json, methods=["GET"], name="export_json"),
+    Route("/audit/registrations/{number}", show_record, methods=["GET"], name="record"),
+    Route("/audit/registrations/{number}/reveal", reveal_value, methods=["POST"],
+          name="reveal"),
+    Route("/audit/registrations/{number}/certificates/{serial}", download_certificate,
+          methods=["GET"], name="certificate"),
+])
