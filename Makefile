@@ -26,12 +26,16 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/portal serve --demo
 
-## Unit and browser tests (SQLite; .ci/run repeats the database tests on PostgreSQL)
+## Unit and browser tests (SQLite; .ci/run repeats the database tests on PostgreSQL).
+## Unit tests run on up to 4 cores (each test has its own SQLite file); browser tests share one
+## server, whose log the last of them checks, so they run in one process.
+XDIST := --numprocesses=auto --maxprocesses=4
 test: install-dev
-	$(BIN)/pytest tests/unit tests/e2e
+	$(BIN)/pytest $(XDIST) tests/unit
+	$(BIN)/pytest tests/e2e
 
 unit: install-dev
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest $(XDIST) tests/unit
 
 e2e: install-dev
 	$(BIN)/pytest tests/e2e

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
+import re
+import secrets
+import time
 from datetime import datetime
 
+import pyotp
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from passlib.context import CryptContext
-from sqlalchemy import func
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import CursorResult, func, or_, update
+from sqlmodel import Field, Session, SQLModel, col, delete, select
 from zxcvbn import zxcvbn
 
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors
 from portal.i18n import gettext as _
+from portal.privacy import DataCipher
 
 
 class Role(enum.StrEnum):
@@ -59,6 +66,12 @@ class User(UserBase, table=True):
     is_active: bool = Field(default=True)
     # Auditors: "national" or comma-separated GB/T 2260 region codes (DESIGN §3).
     jurisdiction: str = Field(default="national", max_length=500)
+    # TOTP (staff): the base32 secret as AES-GCM ciphertext bound to "user:<id>:totp". Set but
+    # not enrolled: an enrolment waiting for its first code.
+    totp_secret: bytes | None = Field(default=None)
+    totp_enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The 30-second step of the last code accepted: no code is accepted twice (RFC 6238 §5.2).
+    totp_last_step: int | None = Field(default=None)
 
     @property
     def is_staff(self) -> bool:
@@ -67,6 +80,21 @@ class User(UserBase, table=True):
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def has_totp(self) -> bool:
+        return self.totp_enrolled_at is not None
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A single-use code that stands in for a TOTP code (a lost phone); stored as SHA-256."""
+
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def normalize_email(raw: str) -> str:
@@ -109,10 +137,11 @@ def find_user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
 
 
-def create_user(
-    session: Session, *, email: str, password: str | None, role: Role = Role.applicant
-) -> User:
-    """Create an account after checking its email and password; commit."""
+def check_new_account(email: str, password: str | None) -> tuple[str, dict[str, str]]:
+    """The normalised email and what is wrong with the email's form and the password.
+
+    Whether the address is taken is not checked here: sign-up must not tell (no enumeration).
+    """
     errors: dict[str, str] = {}
     try:
         email = normalize_email(email)
@@ -120,6 +149,14 @@ def create_user(
         errors["email"] = str(exc)
     if password is not None and (problem := password_problem(password, email=email)):
         errors["password"] = problem
+    return email, errors
+
+
+def create_user(
+    session: Session, *, email: str, password: str | None, role: Role = Role.applicant
+) -> User:
+    """Create an account after checking its email and password; commit."""
+    email, errors = check_new_account(email, password)
     if "email" not in errors and find_user_by_email(session, email):
         errors["email"] = _("An account with this email address already exists. Log in instead")
     if errors:
@@ -196,3 +233,241 @@ def verify_email_token(session: Session, secret_key: str, token: str, max_age: i
         session.add(user)
         session.commit()
     return user
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """Log out everywhere: every session cookie of the account stops working; commit."""
+    user.session_epoch += 1
+    session.add(user)
+    session.commit()
+
+
+# --- password reset ---------------------------------------------------------------------------
+
+_RESET_SALT = "portal.password-reset"
+
+
+def _password_fingerprint(user: User) -> str:
+    # Changes with every new password (the hash has a fresh salt), so a used link stops working.
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:32]
+
+
+def user_for_password_reset(session: Session, email: str) -> User | None:
+    """The account a reset link may be sent to: active, with a password, at that address."""
+    try:
+        email = normalize_email(email)
+    except ValueError:
+        return None
+    user = find_user_by_email(session, email)
+    if user is None or not user.is_active or not user.password_hash:
+        return None
+    return user
+
+
+def password_reset_token(secret_key: str, user: User) -> str:
+    """A signed token for setting a new password; it dies once the password changes."""
+    return URLSafeTimedSerializer(secret_key, salt=_RESET_SALT).dumps(
+        {"uid": user.id, "pw": _password_fingerprint(user)}
+    )
+
+
+def check_password_reset_token(session: Session, secret_key: str, token: str, max_age: int) -> User:
+    """The user a valid, unused reset token is for. Raises ValueError otherwise."""
+    serializer = URLSafeTimedSerializer(secret_key, salt=_RESET_SALT)
+    try:
+        data = serializer.loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise ValueError(_("This link has expired. Ask for a new one")) from None
+    except BadSignature:
+        raise ValueError(_("This link is not valid. Check you copied all of it")) from None
+    user = session.get(User, data.get("uid")) if isinstance(data, dict) else None
+    if user is None or not user.is_active or not user.password_hash:
+        raise ValueError(_("This link is not valid. Check you copied all of it"))
+    if not hmac.compare_digest(str(data.get("pw", "")), _password_fingerprint(user)):
+        raise ValueError(_("This link has already been used, or the password was changed since "
+                           "it was sent. Ask for a new one"))
+    return user
+
+
+def reset_password(
+    session: Session, secret_key: str, token: str, password: str, *, max_age: int
+) -> User:
+    """Set a new password with a reset token and end every session of the account; commit.
+
+    Raises ValueError for a bad token, FormErrors for a password that breaks the rules.
+    """
+    user = check_password_reset_token(session, secret_key, token, max_age)
+    if problem := password_problem(password, email=user.email):
+        raise FormErrors({"password": problem})
+    user.password_hash = hash_password(password)
+    user.session_epoch += 1
+    session.add(user)
+    session.commit()
+    return user
+
+
+# --- TOTP and recovery codes (staff) ----------------------------------------------------------
+
+TOTP_ISSUER = "Livestream Registration Portal"
+TOTP_STEP = 30
+RECOVERY_CODE_COUNT = 10
+_NOT_DIGITS = re.compile(r"[\s-]")
+_NOT_HEX = re.compile(r"[^0-9a-f]")
+
+
+def _totp_context(user: User) -> bytes:
+    return f"user:{user.id}:totp".encode()
+
+
+def start_totp(session: Session, user: User, cipher: DataCipher) -> str:
+    """Make a new secret, keep it encrypted until a first code confirms it; commit.
+
+    Returns the base32 secret to show once. Refused (ValueError) when TOTP is already on.
+    """
+    if user.has_totp:
+        raise ValueError("TOTP is already set up")
+    secret = pyotp.random_base32()
+    user.totp_secret = cipher.encrypt_text(secret, context=_totp_context(user))
+    session.add(user)
+    session.commit()
+    return secret
+
+
+def totp_secret(user: User, cipher: DataCipher) -> str | None:
+    """The clear secret (pending or enrolled), or None."""
+    if user.totp_secret is None:
+        return None
+    return cipher.decrypt_text(user.totp_secret, context=_totp_context(user))
+
+
+def totp_uri(secret: str, email: str) -> str:
+    """The otpauth:// address an authenticator app reads from the QR code."""
+    return pyotp.TOTP(secret, interval=TOTP_STEP).provisioning_uri(
+        name=email, issuer_name=TOTP_ISSUER
+    )
+
+
+def _clock() -> float:
+    """The time TOTP codes are checked against (tests move it)."""
+    return time.time()
+
+
+def _matching_step(secret: str, code: str, now: float | None = None) -> int | None:
+    """The step whose code this is, within one step either side (pyotp's valid_window=1)."""
+    code = _NOT_DIGITS.sub("", code or "")
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret, interval=TOTP_STEP)
+    current = int((_clock() if now is None else now) // TOTP_STEP)
+    found = None
+    for step in (current - 1, current, current + 1):
+        # Compare all three so the time taken does not depend on which one matched.
+        if pyotp.utils.strings_equal(totp.at(step * TOTP_STEP), code):
+            found = step
+    return found
+
+
+def _claim_step(session: Session, user: User, step: int) -> bool:
+    """Record ``step`` as used unless it (or a later one) already was; commit. Atomic."""
+    result = session.exec(
+        update(User)
+        .where(col(User.id) == user.id)
+        .where(or_(col(User.totp_last_step).is_(None), col(User.totp_last_step) < step))
+        .values(totp_last_step=step)
+    )
+    claimed = isinstance(result, CursorResult) and result.rowcount == 1
+    session.commit()
+    if claimed:
+        user.totp_last_step = step
+    return claimed
+
+
+def _new_recovery_codes(session: Session, user: User) -> list[str]:
+    session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    codes = [secrets.token_hex(10) for _ in range(RECOVERY_CODE_COUNT)]  # 80 bits each
+    for code in codes:
+        session.add(RecoveryCode(user_id=user.id or 0, code_hash=_hash_recovery_code(code)))
+    return ["-".join(code[i : i + 5] for i in range(0, 20, 5)) for code in codes]
+
+
+def _hash_recovery_code(code: str) -> str:
+    return hashlib.sha256(_NOT_HEX.sub("", code.lower()).encode()).hexdigest()
+
+
+def confirm_totp(
+    session: Session, user: User, cipher: DataCipher, code: str, *, now: float | None = None
+) -> list[str]:
+    """Turn TOTP on once a first code proves the app has the secret; commit.
+
+    Ends every other session (``session_epoch``) and returns the recovery codes, to show once.
+    Raises FormErrors when the code is not right.
+    """
+    secret = totp_secret(user, cipher)
+    step = _matching_step(secret, code, now) if secret and not user.has_totp else None
+    if step is None:
+        raise FormErrors({"code": _("The code is not right. Enter the 6 digits the app shows "
+                                    "now")})
+    user.totp_enrolled_at = utcnow()
+    user.totp_last_step = step
+    user.session_epoch += 1
+    session.add(user)
+    codes = _new_recovery_codes(session, user)
+    session.commit()
+    return codes
+
+
+def check_totp(
+    session: Session, user: User, cipher: DataCipher, code: str, *, now: float | None = None
+) -> bool:
+    """Accept a current code of an enrolled user, once; commit."""
+    secret = totp_secret(user, cipher) if user.has_totp else None
+    step = _matching_step(secret, code, now) if secret else None
+    return step is not None and _claim_step(session, user, step)
+
+
+def use_recovery_code(session: Session, user: User, code: str) -> bool:
+    """Accept an unused recovery code of the user and spend it; commit. Atomic."""
+    if not user.has_totp or len(_NOT_HEX.sub("", (code or "").lower())) != 20:
+        return False
+    result = session.exec(
+        update(RecoveryCode)
+        .where(col(RecoveryCode.user_id) == user.id)
+        .where(col(RecoveryCode.code_hash) == _hash_recovery_code(code))
+        .where(col(RecoveryCode.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+    used = isinstance(result, CursorResult) and result.rowcount == 1
+    session.commit()
+    return used
+
+
+def check_second_factor(session: Session, user: User, cipher: DataCipher, code: str) -> bool:
+    """A 6-digit TOTP code, or else a recovery code."""
+    if re.fullmatch(r"\d{6}", _NOT_DIGITS.sub("", code or "")):
+        return check_totp(session, user, cipher, code)
+    return use_recovery_code(session, user, code)
+
+
+def recovery_codes_left(session: Session, user: User) -> int:
+    return session.exec(
+        select(func.count()).select_from(RecoveryCode)
+        .where(col(RecoveryCode.user_id) == user.id)
+        .where(col(RecoveryCode.used_at).is_(None))
+    ).one()
+
+
+def replace_recovery_codes(session: Session, user: User) -> list[str]:
+    """New recovery codes; the old ones stop working; commit. Returns them, to show once."""
+    codes = _new_recovery_codes(session, user)
+    session.commit()
+    return codes
+
+
+def remove_totp(session: Session, user: User) -> None:
+    """Turn TOTP off (a new phone: set it up again); commit."""
+    session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    user.totp_secret = None
+    user.totp_enrolled_at = None
+    user.totp_last_step = None
+    session.add(user)
+    session.commit()

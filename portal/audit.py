@@ -228,6 +228,15 @@ def integrity(session: Session, registration: Registration) -> Integrity:
     }
     size = tlog.size(session)
     root = tlog.root_hash(session, size) if size else b""
+    from portal import retention
+
+    # Retention erased the personal values of the signed attestation (never the declaration):
+    # it can no longer hash to its certificates, which is an erasure, not an alteration.
+    erased = retention.purged_at(registration)
+    if erased:
+        checks.append(Check(True, _("Personal data"), _(
+            "Erased by retention on %(date)s: the signed attestation can no longer be hashed "
+            "again and is not compared; everything else is checked", date=erased[:10])))
     for certificate in certificates:
         body = records.certificate_json(certificate)
         serial = certificate.serial
@@ -244,6 +253,8 @@ def integrity(session: Session, registration: Registration) -> Integrity:
         for kind, label in (("attestation", _("attestation")), ("declaration",
                                                                  _("declaration"))):
             wanted = body.get(f"{kind}_sha256", "")
+            if erased and kind == "attestation":
+                continue
             if wanted and wanted not in recomputed[kind]:
                 checks.append(Check(False, _("Certificate %(serial)s", serial=serial), _(
                     "No stored %(what)s hashes to the value in certificate %(serial)s: the "
@@ -255,7 +266,11 @@ def integrity(session: Session, registration: Registration) -> Integrity:
                                 problem or ""))
     current = certificates[-1]
     stated = {k: records.certificate_json(current).get(k) for k in statement(registration)}
-    if stated != statement(registration):
+    now_stated = statement(registration)
+    if erased:  # the masked name and ID number went with the answers they came from
+        stated = retention.statement_without_erased(stated)
+        now_stated = retention.statement_without_erased(now_stated)
+    if stated != now_stated:
         checks.append(Check(False, _("Current answers"), _(
             "The registration's stored answers no longer match what its current certificate "
             "states")))

@@ -196,6 +196,13 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     from portal.db import session_scope
     from portal.migrate import upgrade
 
+    if args.keys_command == "new-data-key":
+        return cmd_new_data_key(settings, args)
+    if args.data or args.dry_run:
+        if args.keys_command != "rotate" or not args.data:
+            print("--data and --dry-run go with: portal keys rotate --data", file=sys.stderr)
+            return 2
+        return cmd_rotate_data(settings, args)
     upgrade(settings)
     engine = _engine(settings)
     try:
@@ -212,6 +219,64 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
                     print(f"{key['kid']}  {key['status']:<8} {key['created_at']}")
     finally:
         engine.dispose()
+    return 0
+
+
+def cmd_new_data_key(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import datakeys
+
+    print(datakeys.new_data_key())
+    print("Set it as PORTAL_DATA_KEY and move the current key to PORTAL_OLD_DATA_KEYS on every "
+          "process, restart them, then run: portal keys rotate --data", file=sys.stderr)
+    return 0
+
+
+def cmd_rotate_data(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-encrypt every stored ciphertext under PORTAL_DATA_KEY, a batch at a time."""
+    from portal import datakeys
+    from portal.migrate import upgrade
+
+    if args.batch_size < 1:
+        print("--batch-size must be 1 or more", file=sys.stderr)
+        return 2
+    upgrade(settings)
+    engine = _engine(settings)
+    try:
+        report = datakeys.rotate(engine, settings, dry_run=args.dry_run,
+                                 batch_size=args.batch_size,
+                                 progress=lambda line: print(line, flush=True))
+    finally:
+        engine.dispose()
+    for failure in report.failures:
+        print(f"cannot re-encrypt {failure}", file=sys.stderr)
+    if report.dry_run:
+        print(f"Dry run: {report.values} values in {report.rows_changed} rows would be "
+              "re-encrypted under the current data key; nothing was changed.")
+    else:
+        print(f"Re-encrypted {report.values} values in {report.rows_changed} rows under the "
+              "current data key.")
+    if report.failures:
+        print(f"{len(report.failures)} rows hold values that no configured key opens (listed "
+              "above): add their key to PORTAL_OLD_DATA_KEYS and run again.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
+    """Erase the personal data of registrations that ended PORTAL_RETENTION_YEARS ago."""
+    from portal import retention
+    from portal.migrate import upgrade
+
+    upgrade(settings)
+    engine = _engine(settings)
+    try:
+        report = retention.purge(engine, settings, dry_run=args.dry_run,
+                                 progress=lambda line: print(line, flush=True))
+    finally:
+        engine.dispose()
+    for number in report.registrations:
+        print(("would purge " if report.dry_run else "purged ") + number)
+    print(("Dry run, nothing changed: " if report.dry_run else "Done: ") + str(report))
     return 0
 
 
@@ -342,9 +407,26 @@ def build_parser() -> argparse.ArgumentParser:
                                      "that is due, once")
     hooks_run.set_defaults(func=cmd_webhooks)
 
-    keys = sub.add_parser("keys", help="signing keys: list them, or rotate to a new one")
-    keys.add_argument("keys_command", choices=["list", "rotate"])
+    keys = sub.add_parser("keys", help="signing keys: list them, or rotate to a new one; "
+                          "--data: re-encrypt stored data under PORTAL_DATA_KEY")
+    keys.add_argument("keys_command", choices=["list", "rotate", "new-data-key"])
+    keys.add_argument("--data", action="store_true",
+                      help="with rotate: re-encrypt every ciphertext still under a key of "
+                      "PORTAL_OLD_DATA_KEYS with PORTAL_DATA_KEY (the signing key is left alone)")
+    keys.add_argument("--dry-run", action="store_true",
+                      help="with rotate --data: count what would be re-encrypted, change nothing")
+    keys.add_argument("--batch-size", type=int, default=200,
+                      help="with rotate --data: rows per transaction (default 200)")
     keys.set_defaults(func=cmd_keys)
+
+    retention = sub.add_parser("retention", help="erase personal data kept past its time")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    purge = retention_sub.add_parser(
+        "purge", help="erase the personal data of registrations that ended more than "
+        "PORTAL_RETENTION_YEARS (3) years ago; log entries and certificates stay")
+    purge.add_argument("--dry-run", action="store_true",
+                       help="list what would be purged, change nothing")
+    purge.set_defaults(func=cmd_retention)
 
     verify = sub.add_parser("verify-certificate", help="check a certificate offline")
     verify.add_argument("file")

@@ -18,7 +18,12 @@ def utcnow() -> datetime:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys.
+
+    Bound parameters are kept out of error messages: they hold names and emails, and an
+    unhandled database error ends up in the server's log.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs

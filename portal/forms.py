@@ -19,6 +19,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u206
 _CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
+def whole_number(raw: str, *, digits: int = 18) -> int | None:
+    """A typed count or id: at most ``digits`` ASCII digits, else None. (``str.isdigit`` is true
+    of "²", which ``int`` refuses, and ``int`` refuses more than 4300 digits.)"""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
+
+
 class Checker:
     """Collects clean values in ``data`` and the first message per field in ``errors``."""
 
@@ -123,12 +129,13 @@ class Checker:
                 self.error(name, required)
             self.data[name] = None
             return None
-        if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        number = whole_number(raw, digits=len(str(maximum)))
+        if number is None or not minimum <= number <= maximum:
             self.error(name, _("%(label)s must be a whole number", label=label))
             self.data[name] = None
             return None
-        self.data[name] = int(raw)
-        return int(raw)
+        self.data[name] = number
+        return number
 
     def apply(
         self, name: str, parse: Callable[[str], T], *, required: str, store: bool = True

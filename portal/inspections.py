@@ -18,7 +18,7 @@ from portal.accounts import User
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
 from portal.events import Actor, record_change
-from portal.forms import staff_text
+from portal.forms import staff_text, whole_number
 from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
 from portal.platforms import ApiClient
@@ -168,7 +168,8 @@ def open_inspection(
                 errors["number"] = _("There is no registration with this number in your "
                                      "jurisdiction")
     elif target_kind == "platform":
-        found = session.get(ApiClient, int(client_id)) if client_id.isdigit() else None
+        wanted = whole_number(client_id)
+        found = session.get(ApiClient, wanted) if wanted is not None else None
         if found is None or found.kind != "platform":
             errors["client_id"] = _("Choose the platform")
         client = found

@@ -6,15 +6,19 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlmodel import Field, SQLModel
+from PIL import Image, ImageOps
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.db import UTCDateTime, utcnow
 from portal.i18n import gettext as _
@@ -265,6 +269,133 @@ def check_upload(data: bytes, filename: str = "") -> str:
     return content_type
 
 
+# Uploads are opened by their content too (clean_upload): an image is decoded, bounded in size
+# and re-encoded in its own format, which drops its metadata (EXIF with GPS position, XMP, ICC,
+# comments) and anything appended after it; a PDF is refused when it could act on its own.
+MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel phone photo; about 150 MB decoded
+# Pillow refuses twice its bound outright (DecompressionBombError) and warns above it; the
+# bound itself is checked below before any pixel is decoded.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+_IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+EXIF_ORIENTATION = 0x0112
+# PDF names that run code, start programs or carry other files, and a password (which hides
+# the rest from this check): a document scan needs none of them.
+_PDF_ACTIVE = frozenset({b"JavaScript", b"JS", b"Launch", b"EmbeddedFile", b"EmbeddedFiles",
+                         b"RichMedia", b"XFA"})
+_PDF_NAME = re.compile(rb"/([^\s/\[\]()<>{}%]*)")
+_PDF_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_PDF_STREAM = re.compile(rb"(?<![A-Za-z])stream(?:\r\n|\n|\r)")
+# Object streams (where /JS may hide, compressed) are inflated to at most this much in all.
+_PDF_INFLATE_LIMIT = 32 * 1024 * 1024
+
+
+def clean_upload(data: bytes, content_type: str) -> bytes:
+    """Return an accepted upload as it is to be stored, or raise UploadError.
+
+    ``content_type`` is what ``check_upload`` found. JPEG stays JPEG and PNG stays PNG, decoded
+    and encoded again: metadata and trailing payloads (a zip or HTML after the image) are gone,
+    and a file that only starts like an image is refused. PDFs are stored as sent unless they
+    hold scripts, launch actions, attachments or a password.
+    """
+    if content_type in _IMAGE_FORMATS:
+        return _reencode_image(data, _IMAGE_FORMATS[content_type])
+    if content_type == "application/pdf":
+        _check_pdf(data)
+        return data
+    raise UploadError(_("The selected file must be a JPG, PNG or PDF"))
+
+
+def _reencode_image(data: bytes, fmt: str) -> bytes:
+    too_large = UploadError(_(
+        "This image is too large: choose a photo or scan of at most %(count)d million pixels",
+        count=MAX_IMAGE_PIXELS // 1_000_000))
+    unreadable = UploadError(_("The selected file is damaged or is not really a JPG or PNG "
+                               "image"))
+    try:
+        image: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise too_large
+        image.load()
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise too_large from None
+    except UploadError:
+        raise
+    except Exception:  # Pillow raises many kinds on hostile bytes; all mean "not an image"
+        raise unreadable from None
+    params: dict[str, object] = {}
+    if orientation not in (None, 1):
+        # A phone's photo stands upright through its EXIF tag, which is about to go.
+        image = ImageOps.exif_transpose(image)
+    if fmt == "JPEG":
+        if image.format == "JPEG" and image.mode in ("L", "RGB", "CMYK"):
+            params["quality"] = "keep"  # the same quantisation: no visible loss
+        else:
+            params["quality"] = 95
+            if image.mode not in ("L", "RGB", "CMYK"):
+                image = image.convert("RGB")
+    elif image.info.get("transparency") is not None:
+        params["transparency"] = image.info["transparency"]
+    # Nothing of the original's metadata goes along: no exif, xmp, icc_profile or comment.
+    image.info = {}
+    out = io.BytesIO()
+    try:
+        image.save(out, fmt, **params)
+    except (OSError, ValueError, KeyError):
+        out = io.BytesIO()
+        image.convert("RGBA" if fmt == "PNG" else "RGB").save(out, fmt)
+    return out.getvalue()
+
+
+def _pdf_names(text: bytes) -> set[bytes]:
+    return {_PDF_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), name)
+            for name in _PDF_NAME.findall(text)}
+
+
+def _check_pdf(data: bytes) -> None:
+    """Refuse a PDF with active content; names are read outside streams and inside object
+    streams, with #xx escapes decoded (``/J#61vaScript`` is ``/JavaScript``)."""
+    unchecked = UploadError(_("The selected PDF could not be checked: save it again as a "
+                              "plain PDF, or upload a scan"))
+    names: set[bytes] = set()
+    inflated = 0
+    pos = 0
+    while True:
+        match = _PDF_STREAM.search(data, pos)
+        if match is None:
+            names |= _pdf_names(data[pos:])
+            break
+        header = data[pos:match.start()]
+        names |= _pdf_names(header)
+        end = data.find(b"endstream", match.end())
+        end = len(data) if end < 0 else end
+        obj = header.rfind(b"obj")
+        own = _pdf_names(header[obj + 3:] if obj >= 0 else header)
+        if b"ObjStm" in own:
+            if b"Encrypt" in names or (own & {b"Filter"} and b"FlateDecode" not in own):
+                raise unchecked
+            body = data[match.end():end]
+            if b"FlateDecode" in own:
+                if inflated >= _PDF_INFLATE_LIMIT:
+                    raise unchecked
+                inflater = zlib.decompressobj()
+                try:
+                    body = inflater.decompress(body, _PDF_INFLATE_LIMIT - inflated)
+                except zlib.error:
+                    raise unchecked from None
+                if inflater.unconsumed_tail:
+                    raise unchecked
+                inflated += len(body)
+            names |= _pdf_names(body)
+        pos = end + len(b"endstream")
+    if b"Encrypt" in names:
+        raise UploadError(_("The selected PDF is protected by a password: upload it without "
+                            "one"))
+    if names & _PDF_ACTIVE:
+        raise UploadError(_("The selected PDF contains scripts, attachments or actions: save "
+                            "it again without them, or upload a scan"))
+
+
 def safe_filename(name: str) -> str:
     """Return a file name fit to store and show: base name only, no control characters."""
     # Browsers on Windows may send the whole path, with either separator.
@@ -299,3 +430,168 @@ class PiiAccess(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # An API client's access (a platform's identity match, an authority's reveal).
     client_id: int | None = Field(default=None, foreign_key="api_clients.id", index=True)
+
+
+# --- Download my data (PIPL Art. 45) ---------------------------------------------------------
+
+EXPORT_FIELD = "data_export"
+EXPORT_REASON = "download my data"
+
+
+def log_data_export(session: Session, user: Any) -> None:
+    """Record that a person downloaded their own data, once per registration; commit."""
+    from portal.registrations import registrations_of
+
+    ids = [r.id for r in registrations_of(session, user)] or [None]
+    for registration_id in ids:
+        session.add(PiiAccess(actor_id=user.id, actor_role=str(user.role),
+                              registration_id=registration_id, field=EXPORT_FIELD,
+                              reason=EXPORT_REASON))
+    session.commit()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _clear_answers(cipher: DataCipher, answers: dict[str, Any], registration_id: int | None
+                   ) -> dict[str, Any]:
+    """Answers with each ``<field>_enc`` replaced by the clear ``<field>`` (the owner's own)."""
+    from portal.registrations import secret_context
+
+    out: dict[str, Any] = {}
+    for step, data in answers.items():
+        if not isinstance(data, dict):
+            out[step] = data
+            continue
+        clear: dict[str, Any] = {}
+        for key, value in data.items():
+            if not key.endswith("_enc"):
+                clear[key] = value
+                continue
+            name = key[: -len("_enc")]
+            try:
+                clear[name] = cipher.decrypt_text(
+                    base64.b64decode(value), context=secret_context(registration_id, step, name))
+            except (DecryptionError, binascii.Error, ValueError, TypeError):
+                clear[name] = None  # under a key no longer configured
+        out[step] = clear
+    return out
+
+
+def personal_data_export(session: Session, settings: Settings, user: Any, *,
+                         document_url: Callable[[int], str]) -> dict[str, Any]:
+    """Everything the portal holds about an applicant, as they may take it away."""
+    from portal import records
+    from portal.attestations import Attestation, Declaration
+    from portal.events import history_of
+    from portal.notify import Notification
+    from portal.registrations import PURGED, Document, RosterLink, Submission, registrations_of
+    from portal.review import Decision
+    from portal.sanctions import Appeal, Sanction
+    from portal.tlog import rfc3339
+
+    cipher = cipher_for(settings)
+
+    def rows(model: Any, registration_id: int | None, order: Any) -> list[Any]:
+        query = select(model).where(model.registration_id == registration_id)
+        return list(session.exec(query.order_by(order)))
+
+    def registration_data(registration: Any) -> dict[str, Any]:
+        rid = registration.id
+        appeals = {a.sanction_id: a for a in rows(Appeal, rid, Appeal.id)}
+        numbers = {}
+        links = list(session.exec(select(RosterLink).where(
+            (RosterLink.manager_id == rid) | (RosterLink.streamer_id == rid))))
+        for other_id in {link.manager_id for link in links} | {link.streamer_id for link in links}:
+            other = session.get(type(registration), other_id)
+            numbers[other_id] = other.number if other is not None else None
+        return {
+            "number": registration.number,
+            "status": registration.status,
+            "subject_kind": registration.subject_kind,
+            "roles": [r for r in registration.roles.split(",") if r],
+            "region": registration.region,
+            "risk_level": registration.risk_level,
+            "age_band": registration.age_band,
+            "created_at": _iso(registration.created_at),
+            "updated_at": _iso(registration.updated_at),
+            "submitted_at": _iso(registration.submitted_at),
+            "decided_at": _iso(registration.decided_at),
+            "valid_from": _iso(registration.valid_from),
+            "valid_until": _iso(registration.valid_until),
+            "data_confirmed_at": _iso(registration.data_confirmed_at),
+            "personal_data_erased_at": registration.answers.get(PURGED),
+            "answers": _clear_answers(cipher, registration.answers, rid),
+            "submissions": [{
+                "version": s.version, "submitted_at": _iso(s.submitted_at),
+                "signed_name": s.signed_name, "ip": s.ip, "user_agent": s.user_agent,
+                "answers": _clear_answers(cipher, s.answers, rid),
+            } for s in rows(Submission, rid, Submission.version)],
+            "attestations": [{
+                "version": a.version, "sha256": a.sha256, "signed_name": a.signed_name,
+                "signed_at": _iso(a.signed_at), "data": a.data,
+            } for a in rows(Attestation, rid, Attestation.version)],
+            "declarations": [{"version": d.version, "sha256": d.sha256, "data": d.data}
+                             for d in rows(Declaration, rid, Declaration.version)],
+            "documents": [{
+                "id": d.id, "kind": d.kind, "filename": d.filename,
+                "content_type": d.content_type, "size": d.size, "sha256": d.sha256,
+                "uploaded_at": _iso(d.created_at), "erased": not d.ciphertext,
+                "url": document_url(d.id) if d.ciphertext else None,
+            } for d in rows(Document, rid, Document.id)],
+            # What moderators told the applicant; their internal notes are their own.
+            "decisions": [{
+                "kind": d.kind, "at": _iso(d.at), "reason_code": d.reason_code,
+                "message": d.message, "steps": d.steps,
+            } for d in rows(Decision, rid, Decision.id)],
+            "sanctions": [{
+                "kind": s.kind, "facts": s.facts, "reason": s.reason,
+                "legal_basis": s.legal_basis, "until": _iso(s.until),
+                "appeal_channel": s.appeal_channel, "created_at": _iso(s.created_at),
+                "state": s.state, "ended_at": _iso(s.ended_at),
+                "appeal": None if (a := appeals.get(s.id)) is None else {
+                    "text": a.text, "created_at": _iso(a.created_at), "outcome": a.outcome,
+                    "decided_at": _iso(a.decided_at), "decision_reason": a.decision_reason,
+                },
+            } for s in rows(Sanction, rid, Sanction.id)],
+            # As on the applicant's timeline: an authority's inspection is not theirs to follow.
+            "history": [{
+                "at": _iso(e.at), "action": e.action, "by": e.actor_role,
+                "from_status": e.from_status, "to_status": e.to_status, "reason": e.reason,
+                "data": e.data,
+            } for e in history_of(session, rid) if not e.action.startswith("inspection_")],
+            "certificates": [{
+                "serial": c.serial, "issued_at": _iso(c.issued_at), "log_index": c.log_index,
+                "certificate": records.certificate_json(c),
+            } for c in session.exec(select(records.Certificate)
+                                    .where(records.Certificate.registration_id == rid)
+                                    .order_by(col(records.Certificate.issued_at)))],
+            "roster": {
+                "manages": [{"number": numbers.get(link.streamer_id),
+                             "confirmed_at": _iso(link.confirmed_at)}
+                            for link in links if link.manager_id == rid],
+                "managed_by": [{"number": numbers.get(link.manager_id),
+                                "confirmed_at": _iso(link.confirmed_at)}
+                               for link in links if link.streamer_id == rid],
+            },
+        }
+
+    notifications = session.exec(select(Notification).where(Notification.user_id == user.id)
+                                 .order_by(col(Notification.id)))
+    return {
+        "exported_at": rfc3339(utcnow()),
+        "account": {
+            "email": user.email,
+            "role": str(user.role),
+            "created_at": _iso(user.created_at),
+            "email_verified": user.email_verified_at is not None,
+            "email_verified_at": _iso(user.email_verified_at),
+        },
+        "registrations": [registration_data(r) for r in
+                          reversed(registrations_of(session, user))],
+        "notifications": [{
+            "subject": n.subject, "body": n.body, "created_at": _iso(n.created_at),
+            "read_at": _iso(n.read_at),
+        } for n in notifications],
+    }

@@ -50,6 +50,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 REQUESTED = "_requested"
 # Files that arrived with a step that was not saved yet: kept so nobody has to choose them again.
 PENDING = "_pending"
+# When retention erased the personal data (portal.retention).
+PURGED = "_purged_at"
 
 
 class Registration(SQLModel, table=True):
@@ -134,6 +136,8 @@ class Upload:
     filename: str
     content_type: str
     data: bytes
+    # Whether privacy.clean_upload already re-encoded it (else _store_document does).
+    cleaned: bool = False
 
 
 @dataclass
@@ -162,7 +166,8 @@ def current_registration(session: Session, user: User) -> Registration | None:
         .where(Registration.user_id == user.id, Registration.status.not_in(ENDED))  # type: ignore[attr-defined]
         .order_by(Registration.id.desc())  # type: ignore[union-attr]
     )
-    return session.exec(query).first()
+    # An expired registration whose personal data retention erased has ended for good.
+    return next((r for r in session.exec(query) if not r.answers.get(PURGED)), None)
 
 
 def registrations_of(session: Session, user: User) -> list[Registration]:
@@ -184,6 +189,8 @@ def get_document(session: Session, document_id: int, *, user: User) -> Document:
 
 
 def read_document(settings: Settings, document: Document) -> bytes:
+    if not document.ciphertext:
+        raise NotFound()  # erased by retention
     return privacy.cipher_for(settings).decrypt(
         document.ciphertext, context=_document_context(document.registration_id, document.kind)
     )
@@ -324,6 +331,10 @@ def check_step(
 def _store_document(
     session: Session, settings: Settings, registration: Registration, upload: Upload
 ) -> int:
+    if not upload.cleaned:
+        # Images re-encoded without their metadata, PDFs checked for active content.
+        upload.data = privacy.clean_upload(upload.data, upload.content_type)
+        upload.cleaned = True
     document = Document(
         registration_id=registration.id,  # type: ignore[arg-type]
         kind=upload.field,
@@ -737,7 +748,8 @@ def deregister(session: Session, settings: Settings, *, registration: Registrati
 
 def start_renewal(session: Session, *, registration: Registration, user: User) -> None:
     """Ask the applicant to confirm every step again before an expired registration is renewed."""
-    if registration.user_id != user.id or registration.status != "expired":
+    if registration.user_id != user.id or registration.status != "expired" or \
+            registration.answers.get(PURGED):
         raise NotFound()
     today_steps = [s for s in steps.EDITABLE_STEPS if s in registration.answers]
     message = _("Confirm this step again to renew your registration")

@@ -48,8 +48,12 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 120
     session_max_hours: int = 12
     email_token_max_age_hours: int = 72
+    # How long a password-reset link works.
+    password_reset_max_age_minutes: int = 60
     # Comma-separated base64 data keys that are retired but may still decrypt old records.
     old_data_keys: str = ""
+    # Years after a registration ends before `portal retention purge` erases its personal data.
+    retention_years: int = 3
     identity_provider_url: str = ""
     identity_provider_token: str = ""
     identity_provider_timeout: float = 5.0

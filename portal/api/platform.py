@@ -24,6 +24,7 @@ from portal.api.core import ApiError, Call, Reply, field_error, operation
 from portal.db import utcnow
 from portal.errors import FormErrors
 from portal.events import OutboxEvent, event_json, visible_to_platform
+from portal.forms import whole_number
 from portal.registrations import Registration
 from portal.tlog import rfc3339
 
@@ -346,10 +347,10 @@ def add_buyer(call: Call) -> dict[str, Any]:
 def remove_buyer(call: Call) -> Reply:
     """Lift an entry this platform added. Another platform's entry, and one already lifted,
     are not found."""
-    raw = call.params["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    entry_id = whole_number(call.params["id"])
+    if entry_id is None:
         raise ApiError(404, "No buyer block of this platform has this id")
-    buyers.remove_buyer(call.session, client_id=call.client["id"], entry_id=int(raw))
+    buyers.remove_buyer(call.session, client_id=call.client["id"], entry_id=entry_id)
     return Reply(status=204)
 
 

@@ -1,20 +1,31 @@
-"""Sign-up, login, logout, email verification and the applicant's start page."""
+"""Sign-up, login (with TOTP for staff), logout, password reset, email verification and the
+applicant's start page."""
 
 from __future__ import annotations
 
+import math
+import secrets
+import time
+from html import escape
+
+import segno
+from limits import parse_many
+from limits.strategies import RateLimiter
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import accounts, events, notify, registrations, sanctions, steps
-from portal.accounts import Role, User
+from portal import accounts, events, notify, privacy, registrations, sanctions, steps
+from portal.accounts import STAFF_ROLES, Role, User
 from portal.errors import FormErrors
 from portal.i18n import gettext as _
+from portal.i18n import ngettext
 from portal.web.core import (
     form_value,
     home_for,
     log_in,
     log_out,
+    must_enrol_totp,
     namespaced,
     page,
     redirect,
@@ -22,16 +33,82 @@ from portal.web.core import (
     safe_next,
 )
 
+# Failures allowed before a wait, per account (its normalised email, known or not) and per
+# network address. Each window that fills makes the wait longer: up to 15 minutes, then an
+# hour, then a day. Only failures count, so nobody's success resets anyone's count.
+ACCOUNT_LIMITS = "5/15minutes; 10/hour; 20/day"
+ADDRESS_LIMITS = "20/15minutes; 60/hour; 200/day"
+# Second-factor codes, per account (a 6-digit code has a million values).
+CODE_LIMITS = "5/15minutes; 10/hour; 20/day"
+# Messages the portal sends to one address about sign-up attempts and password resets, and
+# reset requests from one network address.
+MAIL_LIMITS = "3/hour; 10/day"
+RESET_ADDRESS_LIMITS = "20/hour; 100/day"
+# Between the password and the second factor.
+PENDING_SECONDS = 300
+
+
+def _link(request: Request, route: str, **query: str) -> str:
+    """An absolute address for a message, on PORTAL_BASE_URL when it is set."""
+    settings = request.app.state.settings
+    url = request.url_for(route)
+    if query:
+        url = url.include_query_params(**query)
+    if settings.base_url:
+        # Behind a proxy the request's own host may not be the one people reach us at.
+        return f"{settings.base_url.rstrip('/')}{url.path}" + (f"?{url.query}" if url.query else "")
+    return str(url)
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _account_key(email: str) -> str:
+    try:
+        return accounts.normalize_email(email)
+    except ValueError:
+        return (email or "").strip().lower()[: accounts.EMAIL_MAX]
+
+
+def _wait_seconds(limiter: RateLimiter, rules: str, *keys: str) -> float:
+    """How long until one more attempt is allowed under every rule (0: now)."""
+    now = time.time()
+    wait = 0.0
+    for rule in parse_many(rules):
+        if not limiter.test(rule, *keys):
+            reset_at, _remaining = limiter.get_window_stats(rule, *keys)
+            wait = max(wait, reset_at - now, 1.0)
+    return wait
+
+
+def _count_failure(limiter: RateLimiter, rules: str, *keys: str) -> None:
+    for rule in parse_many(rules):
+        limiter.hit(rule, *keys)
+
+
+def _try_again_in(seconds: float) -> str:
+    minutes = math.ceil(seconds / 60)
+    if minutes <= 90:
+        return ngettext("Too many attempts: try again in %(num)d minute",
+                        "Too many attempts: try again in %(num)d minutes", minutes)
+    return ngettext("Too many attempts: try again in %(num)d hour",
+                    "Too many attempts: try again in %(num)d hours", math.ceil(minutes / 60))
+
+
+def _may_mail(request: Request, email: str) -> bool:
+    """Count one message to this address; False once it has had its share (sent silently)."""
+    limiter = request.app.state.limiter
+    if _wait_seconds(limiter, MAIL_LIMITS, "mail-to", email):
+        return False
+    _count_failure(limiter, MAIL_LIMITS, "mail-to", email)
+    return True
+
 
 def _send_verification(request: Request, user: User) -> None:
     settings = request.app.state.settings
     token = accounts.email_token(settings.secret("secret_key"), user)
-    url = request.url_for("accounts:verify_email").include_query_params(token=token)
-    if settings.base_url:
-        # Behind a proxy the request's own host may not be the one people reach us at.
-        link = f"{settings.base_url.rstrip('/')}{url.path}?{url.query}"
-    else:
-        link = str(url)
+    link = _link(request, "accounts:verify_email", token=token)
     body = _(
         "Welcome to the Livestream Registration Portal.\n\n"
         "Confirm your email address by opening this link:\n%(link)s\n\n"
@@ -53,18 +130,42 @@ def show_signup(request: Request) -> Response:
     return render(request, "accounts/signup.html", {"values": {}, "errors": {}})
 
 
+def _send_account_exists(request: Request, user: User) -> None:
+    """Tell an account's owner that someone tried to sign up with its address."""
+    if not _may_mail(request, user.email):
+        return
+    body = _(
+        "Someone, perhaps you, tried to create an account on the Livestream Registration "
+        "Portal with this email address. It already has an account, so nothing was changed.\n\n"
+        "To log in: %(login)s\n"
+        "If you have forgotten your password, set a new one: %(forgot)s\n\n"
+        "If it was not you, you can ignore this message.",
+        login=_link(request, "accounts:login"),
+        forgot=_link(request, "accounts:forgot_password"),
+    )
+    notify.send(
+        request.app.state.settings,
+        notify.Message(to=user.email, subject=_("You already have an account"), body=body),
+        session=request.state.db,
+    )
+
+
 @page()
 def sign_up(request: Request) -> Response:
     form = request.state.form
     values = {"email": form_value(form, "email")}
     password = form_value(form, "password")
     confirm = form_value(form, "password_confirm")
+    db = request.state.db
+    email, errors = accounts.check_new_account(values["email"], password)
+    if password and confirm != password:
+        errors.setdefault("password_confirm", _("The passwords do not match"))
+    existing = accounts.find_user_by_email(db, email) if not errors else None
     try:
-        if password and confirm != password:
-            raise FormErrors({"password_confirm": _("The passwords do not match")})
-        user = accounts.create_user(
-            request.state.db, email=values["email"], password=password, role=Role.applicant
-        )
+        if errors:
+            raise FormErrors(errors)
+        if existing is None:
+            user = accounts.create_user(db, email=email, password=password, role=Role.applicant)
     except FormErrors as exc:
         return render(
             request,
@@ -72,17 +173,47 @@ def sign_up(request: Request) -> Response:
             {"values": values, "errors": exc.errors},
             status_code=422,
         )
+    if existing is not None:
+        # No enumeration: the page does not say the address is taken; its owner hears of it.
+        accounts.hash_password(password)  # the same work as a new account
+        _send_account_exists(request, existing)
+        return redirect(request.url_for("accounts:signup_sent").path)
     log_in(request, user)
     _send_verification(request, user)
     return redirect(request.url_for("accounts:me").path + "?welcome=1")
 
 
 @page()
+def show_signup_sent(request: Request) -> Response:
+    return render(request, "accounts/signup_sent.html")
+
+
+def _login_notice(done: str) -> str:
+    if done == "everywhere":
+        return _("You have been logged out on every device.")
+    if done == "reset":
+        return _("Your password has been changed and you have been logged out everywhere. Log "
+                 "in with the new password.")
+    if done == "expired":
+        return _("That took too long. Log in again.")
+    return ""
+
+
+def _login_page(
+    request: Request, *, values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None, next_url: str = "", status_code: int = 200,
+) -> Response:
+    return render(request, "accounts/login.html", {
+        "values": values or {}, "errors": errors or {}, "next": next_url,
+        "notice": _login_notice(request.query_params.get("done", "")),
+    }, status_code=status_code)
+
+
+@page()
 def show_login(request: Request) -> Response:
     if request.state.user is not None:
         return redirect(request.url_for(home_for(request.state.user)).path)
-    next_url = safe_next(request.query_params.get("next"), "")
-    return render(request, "accounts/login.html", {"values": {}, "errors": {}, "next": next_url})
+    return _login_page(request, next_url=safe_next(request.query_params.get("next"), ""))
 
 
 @page()
@@ -91,24 +222,332 @@ def log_in_user(request: Request) -> Response:
     email = form_value(form, "email")
     password = form_value(form, "password")
     next_url = safe_next(form_value(form, "next"), "")
+    limiter = request.app.state.limiter
+    account = ("login-account", _account_key(email))
+    address = ("login-address", _client_address(request))
+    wait = max(_wait_seconds(limiter, ACCOUNT_LIMITS, *account),
+               _wait_seconds(limiter, ADDRESS_LIMITS, *address))
+    if wait:
+        # Known or unknown email alike: the count is kept for whatever was typed.
+        return _login_page(request, values={"email": email}, next_url=next_url,
+                           errors={"_throttled": _try_again_in(wait)}, status_code=429)
     user = accounts.authenticate(request.state.db, email=email, password=password)
     if user is None:
+        _count_failure(limiter, ACCOUNT_LIMITS, *account)
+        _count_failure(limiter, ADDRESS_LIMITS, *address)
         # One message for an unknown email and a wrong password: nobody learns who has an account.
         errors = {"email": _("The email address or password is not right")}
-        return render(
-            request,
-            "accounts/login.html",
-            {"values": {"email": email}, "errors": errors, "next": next_url},
-            status_code=422,
+        return _login_page(request, values={"email": email}, errors=errors, next_url=next_url,
+                           status_code=422)
+    if user.has_totp:
+        # Half logged in: who passed the password, until when. Nothing else opens meanwhile.
+        request.session.clear()
+        request.session.update(
+            pending_uid=user.id, pending_epoch=user.session_epoch, pending_at=int(time.time()),
+            pending_next=next_url, csrf=secrets.token_urlsafe(32),
         )
+        return redirect(request.url_for("accounts:login_code").path)
     log_in(request, user)
+    if must_enrol_totp(request.app.state.settings, user):
+        return redirect(request.url_for("accounts:security").path)
     return redirect(next_url or request.url_for(home_for(user)).path)
 
 
+def _pending_user(request: Request) -> User | None:
+    """The account whose password was just given, while its second step is open."""
+    pending = request.session
+    uid = pending.get("pending_uid")
+    if uid is None or time.time() - int(pending.get("pending_at", 0)) > PENDING_SECONDS:
+        return None
+    user = request.state.db.get(User, uid)
+    if (user is None or not user.is_active or not user.has_totp
+            or user.session_epoch != pending.get("pending_epoch")):
+        return None
+    return user
+
+
+def _code_page(request: Request, errors: dict[str, str], status_code: int = 200) -> Response:
+    return render(request, "accounts/login_code.html", {"errors": errors, "values": {}},
+                  status_code=status_code)
+
+
+def _drop_pending(request: Request) -> Response:
+    for key in ("pending_uid", "pending_epoch", "pending_at", "pending_next"):
+        request.session.pop(key, None)
+    return redirect(request.url_for("accounts:login").path + "?done=expired")
+
+
 @page()
+def show_login_code(request: Request) -> Response:
+    if request.state.user is not None:
+        return redirect(request.url_for(home_for(request.state.user)).path)
+    if _pending_user(request) is None:
+        return _drop_pending(request)
+    return _code_page(request, {})
+
+
+@page()
+def check_login_code(request: Request) -> Response:
+    user = _pending_user(request)
+    if user is None:
+        return _drop_pending(request)
+    form = request.state.form
+    recovery = form_value(form, "recovery_code").strip()
+    code = recovery or form_value(form, "code")
+    field = "recovery_code" if recovery else "code"
+    limiter = request.app.state.limiter
+    key = ("login-code", str(user.id))
+    if wait := _wait_seconds(limiter, CODE_LIMITS, *key):
+        return _code_page(request, {"_throttled": _try_again_in(wait)}, status_code=429)
+    db = request.state.db
+    cipher = privacy.cipher_for(request.app.state.settings)
+    ok = (accounts.use_recovery_code(db, user, code) if recovery
+          else accounts.check_totp(db, user, cipher, code))
+    if not ok:
+        _count_failure(limiter, CODE_LIMITS, *key)
+        message = (_("This recovery code is not right, or has been used already") if recovery
+                   else _("The code is not right. Enter the 6 digits the app shows now"))
+        return _code_page(request, {field: message}, status_code=422)
+    next_url = safe_next(request.session.get("pending_next"), "")
+    log_in(request, user)
+    if recovery:
+        return redirect(request.url_for("accounts:security").path + "?recovery_used=1")
+    return redirect(next_url or request.url_for(home_for(user)).path)
+
+
+@page(before_totp=True)
 def log_out_user(request: Request) -> Response:
     log_out(request)
     return redirect(request.url_for("home").path + "?logged_out=1")
+
+
+@page(login=True, before_totp=True)
+def log_out_everywhere(request: Request) -> Response:
+    accounts.end_all_sessions(request.state.db, request.state.user)
+    log_out(request)
+    return redirect(request.url_for("accounts:login").path + "?done=everywhere")
+
+
+# --- password reset ---------------------------------------------------------------------------
+
+
+@page()
+def show_forgot_password(request: Request) -> Response:
+    return render(request, "accounts/forgot.html", {
+        "values": {}, "errors": {}, "sent": request.query_params.get("sent") == "1",
+    })
+
+
+@page()
+def request_password_reset(request: Request) -> Response:
+    settings = request.app.state.settings
+    email = form_value(request.state.form, "email")
+    try:
+        email = accounts.normalize_email(email)
+    except ValueError as exc:
+        return render(request, "accounts/forgot.html", {
+            "values": {"email": email}, "errors": {"email": str(exc)}, "sent": False,
+        }, status_code=422)
+    limiter = request.app.state.limiter
+    address = ("reset-address", _client_address(request))
+    if wait := _wait_seconds(limiter, RESET_ADDRESS_LIMITS, *address):
+        return render(request, "accounts/forgot.html", {
+            "values": {"email": email}, "errors": {"_throttled": _try_again_in(wait)},
+            "sent": False,
+        }, status_code=429)
+    _count_failure(limiter, RESET_ADDRESS_LIMITS, *address)
+    user = accounts.user_for_password_reset(request.state.db, email)
+    # The same answer whether or not the address has an account.
+    if user is not None and _may_mail(request, user.email):
+        token = accounts.password_reset_token(settings.secret("secret_key"), user)
+        body = _(
+            "Someone, perhaps you, asked to set a new password for your account on the "
+            "Livestream Registration Portal.\n\n"
+            "To choose a new password, open this link:\n%(link)s\n\n"
+            "The link works for %(minutes)d minutes and only once. If you did not ask, ignore "
+            "this message: your password stays as it is.",
+            link=_link(request, "accounts:reset_password", token=token),
+            minutes=settings.password_reset_max_age_minutes,
+        )
+        notify.send(settings, notify.Message(
+            to=user.email, subject=_("Set a new password"), body=body), session=request.state.db)
+    return redirect(request.url_for("accounts:forgot_password").path + "?sent=1")
+
+
+def _reset_page(
+    request: Request, token: str, *, errors: dict[str, str] | None = None,
+    link_error: str = "", email: str = "", status_code: int = 200,
+) -> Response:
+    return render(request, "accounts/reset.html", {
+        "token": token, "errors": errors or {}, "values": {}, "link_error": link_error,
+        "email": email,
+    }, status_code=status_code)
+
+
+def _reset_max_age(request: Request) -> int:
+    return int(request.app.state.settings.password_reset_max_age_minutes) * 60
+
+
+@page()
+def show_reset_password(request: Request) -> Response:
+    token = request.query_params.get("token", "")
+    settings = request.app.state.settings
+    try:
+        user = accounts.check_password_reset_token(
+            request.state.db, settings.secret("secret_key"), token, _reset_max_age(request))
+    except ValueError as exc:
+        return _reset_page(request, "", link_error=str(exc), status_code=400)
+    return _reset_page(request, token, email=user.email)
+
+
+@page()
+def reset_password(request: Request) -> Response:
+    form = request.state.form
+    token = form_value(form, "token")
+    password = form_value(form, "password")
+    settings = request.app.state.settings
+    db = request.state.db
+    try:
+        user = accounts.check_password_reset_token(
+            db, settings.secret("secret_key"), token, _reset_max_age(request))
+        if password and form_value(form, "password_confirm") != password:
+            raise FormErrors({"password_confirm": _("The passwords do not match")})
+        user = accounts.reset_password(db, settings.secret("secret_key"), token, password,
+                                       max_age=_reset_max_age(request))
+    except ValueError as exc:
+        return _reset_page(request, "", link_error=str(exc), status_code=400)
+    except FormErrors as exc:
+        return _reset_page(request, token, errors=exc.errors, email=user.email, status_code=422)
+    log_out(request)
+    body = _(
+        "The password of your account on the Livestream Registration Portal has just been "
+        "changed, and every session of the account has ended.\n\n"
+        "If you did not do this, set a new password at once: %(forgot)s",
+        forgot=_link(request, "accounts:forgot_password"),
+    )
+    notify.send(settings, notify.Message(
+        to=user.email, subject=_("Your password has been changed"), body=body), session=db)
+    return redirect(request.url_for("accounts:login").path + "?done=reset")
+
+
+# --- staff: TOTP and recovery codes -----------------------------------------------------------
+
+
+def _qr_svg(uri: str) -> str:
+    """The otpauth:// address as an inline SVG QR code, sized by attributes (no inline style)."""
+    svg = segno.make_qr(uri, error="m").svg_inline(
+        scale=4, border=4, dark="#000", light="#fff", svgclass="qr", lineclass=None)
+    if not svg.startswith("<svg "):
+        raise ValueError("unexpected SVG from segno")
+    label = escape(_("QR code for your authenticator app"), quote=True)
+    return f'<svg role="img" aria-label="{label}" ' + svg[len("<svg "):]
+
+
+def _setup_page(
+    request: Request, secret: str, errors: dict[str, str], status_code: int = 200
+) -> Response:
+    user = request.state.user
+    return _no_store(render(request, "accounts/totp_setup.html", {
+        "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "qr_svg": _qr_svg(accounts.totp_uri(secret, user.email)),
+        "errors": errors, "values": {},
+    }, status_code=status_code))
+
+
+def _no_store(response: Response) -> Response:
+    """Secrets and recovery codes stay out of every cache, the browser's history included."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _security_page(
+    request: Request, errors: dict[str, str] | None = None, status_code: int = 200
+) -> Response:
+    user = request.state.user
+    query = request.query_params
+    return render(request, "accounts/security.html", {
+        "codes_left": accounts.recovery_codes_left(request.state.db, user) if user.has_totp else 0,
+        "must_enrol": must_enrol_totp(request.app.state.settings, user),
+        "recovery_used": query.get("recovery_used") == "1",
+        "removed": query.get("removed") == "1",
+        "errors": errors or {}, "values": {},
+    }, status_code=status_code)
+
+
+def _checked_code(request: Request, field: str) -> dict[str, str] | None:
+    """Errors for the code in the form (a TOTP or a recovery code), or None when it is right."""
+    user = request.state.user
+    limiter = request.app.state.limiter
+    key = ("login-code", str(user.id))
+    if wait := _wait_seconds(limiter, CODE_LIMITS, *key):
+        return {"_throttled": _try_again_in(wait)}
+    cipher = privacy.cipher_for(request.app.state.settings)
+    if accounts.check_second_factor(request.state.db, user, cipher,
+                                    form_value(request.state.form, field)):
+        return None
+    _count_failure(limiter, CODE_LIMITS, *key)
+    return {field: _("The code is not right. Enter the 6 digits the app shows now")}
+
+
+@page(roles=STAFF_ROLES, before_totp=True)
+def show_security(request: Request) -> Response:
+    return _security_page(request)
+
+
+@page(roles=STAFF_ROLES, before_totp=True)
+def start_totp(request: Request) -> Response:
+    user = request.state.user
+    if user.has_totp:
+        return redirect(request.url_for("accounts:security").path)
+    secret = accounts.start_totp(
+        request.state.db, user, privacy.cipher_for(request.app.state.settings))
+    return _setup_page(request, secret, {})
+
+
+@page(roles=STAFF_ROLES, before_totp=True)
+def confirm_totp(request: Request) -> Response:
+    user = request.state.user
+    cipher = privacy.cipher_for(request.app.state.settings)
+    secret = accounts.totp_secret(user, cipher)
+    if user.has_totp or secret is None:
+        return redirect(request.url_for("accounts:security").path)
+    limiter = request.app.state.limiter
+    key = ("login-code", str(user.id))
+    if wait := _wait_seconds(limiter, CODE_LIMITS, *key):
+        return _setup_page(request, secret, {"_throttled": _try_again_in(wait)}, 429)
+    try:
+        codes = accounts.confirm_totp(
+            request.state.db, user, cipher, form_value(request.state.form, "code"))
+    except FormErrors as exc:
+        _count_failure(limiter, CODE_LIMITS, *key)
+        return _setup_page(request, secret, exc.errors, 422)
+    # Every other session (password only) has ended; this one goes on with the new epoch.
+    log_in(request, user)
+    return _no_store(render(request, "accounts/recovery_codes.html",
+                            {"codes": codes, "enrolled": True}))
+
+
+@page(roles=STAFF_ROLES)
+def new_recovery_codes(request: Request) -> Response:
+    user = request.state.user
+    if not user.has_totp:
+        return redirect(request.url_for("accounts:security").path)
+    if errors := _checked_code(request, "code"):
+        return _security_page(request, errors, 429 if "_throttled" in errors else 422)
+    codes = accounts.replace_recovery_codes(request.state.db, user)
+    return _no_store(render(request, "accounts/recovery_codes.html",
+                            {"codes": codes, "enrolled": False}))
+
+
+@page(roles=STAFF_ROLES)
+def remove_totp(request: Request) -> Response:
+    user = request.state.user
+    if not user.has_totp:
+        return redirect(request.url_for("accounts:security").path)
+    if errors := _checked_code(request, "remove_code"):
+        return _security_page(request, errors, 429 if "_throttled" in errors else 422)
+    accounts.remove_totp(request.state.db, user)
+    return redirect(request.url_for("accounts:security").path + "?removed=1")
 
 
 @page()
@@ -185,9 +624,25 @@ def show_me(request: Request) -> Response:
 routes = namespaced("accounts", [
     Route("/signup", show_signup, methods=["GET"], name="signup"),
     Route("/signup", sign_up, methods=["POST"], name="sign_up"),
+    Route("/signup/sent", show_signup_sent, methods=["GET"], name="signup_sent"),
     Route("/login", show_login, methods=["GET"], name="login"),
     Route("/login", log_in_user, methods=["POST"], name="log_in"),
+    Route("/login/code", show_login_code, methods=["GET"], name="login_code"),
+    Route("/login/code", check_login_code, methods=["POST"], name="check_login_code"),
     Route("/logout", log_out_user, methods=["POST"], name="logout"),
+    Route("/logout/everywhere", log_out_everywhere, methods=["POST"], name="logout_everywhere"),
+    Route("/password/forgot", show_forgot_password, methods=["GET"], name="forgot_password"),
+    Route("/password/forgot", request_password_reset, methods=["POST"],
+          name="request_password_reset"),
+    Route("/password/reset", show_reset_password, methods=["GET"], name="reset_password"),
+    Route("/password/reset", reset_password, methods=["POST"], name="set_new_password"),
+    Route("/account/security", show_security, methods=["GET"], name="security"),
+    Route("/account/security/totp", start_totp, methods=["POST"], name="start_totp"),
+    Route("/account/security/totp/confirm", confirm_totp, methods=["POST"],
+          name="confirm_totp"),
+    Route("/account/security/recovery-codes", new_recovery_codes, methods=["POST"],
+          name="new_recovery_codes"),
+    Route("/account/security/totp/remove", remove_totp, methods=["POST"], name="remove_totp"),
     Route("/verify-email", verify_email, methods=["GET"], name="verify_email"),
     Route("/verify-email/resend", resend_verification, methods=["POST"], name="resend"),
     Route("/me", show_me, methods=["GET"], name="me"),

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from portal import platforms, regions
 from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
-from portal.forms import Checker, form_input
+from portal.forms import Checker, form_input, whole_number
 from portal.i18n import gettext as _
 from portal.identity import china_today, parse_date
 from portal.settings import Settings
@@ -139,13 +139,14 @@ def _count(c: Checker, name: str, label: str, minimum: int, maximum: int) -> Non
     c.data[name] = None
     if not raw:
         return
-    if not raw.isdigit():
+    value = whole_number(raw)
+    if value is None:
         c.error(name, _("%(label)s must be a whole number", label=label))
-    elif not minimum <= int(raw) <= maximum:
+    elif not minimum <= value <= maximum:
         c.error(name, _("%(label)s must be between %(min)d and %(max)d", label=label,
                         min=minimum, max=maximum))
     else:
-        c.data[name] = int(raw)
+        c.data[name] = value
 
 
 # --- Pages ----------------------------------------------------------------------------------

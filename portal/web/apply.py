@@ -209,10 +209,11 @@ def _uploads(request: Request, step: str) -> tuple[list[Upload], dict[str, str]]
         data = part.file.read(privacy.MAX_UPLOAD_BYTES + 1)
         try:
             content_type = privacy.check_upload(data, part.filename)
+            data = privacy.clean_upload(data, content_type)
         except privacy.UploadError as exc:
             errors[name] = str(exc)
             continue
-        uploads.append(Upload(name, part.filename, content_type, data))
+        uploads.append(Upload(name, part.filename, content_type, data, cleaned=True))
     return uploads, errors
 
 
@@ -282,7 +283,7 @@ def _change_channels(
     rows = steps.channel_indexes(form) or [0]
     if action != "add_channel":
         index = form_value(request.state.form, "remove_channel")
-        if index.isdigit() and len(rows) > 1:
+        if index.isascii() and index.isdigit() and len(index) <= 2 and len(rows) > 1:
             for key in [k for k in form if k.startswith(f"channel-{int(index)}-")]:
                 del form[key]
         return _render_step(request, registration, "roles", form, {})
@@ -416,7 +417,10 @@ def show_document(request: Request) -> Response:
         owner = request.state.db.get(Registration, document.registration_id)
         if owner is None or not audit.covers(request.state.user.jurisdiction, owner.region):
             raise HTTPException(status_code=404)
-    data = registrations.read_document(request.app.state.settings, document)
+    try:
+        data = registrations.read_document(request.app.state.settings, document)
+    except NotFound:  # its bytes were erased by retention
+        raise HTTPException(status_code=404) from None
     filename = document.filename.encode("ascii", "replace").decode().replace('"', "")
     return Response(
         data,
@@ -556,7 +560,29 @@ def certificate_page(request: Request) -> Response:
     })
 
 
+@page(roles={"applicant"})
+def download_my_data(request: Request) -> Response:
+    """All the applicant's data as JSON, theirs to keep (PIPL Art. 45); the access is logged."""
+    import json
+
+    db = request.state.db
+    user = request.state.user
+    # A fresh transaction for the access log's write (a GET reads from a WAL snapshot).
+    db.rollback()
+    privacy.log_data_export(db, user)
+    data = privacy.personal_data_export(
+        db, request.app.state.settings, user,
+        document_url=lambda i: str(request.url_for("apply:show_document", document_id=i)))
+    day = utcnow().strftime("%Y%m%d")
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2), media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="my-data-{day}.json"',
+                 "Cache-Control": "no-store"},
+    )
+
+
 routes += namespaced("apply", [
+    Route("/me/data.json", download_my_data, methods=["GET"], name="my_data"),
     Route("/me/certificate.json", download_certificate, methods=["GET"], name="certificate"),
     Route("/me/certificate", certificate_page, methods=["GET"], name="certificate_page"),
     Route("/me/renew", renew, methods=["POST"], name="renew"),

@@ -57,7 +57,7 @@ def _when(timestamp: str) -> datetime | None:
 
 def _whole(raw: str) -> int | None:
     raw = raw.strip()
-    return int(raw) if raw.isdigit() and len(raw) <= 16 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 16 else None
 
 
 def look_up(session: Session, raw: str, checkpoint: dict[str, Any]) -> dict[str, Any]:

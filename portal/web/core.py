@@ -22,10 +22,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
+from starlette.types import Message
 
 from portal import i18n, notify
 from portal.accounts import Role, User
 from portal.db import session_scope
+from portal.forms import whole_number
 from portal.privacy import mask_email, mask_name
 from portal.resources import templates_dir
 from portal.settings import Settings
@@ -37,6 +39,9 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_PART_SIZE = 6 * 1024 * 1024
 MAX_FILES = 20
 MAX_FIELDS = 2000
+# A whole form post: six uploads at their 5 MB and the fields. A larger body is refused (413) as
+# it arrives, declared or not, before the rest is read (python-multipart bounds only each part).
+MAX_BODY_BYTES = 32 * 1024 * 1024
 CHINA_TIME = get_timezone("Asia/Shanghai")
 
 
@@ -147,6 +152,11 @@ def log_out(request: Request) -> None:
     request.session.clear()
 
 
+def must_enrol_totp(settings: Settings, user: User | None) -> bool:
+    """Staff in production set up TOTP before anything else (DESIGN §8)."""
+    return settings.is_production and user is not None and user.is_staff and not user.has_totp
+
+
 def _load_user(request: Request, db: Session, settings: Settings) -> User | None:
     uid = request.session.get("uid")
     if uid is None:
@@ -215,14 +225,34 @@ def form_value(form: FormData | None, name: str) -> str:
 Handler = Callable[[Request], Response]
 
 
+async def _read_form(request: Request) -> FormData:
+    declared = whole_number(request.headers.get("content-length", ""), digits=30)
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise HTTPException(status_code=413)
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > MAX_BODY_BYTES:
+            raise HTTPException(status_code=413)
+        return message
+
+    return await Request(request.scope, receive).form(
+        max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_PART_SIZE
+    )
+
+
 def page(
-    *, login: bool = False, roles: Iterable[str] | None = None
+    *, login: bool = False, roles: Iterable[str] | None = None, before_totp: bool = False
 ) -> Callable[[Handler], Callable[[Request], Any]]:
     """Wrap a synchronous handler: parse the form, check CSRF, load the user, open a DB session.
 
     The handler runs in a worker thread with ``request.state.db``, ``request.state.user`` and
     ``request.state.form`` set. ``login`` sends visitors to the login page; ``roles`` answers
-    403 to a logged-in user of another role.
+    403 to a logged-in user of another role. In production, staff without TOTP are sent to set
+    it up from every page but those marked ``before_totp`` (setting it up, logging out).
     """
     allowed = frozenset(roles or ())
     needs_login = login or bool(allowed)
@@ -232,14 +262,14 @@ def page(
         async def endpoint(request: Request) -> Response:
             form: FormData | None = None
             if request.method in UNSAFE_METHODS:
-                form = await request.form(
-                    max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_PART_SIZE
-                )
+                form = await _read_form(request)
             try:
                 if request.method in UNSAFE_METHODS:
                     check_csrf(request, form)
                 request.state.form = form
-                return await run_in_threadpool(_run, handler, request, allowed, needs_login)
+                return await run_in_threadpool(
+                    _run, handler, request, allowed, needs_login, before_totp
+                )
             finally:
                 if form is not None:
                     await form.close()
@@ -250,7 +280,11 @@ def page(
 
 
 def _run(
-    handler: Handler, request: Request, allowed: frozenset[str], needs_login: bool
+    handler: Handler,
+    request: Request,
+    allowed: frozenset[str],
+    needs_login: bool,
+    before_totp: bool = False,
 ) -> Response:
     settings: Settings = request.app.state.settings
     # A state-changing request takes SQLite's write lock when its transaction begins, so two
@@ -267,6 +301,8 @@ def _run(
         if needs_login and user is None:
             query = urlencode({"next": request.url.path})
             return redirect(f"{request.app.url_path_for('accounts:login')}?{query}")
+        if must_enrol_totp(settings, user) and not before_totp:
+            return redirect(str(request.app.url_path_for("accounts:security")))
         if allowed and (user is None or user.role not in allowed):
             raise HTTPException(status_code=403)
         return handler(request)

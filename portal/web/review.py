@@ -26,6 +26,7 @@ from portal import (
 )
 from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
+from portal.forms import whole_number
 from portal.i18n import gettext as _
 from portal.registrations import Registration
 from portal.web import summary
@@ -67,10 +68,7 @@ def show_queue(request: Request) -> Response:
     risk = params.get("risk", "") if params.get("risk", "") in ("low", "medium", "high", "key") \
         else ""
     sort = "flags" if params.get("sort") == "flags" else "oldest"
-    try:
-        page_number = max(1, int(params.get("page", "1")))
-    except ValueError:
-        page_number = 1
+    page_number = whole_number(params.get("page", "1"), digits=9) or 1
     appeals = sanctions.pending_appeals(request.state.db)
     rows, total = review.queue(request.state.db, flag=flag, role=role, risk=risk, sort=sort,
                                page=page_number)
@@ -148,10 +146,8 @@ def show_registration(request: Request) -> Response:
 
 
 def _version(request: Request) -> int:
-    try:
-        return int(form_value(request.state.form, "version"))
-    except ValueError:
-        return -1
+    version = whole_number(form_value(request.state.form, "version"), digits=9)
+    return -1 if version is None else version
 
 
 def _decision(request: Request, action: str) -> Response:

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from portal import platforms, webhooks
 from portal.accounts import Role
 from portal.errors import FormErrors, NotFound
+from portal.forms import whole_number
 from portal.i18n import lazy_gettext
 from portal.web.core import form_value, namespaced, page, redirect, render
 
@@ -28,16 +29,13 @@ def _filters(params: Any) -> dict[str, str]:
     """The list's filters from a query string or a form, keeping only values that exist."""
     platform = str(params.get("platform", "") or "")
     state = str(params.get("state", "") or "")
-    return {"platform": platform if platform.isdigit() else "",
+    return {"platform": platform if whole_number(platform) is not None else "",
             "state": state if state in webhooks.STATES else ""}
 
 
 def _list_context(request: Request, filters: dict[str, str], **extra: Any) -> dict[str, Any]:
     db = request.state.db
-    try:
-        page_number = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        page_number = 1
+    page_number = whole_number(request.query_params.get("page", "1"), digits=9) or 1
     rows, total = webhooks.recent(
         db, client_id=int(filters["platform"]) if filters["platform"] else None,
         state=filters["state"] or None, page=page_number, per_page=PER_PAGE)
@@ -56,7 +54,7 @@ def show_deliveries(request: Request) -> Response:
     filters = _filters(request.query_params)
     retried = request.query_params.get("retried", "")
     return render(request, "admin/deliveries.html", _list_context(
-        request, filters, retried=int(retried) if retried.isdigit() else None))
+        request, filters, retried=whole_number(retried)))
 
 
 @page(roles={Role.admin})

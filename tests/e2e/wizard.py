@@ -11,7 +11,20 @@ from portal import identity
 from tests.e2e.conftest import unique_email
 
 PASSWORD = "amber willow station 64 cloud"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _image(fmt: str) -> bytes:
+    """A real 8x8 image: uploads are decoded and encoded again (privacy.clean_upload)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (8, 8), (200, 180, 160)).save(out, fmt)
+    return out.getvalue()
+
+
+PNG = _image("PNG")
 PDF = b"%PDF-1.7\n" + b"0" * 64
 GIF = b"GIF89a" + b"\x00" * 64
 

@@ -65,12 +65,19 @@ def test_sign_up_errors_show_beside_field_and_keep_email(
     assert session.exec(select(func.count()).select_from(User)).one() == 0
 
 
-def test_sign_up_twice_with_same_email_is_refused(client, auth, session) -> None:
+def test_sign_up_with_a_taken_email_creates_nothing_and_tells_its_owner(client, auth, session):
     make_user(session, email="taken@example.com")
     response = auth.sign_up("Taken@example.com")
-    assert response.status_code == 422
-    assert "already exists" in field_error(response.text, "email")
+    # No enumeration: no "already exists", just "check your email", and no session.
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signup/sent"
+    page = client.get("/signup/sent")
+    assert "Check your email" in page.text and "already" not in page.text
+    assert client.get("/me").status_code == 303
     assert session.exec(select(func.count()).select_from(User)).one() == 1
+    notice = session.exec(select(MailboxMessage)).one()
+    assert notice.to == "taken@example.com" and notice.subject == "You already have an account"
+    assert "http://testserver/password/forgot" in notice.body
 
 
 def test_login_gives_one_message_for_unknown_email_and_wrong_password(client, auth, session):

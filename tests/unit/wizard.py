@@ -14,8 +14,20 @@ from portal.accounts import User
 from portal.db import utcnow
 from tests.unit.conftest import csrf_from
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+def _image(fmt: str) -> bytes:
+    """A real 8x8 image: uploads are decoded and encoded again (privacy.clean_upload)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (8, 8), (200, 180, 160)).save(out, fmt)
+    return out.getvalue()
+
+
+PNG = _image("PNG")
+JPEG = _image("JPEG")
 PDF = b"%PDF-1.7\n" + b"0" * 64
 GIF = b"GIF89a" + b"\x00" * 64
 

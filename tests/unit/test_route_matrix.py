@@ -1,0 +1,443 @@
+"""Who may do what: every route of the app, tried as every kind of actor (the route matrix).
+
+The routes are read from ``app.router.routes`` (into mounts), so a route added without an entry
+in ``MATRIX`` fails ``test_every_route_is_in_the_matrix``. Each entry says what each actor gets
+from one request to that route with real path values (the approved registration's number, its
+document, a case, an inspection, API clients, a delivery...) and, for a POST, the actor's own
+CSRF token and an otherwise empty form (``{}`` for the JSON API): an actor who is allowed gets
+an answer about the empty form (422, a 303 back to the page, a 409 for a stale version...), one
+who is not gets 303 to the login page, 403, 404 or 401. docs/security.md points here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from sqlmodel import Session, select
+from starlette.routing import BaseRoute, Mount
+from starlette.testclient import TestClient
+
+from portal import cases, inspections, records, sanctions
+from portal.accounts import User
+from portal.events import OutboxEvent
+from portal.platforms import ApiKey
+from portal.registrations import Document, Registration, RosterLink
+from portal.webhooks import WebhookDelivery
+from tests.unit.conftest import Auth, Platform, csrf_from, make_user
+from tests.unit.wizard import Wizard, fresh
+
+VISITOR, APPLICANT, OTHER, MODERATOR, AUDITOR, ADMIN, PLATFORM, AUTHORITY = ACTORS = (
+    "visitor", "applicant", "other applicant", "moderator", "auditor", "admin",
+    "platform key", "authority key",
+)
+PEOPLE = (VISITOR, APPLICANT, OTHER, MODERATOR, AUDITOR, ADMIN)  # browser sessions
+LOGIN = "login"  # 303 to /login?next=<the path asked for>
+
+Expected = dict[str, int | str]
+
+
+# --- defaults per area ------------------------------------------------------------------------
+# A web page ignores an API key: the two key holders are visitors there (filled in below).
+
+
+def public(status: int | str = 200) -> Expected:
+    return dict.fromkeys(PEOPLE, status)
+
+
+def signed_in(ok: int | str, *, staff: int | str | None = None) -> Expected:
+    """Any account (login=True); ``staff`` when staff get something else than applicants."""
+    staff = ok if staff is None else staff
+    return {VISITOR: LOGIN, APPLICANT: ok, OTHER: ok, MODERATOR: staff, AUDITOR: staff,
+            ADMIN: staff}
+
+
+def applicants(mine: int | str, other: int | str | None = None) -> Expected:
+    """roles={"applicant"}: ``mine`` for the approved applicant, ``other`` for the one with a
+    draft of their own."""
+    return {VISITOR: LOGIN, APPLICANT: mine, OTHER: mine if other is None else other,
+            MODERATOR: 403, AUDITOR: 403, ADMIN: 403}
+
+
+def staff_only(ok: int | str, *roles: str) -> Expected:
+    return {VISITOR: LOGIN, APPLICANT: 403, OTHER: 403,
+            **{role: ok if role in roles else 403 for role in (MODERATOR, AUDITOR, ADMIN)}}
+
+
+def staff(ok: int | str) -> Expected:  # any staff role
+    return staff_only(ok, MODERATOR, AUDITOR, ADMIN)
+
+
+def moderators(ok: int | str) -> Expected:  # moderator and admin (portal/web/review.py)
+    return staff_only(ok, MODERATOR, ADMIN)
+
+
+def sanctioners(ok: int | str) -> Expected:  # + auditors, who order sanctions (R9)
+    return staff_only(ok, MODERATOR, AUDITOR, ADMIN)
+
+
+def auditors(ok: int | str) -> Expected:  # auditor and admin (the console, inspections)
+    return staff_only(ok, AUDITOR, ADMIN)
+
+
+def admins(ok: int | str) -> Expected:
+    return staff_only(ok, ADMIN)
+
+
+def api(kind: str, ok: int) -> Expected:
+    """A keyed API endpoint: no key (a browser's session cookie is no key) is 401, the other
+    kind of key 403."""
+    return {**dict.fromkeys(PEOPLE, 401), PLATFORM: ok if kind == "platform" else 403,
+            AUTHORITY: ok if kind == "authority" else 403}
+
+
+# --- the matrix -------------------------------------------------------------------------------
+
+MATRIX: dict[str, Expected] = {
+    # public pages and records
+    "home": public(),
+    "privacy": public(),
+    "switch_language": public(303),
+    "dev_mailbox": public(),  # development only; 404 in production (test_app.py)
+    "verify:find": public(),
+    "verify:show": public(),
+    "verify:report": public(422),  # anyone may report, no account needed
+    "healthz": public(),
+    "portal_keys": public(),
+    "static": public(),
+    "log_checkpoint": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "log_entries": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "log_inclusion": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "log_consistency": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "api:openapi": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "api:reference": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    # accounts
+    "accounts:signup": {**public(303), VISITOR: 200},  # signed in: sent to their start page
+    "accounts:sign_up": public(422),
+    "accounts:signup_sent": public(),
+    "accounts:login": {**public(303), VISITOR: 200},
+    "accounts:log_in": public(422),
+    "accounts:login_code": public(303),  # no password step pending: back to the login page
+    "accounts:check_login_code": public(303),
+    "accounts:logout": public(303),
+    "accounts:logout_everywhere": signed_in(303),
+    "accounts:forgot_password": public(),
+    "accounts:request_password_reset": public(422),
+    "accounts:reset_password": public(400),  # no token
+    "accounts:set_new_password": public(400),
+    "accounts:verify_email": public(400),  # no token
+    "accounts:resend": signed_in(303),
+    "accounts:me": signed_in(200, staff=303),  # staff are sent to their own start page
+    # staff sign-in security (TOTP); none of them has TOTP yet
+    "accounts:security": staff(200),
+    "accounts:start_totp": staff(200),  # the set-up page with a new secret
+    "accounts:confirm_totp": staff(422),  # no code
+    "accounts:new_recovery_codes": staff(303),  # no TOTP yet: back to the security page
+    "accounts:remove_totp": staff(303),
+    # the applicant's wizard and records: the approved one's is not editable any more
+    "apply:show_tasks": applicants(303, 200),
+    "apply:start": applicants(303),
+    "apply:show_review": applicants(303),
+    "apply:submit": applicants(303, 422),
+    "apply:show_submitted": applicants(200, 303),
+    "apply:show_step": applicants(303, 200),
+    "apply:save_step": applicants(409, 422),
+    "apply:check_step": applicants(200),
+    "apply:show_document": signed_in(200, staff=200) | {OTHER: 404},
+    "apply:confirm_roster": applicants(303, 404),
+    "apply:my_data": applicants(200),  # each their own (PIPL Art. 45)
+    "apply:certificate": applicants(200, 404),
+    "apply:certificate_page": applicants(200, 404),
+    "apply:renew": applicants(303),
+    "apply:confirm_data": applicants(303, 404),
+    "apply:appeal": applicants(303, 404),  # already appealed: back to /me with the message
+    "apply:deregister": applicants(303),  # not ticked: back to /me to confirm
+    # moderators (moderator, admin); auditors read a registration and sanction through it
+    "review:queue": moderators(200),
+    "review:show": sanctioners(200),
+    "review:approve": moderators(409),  # no version: the page was stale
+    "review:request_changes": moderators(422),  # no step chosen
+    "review:reject": moderators(422),  # no reason
+    "review:reveal": sanctioners(422),
+    "review:risk": moderators(422),
+    "review:sanction": sanctioners(422),
+    "review:decide_appeal": moderators(422),
+    "review:blocklist": moderators(200),
+    "review:add_blocklist_entry": moderators(422),
+    "review:lift_blocklist_entry": sanctioners(303),  # step "request": the first pair of eyes
+    "cases:list": moderators(200),
+    "cases:show": moderators(200),
+    "cases:add_note": moderators(422),
+    "cases:close": moderators(422),
+    "cases:open": moderators(422),
+    # auditors (auditor, admin)
+    "audit:search": auditors(200),
+    "audit:export_csv": auditors(200),
+    "audit:export_json": auditors(200),
+    "audit:record": auditors(200),
+    "audit:reveal": auditors(422),
+    "audit:certificate": auditors(200),
+    "audit_log:show": auditors(200),
+    "audit_log:check_consistency": auditors(422),
+    "dashboard:show": auditors(200),
+    "inspections:list": auditors(200),
+    "inspections:new": auditors(200),
+    "inspections:open": auditors(422),
+    "inspections:show": auditors(200),
+    "inspections:add_finding": auditors(422),
+    "inspections:close": auditors(422),
+    # administration: auditors read the API clients (R2), only admins change them
+    "staff:admin_home": admins(200),
+    "admin:clients": auditors(200),
+    "admin:create_client": admins(422),
+    "admin:client": auditors(200),
+    "admin:issue_key": admins(200),  # the new key, shown once
+    "admin:revoke_key": admins(303),
+    "admin:revoke_client": admins(422),  # not confirmed
+    "admin:webhook": admins(303),  # empty: the webhook is removed
+    "admin:details": admins(303),  # every detail is optional
+    "webhooks:deliveries": admins(200),
+    "webhooks:retry": admins(303),
+    # the platform API
+    "api:get_registration": api("platform", 200),
+    "api:verify_registrations": api("platform", 422),
+    "api:match_identity": api("platform", 422),
+    "api:check_blocklist": api("platform", 422),
+    "api:add_buyer": api("platform", 422),
+    "api:remove_buyer": api("platform", 204),
+    "api:report_violation": api("platform", 422),
+    "api:list_events": api("platform", 200),
+    # the authority API
+    "api:audit_registrations": api("authority", 200),
+    "api:audit_registration": api("authority", 200),
+    "api:audit_reveal": api("authority", 422),
+    "api:audit_access_log": api("authority", 200),
+    "api:audit_export": api("authority", 200),
+}
+for _expected in MATRIX.values():
+    _expected.setdefault(PLATFORM, _expected[VISITOR])
+    _expected.setdefault(AUTHORITY, _expected[VISITOR])
+
+# Path values that differ from the defaults for one route.
+PATH_OVERRIDES: dict[str, dict[str, str]] = {
+    "review:lift_blocklist_entry": {"step": "request"},
+}
+# Form fields some POSTs need beyond the token: the login throttle counts failures per email
+# typed, so each actor types its own (eight empty ones would be throttled from the sixth on).
+FORMS: dict[str, dict[str, str]] = {
+    "accounts:log_in": {"email": "nobody-{actor}@example.com"},
+}
+# Query strings some routes need to answer 200.
+QUERIES: dict[str, str] = {
+    "log_entries": "?start=0&end=1",
+    "log_inclusion": "?index=0&tree_size=2",
+    "log_consistency": "?first=1&second=2",
+}
+# They end the actor's session (one, or every one of the account): run last, each on a copy of
+# the actor's client.
+LAST = ("accounts:logout", "accounts:logout_everywhere")
+
+
+# --- the routes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppRoute:
+    name: str
+    method: str
+    path: str  # a template: /review/{number}/approve
+
+
+def app_routes(routes: list[BaseRoute], prefix: str = "", namespace: str = ""
+               ) -> Iterator[AppRoute]:
+    """Every endpoint of a route list, into mounts (a mounted app with no routes, such as the
+    static files, is one GET endpoint)."""
+    for route in routes:
+        name = getattr(route, "name", "") or ""
+        full_name = f"{namespace}:{name}" if namespace and name else name
+        path = prefix + getattr(route, "path", "")
+        if isinstance(route, Mount):
+            children = route.routes
+            if children:
+                yield from app_routes(children, path, full_name)
+            else:
+                yield AppRoute(full_name, "GET", path.rstrip("/") + "/{path:path}")
+            continue
+        methods = sorted(set(getattr(route, "methods", None) or {"GET"}) - {"HEAD"})
+        for method in methods:
+            yield AppRoute(full_name, method, path)
+
+
+def test_every_route_is_in_the_matrix(app) -> None:  # type: ignore[no-untyped-def]
+    found = list(app_routes(app.router.routes))
+    names = [r.name for r in found]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    assert not duplicated, f"routes sharing a name (give each its own): {duplicated}"
+    missing = sorted(set(names) - set(MATRIX))
+    assert not missing, f"routes with no expected entry in MATRIX: {missing}"
+    stale = sorted(set(MATRIX) - set(names))
+    assert not stale, f"MATRIX entries for routes that no longer exist: {stale}"
+    for name, expected in MATRIX.items():
+        assert set(expected) == set(ACTORS), name
+
+
+# --- the world the routes are tried in --------------------------------------------------------
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    """No background loops (the test changes deliveries itself); room for eight reports."""
+    settings.jobs_interval_seconds = 0
+    settings.webhook_interval_seconds = 0
+    settings.report_rate_limit = "100/hour"
+    return settings
+
+
+def _log_in(app, session: Session, email: str, role: str) -> TestClient:  # type: ignore[no-untyped-def]
+    make_user(session, email=email, role=role)
+    client = TestClient(app, follow_redirects=False)
+    client.__enter__()
+    assert Auth(client).log_in(email).status_code == 303
+    return client
+
+
+@dataclass
+class World:
+    clients: dict[str, TestClient]
+    values: dict[str, str]
+
+
+@pytest.fixture
+def world(app, session, settings, approved, client) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    number, moderator = approved
+    registration = fresh(session, Registration, number=number)[0]
+    applicant_user = session.get(User, registration.user_id)
+    moderator_user = fresh(session, User, email="mod@example.com")[0]
+
+    other = TestClient(app, follow_redirects=False)
+    other.__enter__()
+    assert Auth(other).sign_up("other@example.com").status_code == 303
+    assert Wizard(other).start().status_code == 303  # a draft of their own
+    draft = fresh(session, Registration, status="draft")[0]
+    auditor = _log_in(app, session, "auditor@example.com", "auditor")  # national
+    admin = _log_in(app, session, "admin@example.com", "admin")
+    auditor_user = fresh(session, User, email="auditor@example.com")[0]
+    visitor = TestClient(app, follow_redirects=False)
+    visitor.__enter__()
+
+    session.rollback()
+    platform = Platform(app, session, "Platform A")
+    authority = Platform(app, session, "Authority", kind="authority")
+    target = Platform(app, session, "Platform T")  # the one the admin's changes act on
+    buyer = platform.post("/blocklist/buyers", json={"buyer_ref": "u-1", "reason": "Fraud"})
+    assert buyer.status_code == 201, buyer.text
+
+    session.rollback()
+    registration = session.get(Registration, registration.id)
+    sanction, _mail = sanctions.apply_sanction(
+        session, registration=registration, actor=moderator_user, kind="warning",
+        facts="Claimed a cream cures eczema", reason="False advertising",
+        legal_basis="Measures Art. 18", settings=settings)
+    appeal = sanctions.file_appeal(session, sanction_id=sanction.id, user=applicant_user,
+                                   text="The claim was a customer's, read aloud")
+    case = cases.open_case(session, registration=session.get(Registration, registration.id),
+                           category="false_advertising", description="Claims a cure",
+                           actor=moderator_user)
+    inspection = inspections.open_inspection(
+        session, actor=auditor_user, target_kind="registration", subject="Bought followers",
+        number=number)
+    entry = sanctions.add_to_blocklist(session, registration=None, actor=moderator_user,
+                                       reason_code="manual", reason="Fraud ring",
+                                       legal_name="王五")
+    link = RosterLink(manager_id=draft.id, streamer_id=registration.id)
+    event = session.exec(select(OutboxEvent)).first()
+    assert event is not None
+    delivery = WebhookDelivery(client_id=target.id, event_id=event.id, state="failed",
+                               attempts=40, last_error="HTTP 500")
+    session.add_all([link, delivery])
+    session.commit()
+    document = session.exec(select(Document).where(
+        Document.registration_id == registration.id)).first()
+    certificate = records.current_certificate(session, registration.id)
+    key = session.exec(select(ApiKey).where(ApiKey.client_id == target.id)).one()
+    assert document is not None and certificate is not None
+
+    values = {
+        "number": number, "lang": "en", "step": "identity", "path": "css/portal.css",
+        "document_id": document.id, "link_id": link.id, "sanction_id": sanction.id,
+        "appeal_id": appeal.id, "entry_id": entry.id, "case_id": case.id,
+        "inspection_id": inspection.id, "client_id": target.id, "key_id": key.id,
+        "delivery_id": delivery.id, "serial": certificate.serial, "id": buyer.json()["id"],
+    }
+    clients = {VISITOR: visitor, APPLICANT: client, OTHER: other, MODERATOR: moderator,
+               AUDITOR: auditor, ADMIN: admin, PLATFORM: platform.http,
+               AUTHORITY: authority.http}
+    yield World(clients, {k: str(v) for k, v in values.items()})
+    for c in (other, auditor, admin, visitor):
+        c.__exit__(None, None, None)
+
+
+PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+
+def fill(route: AppRoute, values: dict[str, str]) -> str:
+    chosen = {**values, **PATH_OVERRIDES.get(route.name, {})}
+    return PARAM.sub(lambda m: chosen[m.group(1)], route.path) + QUERIES.get(route.name, "")
+
+
+def csrf(client: TestClient) -> str:
+    """The session's token, from a page that has a form (the visitor's: the login page)."""
+    page = client.get("/")
+    try:
+        return csrf_from(page.text)
+    except AssertionError:
+        return csrf_from(client.get("/login").text)
+
+
+def call(client: TestClient, route: AppRoute, path: str, token: str, actor: str) -> Any:
+    if route.method == "GET":
+        return client.get(path)
+    if route.method == "DELETE":
+        return client.delete(path)
+    if path.startswith("/api/"):
+        return client.request(route.method, path, json={})
+    fields = {k: v.format(actor=actor.replace(" ", "-"))
+              for k, v in FORMS.get(route.name, {}).items()}
+    return client.request(route.method, path, data={**fields, "csrf_token": token})
+
+
+def outcome(response: Any, path: str) -> int | str:
+    path = path.partition("?")[0]
+    if response.status_code == 303 and response.headers["location"].startswith("/login?next="):
+        assert response.headers["location"] == "/login?" + urlencode({"next": path})
+        return LOGIN
+    return int(response.status_code)
+
+
+def test_route_matrix(app, world: World) -> None:  # type: ignore[no-untyped-def]
+    routes = sorted(app_routes(app.router.routes), key=lambda r: r.name in LAST)
+    tokens = {actor: csrf(c) for actor, c in world.clients.items()}
+    wrong = []
+    for route in routes:
+        if route.name not in MATRIX:
+            continue  # test_every_route_is_in_the_matrix names it
+        path = fill(route, world.values)
+        for actor in ACTORS:
+            client = world.clients[actor]
+            if route.name in LAST:
+                client = TestClient(app, follow_redirects=False, headers=dict(client.headers),
+                                    cookies=dict(client.cookies.items()))
+            got = outcome(call(client, route, path, tokens[actor], actor), path)
+            if got != MATRIX[route.name][actor]:
+                wrong.append(f"{route.method} {path} ({route.name}) as {actor}: "
+                             f"got {got}, expected {MATRIX[route.name][actor]}")
+    # A method no route at that path has is 405, whoever asks.
+    for path in sorted({fill(r, world.values) for r in routes}):
+        status = world.clients[VISITOR].request("PUT", path).status_code
+        if status != 405:
+            wrong.append(f"PUT {path}: got {status}, expected 405")
+    assert not wrong, "\n".join(wrong)
