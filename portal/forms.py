@@ -19,10 +19,19 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u206
 _CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
-def whole_number(raw: str, *, digits: int = 18) -> int | None:
-    """A typed count or id: at most ``digits`` ASCII digits, else None. (``str.isdigit`` is true
-    of "²", which ``int`` refuses, and ``int`` refuses more than 4300 digits.)"""
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
+# The largest id a table holds (PostgreSQL INTEGER): a bigger number names nothing, and asking
+# the database about it would be an error rather than "not found".
+ID_MAX = 2**31 - 1
+
+
+def whole_number(raw: str, *, digits: int = 18, maximum: int | None = ID_MAX) -> int | None:
+    """A typed count or id: at most ``digits`` ASCII digits and at most ``maximum``, else None.
+    (``str.isdigit`` is true of "²", which ``int`` refuses, and ``int`` refuses more than 4300
+    digits.)"""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= digits):
+        return None
+    value = int(raw)
+    return value if maximum is None or value <= maximum else None
 
 
 class Checker:
@@ -129,7 +138,7 @@ class Checker:
                 self.error(name, required)
             self.data[name] = None
             return None
-        number = whole_number(raw, digits=len(str(maximum)))
+        number = whole_number(raw, digits=len(str(maximum)), maximum=None)
         if number is None or not minimum <= number <= maximum:
             self.error(name, _("%(label)s must be a whole number", label=label))
             self.data[name] = None

@@ -24,7 +24,7 @@ from portal.api.core import ApiError, Call, Reply, field_error, operation
 from portal.db import utcnow
 from portal.errors import FormErrors
 from portal.events import OutboxEvent, event_json, visible_to_platform
-from portal.forms import whole_number
+from portal.forms import ID_MAX, whole_number
 from portal.registrations import Registration
 from portal.tlog import rfc3339
 
@@ -440,6 +440,8 @@ def list_events(call: Call) -> dict[str, Any]:
     """Registration, certificate and person-blocklist events (every platform), and this
     platform's own buyer-blocklist and case events, in id order. Poll with after=next."""
     query = call.query
+    if query.after >= ID_MAX:  # no event has a greater id (and the column could not hold one)
+        return {"events": [], "next": query.after}
     rows = list(call.session.exec(
         select(OutboxEvent).where(col(OutboxEvent.id) > query.after,
                                   visible_to_platform(call.client["id"]))

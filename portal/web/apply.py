@@ -454,8 +454,8 @@ routes = namespaced("apply", [
     Route("/apply/{step}", show_step, methods=["GET"], name="show_step"),
     Route("/apply/{step}", save_step, methods=["POST"], name="save_step"),
     Route("/apply/{step}/check", check_step, methods=["POST"], name="check_step"),
-    Route("/documents/{document_id:int}", show_document, methods=["GET"], name="show_document"),
-    Route("/me/roster/{link_id:int}/confirm", confirm_roster, methods=["POST"],
+    Route("/documents/{document_id:id}", show_document, methods=["GET"], name="show_document"),
+    Route("/me/roster/{link_id:id}/confirm", confirm_roster, methods=["POST"],
           name="confirm_roster"),
 ])
 
@@ -587,7 +587,7 @@ routes += namespaced("apply", [
     Route("/me/certificate", certificate_page, methods=["GET"], name="certificate_page"),
     Route("/me/renew", renew, methods=["POST"], name="renew"),
     Route("/me/confirm-data", confirm_data, methods=["POST"], name="confirm_data"),
-    Route("/me/sanctions/{sanction_id:int}/appeal", appeal_sanction, methods=["POST"],
+    Route("/me/sanctions/{sanction_id:id}/appeal", appeal_sanction, methods=["POST"],
           name="appeal"),
     Route("/me/deregister", deregister, methods=["POST"], name="deregister"),
 ])

@@ -134,8 +134,8 @@ def close_case(request: Request) -> Response:
 
 routes = namespaced("cases", [
     Route("/cases", show_cases, methods=["GET"], name="list"),
-    Route("/cases/{case_id:int}", show_case, methods=["GET"], name="show"),
-    Route("/cases/{case_id:int}/notes", add_note, methods=["POST"], name="add_note"),
-    Route("/cases/{case_id:int}/close", close_case, methods=["POST"], name="close"),
+    Route("/cases/{case_id:id}", show_case, methods=["GET"], name="show"),
+    Route("/cases/{case_id:id}/notes", add_note, methods=["POST"], name="add_note"),
+    Route("/cases/{case_id:id}/close", close_case, methods=["POST"], name="close"),
     Route("/review/{number}/cases", open_case, methods=["POST"], name="open"),
 ])

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -27,7 +28,7 @@ from starlette.types import Message
 from portal import i18n, notify
 from portal.accounts import Role, User
 from portal.db import session_scope
-from portal.forms import whole_number
+from portal.forms import ID_MAX, whole_number
 from portal.privacy import mask_email, mask_name
 from portal.resources import templates_dir
 from portal.settings import Settings
@@ -43,6 +44,25 @@ MAX_FIELDS = 2000
 # it arrives, declared or not, before the rest is read (python-multipart bounds only each part).
 MAX_BODY_BYTES = 32 * 1024 * 1024
 CHINA_TIME = get_timezone("Asia/Shanghai")
+
+
+class IdConvertor(Convertor[int]):
+    """``{name:id}`` in a route: a record id of at most 9 digits. A longer number names no row
+    (ids are PostgreSQL INTEGERs), so it does not match: 404, not a database error."""
+
+    regex = "[0-9]{1,9}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        if not 0 <= int(value) <= ID_MAX:
+            raise ValueError("not a record id")
+        return str(int(value))
+
+
+register_url_convertor("id", IdConvertor())
+
 
 
 def home_for(user: User | None) -> str:
@@ -226,7 +246,7 @@ Handler = Callable[[Request], Response]
 
 
 async def _read_form(request: Request) -> FormData:
-    declared = whole_number(request.headers.get("content-length", ""), digits=30)
+    declared = whole_number(request.headers.get("content-length", ""), digits=30, maximum=None)
     if declared is not None and declared > MAX_BODY_BYTES:
         raise HTTPException(status_code=413)
     received = 0

@@ -170,10 +170,10 @@ routes = namespaced("inspections", [
     Route("/audit/inspections", list_inspections, methods=["GET"], name="list"),
     Route("/audit/inspections/new", show_inspection_form, methods=["GET"], name="new"),
     Route("/audit/inspections/new", open_inspection, methods=["POST"], name="open"),
-    Route("/audit/inspections/{inspection_id:int}", show_inspection, methods=["GET"],
+    Route("/audit/inspections/{inspection_id:id}", show_inspection, methods=["GET"],
           name="show"),
-    Route("/audit/inspections/{inspection_id:int}/findings", add_finding, methods=["POST"],
+    Route("/audit/inspections/{inspection_id:id}/findings", add_finding, methods=["POST"],
           name="add_finding"),
-    Route("/audit/inspections/{inspection_id:int}/close", close_inspection, methods=["POST"],
+    Route("/audit/inspections/{inspection_id:id}/close", close_inspection, methods=["POST"],
           name="close"),
 ])

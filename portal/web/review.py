@@ -318,7 +318,7 @@ def override_risk(request: Request) -> Response:
 routes += namespaced("review", [
     Route("/review/{number}/risk", override_risk, methods=["POST"], name="risk"),
     Route("/review/{number}/sanction", sanction_registration, methods=["POST"], name="sanction"),
-    Route("/review/appeals/{appeal_id:int}/decide", decide_appeal, methods=["POST"],
+    Route("/review/appeals/{appeal_id:id}/decide", decide_appeal, methods=["POST"],
           name="decide_appeal"),
 ])
 
@@ -398,6 +398,6 @@ def lift_blocklist_entry(request: Request) -> Response:
 routes += namespaced("review", [
     Route("/blocklist", show_blocklist, methods=["GET"], name="blocklist"),
     Route("/blocklist", add_blocklist_entry, methods=["POST"], name="add_blocklist_entry"),
-    Route("/blocklist/{entry_id:int}/lift/{step}", lift_blocklist_entry, methods=["POST"],
+    Route("/blocklist/{entry_id:id}/lift/{step}", lift_blocklist_entry, methods=["POST"],
           name="lift_blocklist_entry"),
 ])

@@ -82,7 +82,7 @@ routes = namespaced(
     "webhooks",
     [
         Route("/admin/deliveries", show_deliveries, methods=["GET"], name="deliveries"),
-        Route("/admin/deliveries/{delivery_id:int}/retry", retry_delivery, methods=["POST"],
+        Route("/admin/deliveries/{delivery_id:id}/retry", retry_delivery, methods=["POST"],
               name="retry"),
     ],
 )

@@ -998,3 +998,21 @@ def test_an_odd_channel_index_is_ignored_not_crashed(client, auth) -> None:
         answer = wizard.post("roles", {**roles_form(), "channel-1-handle": "second",
                                        "remove_channel": value})
         assert answer.status_code == 200, value
+
+
+def test_ids_no_table_can_hold_are_not_found_rather_than_errors(approved, platform, app,
+                                                                 session) -> None:
+    """PostgreSQL's INTEGER stops at 2^31 - 1: a bigger id in a path, a form or a query names
+    nothing, and must answer like any unknown id (this runs on both databases)."""
+    from tests.unit.conftest import Auth, make_user
+
+    huge = str(2**31)
+    make_user(session, email="big@example.com", role="auditor")
+    auditor = TestClient(app, follow_redirects=False)
+    assert Auth(auditor).log_in("big@example.com").status_code == 303
+    for path in (f"/documents/{huge}", f"/audit/inspections/{huge}", "/documents/" + "9" * 30):
+        assert auditor.get(path).status_code == 404, path
+    assert platform.delete(f"/blocklist/buyers/{huge}").status_code == 404
+    events = platform.get("/events", params={"after": str(2**53 - 1)})
+    assert events.status_code == 200 and events.json() == {"events": [], "next": 2**53 - 1}
+    assert platform.get("/events", params={"after": str(2**31 - 2)}).json()["events"] == []
