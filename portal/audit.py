@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_
+from sqlalchemy import ColumnElement, and_, false, func, or_
 from sqlmodel import Session, col, select
 
-from portal import records, tlog
+from portal import records, registry, tlog
 from portal.attestations import Attestation, Declaration, canonical_sha256
 from portal.errors import FormErrors, NotFound
 from portal.i18n import gettext as _
@@ -26,6 +26,7 @@ from portal.registry import RegistryEntry, statement
 
 NATIONAL = "national"
 _CODE = re.compile(r"^\d{2}(\d{2}){0,2}$")
+COUNT_CAP = 10_000
 PAGE_SIZE = 50
 
 
@@ -114,15 +115,16 @@ def _conditions(jurisdiction: str, filters: Filters) -> list[ColumnElement[bool]
     where = region_clause(jurisdiction, table.region)
     if where is not None:
         conditions.append(where)
-    q = filters.q.strip().lower()
+    q = filters.q.strip()
     if q:
-        # A number is matched exactly (and by prefix), anything else in the names, USCC
-        # and handles. Parameters are bound: SQL in a search term is only text.
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # A number is matched by prefix, anything else word by word: each word typed starts
+        # a name, organisation name, USCC or handle (for Chinese, any part of one: see
+        # registry.terms). Parameters are bound: SQL in a search term is only text.
+        number = q.upper()[:20]
+        words = [registry.term_condition(word) for word in q.lower().split()[:8]]
         conditions.append(or_(
-            func.lower(col(table.number)) == q,
-            func.lower(col(table.number)).startswith(escaped, autoescape=False, escape="\\"),
-            col(table.search_text).contains(escaped, autoescape=False, escape="\\"),
+            registry.prefix_condition(col(table.number), number),
+            and_(*words),
         ))
     if filters.status:
         conditions.append(col(table.status) == filters.status)
@@ -164,9 +166,14 @@ def search(session: Session, jurisdiction: str, filters: Filters, *, after: str 
                 filters=filters.as_dict())
 
 
-def count(session: Session, jurisdiction: str, filters: Filters) -> int:
-    query = select(func.count()).select_from(RegistryEntry).where(
-        *_conditions(jurisdiction, filters))
+def count(session: Session, jurisdiction: str, filters: Filters, *, cap: int | None = None
+          ) -> int:
+    """How many rows match; with ``cap``, counting stops at ``cap + 1`` (a page needs to
+    say "more than 10,000", not to read a million rows to say how many more)."""
+    matching = select(RegistryEntry.number).where(*_conditions(jurisdiction, filters))
+    if cap is not None:
+        matching = matching.limit(cap + 1)
+    query = select(func.count()).select_from(matching.subquery())
     return int(session.exec(query).one())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import io
@@ -131,8 +132,14 @@ def _decode_key(value: str, setting: str, *, exact: bool = True) -> bytes:
 
 def cipher_for(settings: Settings) -> DataCipher:
     """Build the cipher from PORTAL_DATA_KEY and the retired keys in PORTAL_OLD_DATA_KEYS."""
-    current = _decode_key(settings.secret("data_key"), "PORTAL_DATA_KEY")
     old_setting: str = getattr(settings, "old_data_keys", "") or ""
+    return _cipher(settings.secret("data_key"), old_setting)
+
+
+@functools.lru_cache(maxsize=8)
+def _cipher(data_key: str, old_setting: str) -> DataCipher:
+    # A DataCipher never changes once built; one per key setting saves deriving it per field.
+    current = _decode_key(data_key, "PORTAL_DATA_KEY")
     old = [
         _decode_key(part, "Each key in PORTAL_OLD_DATA_KEYS")
         for part in old_setting.split(",")

@@ -8,6 +8,7 @@ certificates keep verifying after a rotation. A key's id is its RFC 7638 JWK thu
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -59,7 +60,15 @@ def _key_dir(settings: Settings) -> Path:
 
 
 def _load_pem(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    stat = path.stat()
+    return _parse_pem(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_pem(path: str, _mtime_ns: int, _size: int) -> Ed25519PrivateKey:
+    # Parsed once per file version (a replaced file has another mtime or size): signing every
+    # certificate no longer re-reads and re-parses the PEM.
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise SettingsError(f"{path} is not an Ed25519 private key")
     return key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from babel import Locale
 
 from portal import i18n
@@ -58,14 +60,30 @@ def province_options() -> list[tuple[str, str]]:
 
 def nationality_options() -> list[tuple[str, str]]:
     """ISO 3166 countries named by CLDR in the page's language; China first."""
-    territories = Locale.parse(i18n.LANGUAGES[i18n.current_language()]).territories
+    return list(_nationalities(i18n.current_language()))
+
+
+@functools.cache
+def _nationalities(language: str) -> tuple[tuple[str, str], ...]:
+    # CLDR's names never change while the process runs: built once per language.
+    territories = Locale.parse(i18n.LANGUAGES[language]).territories
     countries = {
         code: name for code, name in territories.items() if len(code) == 2 and code.isalpha()
         and code not in ("ZZ", "EU", "EZ", "UN", "QO", "XA", "XB", "XK")
     }
     rest = sorted((c for c in countries if c != "CN"), key=lambda c: countries[c])
-    return [("CN", countries["CN"]), *[(c, countries[c]) for c in rest]]
+    return (("CN", countries["CN"]), *[(c, countries[c]) for c in rest])
+
+
+def nationality_codes() -> dict[str, str]:
+    """Every nationality code the wizard accepts (the names are in the page's language)."""
+    return _nationality_names(i18n.current_language())
+
+
+@functools.cache
+def _nationality_names(language: str) -> dict[str, str]:
+    return dict(_nationalities(language))
 
 
 def nationality_name(code: str) -> str:
-    return dict(nationality_options()).get(code, code)
+    return _nationality_names(i18n.current_language()).get(code, code)

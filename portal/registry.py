@@ -17,13 +17,17 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Column, ForeignKey, String, and_, bindparam, delete, event, insert
+from sqlalchemy import select as core_select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.db import UTCDateTime, utcnow
 from portal.tlog import rfc3339
 
 _TOUCHED = "registry_touched"
+_TERMS = "registry_terms_due"
 
 
 class RegistryEntry(SQLModel, table=True):
@@ -48,6 +52,88 @@ class RegistryEntry(SQLModel, table=True):
     search_text: str = Field(default="")
     submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# Terms are compared byte by byte (a prefix is a range of the index), whatever the database's
+# collation: PostgreSQL's column is declared with the "C" collation.
+_TERM = String(100).with_variant(String(100, collation="C"), "postgresql")
+TERM_LENGTH = 100
+# A term ending with this character sorts after every term it is a prefix of.
+_LAST = "\U0010ffff"
+
+
+class RegistryTerm(SQLModel, table=True):
+    """One word an auditor may search by, pointing at the registry row that holds it.
+
+    Searching is a range scan of this index: a term starts with what was typed. Chinese
+    names and organisation names have no spaces between their words, so every ending of them
+    of two or more characters is a term too, and "星辰" finds "杭州星辰电子商务有限公司".
+    """
+
+    __tablename__ = "registry_terms"
+
+    term: str = Field(sa_column=Column(_TERM, primary_key=True))
+    number: str = Field(sa_column=Column(
+        String(20), ForeignKey("registry.number", ondelete="CASCADE",
+                               name="fk_registry_terms_number_registry"),
+        primary_key=True, index=True))
+
+
+class bytewise(FunctionElement[str]):
+    """A text column compared byte by byte: as is on SQLite, ``COLLATE "C"`` on PostgreSQL
+    (which has an index of registry numbers in that collation for prefix searches)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(bytewise)
+def _bytewise(element: bytewise, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(next(iter(element.clauses)), **kw))
+
+
+@compiles(bytewise, "postgresql")
+def _bytewise_pg(element: bytewise, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(next(iter(element.clauses)), **kw)} COLLATE "C")'
+
+
+def prefix_condition(column: Any, prefix: str) -> Any:
+    """``column`` starts with ``prefix``, as a range an index can serve."""
+    return and_(bytewise(column) >= prefix, bytewise(column) < prefix + _LAST)
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff"
+
+
+def terms(text: str) -> set[str]:
+    """The search terms of a registry row's ``search_text``."""
+    out: set[str] = set()
+    for word in text.lower().split():
+        out.add(word[:TERM_LENGTH])
+        # Handles such as "xiaomei_520" are found by their parts too.
+        parts = [p for p in "".join(c if c.isalnum() else " " for c in word).split() if p]
+        if len(parts) > 1:
+            out.update(p[:TERM_LENGTH] for p in parts)
+        for part in parts:
+            if any(_is_cjk(c) for c in part):
+                out.update(part[i:i + TERM_LENGTH] for i in range(1, len(part) - 1))
+    return out
+
+
+def term_condition(typed: str) -> Any:
+    """Numbers of the rows with a term starting with ``typed`` (lower case, one word)."""
+    prefix = typed[:TERM_LENGTH]
+    return col(RegistryEntry.number).in_(
+        select(RegistryTerm.number).where(col(RegistryTerm.term) >= prefix,
+                                          col(RegistryTerm.term) < prefix + _LAST))
+
+
+def write_terms(session: Session, number: str, text: str) -> None:
+    session.execute(delete(RegistryTerm).where(col(RegistryTerm.number) == number))
+    rows = [{"term": term, "number": number} for term in sorted(terms(text))]
+    if rows:
+        session.execute(insert(RegistryTerm), rows)
 
 
 def statement(registration: Any) -> dict[str, Any]:
@@ -134,6 +220,8 @@ def rebuild(session: Session, registration_id: int) -> None:
     row.submitted_at = registration.submitted_at
     row.updated_at = registration.updated_at
     session.add(row)
+    # The terms point at the row: written once the rows are flushed, just before the commit.
+    session.info.setdefault(_TERMS, {})[row.number] = row.search_text
 
 
 def search_text(registration: Any) -> str:
@@ -157,17 +245,30 @@ def is_valid(status: str, valid_until: datetime | None, blocked: bool,
             and (now or utcnow()) < valid_until)
 
 
+# Platforms call these before every stream: plain rows of the columns needed, no ORM objects
+# (building a RegistryEntry cost about three times the whole read).
+_REGISTRY = RegistryEntry.__table__  # type: ignore[attr-defined]
+_LOOKUP = core_select(_REGISTRY.c.status, _REGISTRY.c.valid_until, _REGISTRY.c.blocked,
+                      _REGISTRY.c.document).where(_REGISTRY.c.number == bindparam("number"))
+_LOOKUP_MANY = core_select(_REGISTRY.c.number, _REGISTRY.c.status, _REGISTRY.c.valid_until,
+                           _REGISTRY.c.blocked).where(
+    _REGISTRY.c.number.in_(bindparam("numbers", expanding=True)))
+
+
 def lookup(session: Session, number: str) -> bytes | None:
     """The API answer for a number as JSON bytes, or None when there is no such registration."""
-    row = session.get(RegistryEntry, number)
+    row = session.execute(_LOOKUP, {"number": number}).first()
     if row is None:
         return None
     valid = is_valid(row.status, row.valid_until, row.blocked)
     return b'{"valid":' + (b"true," if valid else b"false,") + row.document[1:].encode()
 
 
-def lookup_many(session: Session, numbers: list[str]) -> dict[str, RegistryEntry]:
-    rows = session.exec(select(RegistryEntry).where(col(RegistryEntry.number).in_(numbers)))
+def lookup_many(session: Session, numbers: list[str]) -> dict[str, Any]:
+    """The rows (``number``, ``status``, ``valid_until``, ``blocked``) of the numbers found."""
+    if not numbers:
+        return {}
+    rows = session.execute(_LOOKUP_MANY, {"numbers": numbers})
     return {row.number: row for row in rows}
 
 
@@ -180,6 +281,22 @@ def rebuild_all(session: Session) -> int:
     for registration_id in ids:
         rebuild(session, registration_id)  # type: ignore[arg-type]
     return len(ids)
+
+
+def rebuild_terms(session: Session) -> int:
+    """Write every row's search terms again (after the migration that adds them); caller
+    commits."""
+    rows = session.exec(select(RegistryEntry.number, RegistryEntry.search_text)).all()
+    session.execute(delete(RegistryTerm))
+    batch: list[dict[str, str]] = []
+    for number, text in rows:
+        batch.extend({"term": term, "number": number} for term in sorted(terms(text)))
+        if len(batch) >= 5000:
+            session.execute(insert(RegistryTerm), batch)
+            batch = []
+    if batch:
+        session.execute(insert(RegistryTerm), batch)
+    return len(rows)
 
 
 # --- The session hook -------------------------------------------------------------------------
@@ -213,8 +330,11 @@ def _rebuild_touched(session: Session) -> None:
         session.flush()
         # Rebuilding writes only registry rows, which touch nothing: this ends at once.
         touched = session.info.pop(_TOUCHED, None)
+    for number, text in sorted((session.info.pop(_TERMS, None) or {}).items()):
+        write_terms(session, number, text)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_TOUCHED, None)
+    session.info.pop(_TERMS, None)

@@ -159,7 +159,7 @@ def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
                 identity.check_age(birth, today=ctx.today, who=who)
             except ValueError as exc:
                 c.error("date_of_birth", str(exc))
-    c.choice("nationality", [code for code, _name in regions.nationality_options()],
+    c.choice("nationality", regions.nationality_codes(),
              required=_("Choose your nationality"))
     c.choice("residence_province", regions.PROVINCES,
              required=_("Choose the province where you live"))

@@ -142,10 +142,11 @@ def show_search(request: Request) -> Response:
     total = 0
     if not errors:
         results = audit.search(db, user.jurisdiction, filters, after=after)
-        total = audit.count(db, user.jurisdiction, filters)
+        total = audit.count(db, user.jurisdiction, filters, cap=audit.COUNT_CAP)
     query = urlencode(values)
     return render(request, "audit/search.html", {
         "values": values, "errors": errors, "results": results, "total": total,
+        "count_cap": audit.COUNT_CAP,
         "after": after, "query": query,
         "next_query": urlencode({**values, "after": results.next_after})
         if results and results.next_after else "",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
-from portal import audit
+from portal import audit, registry
 from portal.attestations import Attestation
 from portal.errors import FormErrors, NotFound
+from portal.migrate import _fill_registry
 from portal.registrations import Registration
 from tests.unit.wizard import fresh
 
@@ -45,7 +46,11 @@ def test_search_terms_and_filters(approved, session) -> None:
     assert found(q=number) == [number] and found(q=number[:4]) == [number]
     assert found(q="张三") == [number] and found(q="ZHANGSAN_live") == [number]
     assert found(q="李四") == [] and found(q="%") == [] and found(q="n%l") == []
-    assert found(q="n_l") == [number] and found(q="g_l") == []  # "_" is only an underscore
+    # A word typed starts a word of the names, USCC or handles ("_" and "%" are only text).
+    assert found(q="zhang") == [number] and found(q="live") == [number]
+    assert found(q="zhangsan_") == [number] and found(q="zhangsan%") == []
+    assert found(q="angsan") == [] and found(q="n_l") == []
+    assert found(q="张三 zhang") == [number] and found(q="张三 wang") == []
     assert found(q="' OR 1=1 --") == [] and found(q="<script>") == []
     assert found(status="approved", role="streamer", risk_level="low") == [number]
     assert found(status="revoked") == [] and found(role="merchant") == []
@@ -82,3 +87,31 @@ def test_integrity_red_when_the_current_answers_differ(approved, session) -> Non
     session.commit()
     result = audit.integrity(session, fresh(session, Registration)[0])
     assert not result.ok and "no longer match" in result.first_problem
+
+
+def test_search_terms_of_chinese_names_handles_and_codes() -> None:
+    terms = registry.terms("杭州星辰电子商务有限公司 王伟强 xiaomei_520 91330100MA27ABCD1X")
+    # Every ending of a Chinese word of two or more characters: "星辰" starts one of them.
+    assert {"杭州星辰电子商务有限公司", "星辰电子商务有限公司", "有限公司", "伟强"} <= terms
+    assert "司" not in terms and "强" not in terms
+    # Handles by their parts, codes lower-cased whole.
+    assert {"xiaomei_520", "xiaomei", "520", "91330100ma27abcd1x"} <= terms
+    assert registry.terms("") == set() and registry.terms("   ") == set()
+    assert all(len(t) <= registry.TERM_LENGTH for t in registry.terms("a" * 300 + " " + "中" * 300))
+
+
+def test_terms_written_after_an_upgrade_that_adds_them(approved, session, settings) -> None:
+    number, _moderator = approved
+    session.execute(delete(registry.RegistryTerm))
+    session.commit()
+    assert audit.search(session, "national", audit.Filters(q="张三")).items == []
+    session.rollback()  # end the read, so the next one sees what the upgrade wrote
+    _fill_registry(settings.resolved_database_url)
+    assert [r.number for r in audit.search(session, "national", audit.Filters(q="张三")).items] \
+        == [number]
+
+
+def test_counting_stops_at_the_cap(approved, session) -> None:
+    assert audit.count(session, "national", audit.Filters(), cap=0) == 1
+    assert audit.count(session, "national", audit.Filters(), cap=5) == 1
+    assert audit.count(session, "national", audit.Filters(q="nobody")) == 0

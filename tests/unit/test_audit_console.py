@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import cli, registry
+from portal import audit, cli, registry
 from portal.accounts import User
 from portal.attestations import Attestation
 from portal.db import utcnow
@@ -109,6 +109,12 @@ def test_search_lists_masked_rows_that_link_to_the_record(approved, staff) -> No
     assert "Beijing" in text and "Approved" in text and "Person" in text
     assert soup(page).select_one("#results caption") is not None
     assert "1 registration found" in page.text
+
+
+def test_search_says_more_than_the_cap_without_counting_on(approved, staff, monkeypatch) -> None:
+    monkeypatch.setattr(audit, "COUNT_CAP", 0)
+    page = staff().get("/audit")
+    assert "More than 0 registrations found" in page.text and len(numbers_listed(page)) == 1
 
 
 def test_filters_are_echoed_and_carried_to_the_exports(approved, staff) -> None:

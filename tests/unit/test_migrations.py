@@ -13,13 +13,14 @@ from sqlmodel import SQLModel
 import portal.models  # noqa: F401
 from portal.accounts import User
 from portal.db import make_engine, session_scope, utcnow
-from portal.migrate import alembic_config
+from portal.migrate import alembic_config, include_object
 from tests.unit.conftest import make_user
 
 
 def test_migrated_schema_matches_models(engine) -> None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object})
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
 
