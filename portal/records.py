@@ -20,6 +20,7 @@ from typing import Any
 import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.db import UTCDateTime, utcnow
@@ -107,17 +108,23 @@ def ensure_registered(session: Session, settings: Settings) -> tuple[str, Ed2551
     kid = thumbprint(private.public_key())
     row = session.get(SigningKey, kid)
     if row is None or row.status != "active":
-        for other in session.exec(select(SigningKey).where(SigningKey.status == "active")):
-            if other.kid != kid:
-                other.status = "retired"
-                other.retired_at = utcnow()
-                session.add(other)
-        if row is None:
-            row = SigningKey(kid=kid, x=public_jwk(private.public_key())["x"])
-        row.status = "active"
-        row.retired_at = None
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():
+                for other in session.exec(select(SigningKey).where(SigningKey.status == "active")):
+                    if other.kid != kid:
+                        other.status = "retired"
+                        other.retired_at = utcnow()
+                        session.add(other)
+                if row is None:
+                    row = SigningKey(kid=kid, x=public_jwk(private.public_key())["x"])
+                row.status = "active"
+                row.retired_at = None
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            # Another process registered this new key at the same moment (several servers
+            # signing with it for the first time): its committed row is the one to keep.
+            pass
     return kid, private
 
 
