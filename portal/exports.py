@@ -23,7 +23,6 @@ from portal import audit
 from portal.db import session_scope
 from portal.inspections import ExportRecord
 from portal.privacy import mask_name, mask_phone
-from portal.registry import RegistryEntry
 from portal.tlog import rfc3339
 
 logger = logging.getLogger("portal")
@@ -73,16 +72,15 @@ def masked_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
 # --- Exports ----------------------------------------------------------------------------------
 
 
-def export_row(entry: RegistryEntry) -> dict[str, Any]:
-    """One registration as exported: masked values only."""
-    subject = json.loads(entry.document).get("subject") or {}
+def export_row(entry: Any) -> dict[str, Any]:
+    """One registration as exported, from its registry row: masked values only."""
     return {
         "number": entry.number,
         "status": entry.status,
         "subject_kind": entry.subject_kind,
         "display_name": entry.display_name,
         "id_type": entry.id_type,
-        "id_number_masked": subject.get("id_number_masked", ""),
+        "id_number_masked": entry.id_number_masked,
         "roles": [r for r in entry.roles.split(",") if r],
         "risk_level": entry.risk_level,
         "region": entry.region,
@@ -147,7 +145,7 @@ def export_rows(engine: Engine, jurisdiction: str, filters: audit.Filters, fmt: 
                 if fmt == "csv":
                     writer.writerow([_csv_cell(row[c]) for c in EXPORT_COLUMNS])
                     count += 1
-                    if count % 200 == 0:
+                    if count % 1000 == 0:
                         yield buffer.getvalue()
                         buffer.seek(0)
                         buffer.truncate()

@@ -56,7 +56,7 @@ def _fill_registry(url: str) -> None:
                 session.commit()
             elif session.execute(text("SELECT 1 FROM registry_terms LIMIT 1")).first() is None \
                     and session.execute(text("SELECT 1 FROM registry LIMIT 1")).first() is not None:
-                registry.rebuild_terms(session)
+                registry.rebuild_all(session)  # rows from before their terms
                 session.commit()
     finally:
         engine.dispose()

@@ -1,4 +1,4 @@
-"""registry search terms, and registry numbers indexed byte by byte on PostgreSQL
+"""registry search terms, masked ID numbers, an index by status, and numbers indexed byte by byte on PostgreSQL
 
 Revision ID: 0014
 Revises: 0013
@@ -8,6 +8,7 @@ Create Date: 2026-11-30
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision: str = '0014'
@@ -25,15 +26,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('registry_terms', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_registry_terms_number'), ['number'], unique=False)
+    with op.batch_alter_table('registry', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('id_number_masked', sqlmodel.sql.sqltypes.AutoString(length=40), server_default=sa.text("''"), nullable=False))
+        batch_op.create_index('ix_registry_status_number', ['status', 'number'], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         # Number prefixes are searched as a byte-wise range (portal.registry.bytewise).
         op.execute('CREATE INDEX ix_registry_number_c ON registry (number COLLATE "C")')
-    # The terms of existing rows are written by portal.migrate after the upgrade.
+    # Existing rows get their terms and masked ID numbers from portal.migrate after the upgrade.
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute('DROP INDEX ix_registry_number_c')
+    with op.batch_alter_table('registry', schema=None) as batch_op:
+        batch_op.drop_index('ix_registry_status_number')
+        batch_op.drop_column('id_number_masked')
     with op.batch_alter_table('registry_terms', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_registry_terms_number'))
 
