@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run test unit e2e lint typecheck check bench messages install install-dev clean
+.PHONY: run test unit e2e lint typecheck check bench messages install install-dev clean screens
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -39,6 +39,10 @@ unit: install-dev
 
 e2e: install-dev
 	$(BIN)/pytest tests/e2e
+
+## Screenshots of the main pages in both languages into docs/screens (not part of `make test`)
+screens: install-dev
+	PORTAL_SCREENS=1 $(BIN)/pytest tests/e2e/gallery -q
 
 lint: install-dev
 	$(BIN)/ruff check portal tests migrations bench

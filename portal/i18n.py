@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import io
 from contextvars import ContextVar
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 
 from babel import Locale
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import get_timezone
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal as babel_format_decimal
 from babel.support import NullTranslations, Translations
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -116,3 +122,70 @@ def negotiate(accept_language: str | None) -> str:
 
 def babel_locale() -> Locale:
     return Locale.parse(LANGUAGES[_current.get()])
+
+
+# --- dates, times and numbers in the page's language (Jinja filters, see portal.web.core) --------
+
+CHINA_TIME = "Asia/Shanghai"
+
+
+def _as_date(value: object) -> date | None:
+    """A date from a date, a datetime (taken in China Standard Time) or an ISO 8601 string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(get_timezone(CHINA_TIME))
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return None
+
+
+def format_date(value: object, fmt: str = "long") -> str:
+    """A calendar date as the page's language writes it: "12 March 1985", "1985年3月12日".
+    A value that is not a date is shown as it is."""
+    day = _as_date(value)
+    if day is None:
+        return "" if value is None else str(value)
+    return babel_format_date(day, fmt, locale=babel_locale())
+
+
+def format_datetime(value: object, fmt: str = "medium") -> str:
+    """A moment in China Standard Time, in the page's language (naive values are UTC)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return text
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return babel_format_datetime(value, fmt, tzinfo=get_timezone(CHINA_TIME),
+                                 locale=babel_locale())
+
+
+def format_number(value: object) -> str:
+    """A count or amount with the language's grouping and decimal sign (CLDR): "12,000" in
+    both English and Chinese. A value that is not a number is shown as it is."""
+    if value is None or value == "" or isinstance(value, bool):
+        return "" if value is None else str(value)
+    if isinstance(value, str):
+        text = value
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            return text
+    if not isinstance(value, int | float | Decimal):
+        return str(value)
+    return babel_format_decimal(value, locale=babel_locale())

@@ -104,6 +104,10 @@ def make_templates() -> Jinja2Templates:
         newstyle=True,
     )
     env.globals["format_datetime"] = format_datetime
+    # Dates, moments and numbers in the page's language: {{ x | date }}, {{ x | number }}.
+    env.filters["date"] = i18n.format_date
+    env.filters["datetime"] = i18n.format_datetime
+    env.filters["number"] = i18n.format_number
     env.filters["linkify"] = linkify
     env.globals["mask_name"] = mask_name
     env.globals["mask_email"] = mask_email

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from portal import attestations, regions, steps
+from portal.i18n import format_date, format_number
 from portal.i18n import gettext as _
 
 
@@ -34,7 +35,7 @@ def summarize(answers: Mapping[str, Mapping[str, Any]], step: str) -> list[tuple
             (_("Full legal name"), a.get("legal_name", "")),
             (_("Type of ID document"), _label(steps.ID_TYPE_LABELS, a.get("id_type"))),
             (_("ID number"), a.get("id_number_masked", "")),
-            (_("Date of birth"), a.get("date_of_birth", "")),
+            (_("Date of birth"), format_date(a.get("date_of_birth", ""))),
             (_("Nationality"), regions.nationality_name(a.get("nationality", ""))),
             (_("Lives in"), f"{regions.province_name(a.get('residence_province', ''))} "
                             f"{a.get('residence_city', '')}"),
@@ -49,7 +50,7 @@ def summarize(answers: Mapping[str, Mapping[str, Any]], step: str) -> list[tuple
             (_("Type of the guardian's ID document"),
              _label(steps.ID_TYPE_LABELS, a.get("guardian_id_type"))),
             (_("Guardian's ID number"), a.get("guardian_id_number_masked", "")),
-            (_("Guardian's date of birth"), a.get("guardian_date_of_birth", "")),
+            (_("Guardian's date of birth"), format_date(a.get("guardian_date_of_birth", ""))),
             (_("Relationship to you"), _label(steps.RELATIONSHIPS, a.get("relationship"))),
             (_("Guardian's consent"), a.get("consent_name", "")),
             (_("Consent letter signed by the guardian"), a.get("consent_letter")),
@@ -68,7 +69,7 @@ def summarize(answers: Mapping[str, Mapping[str, Any]], step: str) -> list[tuple
         for i, channel in enumerate(a.get("channels") or [], start=1):
             text = f"{_label(steps.PLATFORMS, channel.get('platform'))}: {channel.get('handle')}"
             if channel.get("followers") is not None:
-                text += " · " + _("%(n)s followers", n=channel["followers"])
+                text += " · " + _("%(n)s followers", n=format_number(channel["followers"]))
             rows.append((_("Channel %(n)d", n=i), text))
         rows.append((_("Monthly sales through your livestreams"),
                      _label(steps.MONTHLY_SALES, a.get("monthly_sales"))))
@@ -88,7 +89,8 @@ def summarize(answers: Mapping[str, Mapping[str, Any]], step: str) -> list[tuple
             rows += [
                 (_("ICP filing number"), a.get("icp_number", "")),
                 (_("HTTPS only"), _yes_no(a.get("https_only"))),
-                (_("Date of the latest security assessment"), a.get("assessment_date", "")),
+                (_("Date of the latest security assessment"),
+                 format_date(a.get("assessment_date", ""))),
                 (_("Report of the latest security assessment"), a.get("assessment_report")),
             ]
         rows.append((_("Signed by"), a.get("signature", "")))

@@ -66,7 +66,8 @@ def _page(request: Request, *, errors: dict[str, str] | None = None,
         raise HTTPException(status_code=404)
     return render(request, "verify/show.html", {
         **found, "number": number, "roles": steps.ROLES, "audiences": attestations.AUDIENCES,
-        "categories": attestations.CONTENT_CATEGORIES, "case_categories": cases.CATEGORIES,
+        "categories": attestations.CONTENT_CATEGORIES,
+        "platforms": steps.PLATFORMS, "case_categories": cases.CATEGORIES,
         "errors": errors or {}, "values": values or {},
         "reported": request.query_params.get("reported") == "1",
     }, status_code=status_code)

@@ -39,5 +39,22 @@
     }
   });
 
+  // After an inline check, say the field's new message (or that it is now right) in the polite
+  // live region of base.html: the person has usually moved on to the next field.
+  document.addEventListener("htmx:after:swap", function (event) {
+    var ctx = event.detail && event.detail.ctx;
+    var target = ctx && ctx.target;
+    var announcer = document.getElementById("live-announcer");
+    if (!announcer || !target || !target.id || target.id.indexOf("field-") !== 0) {
+      return;
+    }
+    var field = document.getElementById(target.id);
+    var error = field && field.querySelector(".field-error");
+    var text = error ? error.textContent.replace(/\s+/g, " ").trim() : "";
+    if (announcer.textContent !== text) {
+      announcer.textContent = text;
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", focusErrorSummary);
 })();

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
+import jinja2
 import pytest
 from babel.messages.pofile import read_po
 from bs4 import BeautifulSoup
@@ -97,3 +100,101 @@ def test_validation_messages_follow_the_language(client, auth) -> None:
     soup = BeautifulSoup(response.text, "html.parser")
     assert "请输入格式正确的电子邮箱" in soup.find(id="email-error").get_text()
     assert "密码至少需要 12 个字符" in soup.find(id="password-error").get_text()
+
+
+# --- no text in a template escapes translation ------------------------------------------------
+
+TEMPLATES = ROOT / "templates"
+# Text that is the same in every language: protocol names and examples of identifiers.
+UNTRANSLATED_OK = re.compile(r"\b(?:HTTP|evt_|LR-\d{4}-\d{7})\b|evt_")
+VISIBLE_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label", "aria-roledescription", "label"}
+_EXPRESSION = "\ue000"  # stands for {{ ... }} and for the text of {% trans %} blocks
+
+
+def _skeleton(source: str) -> str:
+    """The template's markup and literal text, with every expression (and every text inside
+    {% trans %}) replaced by a placeholder and every statement removed."""
+    env = jinja2.Environment(extensions=["jinja2.ext.i18n"], trim_blocks=True,
+                             lstrip_blocks=True, autoescape=True)  # only its lexer is used
+    out: list[str] = []
+    in_trans = in_block = False
+    block: list[str] = []
+    for _line, token, value in env.lex(source):
+        if token == "block_begin":
+            in_block, block = True, []
+        elif token == "block_end":
+            in_block = False
+            if block[:1] in (["trans"], ["pluralize"]):
+                in_trans = True
+            elif block[:1] == ["endtrans"]:
+                in_trans = False
+        elif in_block:
+            if token == "name":
+                block.append(value)
+        elif token == "data":
+            out.append(_EXPRESSION if in_trans else value)
+        elif token == "variable_begin":
+            out.append(_EXPRESSION)
+    return "".join(out)
+
+
+class _TextFinder(HTMLParser):
+    """Text nodes and visible attributes that hold words (Latin letters or Chinese)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self.hidden += 1
+        kind = dict(attrs).get("type")
+        for name, value in attrs:
+            if value and (name in VISIBLE_ATTRIBUTES
+                          or (name == "value" and tag == "input" and kind in ("submit", "button"))):
+                self._check(value, f"<{tag} {name}>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self.hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self._check(data, "text")
+
+    def _check(self, text: str, where: str) -> None:
+        text = UNTRANSLATED_OK.sub(" ", text.replace(_EXPRESSION, " "))
+        if '="' in text:
+            return  # a macro that writes attributes (macros/forms.html), not text
+        if re.search(r"[A-Za-z\u4e00-\u9fff]{2,}", text):
+            self.found.append(f"{where}: {' '.join(text.split())!r}")
+
+
+def untranslated_text(source: str) -> list[str]:
+    finder = _TextFinder()
+    finder.feed(_skeleton(source))
+    finder.close()
+    return finder.found
+
+
+def test_the_checker_finds_text_outside_gettext() -> None:
+    assert untranslated_text("<p>{{ _('Saved') }}</p>") == []
+    assert untranslated_text("<p>{% trans %}Saved{% endtrans %}</p>") == []
+    assert untranslated_text("<p>{{ number }} · {{ _('Saved') }}</p>") == []
+    assert untranslated_text("<p>Saved {{ number }}</p>") == ["text: 'Saved'"]
+    assert untranslated_text("<h2>已保存</h2>") == ["text: '已保存'"]
+    assert untranslated_text('<input placeholder="Your name">') == [
+        "<input placeholder>: 'Your name'"]
+    assert untranslated_text('<a aria-label="Close" href="/x">×</a>') == [
+        "<a aria-label>: 'Close'"]
+    assert untranslated_text("{% if x %}<b>{{ y }}</b>{% endif %}") == []
+
+
+@pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix()
+                                            for p in TEMPLATES.rglob("*.html")))
+def test_every_text_in_templates_is_translatable(template: str) -> None:
+    """Words a person reads (text, labels, placeholders, alt texts) go through _() or
+    {% trans %}, so they have a Chinese translation (the test above)."""
+    found = untranslated_text((TEMPLATES / template).read_text(encoding="utf-8"))
+    assert not found, f"{template} has text outside _() or {{% trans %}}: {found}"
