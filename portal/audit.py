@@ -57,7 +57,7 @@ def region_clause(jurisdiction: str, column: Any) -> ColumnElement[bool] | None:
     if codes is None:
         return None
     # A range of the column's index rather than LIKE, which SQLite's indexes cannot serve.
-    return or_(*(registry.prefix_condition(col(column), code) for code in codes))
+    return or_(*(registry.prefix_condition(column, code) for code in codes))
 
 
 def covers(jurisdiction: str, region: str | None) -> bool:
@@ -110,10 +110,15 @@ class Page:
     filters: dict[str, Any] = field(default_factory=dict)
 
 
-def _conditions(jurisdiction: str, filters: Filters) -> list[ColumnElement[bool]]:
+def _conditions(jurisdiction: str, filters: Filters, *, scan: bool = False
+                ) -> list[ColumnElement[bool]]:
+    """``scan``: many rows match, so read along the number index rather than the region's
+    or the dates' (see ``registry.unindexed``)."""
     table = RegistryEntry
+    region: Any = registry.unindexed(table.region) if scan else col(table.region)
+    submitted: Any = registry.unindexed(table.submitted_at) if scan else col(table.submitted_at)
     conditions: list[ColumnElement[bool]] = []
-    where = region_clause(jurisdiction, table.region)
+    where = region_clause(jurisdiction, region)
     if where is not None:
         conditions.append(where)
     q = filters.q.strip()
@@ -143,24 +148,25 @@ def _conditions(jurisdiction: str, filters: Filters) -> list[ColumnElement[bool]
                               col(table.roles).endswith("," + filters.role),
                               col(table.roles).contains("," + filters.role + ",")))
     if filters.region:
-        conditions.append(registry.prefix_condition(col(table.region), filters.region))
+        conditions.append(registry.prefix_condition(region, filters.region))
     if filters.submitted_from is not None:
-        conditions.append(col(table.submitted_at) >= filters.submitted_from)
+        conditions.append(submitted >= filters.submitted_from)
     if filters.submitted_to is not None:
-        conditions.append(col(table.submitted_at) < filters.submitted_to)
+        conditions.append(submitted < filters.submitted_to)
     if filters.flagged:
         conditions.append(col(table.flag_count) > 0)
     return conditions
 
 
 def search(session: Session, jurisdiction: str, filters: Filters, *, after: str = "",
-           limit: int = PAGE_SIZE) -> Page:
+           limit: int = PAGE_SIZE, many: bool = False) -> Page:
     """Registrations matching the filters, newest number first, ``limit`` at a time.
 
     Keyset pagination: the next page starts after the last number shown, so page 10 000
-    costs what page 1 does.
+    costs what page 1 does. ``many``: more than ``COUNT_CAP`` rows match (``count`` said so),
+    so the page is read along the number index (``_conditions``' ``scan``).
     """
-    conditions = _conditions(jurisdiction, filters)
+    conditions = _conditions(jurisdiction, filters, scan=many)
     if after:
         conditions.append(col(RegistryEntry.number) < after)
     rows = list(session.exec(select(RegistryEntry).where(*conditions)
@@ -191,8 +197,9 @@ STREAM_COLUMNS = ("number", "status", "subject_kind", "display_name", "id_type",
 def stream(session: Session, jurisdiction: str, filters: Filters, *, batch: int = 5000
            ) -> Any:
     """Every matching row's exported columns, newest number first, a batch at a time: memory
-    stays flat over a million rows."""
-    conditions = _conditions(jurisdiction, filters)
+    stays flat over a million rows. Read along the number index: the batches together read
+    the table once."""
+    conditions = _conditions(jurisdiction, filters, scan=True)
     columns = [getattr(RegistryEntry, name) for name in STREAM_COLUMNS]
     number = col(RegistryEntry.number)
     after = None

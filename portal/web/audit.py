@@ -141,8 +141,9 @@ def show_search(request: Request) -> Response:
     results = None
     total = 0
     if not errors:
-        results = audit.search(db, user.jurisdiction, filters, after=after)
         total = audit.count(db, user.jurisdiction, filters, cap=audit.COUNT_CAP)
+        results = audit.search(db, user.jurisdiction, filters, after=after,
+                               many=total > audit.COUNT_CAP)
     query = urlencode(values)
     return render(request, "audit/search.html", {
         "values": values, "errors": errors, "results": results, "total": total,

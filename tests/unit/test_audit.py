@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import delete, update
+from sqlalchemy.dialects import sqlite
+from sqlmodel import select
 
 from portal import audit, registry
 from portal.attestations import Attestation
@@ -115,3 +119,19 @@ def test_counting_stops_at_the_cap(approved, session) -> None:
     assert audit.count(session, "national", audit.Filters(), cap=0) == 1
     assert audit.count(session, "national", audit.Filters(), cap=5) == 1
     assert audit.count(session, "national", audit.Filters(q="nobody")) == 0
+
+
+def test_many_matches_read_along_the_number_index_with_the_same_results(approved, session
+                                                                        ) -> None:
+    number, _moderator = approved
+    filters = audit.Filters(region="11", submitted_from=datetime(2020, 1, 1, tzinfo=UTC))
+    sql = str(select(registry.RegistryEntry.number).where(
+        *audit._conditions("11", filters, scan=True)).compile(dialect=sqlite.dialect()))
+    assert "+registry.region" in sql and "+registry.submitted_at" in sql
+    plain = str(select(registry.RegistryEntry.number).where(
+        *audit._conditions("11", filters)).compile(dialect=sqlite.dialect()))
+    assert "+registry" not in plain
+    for many in (False, True):
+        assert [r.number for r in audit.search(session, "11", filters, many=many).items] \
+            == [number]
+        assert audit.search(session, "33", filters, many=many).items == []
