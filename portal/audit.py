@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, union
+from sqlalchemy import ColumnElement, String, false, func, or_, type_coerce, union
 from sqlmodel import Session, col, select
 
 from portal import records, registry, tlog
@@ -196,22 +196,17 @@ STREAM_COLUMNS = ("number", "status", "subject_kind", "display_name", "id_type",
 
 def stream(session: Session, jurisdiction: str, filters: Filters, *, batch: int = 5000
            ) -> Any:
-    """Every matching row's exported columns, newest number first, a batch at a time: memory
-    stays flat over a million rows. Read along the number index: the batches together read
-    the table once."""
-    conditions = _conditions(jurisdiction, filters, scan=True)
-    columns = [getattr(RegistryEntry, name) for name in STREAM_COLUMNS]
-    number = col(RegistryEntry.number)
-    after = None
-    while True:
-        query = select(*columns).where(*conditions)
-        if after is not None:
-            query = query.where(number < after)
-        rows = session.exec(query.order_by(number.desc()).limit(batch)).all()
-        yield from rows
-        if len(rows) < batch:
-            return
-        after = rows[-1].number
+    """Every matching row's exported columns, newest number first: one query read ``batch``
+    rows at a time (a server-side cursor on PostgreSQL), so memory stays flat over a million
+    rows, the table or the index is read once, and the export is one consistent snapshot."""
+    # Moments as the database hands them over (SQLite: text), formatted by the export itself.
+    columns = [type_coerce(getattr(RegistryEntry, name), String).label(name)
+               if name in ("submitted_at", "valid_until") else getattr(RegistryEntry, name)
+               for name in STREAM_COLUMNS]
+    query = (select(*columns).where(*_conditions(jurisdiction, filters))
+             .order_by(col(RegistryEntry.number).desc())
+             .execution_options(yield_per=batch))
+    yield from session.connection().execute(query)  # Core rows: no ORM bookkeeping
 
 
 # --- Integrity --------------------------------------------------------------------------------

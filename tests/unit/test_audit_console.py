@@ -23,6 +23,7 @@ from portal.db import utcnow
 from portal.inspections import ExportRecord
 from portal.privacy import PiiAccess
 from portal.registrations import Document, Registration
+from portal.tlog import rfc3339
 from portal.web.audit import EXPORT_COLUMNS
 from tests.unit.conftest import Auth, csrf_from, make_user
 from tests.unit.wizard import ADULT_ID, fresh
@@ -286,6 +287,10 @@ def test_csv_export_is_masked_named_and_recorded(approved, staff, session) -> No
     assert row["number"] == number and row["display_name"] == "张*"
     assert row["id_number_masked"] == "1101**********8794"
     assert "张三" not in response.text and ADULT_ID not in response.text
+    entry = fresh(session, registry.RegistryEntry)[0]  # moments as the API writes them
+    assert row["submitted_at"] == rfc3339(entry.submitted_at)  # type: ignore[arg-type]
+    assert row["valid_until"] == rfc3339(entry.valid_until)  # type: ignore[arg-type]
+    assert row["roles"] == "streamer" and row["flag_count"] == str(entry.flag_count)
     record = fresh(session, ExportRecord)
     exporter = fresh(session, User, email="exporter@example.com")[0]
     assert [(r.user_id, r.format, r.rows, r.filters["status"]) for r in record] == [
@@ -300,6 +305,9 @@ def test_json_export_is_a_parsable_array_and_recorded(approved, staff, session) 
     rows = json.loads(response.text)
     assert [r["number"] for r in rows] == [number]
     assert rows[0]["roles"] == ["streamer"] and rows[0]["display_name"] == "张*"
+    entry = fresh(session, registry.RegistryEntry)[0]
+    assert rows[0]["valid_until"] == rfc3339(entry.valid_until)  # type: ignore[arg-type]
+    assert rows[0]["submitted_at"] == rfc3339(entry.submitted_at)  # type: ignore[arg-type]
     assert [(r.format, r.rows) for r in fresh(session, ExportRecord)] == [("json", 1)]
 
 
