@@ -52,6 +52,9 @@ typecheck: install-dev
 
 check: lint typecheck test
 
+## Benchmarks with their targets: one table, also written to bench/results.json
+## (docs/development.md, "Benchmarks"). Seeds 100,000 registrations once (cached in bench/.cache);
+## BENCH_REGISTRATIONS=2000 for a quick run. wrk comes from apt-get when run as root.
 bench: install-dev
 	$(BIN)/python -m bench
 

@@ -9,12 +9,14 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from bench.common import Result, p95, timed
+from bench.context import Context
 from portal.app import create_app
 from portal.migrate import upgrade
 from portal.settings import Settings
 
 
-def run() -> list[Result]:
+def run(ctx: Context) -> list[Result]:
+    """On an empty database of its own (pages that read no registration)."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
         upgrade(settings)

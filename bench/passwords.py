@@ -5,12 +5,13 @@ from __future__ import annotations
 import statistics
 
 from bench.common import Result, timed
+from bench.context import Context
 from portal.accounts import hash_password, pwd_context
 
 PASSWORD = "violet kettle harbour 42 moss"
 
 
-def run() -> list[Result]:
+def run(ctx: Context) -> list[Result]:
     hashed = hash_password(PASSWORD)
     hash_ms = timed(lambda: hash_password(PASSWORD), repeat=10)
     verify_ms = timed(lambda: pwd_context.verify(PASSWORD, hashed), repeat=10)

@@ -1,0 +1,80 @@
+"""The ceiling of the verification API: a bare Starlette endpoint reading the same row.
+
+``GET /api/v1/registrations/{number}`` answers with one primary-key read of the ``registry``
+table (portal/registry.py). This app does only that read, with the standard library's sqlite3
+(one connection per thread), and sends the stored JSON document: no key, no rate limit, no
+middleware, no ORM. It is served exactly as ``portal serve`` serves the portal (uvicorn, one
+worker, the same options; see ``portal.cli.cmd_serve``), so the ratio of the two measures what
+the portal's own code costs.
+
+    python -m bench.bare --db PATH --port PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import threading
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+DB_ENV = "BENCH_BARE_DB"
+_local = threading.local()
+
+
+def _connection(path: str) -> sqlite3.Connection:
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        _local.conn = conn
+    return conn
+
+
+def create_app() -> Starlette:
+    path = os.environ[DB_ENV]
+
+    def registration(request: Request) -> Response:  # sync: run in the thread pool, as the
+        number = request.path_params["number"]      # portal runs its database work
+        row = _connection(path).execute(
+            "SELECT document FROM registry WHERE number = ?", (number,)).fetchone()
+        if row is None:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        return Response(row[0].encode(), media_type="application/json")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[
+        Route("/api/v1/registrations/{number}", registration, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+    ])
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m bench.bare")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args()
+    os.environ[DB_ENV] = args.db
+    # The same call as portal.cli.cmd_serve, with one worker.
+    uvicorn.run(
+        "bench.bare:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=1,
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":
+    main()
