@@ -31,7 +31,7 @@ from portal.api import openapi as openapi_api
 from portal.api import platform as platform_api  # noqa: F401  (registers its operations)
 from portal.api import records as records_api
 from portal.api.problems import problem
-from portal.db import make_engine
+from portal.db import is_sqlite, make_engine
 from portal.resources import static_dir
 from portal.settings import Settings, get_settings
 from portal.web import accounts, apply, audit_log, cases, dashboard, pages, review, staff, verify
@@ -205,6 +205,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = make_engine(settings.resolved_database_url)
 
     routes = [
+        # First: platforms call the API before every stream, and the router tries routes in
+        # order (no other route's path starts with /api/v1, so the order changes no match).
+        *api_core.routes(),
         *pages.routes,
         *accounts.routes,
         *apply.routes,
@@ -222,7 +225,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *records_api.routes,
         *log_api.routes,
         *openapi_api.routes,
-        *api_core.routes(),
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]
     middleware = [
@@ -249,4 +251,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.logger = logger
     app.state.limiter = throttle.make_limiter(settings)
     app.state.api_limits = api_core.Limits(settings)
+    # Hot API reads run on the event loop only when nothing they touch is across a network.
+    app.state.local_reads = is_sqlite(engine) and not settings.redis_url
     return app

@@ -14,7 +14,7 @@ rebuilds the rows concerned just before the commit.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, String, and_, bindparam, delete, event, insert
@@ -280,13 +280,48 @@ _LOOKUP_MANY = core_select(_REGISTRY.c.number, _REGISTRY.c.status, _REGISTRY.c.v
     _REGISTRY.c.number.in_(bindparam("numbers", expanding=True)))
 
 
+_LOOKUP_SQL: dict[str, tuple[str, bool]] = {}
+
+
+def _lookup_sql(dialect: Any) -> tuple[str, bool]:
+    """``_LOOKUP`` compiled once for the database: its SQL and whether parameters are
+    positional."""
+    found = _LOOKUP_SQL.get(dialect.name)
+    if found is None:
+        compiled = _LOOKUP.compile(dialect=dialect)
+        found = _LOOKUP_SQL[dialect.name] = (str(compiled), bool(compiled.positional))
+    return found
+
+
+def _utc(value: Any) -> datetime | None:
+    """A moment as the driver returns it (SQLite: the stored UTC text) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 def lookup(session: Session, number: str) -> bytes | None:
-    """The API answer for a number as JSON bytes, or None when there is no such registration."""
-    row = session.execute(_LOOKUP, {"number": number}).first()
+    """The API answer for a number as JSON bytes, or None when there is no such registration.
+
+    Platforms ask before every stream, so this reads committed rows through a pooled
+    connection of the session's engine with the driver's own cursor: one statement, none of
+    SQLAlchemy's per-execution work (a tenth of its cost). Not for use inside a transaction
+    that has just written the row."""
+    engine = session.get_bind()
+    sql, positional = _lookup_sql(engine.dialect)
+    raw = engine.raw_connection()  # type: ignore[union-attr]
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql, (number,) if positional else {"number": number})
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
     if row is None:
         return None
-    valid = is_valid(row.status, row.valid_until, row.blocked)
-    return b'{"valid":' + (b"true," if valid else b"false,") + row.document[1:].encode()
+    status, valid_until, blocked, document = row
+    valid = is_valid(status, _utc(valid_until), bool(blocked))
+    return b'{"valid":' + (b"true," if valid else b"false,") + document[1:].encode()
 
 
 def lookup_many(session: Session, numbers: list[str]) -> dict[str, Any]:

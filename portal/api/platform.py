@@ -99,7 +99,7 @@ class VerifyAnswer(BaseModel):
 
 @operation("GET", "/registrations/{number}", name="get_registration", kind="platform",
            summary="A registration by its number", response=RegistrationAnswer,
-           errors=(401, 403, 404, 429))
+           errors=(401, 403, 404, 429), hot=True)
 def get_registration(call: Call) -> Reply:
     """Everything a platform checks before a stream: status, validity, the signed certificate
     and where its hash is in the transparency log. Drafts are not found."""
