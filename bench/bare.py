@@ -1,13 +1,14 @@
 """The ceiling of the verification API: a bare Starlette endpoint reading the same row.
 
 ``GET /api/v1/registrations/{number}`` answers with one primary-key read of the ``registry``
-table (portal/registry.py). This app does only that read, with the standard library's sqlite3
-(one connection per thread), and sends the stored JSON document: no key, no rate limit, no
-middleware, no ORM. It is served exactly as ``portal serve`` serves the portal (uvicorn, one
-worker, the same options; see ``portal.cli.cmd_serve``), so the ratio of the two measures what
-the portal's own code costs.
+table (portal/registry.py). This app does only that read, with the standard library's sqlite3,
+and sends the stored JSON document: no key, no rate limit, no middleware, no ORM. The read runs
+on the event loop (the ceiling), or with ``--threads`` in Starlette's thread pool. It is
+served exactly as ``portal serve`` serves the portal (uvicorn, one worker, the same options;
+see ``portal.cli.cmd_serve``), so the ratio of the two measures what the portal's own code
+costs.
 
-    python -m bench.bare --db PATH --port PORT
+    python -m bench.bare --db PATH --port PORT [--threads]
 """
 
 from __future__ import annotations
@@ -34,16 +35,28 @@ def _connection(path: str) -> sqlite3.Connection:
     return conn
 
 
+THREADS_ENV = "BENCH_BARE_THREADS"
+
+
 def create_app() -> Starlette:
     path = os.environ[DB_ENV]
 
-    def registration(request: Request) -> Response:  # sync: run in the thread pool, as the
-        number = request.path_params["number"]      # portal runs its database work
+    def read(request: Request) -> Response:
+        number = request.path_params["number"]
         row = _connection(path).execute(
             "SELECT document FROM registry WHERE number = ?", (number,)).fetchone()
         if row is None:
             return JSONResponse({"detail": "not found"}, status_code=404)
         return Response(row[0].encode(), media_type="application/json")
+
+    async def on_loop(request: Request) -> Response:
+        # The ceiling: the read on the event loop, as the portal answers it on an embedded
+        # database, is the fastest way Starlette serves it.
+        return read(request)
+
+    # With --threads, the usual Starlette form of a blocking read: a sync endpoint, which
+    # Starlette runs in its thread pool.
+    registration = read if os.environ.get(THREADS_ENV) == "1" else on_loop
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -61,8 +74,11 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--threads", action="store_true",
+                        help="a sync endpoint, run in the thread pool")
     args = parser.parse_args()
     os.environ[DB_ENV] = args.db
+    os.environ[THREADS_ENV] = "1" if args.threads else "0"
     # The same call as portal.cli.cmd_serve, with one worker.
     uvicorn.run(
         "bench.bare:create_app",

@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -122,6 +122,33 @@ class Language:
             i18n.reset_language(token)
 
 
+class HotRoutes:
+    """Send the API's hot reads (``operation(hot=True)``) straight to their endpoint.
+
+    Platforms ask before every stream; such a request needs neither the page language, nor a
+    cookie session, nor the router's walk through every page route. Everything else goes on
+    through the rest of the stack. Placed inside SecurityHeaders, so its answers carry the
+    same headers, and inside Starlette's ServerErrorMiddleware, so an unexpected error is
+    still a logged 500.
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[Route]) -> None:
+        self.app = app
+        ops = {f"api:{op.name}": op for op in api_core.OPERATIONS}
+        self.routes = [(route, api_core.hot_app(ops[route.name])) for route in routes]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" \
+                and scope["path"].startswith(api_core.PREFIX):
+            for route, app in self.routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    await app(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -204,10 +231,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     secret_key = settings.secret("secret_key")
     engine = make_engine(settings.resolved_database_url)
 
+    api_routes = api_core.routes()
     routes = [
         # First: platforms call the API before every stream, and the router tries routes in
         # order (no other route's path starts with /api/v1, so the order changes no match).
-        *api_core.routes(),
+        *api_routes,
         *pages.routes,
         *accounts.routes,
         *apply.routes,
@@ -227,8 +255,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *openapi_api.routes,
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]
+    hot = {f"api:{op.name}" for op in api_core.OPERATIONS if op.hot}
     middleware = [
         Middleware(SecurityHeaders, production=settings.is_production),
+        Middleware(HotRoutes, routes=[r for r in api_routes if r.name in hot]),
         Middleware(Language),
         Middleware(
             SessionMiddleware,

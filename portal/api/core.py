@@ -19,10 +19,11 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
 from limits import parse, storage, strategies
 from pydantic import BaseModel, ValidationError
@@ -32,10 +33,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from portal import platforms
 from portal.api.problems import problem
-from portal.db import session_scope
 from portal.errors import FormErrors, NotFound
 from portal.settings import Settings
 
@@ -76,15 +77,38 @@ class Reply:
     media_type: str | None = None  # of a stream; the operation's content type by default
 
 
+class _Sessions:
+    """The request's database session, opened on first use: a hot read whose key is cached
+    never builds one."""
+
+    def __init__(self, bind: Any) -> None:
+        self.bind = bind
+        self.opened: Session | None = None
+
+    def get(self) -> Session:
+        if self.opened is None:
+            self.opened = Session(self.bind, expire_on_commit=False)
+        return self.opened
+
+    def close(self) -> None:
+        if self.opened is not None:
+            self.opened.close()
+
+
 @dataclass
 class Call:
-    session: Session
+    sessions: _Sessions
     settings: Settings
     client: dict[str, Any]
     body: Any
     query: Any
     params: dict[str, str]
     headers: dict[str, str]
+    engine: Any = None
+
+    @property
+    def session(self) -> Session:
+        return self.sessions.get()
 
 
 @dataclass(frozen=True)
@@ -167,16 +191,32 @@ class Limits:
         backend = storage.storage_from_string(url) if url else _CounterStorage()
         self.limiter = strategies.FixedWindowRateLimiter(backend)
         self.rule = parse(settings.rate_limit)
+        self.memory = backend if isinstance(backend, _CounterStorage) else None
+        self.window = self.rule.get_expiry()
+        self.policy = f'"default";q={self.rule.amount};w={self.window}'
+        self.keys: dict[int, str] = {}
 
     def hit(self, key_id: int) -> tuple[bool, dict[str, str]]:
         """Count a request; return whether it is allowed and the RateLimit headers."""
-        ident = str(key_id)
-        allowed = self.limiter.hit(self.rule, "api", ident)
-        reset_at, remaining = self.limiter.get_window_stats(self.rule, "api", ident)
-        window = self.rule.get_expiry()
+        if self.memory is not None:
+            # In memory, the counter's own numbers: what FixedWindowRateLimiter.hit and
+            # get_window_stats compute from it, without building the key three times.
+            key = self.keys.get(key_id)
+            if key is None:
+                if len(self.keys) > 100_000:
+                    self.keys.clear()
+                key = self.keys[key_id] = self.rule.key_for("api", str(key_id))
+            count = self.memory.incr(key, self.window)
+            allowed = count <= self.rule.amount
+            remaining = self.rule.amount - count
+            reset_at = self.memory.expirations.get(key, time.time())
+        else:
+            ident = str(key_id)
+            allowed = self.limiter.hit(self.rule, "api", ident)
+            reset_at, remaining = self.limiter.get_window_stats(self.rule, "api", ident)
         reset = max(0, math.ceil(reset_at - time.time()))
         headers = {
-            "RateLimit-Policy": f'"default";q={self.rule.amount};w={window}',
+            "RateLimit-Policy": self.policy,
             "RateLimit": f'"default";r={max(0, remaining)};t={reset}',
         }
         if not allowed:
@@ -278,11 +318,15 @@ def _encode(reply: Reply) -> bytes:
 def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[str, str],
          query: dict[str, str], raw_body: bytes, limit_headers: dict[str, str]) -> Reply:
     settings: Settings = app_state.settings
-    with session_scope(app_state.engine, write=op.writes) as session:
+    engine = app_state.engine
+    sessions = _Sessions(engine.execution_options(sqlite_begin="IMMEDIATE") if op.writes
+                         else engine)
+    try:
         client: dict[str, Any] = {}
         if op.kind != "public":
             key = _bearer(headers)
-            found = platforms.authenticate(session, key) if key else None
+            found = (platforms.cached_client(key) or platforms.authenticate(sessions.get(), key)
+                     if key else None)
             if found is None:
                 raise ApiError(401, "A valid API key is needed (Authorization: Bearer <key>)",
                                headers={"WWW-Authenticate": 'Bearer realm="portal"'})
@@ -317,14 +361,15 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
                 settings.secret("secret_key").encode(),
                 f"{op.method} {op.path} {json.dumps(params, sort_keys=True)}\n".encode()
                 + raw_body, hashlib.sha256).hexdigest()
-            replay = _idempotent_replay(session, client["id"], idem_key, digest)
+            replay = _idempotent_replay(sessions.get(), client["id"], idem_key, digest)
             if replay is not None:
                 return replay
-        call = Call(session=session, settings=settings, client=client, body=body,
-                    query=parsed_query, params=params, headers=headers)
+        call = Call(sessions=sessions, settings=settings, client=client, body=body,
+                    query=parsed_query, params=params, headers=headers, engine=engine)
         result = op.handler(call)
         reply = result if isinstance(result, Reply) else Reply(body=result, status=op.status)
         if op.writes:
+            session = sessions.get()
             if digest:
                 session.add(platforms.IdempotencyRecord(
                     client_id=client["id"], key=idem_key or "", request_hash=digest,
@@ -340,45 +385,72 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
                         return replay
                 raise
         return reply
+    finally:
+        sessions.close()
+
+
+async def _answer(op: Operation, state: Any, headers: dict[str, str], params: dict[str, str],
+                  query: dict[str, str], raw: bytes) -> Response:
+    """The response to one call of ``op``: the pipeline in ``_run``, its errors as problems."""
+    limit_headers: dict[str, str] = {}
+    try:
+        if op.hot and state.local_reads:
+            reply = _run(op, state, headers, params, query, raw, limit_headers)
+        else:
+            reply = await run_in_threadpool(_run, op, state, headers, params, query, raw,
+                                            limit_headers)
+    except ApiError as exc:
+        return problem(exc.status, exc.detail, errors=exc.errors,
+                       headers={**limit_headers, **exc.headers})
+    except FormErrors as exc:
+        return problem(422, "The request breaks a rule",
+                       errors=[{"field": k, "message": str(v)}
+                               for k, v in exc.errors.items()],
+                       headers=limit_headers)
+    except NotFound:
+        return problem(404, headers=limit_headers)
+    out_headers = {**limit_headers, **reply.headers, "Cache-Control": "no-store"}
+    if reply.status == 204:
+        return Response(status_code=204, headers=out_headers)
+    if reply.stream is not None:
+        return StreamingResponse(reply.stream, status_code=reply.status, headers=out_headers,
+                                 media_type=reply.media_type or op.content_type)
+    return Response(_encode(reply), status_code=reply.status, headers=out_headers,
+                    media_type=op.content_type)
 
 
 def endpoint(op: Operation) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
-        limit_headers: dict[str, str] = {}
         try:
             raw = b""
             if op.method != "GET":
                 raw = await _read_body(request, request.app.state.settings.api_max_body_bytes)
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            params = {k: str(v) for k, v in request.path_params.items()}
-            state = request.app.state
-            if op.hot and state.local_reads:
-                reply = _run(op, state, headers, params, dict(request.query_params), raw,
-                             limit_headers)
-            else:
-                reply = await run_in_threadpool(_run, op, state, headers, params,
-                                                dict(request.query_params), raw, limit_headers)
         except ApiError as exc:
-            return problem(exc.status, exc.detail, errors=exc.errors,
-                           headers={**limit_headers, **exc.headers})
-        except FormErrors as exc:
-            return problem(422, "The request breaks a rule",
-                           errors=[{"field": k, "message": str(v)}
-                                   for k, v in exc.errors.items()],
-                           headers=limit_headers)
-        except NotFound:
-            return problem(404, headers=limit_headers)
-        out_headers = {**limit_headers, **reply.headers, "Cache-Control": "no-store"}
-        if reply.status == 204:
-            return Response(status_code=204, headers=out_headers)
-        if reply.stream is not None:
-            return StreamingResponse(reply.stream, status_code=reply.status, headers=out_headers,
-                                     media_type=reply.media_type or op.content_type)
-        return Response(_encode(reply), status_code=reply.status, headers=out_headers,
-                        media_type=op.content_type)
+            return problem(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        params = {k: str(v) for k, v in request.path_params.items()}
+        return await _answer(op, request.app.state, headers, params,
+                             dict(request.query_params), raw)
 
     handle.__name__ = op.name
     return handle
+
+
+def hot_app(op: Operation) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """``op`` (a GET) as a plain ASGI app, for ``portal.app.HotRoutes``: what ``endpoint``
+    does, read straight from the ASGI scope (no Request object, no exception wrapping: an
+    unexpected error goes up to the server's error middleware)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # ASGI header names are lower case already.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        params = {k: str(v) for k, v in scope["path_params"].items()}
+        query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)) \
+            if scope["query_string"] else {}
+        response = await _answer(op, scope["app"].state, headers, params, query, b"")
+        await response(scope, receive, send)
+
+    return app
 
 
 def routes() -> list[Route]:

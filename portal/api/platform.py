@@ -103,7 +103,7 @@ class VerifyAnswer(BaseModel):
 def get_registration(call: Call) -> Reply:
     """Everything a platform checks before a stream: status, validity, the signed certificate
     and where its hash is in the transparency log. Drafts are not found."""
-    body = registry.lookup(call.session, call.params["number"])
+    body = registry.lookup(call.engine, call.params["number"])
     if body is None:
         raise ApiError(404, "No registration has this number")
     return Reply(raw=body)

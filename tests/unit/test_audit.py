@@ -135,3 +135,17 @@ def test_many_matches_read_along_the_number_index_with_the_same_results(approved
         assert [r.number for r in audit.search(session, "11", filters, many=many).items] \
             == [number]
         assert audit.search(session, "33", filters, many=many).items == []
+
+
+def test_the_platform_lookup_reads_each_commit(approved, session, engine) -> None:
+    import json
+
+    number, _moderator = approved
+    assert json.loads(registry.lookup(engine, number) or b"")["valid"] is True
+    session.execute(update(registry.RegistryEntry)
+                    .where(registry.RegistryEntry.number == number)  # type: ignore[arg-type]
+                    .values(status="suspended"))
+    session.commit()
+    # The same thread's kept connection sees the commit made elsewhere.
+    assert json.loads(registry.lookup(engine, number) or b"")["valid"] is False
+    assert registry.lookup(engine, "LR-2026-0000000") is None
