@@ -147,7 +147,8 @@ def _check_sample(session: object, numbers: list[str]) -> None:
         page = audit.search(session, "national", audit.Filters(q=number))  # type: ignore[arg-type]
         assert [e.number for e in page.items] == [number], number
         entry = page.items[0]
-        answer = json.loads(registry.lookup(session, number) or b"{}")  # type: ignore[arg-type]
+        answer = json.loads(registry.lookup(session.get_bind(), number)  # type: ignore[union-attr]
+                            or b"{}")
         assert answer["number"] == number and answer["status"] == entry.status, number
         assert exports.export_row(entry)["number"] == number
         for word in entry.search_text.split()[:1]:

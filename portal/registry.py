@@ -155,8 +155,10 @@ def term_numbers(typed: str) -> Any:
                                              col(RegistryTerm.term) < prefix + _LAST)
 
 
-def write_terms(session: Session, number: str, text: str) -> None:
-    session.execute(delete(RegistryTerm).where(col(RegistryTerm.number) == number))
+def write_terms(session: Session, number: str, text: str, *, new: bool = False) -> None:
+    """Replace a row's terms (``new``: the row was just made, so it has none yet)."""
+    if not new:
+        session.execute(delete(RegistryTerm).where(col(RegistryTerm.number) == number))
     rows = [{"term": term, "number": number} for term in sorted(terms(text))]
     if rows:
         session.execute(insert(RegistryTerm), rows)
@@ -227,6 +229,7 @@ def rebuild(session: Session, registration_id: int) -> None:
     if registration is None or not registration.number or registration.status == "draft":
         return
     row = session.get(RegistryEntry, registration.number)
+    new = row is None
     if row is None:
         row = RegistryEntry(number=registration.number, registration_id=registration_id,
                             status=registration.status, document="{}")
@@ -248,7 +251,7 @@ def rebuild(session: Session, registration_id: int) -> None:
     row.updated_at = registration.updated_at
     session.add(row)
     # The terms point at the row: written once the rows are flushed, just before the commit.
-    session.info.setdefault(_TERMS, {})[row.number] = row.search_text
+    session.info.setdefault(_TERMS, {})[row.number] = (row.search_text, new)
 
 
 def search_text(registration: Any) -> str:
@@ -399,8 +402,8 @@ def _rebuild_touched(session: Session) -> None:
         session.flush()
         # Rebuilding writes only registry rows, which touch nothing: this ends at once.
         touched = session.info.pop(_TOUCHED, None)
-    for number, text in sorted((session.info.pop(_TERMS, None) or {}).items()):
-        write_terms(session, number, text)
+    for number, (text, new) in sorted((session.info.pop(_TERMS, None) or {}).items()):
+        write_terms(session, number, text, new=new)
 
 
 @event.listens_for(Session, "after_rollback")
