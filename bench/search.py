@@ -250,8 +250,8 @@ def run(ctx: Context) -> list[Result]:
         for values in mix:
             filters = _filters(values)
             started = time.perf_counter()  # what the search page does
-            total = audit.count(session, "national", filters, cap=audit.COUNT_CAP)
-            audit.search(session, "national", filters, many=total > audit.COUNT_CAP)
+            found = audit.count(session, "national", filters, cap=audit.COUNT_CAP)
+            audit.search(session, "national", filters, many=found > audit.COUNT_CAP)
             samples.append((time.perf_counter() - started) * 1000)
             session.expunge_all()
     engine.dispose()
