@@ -15,6 +15,8 @@ from sqlmodel import Session
 
 from portal import tlog
 from portal.db import make_engine, session_scope
+from portal.migrate import upgrade
+from portal.settings import Settings
 
 AT = "2026-11-30T08:00:00Z"
 N = 150
@@ -27,12 +29,14 @@ def entry(i: int) -> dict[str, Any]:
 
 @pytest.fixture
 def second_engine(tmp_path: Path, migrated_database: str) -> Iterator[Engine]:
-    """Another empty database beside the ``engine`` fixture's, to compare the two."""
-    if not Path(migrated_database).is_file():
-        pytest.skip("compares with a second SQLite file")
+    """Another empty database beside the ``engine`` fixture's, to compare the two: an SQLite
+    file, also when ``engine`` is PostgreSQL (the rows must then match across databases)."""
     copy = tmp_path / "other" / "portal.db"
     copy.parent.mkdir()
-    shutil.copyfile(migrated_database, copy)
+    if Path(migrated_database).is_file():
+        shutil.copyfile(migrated_database, copy)
+    else:
+        upgrade(Settings(data_dir=copy.parent, _env_file=None))  # type: ignore[call-arg]
     engine = make_engine(f"sqlite:///{copy}")
     yield engine
     engine.dispose()
@@ -45,7 +49,9 @@ def rows(engine: Engine) -> tuple[list[Any], list[Any]]:
             'SELECT "index", entry, leaf_hash FROM tlog_entries ORDER BY "index"')))
         nodes = list(conn.execute(text(
             'SELECT level, "index", hash FROM tlog_nodes ORDER BY level, "index"')))
-    return [tuple(r) for r in leaves], [tuple(r) for r in nodes]
+    # Hashes as bytes whichever driver read them.
+    return ([(int(i), e, bytes(h)) for i, e, h in leaves],
+            [(int(lv), int(i), bytes(h)) for lv, i, h in nodes])
 
 
 def one_by_one(engine: Engine, numbers: range) -> None:
