@@ -46,11 +46,7 @@ PDF = b"%PDF-1.7\n" + b"0" * 64
 def _born(years: int, days_later: int = 0) -> date:
     from portal import identity
 
-    today = identity.china_today()
-    try:
-        birth = today.replace(year=today.year - years)
-    except ValueError:  # 29 February
-        birth = today.replace(year=today.year - years, day=28)
+    birth = identity.years_before(identity.china_today(), years)
     return date.fromordinal(birth.toordinal() + days_later)
 
 

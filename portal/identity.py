@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from http.client import HTTPException
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from portal import outbound
@@ -193,6 +193,17 @@ class Who(enum.StrEnum):
 
 
 _MINIMUM_AGE = {Who.streamer: MIN_AGE, Who.guardian: ADULT_AGE, Who.responsible_person: ADULT_AGE}
+
+
+Day = TypeVar("Day", date, datetime)
+
+
+def years_before(day: Day, years: int) -> Day:
+    """The same day (and time) ``years`` calendar years earlier; 29 February becomes the 28th."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year - years, day=28)
 
 
 def age_on(birth: date, today: date) -> int:

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
+from portal import identity
 from portal.attestations import Attestation
 from portal.db import session_scope, utcnow
 from portal.events import SYSTEM, record_change
@@ -66,10 +67,7 @@ Progress = Callable[[str], None]
 
 def cutoff(now: datetime, years: int) -> datetime:
     """The moment ``years`` calendar years before ``now`` (29 February: the 28th)."""
-    try:
-        return now.replace(year=now.year - years)
-    except ValueError:
-        return now.replace(year=now.year - years, day=28)
+    return identity.years_before(now, years)
 
 
 def purged_at(registration: Any) -> str | None:

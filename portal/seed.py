@@ -196,17 +196,10 @@ def _phone(rng: random.Random) -> str:
     return f"+447700900{rng.randrange(1000):03d}"
 
 
-def _years_ago(today: date, years: int) -> date:
-    try:
-        return today.replace(year=today.year - years)
-    except ValueError:  # 29 February
-        return today.replace(year=today.year - years, day=28)
-
-
 def _birth_date(rng: random.Random, today: date, age: int) -> date:
     """A birth date that makes someone exactly ``age`` today."""
-    latest = _years_ago(today, age).toordinal()
-    earliest = _years_ago(today, age + 1).toordinal() + 1
+    latest = identity.years_before(today, age).toordinal()
+    earliest = identity.years_before(today, age + 1).toordinal() + 1
     return date.fromordinal(rng.randint(earliest, latest))
 
 

@@ -6,7 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -674,3 +674,13 @@ def test_provider_for_uses_http_provider_with_url() -> None:
     assert (provider.url, provider.token, provider.timeout, provider.allow) == (
         "https://idv.example/verify", "tok", 2.5, "10.0.0.0/8"
     )
+
+
+def test_years_before_keeps_the_day_and_time_and_moves_29_february() -> None:
+    assert identity.years_before(date(2026, 11, 30), 18) == date(2008, 11, 30)
+    assert identity.years_before(date(2024, 2, 29), 1) == date(2023, 2, 28)
+    assert identity.years_before(date(2024, 2, 29), 4) == date(2020, 2, 29)
+    moment = datetime(2028, 2, 29, 8, 30, tzinfo=UTC)
+    assert identity.years_before(moment, 3) == datetime(2025, 2, 28, 8, 30, tzinfo=UTC)
+    for day in (date(2026, 3, 1), date(2025, 12, 31), date(2024, 2, 29)):
+        assert identity.years_before(day, 17) == years_before(day, 17)

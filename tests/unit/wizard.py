@@ -39,11 +39,7 @@ GUARDIAN_DOB = "1992-11-30"
 
 def born_years_ago(years: int, *, days_later: int = 0) -> date:
     """A birth date that makes someone ``years`` old today in China (``days_later`` younger)."""
-    today = identity.china_today()
-    try:
-        birth = today.replace(year=today.year - years)
-    except ValueError:  # 29 February
-        birth = today.replace(year=today.year - years, day=28)
+    birth = identity.years_before(identity.china_today(), years)
     return date.fromordinal(birth.toordinal() + days_later)
 
 
