@@ -74,6 +74,11 @@ def china_today() -> date:
     return datetime.now(CHINA_TZ).date()
 
 
+def china_date(moment: datetime) -> date:
+    """The day a moment falls on in China (a stored UTC moment's own date can be a day early)."""
+    return moment.astimezone(CHINA_TZ).date()
+
+
 def _clean(raw: str | None) -> str:
     # NFKC turns full-width digits and letters, as Chinese input methods type them, into ASCII.
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw or ""))

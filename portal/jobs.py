@@ -18,7 +18,7 @@ from portal.accounts import User
 from portal.db import session_scope, utcnow
 from portal.events import SYSTEM, HistoryEntry, record_change
 from portal.i18n import gettext as _
-from portal.identity import ADULT_AGE, CHINA_TZ, age_on, china_today
+from portal.identity import ADULT_AGE, CHINA_TZ, age_on, china_date, china_today
 from portal.registrations import NotAllowed, Registration, StaleState, move
 from portal.settings import Settings
 
@@ -86,7 +86,8 @@ def warn_expiring(session: Session, settings: Settings, *, now: datetime) -> lis
             continue
         record_change(session, action="expiry_warning", actor=SYSTEM,
                       registration_id=registration.id, number=registration.number)
-        until = registration.valid_until.date().isoformat() if registration.valid_until else ""
+        until = (china_date(registration.valid_until).isoformat() if registration.valid_until
+                 else "")
         mail = _tell(session, registration,
                      _("Your registration %(number)s expires on %(date)s",
                        number=registration.number, date=until),
@@ -161,7 +162,7 @@ def refresh_operators(session: Session, settings: Settings, *, now: datetime) ->
             _sanction, mails = sanctions.apply_sanction(
                 session, registration=registration, actor=None, kind="restrict_functions",
                 facts=_("The operator's data was last confirmed on %(date)s.",
-                        date=confirmed.date().isoformat()),
+                        date=china_date(confirmed).isoformat()),
                 reason=_("Operators must re-confirm their data every %(days)d days.",
                          days=settings.refresh_days),
                 legal_basis=_("2026 Measures: operators' data is refreshed every six months"),

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import notify, privacy, records, steps
+from portal import identity, notify, privacy, records, steps
 from portal.accounts import Role, User
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
@@ -198,7 +198,7 @@ def approve(
         registration_id=registration.id,
         subject=_("Your registration %(number)s is approved", number=registration.number),
         body=_("Your registration %(number)s has been approved. It is valid until %(date)s.",
-               number=registration.number, date=until.date().isoformat()),
+               number=registration.number, date=identity.china_date(until).isoformat()),
     )
     session.commit()
     return Outcome(registration, decision, [mail])

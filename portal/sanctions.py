@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import notify, privacy, records, risk
+from portal import identity, notify, privacy, records, risk
 from portal.accounts import User
 from portal.blocklist import BlocklistEntry
 from portal.db import UTCDateTime, utcnow
@@ -190,7 +190,7 @@ def apply_sanction(
         _("Sanction: %(sanction)s\nFacts: %(facts)s\nReason: %(reason)s\nLegal basis: %(basis)s"
           "\n%(until)s\n%(appeal)s", sanction=label, facts=sanction.facts, reason=sanction.reason,
           basis=sanction.legal_basis,
-          until=_("Until: %(date)s", date=sanction.until.date().isoformat())
+          until=_("Until: %(date)s", date=identity.china_date(sanction.until).isoformat())
           if sanction.until else "",
           appeal=sanction.appeal_channel),
     )

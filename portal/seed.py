@@ -374,7 +374,7 @@ def _security_form(rng: random.Random, roles: list[str], name: str, province: st
     uploads = []
     if ("room_operator" in roles or "merchant" in roles) and rng.random() < 0.25:
         suffix = f"-{rng.randint(1, 5)}" if rng.random() < 0.3 else ""
-        assessed = utcnow().date() - timedelta(days=rng.randint(10, 330))
+        assessed = identity.china_today() - timedelta(days=rng.randint(10, 330))
         form.update({
             "own_site": "yes", "site_domain": f"shop-{rng.randint(100, 999999)}.example.com",
             "icp_number": f"{PROVINCES[province][2]}ICP备{rng.randint(10**7, 10**8 - 1)}号{suffix}",

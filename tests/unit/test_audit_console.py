@@ -20,6 +20,7 @@ from portal import audit, cli, registry
 from portal.accounts import User
 from portal.attestations import Attestation
 from portal.db import utcnow
+from portal.identity import china_today
 from portal.inspections import ExportRecord
 from portal.privacy import PiiAccess
 from portal.registrations import Document, Registration
@@ -121,7 +122,7 @@ def test_search_says_more_than_the_cap_without_counting_on(approved, staff, monk
 def test_filters_are_echoed_and_carried_to_the_exports(approved, staff) -> None:
     number, _moderator = approved
     auditor = staff()
-    today = utcnow().date().isoformat()
+    today = china_today().isoformat()
     page = auditor.get(f"/audit?q=zhangsan&status=approved&role=streamer&risk_level=low"
                        f"&subject_kind=person&region=11&submitted_from=2020-01-01"
                        f"&submitted_to={today}")

@@ -187,7 +187,7 @@ def claim_for_age(years: int, today: date, *, birthday_tomorrow: bool = False) -
     ],
 )
 def test_check_age_counts_from_today(years: int, birthday_tomorrow: bool, age: int) -> None:
-    today = date.today()
+    today = identity.china_today()
     claim = claim_for_age(years, today, birthday_tomorrow=birthday_tomorrow)
     number = identity.validate_id_number("cn_resident_id", claim.id_number, today=today)
     identity.check_birth_date("cn_resident_id", number, claim.date_of_birth)
@@ -207,7 +207,7 @@ def test_check_age_counts_from_today(years: int, birthday_tomorrow: bool, age: i
     ],
 )
 def test_check_age_refuses_adult_roles_under_18(who: Who | str, message: str) -> None:
-    today = date.today()
+    today = identity.china_today()
     seventeen = claim_for_age(18, today, birthday_tomorrow=True).date_of_birth
     with pytest.raises(ValueError, match=message):
         identity.check_age(seventeen, today=today, who=who)
@@ -450,7 +450,7 @@ def test_format_provider_refuses_bad_claim(changes: dict[str, Any], reason: str)
 
 
 def test_format_provider_refuses_under_16() -> None:
-    today = date.today()
+    today = identity.china_today()
     result = FormatProvider().verify(claim_for_age(16, today, birthday_tomorrow=True), today=today)
     assert not result.verified and "at least 16" in result.reason
     result = FormatProvider().verify(claim_for_age(16, today), today=today)
@@ -684,3 +684,8 @@ def test_years_before_keeps_the_day_and_time_and_moves_29_february() -> None:
     assert identity.years_before(moment, 3) == datetime(2025, 2, 28, 8, 30, tzinfo=UTC)
     for day in (date(2026, 3, 1), date(2025, 12, 31), date(2024, 2, 29)):
         assert identity.years_before(day, 17) == years_before(day, 17)
+
+
+def test_china_date_is_the_next_day_from_16_00_utc() -> None:
+    assert identity.china_date(datetime(2026, 12, 2, 15, 59, tzinfo=UTC)) == date(2026, 12, 2)
+    assert identity.china_date(datetime(2026, 12, 2, 16, 0, tzinfo=UTC)) == date(2026, 12, 3)

@@ -12,6 +12,7 @@ from portal import jobs, tlog
 from portal.blocklist import BlocklistEntry
 from portal.db import utcnow
 from portal.events import HistoryEntry, OutboxEvent
+from portal.identity import china_today
 from portal.records import Certificate
 from portal.registrations import Registration
 from portal.sanctions import Appeal, Sanction, end_due_suspensions
@@ -61,7 +62,7 @@ def test_sanction_states_facts_reason_and_basis(approved, session) -> None:
 
 def test_suspension_ends_by_itself(approved, client, session, settings) -> None:
     number, moderator = approved
-    until = (utcnow() + timedelta(days=3)).date().isoformat()
+    until = (china_today() + timedelta(days=3)).isoformat()
     assert sanction(moderator, number, "suspend", until=until).status_code == 303
     assert status(session) == "suspended"
     assert "Suspended" in client.get("/me").text
@@ -101,7 +102,7 @@ def test_blacklist_revokes_and_blocks_a_new_account(approved, client, auth, sess
 
 def test_appeal_once_decided_by_another_moderator(approved, client, app, session) -> None:
     number, moderator = approved
-    until = (utcnow() + timedelta(days=10)).date().isoformat()
+    until = (china_today() + timedelta(days=10)).isoformat()
     sanction(moderator, number, "suspend", until=until)
     sanction_id = fresh(session, Sanction)[0].id
     token = csrf_from(client.get("/me").text)
