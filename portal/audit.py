@@ -9,7 +9,6 @@ registered address or, for a person, the residence province; one outside is not 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,31 +20,12 @@ from portal import records, registry, tlog
 from portal.attestations import Attestation, Declaration, canonical_sha256
 from portal.errors import FormErrors, NotFound
 from portal.i18n import gettext as _
+from portal.jurisdictions import covers, parse_jurisdiction
 from portal.registrations import Registration
 from portal.registry import RegistryEntry, statement
 
-NATIONAL = "national"
-_CODE = re.compile(r"^\d{2}(\d{2}){0,2}$")
 COUNT_CAP = 1_000
 PAGE_SIZE = 50
-
-
-def parse_jurisdiction(value: str) -> tuple[str, ...] | None:
-    """``None`` for national, else the region codes; FormErrors for anything else."""
-    value = (value or "").strip()
-    if not value or value.lower() == NATIONAL:
-        return None
-    codes = tuple(sorted({c.strip() for c in value.split(",") if c.strip()}))
-    bad = [c for c in codes if not _CODE.match(c)]
-    if bad or not codes:
-        raise FormErrors({"jurisdiction": _(
-            "Enter \"national\" or region codes separated by commas, such as 33 or 3301")})
-    return codes
-
-
-def normalise_jurisdiction(value: str) -> str:
-    codes = parse_jurisdiction(value)
-    return NATIONAL if codes is None else ",".join(codes)
 
 
 def region_clause(jurisdiction: str, column: Any) -> ColumnElement[bool] | None:
@@ -58,14 +38,6 @@ def region_clause(jurisdiction: str, column: Any) -> ColumnElement[bool] | None:
         return None
     # A range of the column's index rather than LIKE, which SQLite's indexes cannot serve.
     return or_(*(registry.prefix_condition(column, code) for code in codes))
-
-
-def covers(jurisdiction: str, region: str | None) -> bool:
-    try:
-        codes = parse_jurisdiction(jurisdiction)
-    except FormErrors:
-        return False
-    return codes is None or any((region or "").startswith(code) for code in codes)
 
 
 def registration_for(session: Session, jurisdiction: str, number: str) -> Registration:

@@ -35,9 +35,9 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from portal import accounts
-    from portal.audit import normalise_jurisdiction
     from portal.db import session_scope
     from portal.errors import FormErrors
+    from portal.jurisdictions import normalise_jurisdiction
     from portal.migrate import upgrade
 
     try:

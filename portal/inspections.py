@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import JSON, Column, ColumnElement, and_, case, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import audit, sanctions
+from portal import audit, jurisdictions, sanctions
 from portal.accounts import User
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
@@ -263,7 +263,7 @@ def close_inspection(
         if registration is None:
             errors["_"] = _("Sanctions are ordered on registrations: close a platform's "
                             "inspection with a conclusion")
-        elif not audit.covers(actor.jurisdiction, registration.region):
+        elif not jurisdictions.covers(actor.jurisdiction, registration.region):
             errors["_"] = _("This registration is not within your jurisdiction")
         else:
             # Checked even when the conclusion is missing, so every message shows at once;

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import identity, notify, privacy, records, risk
-from portal.accounts import User
+from portal import identity, jurisdictions, notify, privacy, records, risk
+from portal.accounts import Role, User
 from portal.blocklist import BlocklistEntry
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
@@ -233,11 +233,23 @@ def _blocklist_entry(event_type: str, entry: BlocklistEntry) -> dict[str, object
     return {"type": event_type, "at": rfc3339(utcnow()), "entry_id": entry.id}
 
 
-def request_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEntry:
-    """First of the two staff members needed to lift a blocklist entry; commit."""
+def _entry_to_lift(session: Session, entry_id: int, actor: User) -> BlocklistEntry:
+    """An entry still in force that the actor may act on (NotFound otherwise): an auditor only
+    within the jurisdiction, by the region of the registration that was blacklisted; an entry
+    added by hand has no region, so only national auditors see it."""
     entry = session.get(BlocklistEntry, entry_id)
     if entry is None or entry.lifted_at is not None:
         raise NotFound()
+    registration = session.get(Registration, entry.registration_id) \
+        if entry.registration_id is not None else None
+    if not jurisdictions.within(actor, registration.region if registration else None):
+        raise NotFound()
+    return entry
+
+
+def request_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEntry:
+    """First of the two staff members needed to lift a blocklist entry; commit."""
+    entry = _entry_to_lift(session, entry_id, actor)
     entry.lift_requested_by = actor.id
     session.add(entry)
     session.commit()
@@ -245,15 +257,18 @@ def request_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEn
 
 
 def confirm_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEntry:
-    """Second staff member confirms the lift (four eyes); commit."""
-    entry = session.get(BlocklistEntry, entry_id)
-    if entry is None or entry.lifted_at is not None:
-        raise NotFound()
+    """Second staff member confirms the lift (four eyes), a moderator's among them; commit."""
+    entry = _entry_to_lift(session, entry_id, actor)
     if entry.lift_requested_by is None:
         raise FormErrors({"_": _("Nobody has asked to lift this entry yet")})
     if entry.lift_requested_by == actor.id:
         raise FormErrors({"_": _("A second staff member must confirm the lift: you asked for "
                                  "it yourself")})
+    asker = session.get(User, entry.lift_requested_by)
+    if Role.auditor == actor.role and (asker is None or asker.role == Role.auditor):
+        # The blocklist is the moderators' (DESIGN §3): auditors may ask, not lift on their own.
+        raise FormErrors({"_": _("A moderator must take part in lifting an entry: ask a "
+                                 "moderator to confirm it")})
     entry.lifted_by = actor.id
     entry.lifted_at = utcnow()
     session.add(entry)

@@ -14,7 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import attestations, identity, privacy, probe, regions, registrations, steps, tlog
+from portal import (
+    attestations,
+    identity,
+    jurisdictions,
+    privacy,
+    probe,
+    regions,
+    registrations,
+    steps,
+    tlog,
+)
 from portal.db import utcnow
 from portal.errors import FormErrors, NotFound
 from portal.forms import FormInput, form_input
@@ -412,10 +422,8 @@ def show_document(request: Request) -> Response:
         raise HTTPException(status_code=404) from None
     if request.state.user.role == "auditor":
         # An auditor reads only within the jurisdiction (DESIGN §3).
-        from portal import audit
-
         owner = request.state.db.get(Registration, document.registration_id)
-        if owner is None or not audit.covers(request.state.user.jurisdiction, owner.region):
+        if owner is None or not jurisdictions.covers(request.state.user.jurisdiction, owner.region):
             raise HTTPException(status_code=404)
     try:
         data = registrations.read_document(request.app.state.settings, document)

@@ -21,7 +21,19 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from portal import audit, cases, events, identity, records, regions, review, risk, sanctions, steps
+from portal import (
+    audit,
+    cases,
+    events,
+    identity,
+    jurisdictions,
+    records,
+    regions,
+    review,
+    risk,
+    sanctions,
+    steps,
+)
 from portal.accounts import Role, User
 from portal.db import utcnow
 from portal.errors import FormErrors, NotFound
@@ -67,7 +79,7 @@ Q_MAX = 100
 def region_options(jurisdiction: str) -> list[tuple[str, str]]:
     """The regions an auditor may narrow a search to: those of the jurisdiction."""
     try:
-        codes = audit.parse_jurisdiction(jurisdiction)
+        codes = jurisdictions.parse_jurisdiction(jurisdiction)
     except FormErrors:
         return []
     if codes is None:
@@ -160,7 +172,7 @@ def show_search(request: Request) -> Response:
 
 def _jurisdiction_text(jurisdiction: str) -> str:
     try:
-        codes = audit.parse_jurisdiction(jurisdiction)
+        codes = jurisdictions.parse_jurisdiction(jurisdiction)
     except FormErrors:
         return _("None (the account's jurisdiction is not valid)")
     if codes is None:

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import audit, cases, charts, i18n, regions, risk, sanctions
+from portal import audit, cases, charts, i18n, jurisdictions, regions, risk, sanctions
 from portal.accounts import Role
 from portal.db import utcnow
 from portal.errors import FormErrors
@@ -193,7 +193,7 @@ def cases_by_category(session: Session, jurisdiction: str, since: datetime) -> d
 
 def jurisdiction_text(jurisdiction: str) -> str:
     try:
-        codes = audit.parse_jurisdiction(jurisdiction)
+        codes = jurisdictions.parse_jurisdiction(jurisdiction)
     except FormErrors:
         return _("None (the account's jurisdiction is not valid)")
     if codes is None:

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import (
-    audit,
     cases,
     events,
     identity,
+    jurisdictions,
     notify,
     privacy,
     review,
@@ -44,7 +44,7 @@ def _registration(request: Request) -> Registration:
     except NotFound:
         raise HTTPException(status_code=404) from None
     user = request.state.user
-    if user.role == Role.auditor and not audit.covers(user.jurisdiction, registration.region):
+    if not jurisdictions.within(user, registration.region):
         # An auditor reads and acts only within the jurisdiction (DESIGN §3).
         raise HTTPException(status_code=404)
     return registration

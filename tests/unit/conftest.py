@@ -192,10 +192,12 @@ def approved(client, auth, session, app):  # type: ignore[no-untyped-def]
 class Platform:
     """An API client with a key, and a TestClient that sends it."""
 
-    def __init__(self, app, session: Session, name: str, kind: str = "platform") -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app, session: Session, name: str, kind: str = "platform",  # type: ignore[no-untyped-def]
+                 jurisdiction: str = "national") -> None:
         from portal import platforms
 
-        self.row = platforms.create_client(session, name=name, kind=kind)
+        self.row = platforms.create_client(session, name=name, kind=kind,
+                                           jurisdiction=jurisdiction)
         self.key = platforms.issue_key(session, self.row)
         session.commit()
         self.id = self.row.id

@@ -9,7 +9,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.dialects import sqlite
 from sqlmodel import select
 
-from portal import audit, registry
+from portal import audit, jurisdictions, registry
 from portal.attestations import Attestation
 from portal.errors import FormErrors, NotFound
 from portal.migrate import _fill_registry
@@ -18,14 +18,14 @@ from tests.unit.wizard import fresh
 
 
 def test_jurisdictions_parse() -> None:
-    assert audit.parse_jurisdiction("national") is None
-    assert audit.parse_jurisdiction(" 3301, 33 ,44") == ("33", "3301", "44")
+    assert jurisdictions.parse_jurisdiction("national") is None
+    assert jurisdictions.parse_jurisdiction(" 3301, 33 ,44") == ("33", "3301", "44")
     for bad in ("3", "abc", "33;DROP TABLE", "123"):
         with pytest.raises(FormErrors):
-            audit.parse_jurisdiction(bad)
-    assert audit.covers("national", "11") and audit.covers("11", "11")
-    assert not audit.covers("33", "11") and not audit.covers("3301", "33")
-    assert not audit.covers("garbage!", "11")  # a broken setting sees nothing
+            jurisdictions.parse_jurisdiction(bad)
+    assert jurisdictions.covers("national", "11") and jurisdictions.covers("11", "11")
+    assert not jurisdictions.covers("33", "11") and not jurisdictions.covers("3301", "33")
+    assert not jurisdictions.covers("garbage!", "11")  # a broken setting sees nothing
 
 
 def test_search_is_limited_to_the_jurisdiction(approved, session) -> None:

@@ -31,11 +31,12 @@ from portal.webhooks import WebhookDelivery
 from tests.unit.conftest import Auth, Platform, csrf_from, make_user
 from tests.unit.wizard import Wizard, fresh
 
-VISITOR, APPLICANT, OTHER, MODERATOR, AUDITOR, ADMIN, PLATFORM, AUTHORITY = ACTORS = (
-    "visitor", "applicant", "other applicant", "moderator", "auditor", "admin",
-    "platform key", "authority key",
+(VISITOR, APPLICANT, OTHER, MODERATOR, AUDITOR, OUTSIDER, ADMIN, PLATFORM, AUTHORITY,
+ FAR_AUTHORITY) = ACTORS = (
+    "visitor", "applicant", "other applicant", "moderator", "auditor", "auditor of 44", "admin",
+    "platform key", "authority key", "authority key of 44",
 )
-PEOPLE = (VISITOR, APPLICANT, OTHER, MODERATOR, AUDITOR, ADMIN)  # browser sessions
+PEOPLE = (VISITOR, APPLICANT, OTHER, MODERATOR, AUDITOR, OUTSIDER, ADMIN)  # browser sessions
 LOGIN = "login"  # 303 to /login?next=<the path asked for>
 
 Expected = dict[str, int | str]
@@ -214,13 +215,28 @@ MATRIX: dict[str, Expected] = {
     # the authority API
     "api:audit_registrations": api("authority", 200),
     "api:audit_registration": api("authority", 200),
-    "api:audit_reveal": api("authority", 422),
+    "api:audit_reveal": api("authority", 200),  # with a field and a reason (API_BODIES)
     "api:audit_access_log": api("authority", 200),
     "api:audit_export": api("authority", 200),
 }
-for _expected in MATRIX.values():
+# The objects the routes act on belong to Beijing (11); the auditor and the authority key of
+# Guangdong (44) see none of them: every route that takes such an object's id answers them 404,
+# as if it did not exist, and every other route answers them as it answers the national ones.
+OUTSIDE_JURISDICTION = {
+    "apply:show_document", "review:show", "review:reveal", "review:sanction",
+    "review:lift_blocklist_entry", "audit:record", "audit:reveal", "audit:certificate",
+    "inspections:show", "inspections:add_finding", "inspections:close",
+    "api:audit_registration", "api:audit_reveal",
+}
+for _name, _expected in MATRIX.items():
     _expected.setdefault(PLATFORM, _expected[VISITOR])
     _expected.setdefault(AUTHORITY, _expected[VISITOR])
+    _expected.setdefault(OUTSIDER, _expected[AUDITOR])
+    _expected.setdefault(FAR_AUTHORITY, _expected[AUTHORITY])
+    if _name in OUTSIDE_JURISDICTION:
+        assert 404 not in (_expected[AUDITOR], _expected[AUTHORITY]), _name
+        key = OUTSIDER if _name.partition(":")[0] != "api" else FAR_AUTHORITY
+        _expected[key] = 404
 
 # Path values that differ from the defaults for one route.
 PATH_OVERRIDES: dict[str, dict[str, str]] = {
@@ -230,6 +246,11 @@ PATH_OVERRIDES: dict[str, dict[str, str]] = {
 # typed, so each actor types its own (eight empty ones would be throttled from the sixth on).
 FORMS: dict[str, dict[str, str]] = {
     "accounts:log_in": {"email": "nobody-{actor}@example.com"},
+}
+# JSON bodies some API calls send instead of {}: a reveal with its reason, so that inside the
+# jurisdiction it answers the value and outside it 404 (an empty body is 422 to everyone).
+API_BODIES: dict[str, dict[str, str]] = {
+    "api:audit_reveal": {"field": "phone", "reason": "Inspection of the live room"},
 }
 # Query strings some routes need to answer 200.
 QUERIES: dict[str, str] = {
@@ -297,8 +318,13 @@ def settings(settings):  # type: ignore[no-untyped-def]
     return settings
 
 
-def _log_in(app, session: Session, email: str, role: str) -> TestClient:  # type: ignore[no-untyped-def]
-    make_user(session, email=email, role=role)
+def _log_in(app, session: Session, email: str, role: str,  # type: ignore[no-untyped-def]
+            jurisdiction: str = "national") -> TestClient:
+    user = make_user(session, email=email, role=role)
+    if jurisdiction != "national":
+        user.jurisdiction = jurisdiction
+        session.add(user)
+        session.commit()
     client = TestClient(app, follow_redirects=False)
     client.__enter__()
     assert Auth(client).log_in(email).status_code == 303
@@ -324,6 +350,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
     assert Wizard(other).start().status_code == 303  # a draft of their own
     draft = fresh(session, Registration, status="draft")[0]
     auditor = _log_in(app, session, "auditor@example.com", "auditor")  # national
+    outsider = _log_in(app, session, "auditor44@example.com", "auditor", jurisdiction="44")
     admin = _log_in(app, session, "admin@example.com", "admin")
     auditor_user = fresh(session, User, email="auditor@example.com")[0]
     visitor = TestClient(app, follow_redirects=False)
@@ -332,6 +359,8 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
     session.rollback()
     platform = Platform(app, session, "Platform A")
     authority = Platform(app, session, "Authority", kind="authority")
+    far_authority = Platform(app, session, "Authority of 44", kind="authority",
+                             jurisdiction="44")
     target = Platform(app, session, "Platform T")  # the one the admin's changes act on
     buyer = platform.post("/blocklist/buyers", json={"buyer_ref": "u-1", "reason": "Fraud"})
     assert buyer.status_code == 201, buyer.text
@@ -350,9 +379,8 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
     inspection = inspections.open_inspection(
         session, actor=auditor_user, target_kind="registration", subject="Bought followers",
         number=number)
-    entry = sanctions.add_to_blocklist(session, registration=None, actor=moderator_user,
-                                       reason_code="manual", reason="Fraud ring",
-                                       legal_name="王五")
+    entry = sanctions.add_to_blocklist(session, registration=registration, actor=moderator_user,
+                                       reason_code="manual", reason="Fraud ring")
     link = RosterLink(manager_id=draft.id, streamer_id=registration.id)
     event = session.exec(select(OutboxEvent)).first()
     assert event is not None
@@ -374,10 +402,10 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         "delivery_id": delivery.id, "serial": certificate.serial, "id": buyer.json()["id"],
     }
     clients = {VISITOR: visitor, APPLICANT: client, OTHER: other, MODERATOR: moderator,
-               AUDITOR: auditor, ADMIN: admin, PLATFORM: platform.http,
-               AUTHORITY: authority.http}
+               AUDITOR: auditor, OUTSIDER: outsider, ADMIN: admin, PLATFORM: platform.http,
+               AUTHORITY: authority.http, FAR_AUTHORITY: far_authority.http}
     yield World(clients, {k: str(v) for k, v in values.items()})
-    for c in (other, auditor, admin, visitor):
+    for c in (other, auditor, outsider, admin, visitor):
         c.__exit__(None, None, None)
 
 
@@ -404,7 +432,7 @@ def call(client: TestClient, route: AppRoute, path: str, token: str, actor: str)
     if route.method == "DELETE":
         return client.delete(path)
     if path.startswith("/api/"):
-        return client.request(route.method, path, json={})
+        return client.request(route.method, path, json=API_BODIES.get(route.name, {}))
     fields = {k: v.format(actor=actor.replace(" ", "-"))
               for k, v in FORMS.get(route.name, {}).items()}
     return client.request(route.method, path, data={**fields, "csrf_token": token})

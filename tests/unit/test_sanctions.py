@@ -130,6 +130,38 @@ def test_appeal_once_decided_by_another_moderator(approved, client, app, session
     assert "The sanction was overturned" in client.get("/me").text
 
 
+def _auditor(app, session, email: str, jurisdiction: str) -> TestClient:  # type: ignore[no-untyped-def]
+    user = make_user(session, email=email, role="auditor")
+    user.jurisdiction = jurisdiction
+    session.add(user)
+    session.commit()
+    client = TestClient(app, follow_redirects=False)
+    assert Auth(client).log_in(email).status_code == 303
+    return client
+
+
+def test_auditors_lift_only_within_their_jurisdiction_and_never_alone(approved, app, session
+                                                                      ) -> None:
+    number, moderator = approved  # a Beijing (11) registration
+    sanction(moderator, number, "blacklist")
+    entry = fresh(session, BlocklistEntry)[0]
+    lift = f"/blocklist/{entry.id}/lift"
+    guangdong = _auditor(app, session, "gd@example.com", "44")
+    assert post(guangdong, f"{lift}/request", {}, page="/audit").status_code == 404
+    assert fresh(session, BlocklistEntry)[0].lift_requested_by is None
+    beijing = _auditor(app, session, "bj@example.com", "11")
+    national = _auditor(app, session, "cn@example.com", "national")
+    assert post(beijing, f"{lift}/request", {}, page="/audit").status_code == 303
+    assert post(guangdong, f"{lift}/confirm", {}, page="/audit").status_code == 404
+    alone = post(national, f"{lift}/confirm", {}, page="/audit")
+    assert alone.status_code == 422
+    assert "A moderator must take part in lifting an entry" in alone.text
+    assert fresh(session, BlocklistEntry)[0].lifted_at is None
+    confirmed = post(moderator, f"{lift}/confirm", {}, page="/blocklist")
+    assert confirmed.headers.get("location") == "/blocklist?done=confirm"
+    assert fresh(session, BlocklistEntry)[0].lifted_at is not None
+
+
 def test_lifting_a_blocklist_entry_needs_two_people(approved, app, session) -> None:
     number, moderator = approved
     sanction(moderator, number, "blacklist")
