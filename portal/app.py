@@ -12,6 +12,7 @@ from http.cookies import SimpleCookie
 
 import anyio
 import anyio.to_thread
+from sqlalchemy import inspect as sa_inspect
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -160,8 +161,12 @@ ERROR_TEMPLATES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: 
 def _error_page(request: Request, status: int) -> Response:
     templates = request.app.state.templates
     kind = ERROR_TEMPLATES.get(status, "server_error" if status >= 500 else "bad_request")
-    if not hasattr(request.state, "user"):
-        request.state.user = None
+    user = getattr(request.state, "user", None)
+    if user is not None and sa_inspect(user).expired_attributes:
+        # The failed request's transaction was rolled back and its session closed: the user's
+        # row can no longer be read, so the error page is shown as to a visitor.
+        user = None
+    request.state.user = user
     return templates.TemplateResponse(
         request, "errors/error.html", {"kind": kind, "status": status}, status_code=status
     )

@@ -550,7 +550,7 @@ def remove_totp(request: Request) -> Response:
     return redirect(request.url_for("accounts:security").path + "?removed=1")
 
 
-@page()
+@page(writes=True)
 def verify_email(request: Request) -> Response:
     settings = request.app.state.settings
     token = request.query_params.get("token", "")
@@ -574,7 +574,7 @@ def resend_verification(request: Request) -> Response:
     return redirect(request.url_for("accounts:me").path + "?sent=1")
 
 
-@page(login=True)
+@page(login=True, writes=True)  # marks messages read
 def show_me(request: Request) -> Response:
     user = request.state.user
     if user.is_staff:

@@ -568,15 +568,13 @@ def certificate_page(request: Request) -> Response:
     })
 
 
-@page(roles={"applicant"})
+@page(roles={"applicant"}, writes=True)
 def download_my_data(request: Request) -> Response:
     """All the applicant's data as JSON, theirs to keep (PIPL Art. 45); the access is logged."""
     import json
 
     db = request.state.db
     user = request.state.user
-    # A fresh transaction for the access log's write (a GET reads from a WAL snapshot).
-    db.rollback()
     privacy.log_data_export(db, user)
     data = privacy.personal_data_export(
         db, request.app.state.settings, user,

@@ -269,7 +269,8 @@ async def _read_form(request: Request) -> FormData:
 
 
 def page(
-    *, login: bool = False, roles: Iterable[str] | None = None, before_totp: bool = False
+    *, login: bool = False, roles: Iterable[str] | None = None, before_totp: bool = False,
+    writes: bool = False,
 ) -> Callable[[Handler], Callable[[Request], Any]]:
     """Wrap a synchronous handler: parse the form, check CSRF, load the user, open a DB session.
 
@@ -277,6 +278,8 @@ def page(
     ``request.state.form`` set. ``login`` sends visitors to the login page; ``roles`` answers
     403 to a logged-in user of another role. In production, staff without TOTP are sent to set
     it up from every page but those marked ``before_totp`` (setting it up, logging out).
+    ``writes`` marks a GET that writes (a POST always may): its transaction takes the write
+    lock when it begins.
     """
     allowed = frozenset(roles or ())
     needs_login = login or bool(allowed)
@@ -292,7 +295,8 @@ def page(
                     check_csrf(request, form)
                 request.state.form = form
                 return await run_in_threadpool(
-                    _run, handler, request, allowed, needs_login, before_totp
+                    _run, handler, request, allowed, needs_login, before_totp,
+                    writes or request.method in UNSAFE_METHODS,
                 )
             finally:
                 if form is not None:
@@ -308,12 +312,12 @@ def _run(
     request: Request,
     allowed: frozenset[str],
     needs_login: bool,
-    before_totp: bool = False,
+    before_totp: bool,
+    write: bool,
 ) -> Response:
     settings: Settings = request.app.state.settings
-    # A state-changing request takes SQLite's write lock when its transaction begins, so two
+    # A request that may write takes SQLite's write lock when its transaction begins, so two
     # writers queue (busy timeout) instead of one failing on a stale read snapshot.
-    write = request.method in UNSAFE_METHODS
     with session_scope(request.app.state.engine, write=write) as db:
         request.state.db = db
         user = _load_user(request, db, settings)
