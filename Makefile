@@ -46,6 +46,7 @@ screens: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check portal tests migrations bench
+	$(BIN)/lint-imports
 
 typecheck: install-dev
 	$(BIN)/mypy

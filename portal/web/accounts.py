@@ -31,6 +31,7 @@ from portal.web.core import (
     redirect,
     render,
     safe_next,
+    send_after_commit,
 )
 
 # Failures allowed before a wait, per account (its normalised email, known or not) and per
@@ -116,11 +117,8 @@ def _send_verification(request: Request, user: User) -> None:
         link=link,
         hours=settings.email_token_max_age_hours,
     )
-    notify.send(
-        settings,
-        notify.Message(to=user.email, subject=_("Confirm your email address"), body=body),
-        session=request.state.db,
-    )
+    send_after_commit(request, [notify.Message(
+        to=user.email, subject=_("Confirm your email address"), body=body)])
 
 
 @page()
@@ -143,11 +141,8 @@ def _send_account_exists(request: Request, user: User) -> None:
         login=_link(request, "accounts:login"),
         forgot=_link(request, "accounts:forgot_password"),
     )
-    notify.send(
-        request.app.state.settings,
-        notify.Message(to=user.email, subject=_("You already have an account"), body=body),
-        session=request.state.db,
-    )
+    send_after_commit(request, [notify.Message(
+        to=user.email, subject=_("You already have an account"), body=body)])
 
 
 @page()
@@ -369,8 +364,8 @@ def request_password_reset(request: Request) -> Response:
             link=_link(request, "accounts:reset_password", token=token),
             minutes=settings.password_reset_max_age_minutes,
         )
-        notify.send(settings, notify.Message(
-            to=user.email, subject=_("Set a new password"), body=body), session=request.state.db)
+        send_after_commit(request, [notify.Message(
+            to=user.email, subject=_("Set a new password"), body=body)])
     return redirect(request.url_for("accounts:forgot_password").path + "?sent=1")
 
 
@@ -425,8 +420,8 @@ def reset_password(request: Request) -> Response:
         "If you did not do this, set a new password at once: %(forgot)s",
         forgot=_link(request, "accounts:forgot_password"),
     )
-    notify.send(settings, notify.Message(
-        to=user.email, subject=_("Your password has been changed"), body=body), session=db)
+    send_after_commit(request, [notify.Message(
+        to=user.email, subject=_("Your password has been changed"), body=body)])
     return redirect(request.url_for("accounts:login").path + "?done=reset")
 
 

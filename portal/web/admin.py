@@ -199,7 +199,6 @@ def create_client(request: Request) -> Response:
             db, request.app.state.settings, name=values.get("name", ""),
             kind=values.get("kind", ""), webhook_url=values.get("webhook_url", ""),
             jurisdiction=values.get("jurisdiction", ""), created_by=request.state.user.id)
-        db.commit()
     except FormErrors as exc:
         db.rollback()
         return render(request, "admin/clients.html",
@@ -262,7 +261,6 @@ def issue_key(request: Request) -> Response:
                                       values={"label": label}),
                       status_code=422)
     key = platforms.issue_key(db, client, label=label)
-    db.commit()
     return _no_store(render(request, "admin/client.html",
                             _client_context(request, client, new_key=key)))
 
@@ -275,7 +273,6 @@ def revoke_key(request: Request) -> Response:
         platforms.revoke_key(db, client=client, key_id=request.path_params["key_id"])
     except NotFound:
         raise HTTPException(status_code=404) from None
-    db.commit()
     return redirect(_client_url(request, client, "key_revoked"))
 
 
@@ -290,7 +287,6 @@ def revoke_client(request: Request) -> Response:
                                        "client stops working")}),
                       status_code=422)
     platforms.revoke_client(db, client)
-    db.commit()
     return redirect(_client_url(request, client, "client_revoked"))
 
 
@@ -302,7 +298,6 @@ def change_webhook(request: Request) -> Response:
     url = values.get("webhook_url", "")
     try:
         secret = set_webhook(db, request.app.state.settings, client, url)
-        db.commit()
     except FormErrors as exc:
         db.rollback()
         context = _client_context(request, client, errors=exc.errors)
@@ -325,7 +320,6 @@ def save_client_details(request: Request) -> Response:
     values = _values(request)
     try:
         save_details(db, client, form_input(request.state.form.multi_items()))
-        db.commit()
     except FormErrors as exc:
         db.rollback()
         return render(request, "admin/client.html",

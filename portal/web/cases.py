@@ -15,7 +15,7 @@ from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
 from portal.platforms import ApiClient
 from portal.registrations import Registration
-from portal.web.core import form_value, namespaced, page, redirect, render
+from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
 from portal.web.review import _end_of_day
 
 MODERATORS = {Role.moderator, Role.admin}
@@ -128,7 +128,7 @@ def close_case(request: Request) -> Response:
         return render(request, "cases/detail.html",
                       _case_context(request, _case(request), errors=exc.errors,
                                     values=_form_values(request)), status_code=422)
-    notify.deliver(request.app.state.settings, mail, session=db)
+    send_after_commit(request, mail)
     return redirect(str(request.app.url_path_for("cases:show", case_id=case.id)))
 
 

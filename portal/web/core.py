@@ -320,20 +320,49 @@ def _run(
     # writers queue (busy timeout) instead of one failing on a stale read snapshot.
     with session_scope(request.app.state.engine, write=write) as db:
         request.state.db = db
-        user = _load_user(request, db, settings)
-        request.state.user = user
-        request.state.unread = (
-            notify.unread_count(db, user.id or 0) if user is not None and not user.is_staff
-            else 0
-        )
-        if needs_login and user is None:
-            query = urlencode({"next": request.url.path})
-            return redirect(f"{request.app.url_path_for('accounts:login')}?{query}")
-        if must_enrol_totp(settings, user) and not before_totp:
-            return redirect(str(request.app.url_path_for("accounts:security")))
-        if allowed and (user is None or user.role not in allowed):
-            raise HTTPException(status_code=403)
-        return handler(request)
+        request.state.mail = []
+        response = _handle(handler, request, db, settings, allowed, needs_login, before_totp)
+        # The unit of work (DESIGN §1): what the handler changed is committed once, here, when
+        # it answered with a success or a redirect; an error answer or an exception rolls back.
+        if response.status_code >= 400:
+            db.rollback()
+            return response
+        db.commit()
+        if request.state.mail:
+            # Mail goes out once the change it announces is committed.
+            notify.deliver(settings, request.state.mail, session=db)
+            db.commit()
+        return response
+
+
+def send_after_commit(request: Request, messages: Iterable[notify.Message]) -> None:
+    """Queue emails to send once the request's transaction has committed."""
+    request.state.mail.extend(messages)
+
+
+def _handle(
+    handler: Handler,
+    request: Request,
+    db: Session,
+    settings: Settings,
+    allowed: frozenset[str],
+    needs_login: bool,
+    before_totp: bool,
+) -> Response:
+    user = _load_user(request, db, settings)
+    request.state.user = user
+    request.state.unread = (
+        notify.unread_count(db, user.id or 0) if user is not None and not user.is_staff
+        else 0
+    )
+    if needs_login and user is None:
+        query = urlencode({"next": request.url.path})
+        return redirect(f"{request.app.url_path_for('accounts:login')}?{query}")
+    if must_enrol_totp(settings, user) and not before_totp:
+        return redirect(str(request.app.url_path_for("accounts:security")))
+    if allowed and (user is None or user.role not in allowed):
+        raise HTTPException(status_code=403)
+    return handler(request)
 
 
 

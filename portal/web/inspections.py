@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import NoMatchFound, Route
 
-from portal import audit, inspections, notify, sanctions
+from portal import audit, inspections, sanctions
 from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
 from portal.platforms import ApiClient
 from portal.registrations import Registration
-from portal.web.core import form_value, namespaced, page, redirect, render
+from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
 from portal.web.review import _end_of_day
 
 AUDITORS = {Role.auditor, Role.admin}
@@ -161,7 +161,7 @@ def close_inspection(request: Request) -> Response:
         return render(request, "audit/inspection.html",
                       _context(request, _inspection(request), errors=exc.errors,
                                values=_form_values(request)), status_code=422)
-    notify.deliver(request.app.state.settings, mail, session=db)
+    send_after_commit(request, mail)
     return redirect(str(request.app.url_path_for("inspections:show",
                                                  inspection_id=inspection.id)))
 

@@ -16,7 +16,6 @@ from portal import (
     events,
     identity,
     jurisdictions,
-    notify,
     privacy,
     review,
     risk,
@@ -30,7 +29,7 @@ from portal.forms import whole_number
 from portal.i18n import gettext as _
 from portal.registrations import Registration
 from portal.web import summary
-from portal.web.core import form_value, namespaced, page, redirect, render
+from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
 
 MODERATORS = {Role.moderator, Role.admin}
 # Auditors order sanctions too (REGULATION.md R9), through the same service.
@@ -183,7 +182,7 @@ def _decision(request: Request, action: str) -> Response:
         return render(request, "review/detail.html",
                       _detail_context(request, registration, errors=exc.errors, values=values,
                                       open_form=action), status_code=422)
-    notify.deliver(settings, outcome.mail, session=db)
+    send_after_commit(request, outcome.mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + f"?done={action}")
 
@@ -264,7 +263,7 @@ def sanction_registration(request: Request) -> Response:
         return render(request, "review/detail.html",
                       _detail_context(request, registration, errors=exc.errors, values=values,
                                       open_form="sanction"), status_code=422)
-    notify.deliver(request.app.state.settings, mail, session=request.state.db)
+    send_after_commit(request, mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=sanction")
 
@@ -291,7 +290,7 @@ def decide_appeal(request: Request) -> Response:
         return render(request, "review/detail.html",
                       _detail_context(request, registration, errors=exc.errors, values=values),
                       status_code=422)
-    notify.deliver(request.app.state.settings, mail, session=db)
+    send_after_commit(request, mail)
     registration = db.get(Registration, appeal.registration_id)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=appeal")
@@ -362,7 +361,6 @@ def add_blocklist_entry(request: Request) -> Response:
                                reason_code="manual", reason=reason[:2000],
                                identity_index=index, legal_name=name,
                                id_type=id_type if index else None)
-    request.state.db.commit()
     return redirect(str(request.app.url_path_for("review:blocklist")) + "?done=added")
 
 

@@ -66,7 +66,6 @@ def retry_delivery(request: Request) -> Response:
     delivery_id = request.path_params["delivery_id"]
     try:
         webhooks.retry(db, delivery_id)
-        db.commit()
     except NotFound:
         raise HTTPException(status_code=404) from None
     except FormErrors as exc:

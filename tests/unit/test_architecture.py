@@ -1,0 +1,39 @@
+"""The rules of docs/architecture.md that a reading of the code can check."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import portal.web
+
+WEB = Path(portal.web.__file__).parent
+# The log explorer signs a checkpoint in a transaction of its own before the page reads it;
+# published checkpoints (DESIGN §6) will take that out of the page.
+OWN_TRANSACTIONS = {("audit_log.py", "session.commit")}
+
+
+def _calls(path: Path) -> list[tuple[int, str]]:
+    """Every ``x.name(...)`` call in a file, as (line, name)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            prefix = owner.id + "." if isinstance(owner, ast.Name) else ""
+            found.append((node.lineno, prefix + node.func.attr))
+    return found
+
+
+def test_page_handlers_leave_the_commit_and_the_mail_to_the_wrapper() -> None:
+    wrong = [f"{path.name}:{line}: {name}()"
+             for path in sorted(WEB.glob("*.py")) if path.name != "core.py"
+             for line, name in _calls(path)
+             if (name.rpartition(".")[2] == "commit" or name in ("notify.send", "notify.deliver"))
+             and (path.name, name) not in OWN_TRANSACTIONS]
+    assert wrong == [], "the page wrapper commits and sends mail after it: " + ", ".join(wrong)
+
+
+def test_the_rule_sees_a_commit(tmp_path: Path) -> None:
+    handler = tmp_path / "handler.py"
+    handler.write_text("def save(request):\n    request.state.db.commit()\n")
+    assert (2, "commit") in _calls(handler)
