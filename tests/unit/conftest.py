@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 from starlette.testclient import TestClient
 
 from portal.app import create_app
@@ -144,21 +144,33 @@ def make_user(session: Session, *, email: str, role: str = "applicant",
     return accounts.create_user(session, email=email, password=password, role=accounts.Role(role))
 
 
-# --- registrations at each stage, through the real pages ---------------------------------
+# --- registrations at each stage, made through the services (tests/unit/factories.py) -------
+
+
+def applicant_logged_in(client: TestClient, app, session: Session, registration):  # type: ignore[no-untyped-def]
+    """Log ``client`` in as the registration's applicant (its session cookie, no password)."""
+    from portal.accounts import User
+    from tests.unit.factories import log_in
+
+    user = session.get(User, registration.user_id)
+    assert user is not None
+    log_in(client, app, user)
+    return user
 
 
 @pytest.fixture
-def submitted(client, auth, session) -> str:
-    """An adult streamer's submitted registration; returns its number."""
-    from portal.registrations import Registration
-    from tests.unit.wizard import Wizard, fresh, verify_email
+def submitted(client, auth, session, app, settings) -> str:
+    """An adult streamer's submitted registration; returns its number.
 
-    auth.sign_up("applicant@example.com")
-    verify_email(session, "applicant@example.com")
-    wizard = Wizard(client)
-    wizard.complete_adult()
-    assert wizard.submit().status_code == 303
-    return fresh(session, Registration)[0].number
+    ``client`` is logged in as its applicant, applicant@example.com.
+    """
+    from tests.unit.factories import make_registration
+
+    registration = make_registration(session, settings, status="submitted")
+    number: str = registration.number  # type: ignore[assignment]
+    applicant_logged_in(client, app, session, registration)
+    session.rollback()  # no read snapshot left open: the app writes next
+    return number
 
 
 @pytest.fixture
@@ -170,22 +182,22 @@ def moderator(app, session):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def approved(client, auth, session, app):  # type: ignore[no-untyped-def]
-    """An approved registration: (number, moderator client)."""
-    from portal.registrations import Registration
-    from tests.unit.wizard import Wizard, fresh, post, verify_email, version_of
+def approved(client, auth, session, app, settings):  # type: ignore[no-untyped-def]
+    """An approved registration: (number, moderator client).
 
-    auth.sign_up("applicant@example.com")
-    verify_email(session, "applicant@example.com")
-    wizard = Wizard(client)
-    wizard.complete_adult()
-    wizard.submit()
-    number = fresh(session, Registration)[0].number
-    make_user(session, email="mod@example.com", role="moderator")
+    ``client`` is logged in as its applicant, applicant@example.com; the moderator client as
+    mod@example.com, who approved it.
+    """
+    from portal.accounts import User
+    from tests.unit.factories import MODERATOR_EMAIL, log_in, make_registration
+
+    registration = make_registration(session, settings, status="approved")
+    number = registration.number
+    applicant_logged_in(client, app, session, registration)
+    mod = session.exec(select(User).where(User.email == MODERATOR_EMAIL)).one()
     with TestClient(app, follow_redirects=False) as moderator:
-        Auth(moderator).log_in("mod@example.com")
-        post(moderator, f"/review/{number}/approve",
-             {"version": version_of(moderator, number)}, page=f"/review/{number}")
+        log_in(moderator, app, mod)
+        session.rollback()  # no read snapshot left open: the app writes next
         yield number, moderator
 
 
