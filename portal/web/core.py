@@ -208,7 +208,10 @@ def safe_next(target: str | None, default: str) -> str:
     """Follow a ``next`` only to a path on this site."""
     if not target:
         return default
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. a host that NFKC turns into other characters ("//／evil")
+        return default
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     if "\\" in target:

@@ -604,6 +604,7 @@ def lands_on_this_site(location: str) -> bool:
 @WEB
 @given(target=st.one_of(st.sampled_from(HOSTILE_NEXT), NEXT_PARTS.map("".join), st.text()))
 @example(target="/me")
+@example(target="//\uff0fevil.example")  # urllib refuses its NFKC form with ValueError
 def test_the_language_switch_returns_only_to_this_site(client, target: str) -> None:
     answer = client.get("/lang/en", params={"next": target})
     assert answer.status_code == 303
