@@ -144,6 +144,18 @@ def make_user(session: Session, *, email: str, role: str = "applicant",
     return accounts.create_user(session, email=email, password=password, role=accounts.Role(role))
 
 
+def staff_client(app, session: Session, email: str, role: str = "auditor",  # type: ignore[no-untyped-def]
+                 jurisdiction: str = "national") -> TestClient:
+    """A staff member (with a jurisdiction, for auditors) logged in through the real form."""
+    user = make_user(session, email=email, role=role)
+    user.jurisdiction = jurisdiction
+    session.add(user)
+    session.commit()
+    client = TestClient(app, follow_redirects=False)
+    assert Auth(client).log_in(email).status_code == 303
+    return client
+
+
 # --- registrations at each stage, made through the services (tests/unit/factories.py) -------
 
 

@@ -12,19 +12,10 @@ from starlette.testclient import TestClient
 
 from portal import records, tlog
 from portal.db import session_scope, utcnow
-from tests.unit.conftest import Auth, csrf_from, make_user
+from tests.unit.conftest import csrf_from, staff_client
 from tests.unit.wizard import field_errors
 
-
-def staff(app, session, email: str, role: str, jurisdiction: str = "national"
-          ) -> TestClient:  # type: ignore[no-untyped-def]
-    user = make_user(session, email=email, role=role)
-    user.jurisdiction = jurisdiction
-    session.add(user)
-    session.commit()
-    client = TestClient(app, follow_redirects=False)
-    assert Auth(client).log_in(email).status_code == 303
-    return client
+staff = staff_client
 
 
 @pytest.fixture

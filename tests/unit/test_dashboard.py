@@ -6,26 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 from bs4 import BeautifulSoup
 from sqlalchemy import update
-from starlette.testclient import TestClient
 
 from portal import cases, charts, sanctions
 from portal.accounts import User
 from portal.identity import CHINA_TZ
 from portal.registrations import Registration, Submission
 from portal.web.dashboard import month_starts
-from tests.unit.conftest import Auth, make_user
+from tests.unit.conftest import staff_client
 from tests.unit.wizard import fresh
 
-
-def staff(app, session, email: str, role: str = "auditor", jurisdiction: str = "national"
-          ) -> TestClient:  # type: ignore[no-untyped-def]
-    user = make_user(session, email=email, role=role)
-    user.jurisdiction = jurisdiction
-    session.add(user)
-    session.commit()
-    client = TestClient(app, follow_redirects=False)
-    assert Auth(client).log_in(email).status_code == 303
-    return client
+staff = staff_client
 
 
 def tables(html: str) -> dict[str, dict[str, list[int]]]:

@@ -16,19 +16,10 @@ from portal.identity import china_today
 from portal.inspections import Finding, Inspection
 from portal.registrations import Registration
 from portal.sanctions import Sanction
-from tests.unit.conftest import Auth, csrf_from, make_user
+from tests.unit.conftest import csrf_from, staff_client
 from tests.unit.wizard import field_errors, fresh, summary_items
 
-
-def staff(app, session, email: str, role: str = "auditor", jurisdiction: str = "national"
-          ) -> TestClient:  # type: ignore[no-untyped-def]
-    user = make_user(session, email=email, role=role)
-    user.jurisdiction = jurisdiction
-    session.add(user)
-    session.commit()
-    client = TestClient(app, follow_redirects=False)
-    assert Auth(client).log_in(email).status_code == 303
-    return client
+staff = staff_client
 
 
 def send(client: TestClient, path: str, data: dict[str, str], page: str = "/audit/inspections"

@@ -16,7 +16,7 @@ from portal.identity import china_today
 from portal.records import Certificate
 from portal.registrations import Registration
 from portal.sanctions import Appeal, Sanction, end_due_suspensions
-from tests.unit.conftest import Auth, csrf_from, make_user
+from tests.unit.conftest import Auth, csrf_from, make_user, staff_client
 from tests.unit.wizard import Wizard, field_errors, fresh, post, verify_email, version_of
 
 
@@ -130,27 +130,17 @@ def test_appeal_once_decided_by_another_moderator(approved, client, app, session
     assert "The sanction was overturned" in client.get("/me").text
 
 
-def _auditor(app, session, email: str, jurisdiction: str) -> TestClient:  # type: ignore[no-untyped-def]
-    user = make_user(session, email=email, role="auditor")
-    user.jurisdiction = jurisdiction
-    session.add(user)
-    session.commit()
-    client = TestClient(app, follow_redirects=False)
-    assert Auth(client).log_in(email).status_code == 303
-    return client
-
-
 def test_auditors_lift_only_within_their_jurisdiction_and_never_alone(approved, app, session
                                                                       ) -> None:
     number, moderator = approved  # a Beijing (11) registration
     sanction(moderator, number, "blacklist")
     entry = fresh(session, BlocklistEntry)[0]
     lift = f"/blocklist/{entry.id}/lift"
-    guangdong = _auditor(app, session, "gd@example.com", "44")
+    guangdong = staff_client(app, session, "gd@example.com", jurisdiction="44")
     assert post(guangdong, f"{lift}/request", {}, page="/audit").status_code == 404
     assert fresh(session, BlocklistEntry)[0].lift_requested_by is None
-    beijing = _auditor(app, session, "bj@example.com", "11")
-    national = _auditor(app, session, "cn@example.com", "national")
+    beijing = staff_client(app, session, "bj@example.com", jurisdiction="11")
+    national = staff_client(app, session, "cn@example.com")
     assert post(beijing, f"{lift}/request", {}, page="/audit").status_code == 303
     assert post(guangdong, f"{lift}/confirm", {}, page="/audit").status_code == 404
     alone = post(national, f"{lift}/confirm", {}, page="/audit")
