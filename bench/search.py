@@ -56,7 +56,7 @@ def _is_chinese_name(name: str) -> bool:
 def build(source_db: Path, target_db: Path, rows: int) -> dict[str, object]:
     """Copy ``source_db`` to ``target_db`` and add registry rows until there are ``rows``."""
     from portal import registry, seed
-    from portal.privacy import mask_name
+    from portal.crypto import mask_name
 
     shutil.copyfile(source_db, target_db)
     conn = sqlite3.connect(target_db)  # foreign keys off: the copies have no registration

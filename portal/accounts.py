@@ -18,10 +18,10 @@ from sqlalchemy import CursorResult, func, or_, update
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 from zxcvbn import zxcvbn
 
+from portal.crypto import DataCipher
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors
 from portal.i18n import gettext as _
-from portal.privacy import DataCipher
 
 
 class Role(enum.StrEnum):

@@ -23,7 +23,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal import i18n, throttle
+from portal import i18n, jobs, throttle, webhooks
 from portal.api import audit as audit_api  # noqa: F401  (registers its operations)
 from portal.api import core as api_core
 from portal.api import health
@@ -208,8 +208,6 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 async def _run_jobs_forever(app: Starlette, interval: int) -> None:
-    from portal import jobs
-
     while True:
         await anyio.sleep(interval)
         try:
@@ -219,8 +217,6 @@ async def _run_jobs_forever(app: Starlette, interval: int) -> None:
 
 
 async def _run_webhooks_forever(app: Starlette, interval: float, stop: threading.Event) -> None:
-    from portal import webhooks
-
     send = functools.partial(webhooks.run, app.state.engine, app.state.settings, stop=stop)
     while True:
         await anyio.sleep(interval)

@@ -16,6 +16,7 @@ from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from portal import identity
+from portal.accounts import normalize_email
 from portal.db import UTCDateTime, utcnow
 from portal.forms import Checker, FormInput, StepContext
 from portal.i18n import LazyString, lazy_gettext
@@ -250,8 +251,6 @@ def validate_commitments(form: FormInput, ctx: StepContext) -> Checker:
         except ValueError as exc:
             c.error("complaint_contact", str(exc))
     elif contact and channel == "email":
-        from portal.accounts import normalize_email
-
         try:
             c.data["complaint_contact"] = normalize_email(contact)
         except ValueError as exc:

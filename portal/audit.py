@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, false, func, or_, type_coerce, union
 from sqlmodel import Session, col, select
 
-from portal import records, registry, tlog
+from portal import records, registry, retention, tlog
 from portal.attestations import Attestation, Declaration, canonical_sha256
 from portal.errors import FormErrors, NotFound
 from portal.i18n import gettext as _
 from portal.jurisdictions import covers, parse_jurisdiction
+from portal.records import statement
 from portal.registrations import Registration
-from portal.registry import RegistryEntry, statement
+from portal.registry import RegistryEntry
 
 COUNT_CAP = 1_000
 PAGE_SIZE = 50
@@ -226,8 +227,6 @@ def integrity(session: Session, registration: Registration) -> Integrity:
     }
     size = tlog.size(session)
     root = tlog.root_hash(session, size) if size else b""
-    from portal import retention
-
     # Retention erased the personal values of the signed attestation (never the declaration):
     # it can no longer hash to its certificates, which is an erasure, not an alteration.
     erased = retention.purged_at(registration)

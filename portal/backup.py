@@ -42,8 +42,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_model
 
-from portal import records, tlog
+from portal import audit, datakeys, i18n, records, tlog
+from portal import models as _models  # noqa: F401  (every table in SQLModel.metadata)
+from portal.db import make_engine
+from portal.migrate import upgrade
+from portal.registrations import Registration
 from portal.settings import Settings
+from portal.verifier import Invalid, check_checkpoint
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -208,8 +213,6 @@ def backup_kind(path: Path) -> str:
 
 def portal_tables(engine: Engine) -> list[str]:
     """The portal's tables (and Alembic's) that the database already has."""
-    import portal.models  # noqa: F401  (every table in SQLModel.metadata)
-
     ours = {*SQLModel.metadata.tables, "alembic_version"}
     return sorted(ours & set(inspect(engine).get_table_names()))
 
@@ -217,9 +220,6 @@ def portal_tables(engine: Engine) -> list[str]:
 def restore(settings: Settings, source: Path, *, force: bool = False) -> Result:
     """Restore ``source`` into the database of ``settings``, which must have none of the
     portal's tables unless ``force``; then migrate it to head. Verification is ``verify``."""
-    from portal.db import make_engine
-    from portal.migrate import upgrade
-
     url = settings.resolved_database_url
     kind = _kind(url)
     source = source.expanduser().resolve()
@@ -329,8 +329,6 @@ class Verification:
 
 def verify(engine: Engine, settings: Settings) -> Verification:
     """Check the whole record in the database, reading it only."""
-    from portal import i18n
-
     report = Verification()
     language = i18n.set_language("en")  # the integrity check's messages, in the CLI's language
     try:
@@ -446,8 +444,6 @@ def root_of(levels: list[list[bytes]], size: int) -> bytes:
 def _check_checkpoints(session: Session, levels: list[list[bytes]], keys: list[dict[str, Any]],
                        report: Verification) -> None:
     """Every signed tree head: its signature, and its root is the recomputed one."""
-    from portal.verifier import Invalid, check_checkpoint
-
     size = len(levels[0])
     rows = session.exec(select_model(tlog.Checkpoint).order_by(
         col(tlog.Checkpoint.tree_size)))
@@ -499,9 +495,6 @@ def _check_certificates(session: Session, keys: list[dict[str, Any]],
 def _check_registrations(session: Session, report: Verification) -> None:
     """``audit.integrity`` of every registration with a certificate: the answers it approved
     still hash to the certificates' values, and the current answers match the current one."""
-    from portal import audit
-    from portal.registrations import Registration
-
     table = records.Certificate.__table__  # type: ignore[attr-defined]
     ids = session.execute(select(table.c.registration_id).distinct()
                           .order_by(table.c.registration_id)).scalars().all()
@@ -519,8 +512,6 @@ def _check_registrations(session: Session, report: Verification) -> None:
 
 def _check_data_keys(engine: Engine, settings: Settings, report: Verification) -> None:
     """Every encrypted value is under a configured data key (a dry run of the rotation)."""
-    from portal import datakeys
-
     rotation = datakeys.rotate(engine, settings, dry_run=True)
     report.encrypted_rows = sum(t.rows for t in rotation.tables)
     failures = rotation.failures

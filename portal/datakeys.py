@@ -31,9 +31,11 @@ from sqlalchemy import Column, Table, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from portal.crypto import DataCipher, DecryptionError, cipher_for
 from portal.db import session_scope
-from portal.privacy import DataCipher, DecryptionError, cipher_for
+from portal.registrations import document_context, secret_context
 from portal.settings import Settings
+from portal.webhooks import secret_context as webhook_secret_context
 
 BATCH_SIZE = 200
 ENC_SUFFIX = "_enc"
@@ -92,8 +94,6 @@ def _rotate_blob(cipher: DataCipher, blob: bytes, context: bytes, *, dry_run: bo
 
 
 def _answers_context(registration_id: int, step: str, name: str) -> bytes:
-    from portal.registrations import secret_context
-
     return secret_context(registration_id, step, name)
 
 
@@ -163,15 +163,11 @@ def _blob_row(context: Callable[[Any], bytes], column: str
 
 
 def _document_context(row: Any) -> bytes:
-    from portal.registrations import _document_context as context
-
-    return context(row.registration_id, row.kind)
+    return document_context(row.registration_id, row.kind)
 
 
 def _webhook_context(row: Any) -> bytes:
-    from portal.webhooks import _secret_context
-
-    return _secret_context(row.id)
+    return webhook_secret_context(row.id)
 
 
 def _totp_context(row: Any) -> bytes:

@@ -13,33 +13,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, ColumnElement, and_, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import registry
+from portal import tlog
 from portal.db import UTCDateTime, utcnow
-
-# DESIGN §7 event types; platforms receive the registration, certificate and blocklist events.
-EVENT_TYPES = frozenset(
-    {
-        "registration.submitted",
-        "registration.approved",
-        "registration.changes_requested",
-        "registration.rejected",
-        "registration.suspended",
-        "registration.reinstated",
-        "registration.revoked",
-        "registration.deregistered",
-        "registration.expired",
-        "certificate.issued",
-        "sanction.applied",
-        "appeal.decided",
-        "blocklist.person_added",
-        "blocklist.person_removed",
-        "blocklist.buyer_added",
-        "blocklist.buyer_removed",
-        "case.opened",
-        "case.closed",
-        "key.rotated",
-    }
-)
+from portal.tlog import EVENT_TYPES
 
 
 class HistoryEntry(SQLModel, table=True):
@@ -91,10 +67,8 @@ def visible_to_platform(client_id: int) -> ColumnElement[bool]:
 
 def event_json(event: OutboxEvent) -> dict[str, Any]:
     """An event as the API and webhooks carry it: {"id","type","number","created_at","data"}."""
-    from portal.tlog import rfc3339
-
     return {"id": event.id, "type": event.type, "number": event.number,
-            "created_at": rfc3339(event.created_at), "data": event.data}
+            "created_at": tlog.rfc3339(event.created_at), "data": event.data}
 
 
 class Actor:
@@ -144,20 +118,14 @@ def record_change(
         data=data or {},
     )
     if log_entry is not None:
-        from portal import tlog
-
         entry.data = {**entry.data, "log_index": tlog.append(session, log_entry)}
     session.add(entry)
-    if registration_id is not None:
-        registry.touch(session, registration_id)
     if event_type is not None:
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event_type!r}")
         payload = {"status": to_status, **(event_data or {})} if to_status else event_data or {}
         # Events are read in id order (the events feed, webhooks): taking the log's lock
         # until commit makes ids follow commit order on PostgreSQL too.
-        from portal import tlog
-
         tlog.lock(session)
         session.add(
             OutboxEvent(

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from portal import audit
+from portal.crypto import mask_name, mask_phone
 from portal.db import session_scope
 from portal.inspections import ExportRecord
-from portal.privacy import mask_name, mask_phone
 from portal.tlog import rfc3339
 
 logger = logging.getLogger("portal")

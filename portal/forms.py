@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
+from portal.errors import FormErrors
 from portal.i18n import gettext as _
 
 # A form as the web layer hands it over: every field as the list of its values.
@@ -198,8 +199,6 @@ class StepContext:
 def staff_text(value: str, field: str, *, required: str | None = None,
                max_length: int = 4000) -> str:
     """A staff member's free text (a message, a note, facts): trimmed and bounded."""
-    from portal.errors import FormErrors
-
     text = (value or "").replace("\r\n", "\n").strip()
     if required and not text:
         raise FormErrors({field: required})

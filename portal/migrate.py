@@ -5,6 +5,8 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
+from portal import registry
+from portal.db import make_engine, session_scope
 from portal.resources import alembic_ini, migrations_dir
 from portal.settings import Settings
 
@@ -40,9 +42,6 @@ def include_object(obj: object, name: str | None, kind: str, reflected: bool,
 def _fill_registry(url: str) -> None:
     """Build the registry's rows once, for registrations made before it existed."""
     from sqlalchemy import inspect, text
-
-    from portal import registry
-    from portal.db import make_engine, session_scope
 
     engine = make_engine(url)
     try:

@@ -14,11 +14,12 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
+from portal.events import OutboxEvent
 from portal.i18n import gettext as _
 
 KINDS = ("platform", "authority")
@@ -121,10 +122,6 @@ def create_client(
 
 def _cursor_at_end(session: Session, client: ApiClient) -> None:
     """A new client hears of what happens from now on, not of the whole history."""
-    from sqlalchemy import func
-
-    from portal.events import OutboxEvent
-
     last = session.exec(select(func.max(OutboxEvent.id))).one()
     client.webhook_cursor = int(last or 0)
     session.add(client)

@@ -23,7 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from portal.attestations import Attestation, Declaration
+from portal.crypto import mask_name
 from portal.db import UTCDateTime, utcnow
+from portal.events import SYSTEM, record_change
 from portal.settings import Settings, SettingsError
 from portal.tlog import b64, rfc3339
 
@@ -178,12 +181,43 @@ class Certificate(SQLModel, table=True):
     log_index: int | None = Field(default=None)
 
 
+def statement(registration: Any) -> dict[str, Any]:
+    """What a registration states about its subject, in the certificate's shape (DESIGN §6)."""
+    answers = registration.answers
+    ident = answers.get("identity") or {}
+    roles = answers.get("roles") or {}
+    content = answers.get("content") or {}
+    organization = registration.subject_kind == "organization"
+    subject: dict[str, Any] = {
+        "kind": registration.subject_kind,
+        "display_name": mask_name(
+            (roles.get("org_name") if organization else None) or ident.get("legal_name", "")),
+        "id_type": ident.get("id_type", ""),
+        "id_number_masked": ident.get("id_number_masked", ""),
+        "age_band": registration.age_band,
+    }
+    if organization:
+        subject["organization_name"] = roles.get("org_name", "")
+        subject["uscc"] = roles.get("uscc", "")
+    return {
+        "subject": subject,
+        "roles": [r for r in registration.roles.split(",") if r],
+        "channels": [{"platform": c.get("platform", ""), "handle": c.get("handle", "")}
+                     for c in roles.get("channels") or []],
+        "virtual_avatar": {"name": roles.get("avatar_name", "")} if roles.get("uses_avatar")
+        else None,
+        "content_rating": {
+            "audience": content.get("audience", ""),
+            "categories": content.get("categories") or [],
+            "restricted_products": content.get("restricted_products") or [],
+            "professional_topics": content.get("professional_topics") or [],
+        },
+    }
+
+
 def certificate_body(session: Session, settings: Settings, registration: Any, *, status: str
                      ) -> dict[str, Any]:
     """Everything a certificate states, before serial, kid and signature."""
-    from portal.attestations import Attestation, Declaration
-    from portal.registry import statement
-
     stated = statement(registration)
     return {
         "type": CERTIFICATE_TYPE,
@@ -247,8 +281,6 @@ def status_entry(registration: Any, event_type: str) -> dict[str, Any] | None:
 def publish_certificate(session: Session, settings: Settings, registration: Any, *,
                         actor: Any) -> Certificate:
     """Issue a certificate for the registration's current state and log it; no commit."""
-    from portal.events import record_change
-
     certificate, body = issue_certificate(session, settings, registration,
                                           status=registration.status)
     history = record_change(
@@ -288,8 +320,6 @@ def republish(session: Session, settings: Settings, registration: Any, *, actor:
               previous: str, action: str, event_type: str, reason: str = "",
               data: dict[str, Any] | None = None) -> None:
     """Record a status move: history, outbox event, its log entry and a re-issued certificate."""
-    from portal.events import record_change
-
     record_change(session, action=action, actor=actor, registration_id=registration.id,
                   number=registration.number, from_status=previous,
                   to_status=registration.status, reason=reason, data=data or {},
@@ -303,8 +333,6 @@ def rotate(session: Session, settings: Settings) -> tuple[str, str]:
 
     In production the new key's file must then be named in PORTAL_SIGNING_KEY.
     """
-    from portal.events import SYSTEM, record_change
-
     old_kid, _old = ensure_registered(session, settings)
     path = generate_key_file(settings)
     if settings.signing_key:

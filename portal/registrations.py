@@ -5,17 +5,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, func, update
+from sqlalchemy import JSON, Column, LargeBinary, update
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Field, Session, SQLModel, select
 
-from portal import attestations, identity, privacy, steps
+from portal import crypto, identity, steps, uploads
 from portal.accounts import User
+from portal.blocklist import identity_blocked
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
 from portal.events import Actor, record_change
@@ -136,7 +136,7 @@ class Upload:
     filename: str
     content_type: str
     data: bytes
-    # Whether privacy.clean_upload already re-encoded it (else _store_document does).
+    # Whether uploads.clean_upload already re-encoded it (else _store_document does).
     cleaned: bool = False
 
 
@@ -191,12 +191,12 @@ def get_document(session: Session, document_id: int, *, user: User) -> Document:
 def read_document(settings: Settings, document: Document) -> bytes:
     if not document.ciphertext:
         raise NotFound()  # erased by retention
-    return privacy.cipher_for(settings).decrypt(
-        document.ciphertext, context=_document_context(document.registration_id, document.kind)
+    return crypto.cipher_for(settings).decrypt(
+        document.ciphertext, context=document_context(document.registration_id, document.kind)
     )
 
 
-def _document_context(registration_id: int | None, kind: str) -> bytes:
+def document_context(registration_id: int | None, kind: str) -> bytes:
     return f"document:{registration_id}:{kind}".encode()
 
 
@@ -207,7 +207,7 @@ def secret_context(registration_id: int | None, step: str, name: str) -> bytes:
 def step_secrets(settings: Settings, registration: Registration, step: str) -> dict[str, str]:
     """Decrypt a step's saved sensitive values (for validation, never for display)."""
     saved = registration.answers.get(step) or {}
-    cipher = privacy.cipher_for(settings)
+    cipher = crypto.cipher_for(settings)
     out = {}
     for name in steps.SENSITIVE.get(step, ()):
         blob = saved.get(f"{name}_enc")
@@ -333,17 +333,17 @@ def _store_document(
 ) -> int:
     if not upload.cleaned:
         # Images re-encoded without their metadata, PDFs checked for active content.
-        upload.data = privacy.clean_upload(upload.data, upload.content_type)
+        upload.data = uploads.clean_upload(upload.data, upload.content_type)
         upload.cleaned = True
     document = Document(
         registration_id=registration.id,  # type: ignore[arg-type]
         kind=upload.field,
-        filename=privacy.safe_filename(upload.filename),
+        filename=uploads.safe_filename(upload.filename),
         content_type=upload.content_type,
         size=len(upload.data),
         sha256=hashlib.sha256(upload.data).hexdigest(),
-        ciphertext=privacy.cipher_for(settings).encrypt(
-            upload.data, context=_document_context(registration.id, upload.field)
+        ciphertext=crypto.cipher_for(settings).encrypt(
+            upload.data, context=document_context(registration.id, upload.field)
         ),
     )
     session.add(document)
@@ -409,7 +409,7 @@ def save_step(
     if checker.errors:
         raise FormErrors(checker.errors)
     data = checker.data
-    cipher = privacy.cipher_for(settings)
+    cipher = crypto.cipher_for(settings)
 
     # Keep the documents already stored (or kept pending) unless a new file replaces them.
     data.update(saved_documents(registration, step))
@@ -424,7 +424,7 @@ def save_step(
         blob = cipher.encrypt_text(clear, context=secret_context(registration.id, step, name))
         data[f"{name}_enc"] = base64.b64encode(blob).decode()
         data[f"{name}_masked"] = (
-            privacy.mask_phone(clear) if name == "phone" else privacy.mask_id_number(clear)
+            crypto.mask_phone(clear) if name == "phone" else crypto.mask_id_number(clear)
         )
 
     if step == "identity":
@@ -465,7 +465,7 @@ def _apply_identity(
     if registration.subject_kind == "person":
         registration.region = data["residence_province"]
     if clear_number:
-        registration.identity_index = privacy.identity_index(
+        registration.identity_index = crypto.identity_index(
             settings, data["id_type"], clear_number
         )
     data["consent_at"] = signing.at.isoformat()
@@ -564,117 +564,6 @@ def confirm_roster_link(session: Session, *, user: User, link_id: int) -> Roster
     return link
 
 
-def _new_number(session: Session, year: int) -> str:
-    while True:
-        number = f"LR-{year}-{secrets.randbelow(10**7):07d}"
-        exists = session.exec(
-            select(func.count()).select_from(Registration).where(Registration.number == number)
-        ).one()
-        if not exists:
-            return number
-
-
-def submit(
-    session: Session,
-    settings: Settings,
-    *,
-    registration: Registration,
-    user: User,
-    signature: str,
-    signing: Signing,
-    today: date,
-    site_probe: dict[str, Any] | None = None,
-) -> Registration:
-    """Sign and submit: assign the number, freeze the answers, record the change; commit.
-
-    ``site_probe`` is what the probe of a declared shop site found (run before, outside the
-    transaction, since it waits on the network).
-    """
-    if registration.status not in SUBMITTABLE:
-        raise FormErrors({"_": _("This registration has already been submitted")})
-    errors: dict[str, str] = {}
-    if not user.email_verified:
-        errors["_email"] = _("Confirm your email address before you submit: open the link we "
-                             "sent you")
-    outstanding = missing(settings, registration, today=today)
-    if outstanding:
-        errors["_missing"] = _("Some answers are missing or need attention: see the list below")
-    legal_name = (registration.answers.get("identity") or {}).get("legal_name", "")
-    typed = " ".join(signature.split())
-    if not typed:
-        errors["signature"] = _("Type your full legal name to sign")
-    elif typed != legal_name:
-        errors["signature"] = _("Type your legal name exactly as in the identity step")
-    if errors:
-        raise FormErrors(errors)
-    identity_answers = registration.answers["identity"]
-    if (identity_answers.get("verification") or {}).get("status") == "refused":
-        raise FormErrors({"_": _("Your identity could not be verified. Check your identity "
-                                 "answers")})
-
-    if is_blocked(session, registration):
-        raise FormErrors({"_": _("This identity cannot be registered. Contact the platform "
-                                 "for more information")})
-
-    now = utcnow()
-    previous = registration.status
-    number = registration.number or _new_number(session, now.year)
-    age = steps.age_of(registration.answers, today)
-    band = "minor_16_17" if (registration.subject_kind == "person" and age is not None
-                             and age < identity.ADULT_AGE) else "adult"
-    try:
-        move(session, registration, "submitted", expected_version=registration.version,
-             values={"number": number, "submitted_at": now, "age_band": band})
-    except StaleState:
-        session.rollback()
-        raise FormErrors({"_": _("This registration has already been submitted")}) from None
-    version = 1 + session.exec(
-        select(func.count()).select_from(Submission)
-        .where(Submission.registration_id == registration.id)
-    ).one()
-    submitted = {k: v for k, v in registration.answers.items() if k != PENDING}
-    session.add(Submission(
-        registration_id=registration.id,  # type: ignore[arg-type]
-        version=version, answers=submitted, signed_name=typed, submitted_at=now,
-        ip=signing.ip, user_agent=signing.user_agent[:400],
-    ))
-    security = registration.answers["security"]
-    attestation_data = {k: v for k, v in security.items() if k not in ("ip", "user_agent")}
-    session.add(attestations.Attestation(
-        registration_id=registration.id,  # type: ignore[arg-type]
-        version=version,
-        data=attestation_data,
-        sha256=attestations.canonical_sha256(attestation_data),
-        signed_name=security.get("signature", ""),
-        signed_at=datetime.fromisoformat(security["signed_at"]),
-        ip=security.get("ip", ""),
-        user_agent=security.get("user_agent", ""),
-        site_probe=site_probe,
-    ))
-    declaration = registration.answers["content"]
-    session.add(attestations.Declaration(
-        registration_id=registration.id,  # type: ignore[arg-type]
-        version=version, data=declaration,
-        sha256=attestations.canonical_sha256(declaration),
-    ))
-    record_change(
-        session,
-        action="submitted",
-        actor=Actor.of(user),
-        registration_id=registration.id,
-        number=number,
-        from_status=previous,
-        to_status="submitted",
-        data={"version": version},
-        event_type="registration.submitted",
-    )
-    from portal import screening
-
-    screening.screen(session, settings, registration, today=today, site_probe=site_probe)
-    session.commit()
-    return registration
-
-
 class StaleState(Exception):
     """The registration moved on (another decision won, or a step was saved) since it was read."""
 
@@ -717,61 +606,4 @@ def is_blocked(session: Session, registration: Registration) -> bool:
     """Whether the registration's identity is on the person blocklist."""
     if not registration.identity_index:
         return False
-    from portal.blocklist import identity_blocked
-
     return identity_blocked(session, registration.identity_index)
-
-
-def deregister(session: Session, settings: Settings, *, registration: Registration, user: User
-               ) -> Registration:
-    """The applicant ends their registration (PIPL: they may leave at any time); commit."""
-    if registration.user_id != user.id:
-        raise NotFound()
-    try:
-        previous = move(session, registration, "deregistered")
-    except (StaleState, NotAllowed):
-        session.rollback()
-        raise FormErrors({"_": _("This registration cannot be deregistered now")}) from None
-    if registration.number:
-        from portal import records
-
-        records.republish(session, settings, registration, actor=Actor.of(user),
-                          previous=previous, action="deregistered",
-                          event_type="registration.deregistered")
-    else:
-        record_change(session, action="deregistered", actor=Actor.of(user),
-                      registration_id=registration.id, from_status=previous,
-                      to_status="deregistered")
-    session.commit()
-    return registration
-
-
-def start_renewal(session: Session, *, registration: Registration, user: User) -> None:
-    """Ask the applicant to confirm every step again before an expired registration is renewed."""
-    if registration.user_id != user.id or registration.status != "expired" or \
-            registration.answers.get(PURGED):
-        raise NotFound()
-    today_steps = [s for s in steps.EDITABLE_STEPS if s in registration.answers]
-    message = _("Confirm this step again to renew your registration")
-    answers = {**registration.answers, REQUESTED: {step: message for step in today_steps}}
-    registration.answers = answers
-    flag_modified(registration, "answers")
-    registration.version += 1
-    session.add(registration)
-    record_change(session, action="renewal_started", actor=Actor.of(user),
-                  registration_id=registration.id, number=registration.number)
-    session.commit()
-
-
-def confirm_data(session: Session, *, registration: Registration, user: User) -> None:
-    """The operator confirms their data is still correct (every REFRESH_DAYS); commit."""
-    if registration.user_id != user.id or registration.status not in ("approved", "suspended"):
-        raise NotFound()
-    registration.data_confirmed_at = utcnow()
-    session.add(registration)
-    record_change(session, action="data_confirmed", actor=Actor.of(user),
-                  registration_id=registration.id, number=registration.number)
-    from portal.sanctions import end_refresh_restrictions
-
-    end_refresh_restrictions(session, registration)
-    session.commit()

@@ -6,9 +6,8 @@ transaction, and a read is one primary-key look-up. ``valid`` depends on the clo
 added at read time from the row's status, validity and blocklist flag.
 
 Nothing has to remember to refresh the row: a session hook notes every registration,
-certificate and blocklist entry written in a transaction (and every change that
-``portal.events.record_change`` records, which covers status moves made by a bulk UPDATE) and
-rebuilds the rows concerned just before the commit.
+certificate, blocklist entry and history row written in a transaction (a history row covers
+status moves made by a bulk UPDATE) and rebuilds the rows concerned just before the commit.
 """
 
 from __future__ import annotations
@@ -25,7 +24,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from portal import records
+from portal.blocklist import BlocklistEntry
 from portal.db import UTCDateTime, utcnow
+from portal.events import HistoryEntry
+from portal.records import Certificate, statement
+from portal.registrations import Registration, is_blocked
 from portal.tlog import rfc3339
 
 _TOUCHED = "registry_touched"
@@ -164,46 +168,8 @@ def write_terms(session: Session, number: str, text: str, *, new: bool = False) 
         session.execute(insert(RegistryTerm), rows)
 
 
-def statement(registration: Any) -> dict[str, Any]:
-    """What a registration states about its subject, in the certificate's shape (DESIGN §6)."""
-    from portal import privacy
-
-    answers = registration.answers
-    ident = answers.get("identity") or {}
-    roles = answers.get("roles") or {}
-    content = answers.get("content") or {}
-    organization = registration.subject_kind == "organization"
-    subject: dict[str, Any] = {
-        "kind": registration.subject_kind,
-        "display_name": privacy.mask_name(
-            (roles.get("org_name") if organization else None) or ident.get("legal_name", "")),
-        "id_type": ident.get("id_type", ""),
-        "id_number_masked": ident.get("id_number_masked", ""),
-        "age_band": registration.age_band,
-    }
-    if organization:
-        subject["organization_name"] = roles.get("org_name", "")
-        subject["uscc"] = roles.get("uscc", "")
-    return {
-        "subject": subject,
-        "roles": [r for r in registration.roles.split(",") if r],
-        "channels": [{"platform": c.get("platform", ""), "handle": c.get("handle", "")}
-                     for c in roles.get("channels") or []],
-        "virtual_avatar": {"name": roles.get("avatar_name", "")} if roles.get("uses_avatar")
-        else None,
-        "content_rating": {
-            "audience": content.get("audience", ""),
-            "categories": content.get("categories") or [],
-            "restricted_products": content.get("restricted_products") or [],
-            "professional_topics": content.get("professional_topics") or [],
-        },
-    }
-
-
 def answer(session: Session, registration: Any) -> dict[str, Any]:
     """The API answer for a registration (DESIGN §7), without ``valid``."""
-    from portal import records
-
     certificate = records.current_certificate(session, registration.id)
     stated = statement(registration)
     return {
@@ -223,8 +189,6 @@ def answer(session: Session, registration: Any) -> dict[str, Any]:
 
 def rebuild(session: Session, registration_id: int) -> None:
     """Write the registry row of one registration (drafts have none)."""
-    from portal.registrations import Registration, is_blocked
-
     registration = session.get(Registration, registration_id)
     if registration is None or not registration.number or registration.status == "draft":
         return
@@ -362,8 +326,6 @@ def lookup_many(session: Session, numbers: list[str]) -> dict[str, Any]:
 
 def rebuild_all(session: Session) -> int:
     """Rebuild every row (after a migration that adds the table, or by hand); caller commits."""
-    from portal.registrations import Registration
-
     ids = session.exec(select(Registration.id).where(col(Registration.number).is_not(None),
                                                      Registration.status != "draft")).all()
     for registration_id in ids:
@@ -376,14 +338,10 @@ def rebuild_all(session: Session) -> int:
 
 @event.listens_for(Session, "after_flush")
 def _note_writes(session: Session, _context: Any) -> None:
-    from portal.blocklist import BlocklistEntry
-    from portal.records import Certificate
-    from portal.registrations import Registration
-
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, Registration):
             touch(session, obj.id)
-        elif isinstance(obj, Certificate):
+        elif isinstance(obj, Certificate | HistoryEntry):
             touch(session, obj.registration_id)
         elif isinstance(obj, BlocklistEntry) and obj.identity_index:
             ids = session.exec(select(Registration.id).where(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import identity, notify, privacy, records, steps
+from portal import crypto, identity, notify, records, steps
 from portal.accounts import Role, User
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
@@ -18,6 +18,7 @@ from portal.events import Actor, record_change
 from portal.forms import staff_text
 from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
+from portal.pii_access import PiiAccess
 from portal.registrations import (
     REQUESTED,
     NotAllowed,
@@ -26,6 +27,7 @@ from portal.registrations import (
     move,
     secret_context,
 )
+from portal.screening import ScreeningFlag
 from portal.settings import Settings
 
 REJECTION_REASONS: dict[str, LazyString] = {
@@ -97,8 +99,6 @@ def queue(
     per_page: int = 50,
 ) -> tuple[list[Registration], int]:
     """Submitted registrations waiting for a decision, oldest first, with filters."""
-    from portal.screening import ScreeningFlag
-
     query = select(Registration).where(Registration.status == "submitted")
     if flag:
         flagged = select(ScreeningFlag.registration_id).where(ScreeningFlag.code == flag)
@@ -287,7 +287,7 @@ def reveal(
         raise FormErrors({"field": _("Choose what to reveal")})
     reason = _reveal_reason(reason, f"reason_{field}")
     value = _clear_value(settings, registration, field, f"reason_{field}")
-    session.add(privacy.PiiAccess(actor_id=actor.id, actor_role=str(actor.role),
+    session.add(PiiAccess(actor_id=actor.id, actor_role=str(actor.role),
                                   registration_id=registration.id, field=field, reason=reason))
     session.commit()
     return value
@@ -313,7 +313,7 @@ def reveal_for_client(
             raise FormErrors({"field": _("There is no such value in this registration")})
     else:
         value = _clear_value(settings, registration, field, "field")
-    session.add(privacy.PiiAccess(actor_id=None, actor_role="authority", client_id=client_id,
+    session.add(PiiAccess(actor_id=None, actor_role="authority", client_id=client_id,
                                   registration_id=registration.id, field=field, reason=reason))
     return value
 
@@ -332,11 +332,11 @@ def _clear_value(settings: Settings, registration: Registration, field: str, key
     blob = (registration.answers.get(step) or {}).get(f"{name}_enc")
     if not blob:
         raise FormErrors({key: _("There is no such value in this registration")})
-    return privacy.cipher_for(settings).decrypt_text(
+    return crypto.cipher_for(settings).decrypt_text(
         base64.b64decode(blob), context=secret_context(registration.id, step, name)
     )
 
 
-def access_log(session: Session, registration_id: int) -> list[privacy.PiiAccess]:
-    query = select(privacy.PiiAccess).where(privacy.PiiAccess.registration_id == registration_id)
-    return list(session.exec(query.order_by(privacy.PiiAccess.id)))  # type: ignore[arg-type]
+def access_log(session: Session, registration_id: int) -> list[PiiAccess]:
+    query = select(PiiAccess).where(PiiAccess.registration_id == registration_id)
+    return list(session.exec(query.order_by(PiiAccess.id)))  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ computed level with a reason; an override sticks until a moderator changes it ag
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from portal import records
 from portal.accounts import User
@@ -59,22 +59,15 @@ def compute(settings: Settings, registration: Registration, *, sanctions_in_forc
     return level
 
 
-def sanctions_in_force(session: Session, registration_id: int) -> int:
-    from portal.sanctions import Sanction
+def refresh(session: Session, settings: Settings, registration: Registration, *,
+            sanctions_in_force: int) -> str:
+    """Recompute the level unless a moderator overrode it; the caller commits.
 
-    query = select(Sanction.id).where(Sanction.registration_id == registration_id,
-                                      col(Sanction.state) != "overturned",
-                                      col(Sanction.kind) != "warning")
-    return len(session.exec(query).all())
-
-
-def refresh(session: Session, settings: Settings, registration: Registration) -> str:
-    """Recompute the level unless a moderator overrode it; the caller commits."""
+    ``sanctions_in_force`` is the violation history (``sanctions.in_force_count``)."""
     if registration.risk_overridden:
         return registration.risk_level
-    registration.risk_level = compute(
-        settings, registration,
-        sanctions_in_force=sanctions_in_force(session, registration.id or 0))
+    registration.risk_level = compute(settings, registration,
+                                      sanctions_in_force=sanctions_in_force)
     session.add(registration)
     return registration.risk_level
 

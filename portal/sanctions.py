@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import identity, jurisdictions, notify, privacy, records, risk
+from portal import crypto, identity, jurisdictions, notify, records, risk
 from portal.accounts import Role, User
 from portal.blocklist import BlocklistEntry
 from portal.db import UTCDateTime, utcnow
@@ -24,6 +24,7 @@ from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
 from portal.registrations import NotAllowed, Registration, StaleState, move
 from portal.settings import Settings
+from portal.tlog import rfc3339
 
 KINDS: dict[str, LazyString] = {
     "warning": lazy_gettext("Warning"),
@@ -83,6 +84,14 @@ class Appeal(SQLModel, table=True):
 def sanctions_of(session: Session, registration_id: int) -> list[Sanction]:
     query = select(Sanction).where(Sanction.registration_id == registration_id)
     return list(session.exec(query.order_by(col(Sanction.id))))
+
+
+def in_force_count(session: Session, registration_id: int) -> int:
+    """The sanctions that count in the risk level: not overturned, not warnings."""
+    query = select(Sanction.id).where(Sanction.registration_id == registration_id,
+                                      col(Sanction.state) != "overturned",
+                                      col(Sanction.kind) != "warning")
+    return len(session.exec(query).all())
 
 
 def appeals_of(session: Session, registration_id: int) -> dict[int, Appeal]:
@@ -157,7 +166,8 @@ def apply_sanction(
     session.flush()
     # The violation history raises the risk level (unless a moderator has set it by hand), and
     # the certificate issued below states it.
-    risk.refresh(session, settings, registration)
+    risk.refresh(session, settings, registration,
+                     sanctions_in_force=in_force_count(session, registration.id or 0))
     if kind in MOVES:
         try:
             previous = move(session, registration, MOVES[kind], expected_version=version)
@@ -212,7 +222,7 @@ def add_to_blocklist(
         id_type = identity.get("id_type")
     entry = BlocklistEntry(
         identity_index=identity_index, id_type=id_type, legal_name=legal_name,
-        name_key=privacy.name_key(legal_name), reason_code=reason_code, reason=reason,
+        name_key=crypto.name_key(legal_name), reason_code=reason_code, reason=reason,
         registration_id=registration.id if registration else None,
         created_by=actor.id,
     )
@@ -228,8 +238,6 @@ def add_to_blocklist(
 
 def _blocklist_entry(event_type: str, entry: BlocklistEntry) -> dict[str, object]:
     """Blocklist changes are logged by entry id only: no name, no identity."""
-    from portal.tlog import rfc3339
-
     return {"type": event_type, "at": rfc3339(utcnow()), "entry_id": entry.id}
 
 
@@ -332,7 +340,8 @@ def decide_appeal(
         sanction.ended_at = utcnow()
         session.add(sanction)
         session.flush()
-        risk.refresh(session, settings, registration)
+        risk.refresh(session, settings, registration,
+                     sanctions_in_force=in_force_count(session, registration.id or 0))
         if sanction.kind == "suspend" and registration.status == "suspended":
             previous = move(session, registration, "approved")
             records.republish(session, settings, registration, actor=actor, previous=previous,

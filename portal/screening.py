@@ -9,9 +9,10 @@ from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import JSON, Column, delete
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import attestations, privacy, steps
+from portal import attestations, crypto, steps
 from portal.blocklist import active_entries
 from portal.i18n import LazyString, lazy_gettext
+from portal.registrations import ENDED, Registration
 from portal.settings import Settings
 
 FLAGS: dict[str, LazyString] = {
@@ -60,8 +61,6 @@ def screen(
     site_probe: dict[str, Any] | None = None,
 ) -> list[str]:
     """Replace the registration's flags with those of its current answers; returns the codes."""
-    from portal.registrations import ENDED, Registration
-
     session.exec(delete(ScreeningFlag).where(
         col(ScreeningFlag.registration_id) == registration.id))
     answers = registration.answers
@@ -73,7 +72,7 @@ def screen(
     exact = [e.id for e in entries if index and e.identity_index == index]
     if exact:
         flags.append(("blocklist_identity", {"entries": exact}))
-    name = privacy.name_key(identity.get("legal_name", ""))
+    name = crypto.name_key(identity.get("legal_name", ""))
     close = []
     for entry in entries:
         if entry.name_key and name:
@@ -130,9 +129,6 @@ def screen(
     for code, detail in flags:
         session.add(ScreeningFlag(registration_id=registration.id, code=code, detail=detail))
     registration.flag_count = len(flags)
-    from portal import risk
-
-    risk.refresh(session, settings, registration)
     session.add(registration)
     session.flush()
     return [code for code, _detail in flags]

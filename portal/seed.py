@@ -1,8 +1,8 @@
 """Synthetic registrations for demonstrations and load tests (``portal seed --registrations N``).
 
 Every registration is made the way a real one is: its applicant saves each wizard step and
-submits through ``portal.registrations``, a seed moderator decides through ``portal.review``,
-sanctions go through ``portal.sanctions`` and deregistrations through ``registrations.deregister``,
+submits through ``portal.lifecycle``, a seed moderator decides through ``portal.review``,
+sanctions go through ``portal.sanctions`` and deregistrations through ``lifecycle.deregister``,
 so the answers are validated, sensitive values encrypted, screening run, and certificates,
 history, outbox events and transparency-log entries are real. What is skipped: password hashing
 (seeded accounts have no usable password), the identity provider (the format-only check runs),
@@ -39,7 +39,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from portal import identity, jobs, records, registrations, review, sanctions
+from portal import identity, jobs, lifecycle, records, registrations, review, sanctions
 from portal import models as _models  # noqa: F401  (every table: the flush needs them all)
 from portal.accounts import Role, User
 from portal.attestations import PROHIBITED_CONDUCT, SECURITY_ITEMS
@@ -564,9 +564,9 @@ class _Seeder:
                                     form=_form_input(form), uploads=uploads, signing=signing,
                                     today=self.today)
         try:
-            registrations.submit(session, self.settings, registration=registration, user=user,
-                                 signature=applicant.legal_name, signing=signing,
-                                 today=self.today)
+            lifecycle.submit(session, self.settings, registration=registration, user=user,
+                             signature=applicant.legal_name, signing=signing,
+                             today=self.today)
         except FormErrors:
             report.blocked += 1
             report.statuses[registration.status] += 1
@@ -606,7 +606,7 @@ class _Seeder:
                           message=REJECTIONS[code], **common)
             return
         if target == "deregistered" and rng.random() < 0.2:
-            registrations.deregister(session, settings, registration=registration, user=user)
+            lifecycle.deregister(session, settings, registration=registration, user=user)
             return
         approving = self.expiring if target == "expired" else settings
         review.approve(session, approving, version=registration.version, **common)
@@ -622,7 +622,7 @@ class _Seeder:
                 self.blacklisted += 1
             self._sanction(session, registration, moderator, kind)
         elif target == "deregistered":
-            registrations.deregister(session, settings, registration=registration, user=user)
+            lifecycle.deregister(session, settings, registration=registration, user=user)
         # "expired": approved for no days; expire_batch moves it with the scheduled job.
 
     def _sanction(self, session: Session, registration: Registration, moderator: User,

@@ -63,6 +63,33 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.db import UTCDateTime, utcnow
 
+# DESIGN §7 event types, of log entries and of outgoing events (portal.events); platforms
+# receive the registration, certificate and blocklist events.
+EVENT_TYPES = frozenset(
+    {
+        "registration.submitted",
+        "registration.approved",
+        "registration.changes_requested",
+        "registration.rejected",
+        "registration.suspended",
+        "registration.reinstated",
+        "registration.revoked",
+        "registration.deregistered",
+        "registration.expired",
+        "certificate.issued",
+        "sanction.applied",
+        "appeal.decided",
+        "blocklist.person_added",
+        "blocklist.person_removed",
+        "blocklist.buyer_added",
+        "blocklist.buyer_removed",
+        "case.opened",
+        "case.closed",
+        "key.rotated",
+    }
+)
+
+
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # MTH({}) = SHA-256()
 MAX_ENTRIES = 1000  # most entries one ``entries`` call (and GET /api/v1/log/entries) returns
@@ -131,8 +158,6 @@ def entry_bytes(entry: dict[str, Any]) -> bytes:
 
 def check_entry(entry: dict[str, Any]) -> None:
     """Refuse an entry that is not of the contract's shape (ValueError)."""
-    from portal.events import EVENT_TYPES  # here, not above: events will import this module
-
     if not isinstance(entry, dict):
         raise ValueError("a log entry is a JSON object")
     missing = REQUIRED_FIELDS - entry.keys()

@@ -46,12 +46,12 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from standardwebhooks import Webhook
 
 from portal import outbound
+from portal.crypto import DecryptionError, cipher_for
 from portal.db import UTCDateTime, session_scope, utcnow
 from portal.errors import FormErrors, NotFound
 from portal.events import OutboxEvent, event_json, visible_to_platform
 from portal.i18n import gettext as _
 from portal.platforms import ApiClient
-from portal.privacy import DecryptionError, cipher_for
 from portal.settings import Settings
 
 logger = logging.getLogger("portal.webhooks")
@@ -109,7 +109,7 @@ class WebhookAttempt(SQLModel, table=True):
 # --- configuration ----------------------------------------------------------------------------
 
 
-def _secret_context(client_id: int | None) -> bytes:
+def secret_context(client_id: int | None) -> bytes:
     return f"api_client:{client_id}:webhook_secret".encode()
 
 
@@ -123,13 +123,13 @@ def secret_of(settings: Settings, client: ApiClient) -> str | None:
     if client.webhook_secret is None:
         return None
     return cipher_for(settings).decrypt_text(
-        client.webhook_secret, context=_secret_context(client.id))
+        client.webhook_secret, context=secret_context(client.id))
 
 
 def _store_secret(settings: Settings, client: ApiClient) -> str:
     secret = new_secret()
     client.webhook_secret = cipher_for(settings).encrypt_text(
-        secret, context=_secret_context(client.id))
+        secret, context=secret_context(client.id))
     return secret
 
 
@@ -432,7 +432,7 @@ def _send(job: _Job, settings: Settings, *, resolve: outbound.Resolver
     """Sign and POST one event; the HTTP status, or None and the error (never the secret)."""
     try:
         secret = cipher_for(settings).decrypt_text(
-            job.secret_blob, context=_secret_context(job.client_id))
+            job.secret_blob, context=secret_context(job.client_id))
     except DecryptionError:
         return None, "the signing secret cannot be decrypted (was the data key replaced?)"
     body = json.dumps(job.payload, ensure_ascii=False, separators=(",", ":"))

@@ -20,8 +20,8 @@ from portal import audit, cases, events, exports, records, review, risk, sanctio
 from portal.api.core import Call, Reply, operation
 from portal.api.platform import Strict
 from portal.db import utcnow
+from portal.pii_access import PiiAccess
 from portal.platforms import ApiClient
-from portal.privacy import PiiAccess
 from portal.registrations import STATUSES, Registration, Submission
 from portal.registry import RegistryEntry
 from portal.screening import flags_of

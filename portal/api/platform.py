@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from sqlmodel import col, select
 
-from portal import blocklist, buyers, cases, identity, privacy, registry
+from portal import blocklist, buyers, cases, crypto, identity, pii_access, registry
 from portal.api.core import ApiError, Call, Reply, field_error, operation
 from portal.db import utcnow
 from portal.errors import FormErrors
@@ -201,18 +201,18 @@ def match_identity(call: Call) -> dict[str, Any]:
     call reveals nothing about the other. Every call, matching or not, is written to the
     personal-data access log that auditors read, naming the platform."""
     body = call.body
-    index = privacy.identity_index(call.settings, body.id_type, body.id_number)
+    index = crypto.identity_index(call.settings, body.id_type, body.id_number)
     candidates = list(call.session.exec(select(Registration).where(
         Registration.identity_index == index, Registration.status != "draft",
         col(Registration.number).is_not(None))))
-    wanted = privacy.name_key(body.legal_name)
+    wanted = crypto.name_key(body.legal_name)
     matching = [r for r in candidates
-                if privacy.name_key((r.answers.get("identity") or {}).get("legal_name", ""))
+                if crypto.name_key((r.answers.get("identity") or {}).get("legal_name", ""))
                 == wanted]
     found = max(matching, key=_rank) if matching else None
     looked_up = found or (max(candidates, key=_rank) if candidates else None)
     outcome = ("match" if found else "name differs" if candidates else "no registration")
-    call.session.add(privacy.PiiAccess(
+    call.session.add(pii_access.PiiAccess(
         actor_id=None, actor_role="platform", client_id=call.client["id"],
         registration_id=looked_up.id if looked_up else None, field="identity_match",
         reason=f"Identity match by platform {call.client['name']}: {outcome}"))
@@ -284,7 +284,7 @@ def check_blocklist(call: Call) -> dict[str, Any]:
     hash of their ID); buyers against this platform's own buyer blocklist only. One result per
     entry, in the order asked."""
     entries = call.body.entries
-    indexes = [privacy.identity_index(call.settings, e.id_type, e.id_number)
+    indexes = [crypto.identity_index(call.settings, e.id_type, e.id_number)
                if isinstance(e, PersonCheck) else "" for e in entries]
     people = _blocked_people(call, [i for i in indexes if i])
     barred = buyers.blocked_buyers(call.session, call.client["id"],
@@ -334,7 +334,7 @@ def add_buyer(call: Call) -> dict[str, Any]:
             number = identity.validate_id_number(body.id_type, body.id_number)
         except ValueError as exc:
             raise field_error("id_number", str(exc)) from None
-        index = privacy.identity_index(call.settings, body.id_type, number)
+        index = crypto.identity_index(call.settings, body.id_type, number)
     entry = buyers.add_buyer(call.session, client_id=call.client["id"],
                              buyer_ref=body.buyer_ref, reason=body.reason, until=body.until,
                              id_type=body.id_type if index else None, identity_index=index)

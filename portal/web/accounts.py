@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import accounts, events, notify, privacy, registrations, sanctions, steps
+from portal import accounts, crypto, events, notify, registrations, sanctions, steps
 from portal.accounts import STAFF_ROLES, Role, User
 from portal.errors import FormErrors
 from portal.i18n import gettext as _
@@ -295,7 +295,7 @@ def check_login_code(request: Request) -> Response:
     if wait := _wait_seconds(limiter, CODE_LIMITS, *key):
         return _code_page(request, {"_throttled": _try_again_in(wait)}, status_code=429)
     db = request.state.db
-    cipher = privacy.cipher_for(request.app.state.settings)
+    cipher = crypto.cipher_for(request.app.state.settings)
     ok = (accounts.use_recovery_code(db, user, code) if recovery
           else accounts.check_totp(db, user, cipher, code))
     if not ok:
@@ -476,7 +476,7 @@ def _checked_code(request: Request, field: str) -> dict[str, str] | None:
     key = ("login-code", str(user.id))
     if wait := _wait_seconds(limiter, CODE_LIMITS, *key):
         return {"_throttled": _try_again_in(wait)}
-    cipher = privacy.cipher_for(request.app.state.settings)
+    cipher = crypto.cipher_for(request.app.state.settings)
     if accounts.check_second_factor(request.state.db, user, cipher,
                                     form_value(request.state.form, field)):
         return None
@@ -495,14 +495,14 @@ def start_totp(request: Request) -> Response:
     if user.has_totp:
         return redirect(request.url_for("accounts:security").path)
     secret = accounts.start_totp(
-        request.state.db, user, privacy.cipher_for(request.app.state.settings))
+        request.state.db, user, crypto.cipher_for(request.app.state.settings))
     return _setup_page(request, secret, {})
 
 
 @page(roles=STAFF_ROLES, before_totp=True)
 def confirm_totp(request: Request) -> Response:
     user = request.state.user
-    cipher = privacy.cipher_for(request.app.state.settings)
+    cipher = crypto.cipher_for(request.app.state.settings)
     secret = accounts.totp_secret(user, cipher)
     if user.has_totp or secret is None:
         return redirect(request.url_for("accounts:security").path)

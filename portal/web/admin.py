@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import platforms, regions
+from portal import platforms, regions, webhooks
 from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
 from portal.forms import Checker, form_input, whole_number
@@ -98,8 +98,6 @@ def set_webhook(session: Session, settings: Settings, client: platforms.ApiClien
                 url: str) -> str | None:
     """Store the platform's webhook URL (checked by portal.webhooks); the new signing secret
     in clear when one was made."""
-    from portal import webhooks
-
     return webhooks.configure(session, settings, client, url)
 
 

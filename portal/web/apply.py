@@ -6,7 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -18,22 +18,27 @@ from portal import (
     attestations,
     identity,
     jurisdictions,
+    lifecycle,
     privacy,
     probe,
+    records,
     regions,
     registrations,
+    risk,
+    sanctions,
     steps,
     tlog,
+    uploads,
 )
+from portal import certificate_page as printable
 from portal.db import utcnow
 from portal.errors import FormErrors, NotFound
 from portal.forms import FormInput, form_input
+from portal.i18n import gettext as _
+from portal.records import Certificate
 from portal.registrations import Registration, Signing, Upload
 from portal.web import summary
 from portal.web.core import form_value, namespaced, page, redirect, render
-
-if TYPE_CHECKING:
-    from portal.records import Certificate
 
 
 class FormValues:
@@ -210,21 +215,21 @@ def show_step(request: Request) -> Response:
 
 def _uploads(request: Request, step: str) -> tuple[list[Upload], dict[str, str]]:
     """Read and check the files posted with a step; errors name the file field."""
-    uploads, errors = [], {}
+    received, errors = [], {}
     form = request.state.form
     for name in steps.UPLOADS.get(step, ()):
         part = form.get(name) if form is not None else None
         if not isinstance(part, UploadFile) or not part.filename:
             continue
-        data = part.file.read(privacy.MAX_UPLOAD_BYTES + 1)
+        data = part.file.read(uploads.MAX_UPLOAD_BYTES + 1)
         try:
-            content_type = privacy.check_upload(data, part.filename)
-            data = privacy.clean_upload(data, content_type)
-        except privacy.UploadError as exc:
+            content_type = uploads.check_upload(data, part.filename)
+            data = uploads.clean_upload(data, content_type)
+        except uploads.UploadError as exc:
             errors[name] = str(exc)
             continue
-        uploads.append(Upload(name, part.filename, content_type, data, cleaned=True))
-    return uploads, errors
+        received.append(Upload(name, part.filename, content_type, data, cleaned=True))
+    return received, errors
 
 
 @page(roles={"applicant"})
@@ -237,10 +242,10 @@ def save_step(request: Request) -> Response:
     form = form_input(request.state.form.multi_items())
     action = form_value(request.state.form, "action")
     settings = request.app.state.settings
-    uploads, upload_errors = _uploads(request, step)
+    received, upload_errors = _uploads(request, step)
     # Files that passed their checks are kept whatever else is wrong with the page.
     registrations.keep_uploads(request.state.db, settings, registration=registration, step=step,
-                               uploads=uploads)
+                               uploads=received)
     if step == "roles" and (action == "add_channel" or form_value(request.state.form,
                                                                   "remove_channel")):
         return _change_channels(request, registration, form, action)
@@ -360,7 +365,7 @@ def submit_registration(request: Request) -> Response:
     settings = request.app.state.settings
     site_probe = _probe_declared_site(request, settings, registration)
     try:
-        registrations.submit(
+        lifecycle.submit(
             request.state.db, settings, registration=registration, user=user,
             signature=signature, signing=_signing(request), today=today(),
             site_probe=site_probe,
@@ -471,8 +476,6 @@ routes = namespaced("apply", [
 @page(roles={"applicant"})
 def appeal_sanction(request: Request) -> Response:
     """File the one appeal a sanction allows."""
-    from portal import sanctions
-
     try:
         sanctions.file_appeal(request.state.db, sanction_id=request.path_params["sanction_id"],
                               user=request.state.user,
@@ -494,8 +497,8 @@ def deregister(request: Request) -> Response:
     if form_value(request.state.form, "confirm") != "yes":
         return redirect(str(request.app.url_path_for("accounts:me")) + "?deregister=confirm")
     try:
-        registrations.deregister(request.state.db, request.app.state.settings,
-                                 registration=registration, user=request.state.user)
+        lifecycle.deregister(request.state.db, request.app.state.settings,
+                             registration=registration, user=request.state.user)
     except FormErrors:
         request.state.db.rollback()
     return redirect(str(request.app.url_path_for("accounts:me")) + "?deregistered=1")
@@ -507,8 +510,8 @@ def renew(request: Request) -> Response:
     registration = registrations.current_registration(request.state.db, request.state.user)
     if registration is None or registration.status != "expired":
         return redirect(request.app.url_path_for("accounts:me"))
-    registrations.start_renewal(request.state.db, registration=registration,
-                                user=request.state.user)
+    lifecycle.start_renewal(request.state.db, registration=registration,
+                            user=request.state.user)
     return redirect(request.app.url_path_for("apply:show_tasks"))
 
 
@@ -519,8 +522,8 @@ def confirm_data(request: Request) -> Response:
     if registration is None:
         return redirect(request.app.url_path_for("accounts:me"))
     try:
-        registrations.confirm_data(request.state.db, registration=registration,
-                                   user=request.state.user)
+        lifecycle.confirm_data(request.state.db, registration=registration,
+                               user=request.state.user)
     except NotFound:
         raise HTTPException(status_code=404) from None
     return redirect(str(request.app.url_path_for("accounts:me")) + "?confirmed=1")
@@ -528,8 +531,6 @@ def confirm_data(request: Request) -> Response:
 
 def _current_certificate(request: Request) -> Certificate:
     """The applicant's current certificate; 404 when there is none."""
-    from portal import records
-
     registration = registrations.current_registration(request.state.db, request.state.user)
     certificate = (records.current_certificate(request.state.db, registration.id)
                    if registration and registration.id else None)
@@ -552,10 +553,6 @@ def download_certificate(request: Request) -> Response:
 @page(roles={"applicant"})
 def certificate_page(request: Request) -> Response:
     """The current certificate as a printable A4 page, with a QR code of its verification page."""
-    from portal import certificate_page as printable
-    from portal import records, risk
-    from portal.i18n import gettext as _
-
     body = records.certificate_json(_current_certificate(request))
     context = printable.page_context(body, qr_label=_(
         "QR code of the verification page of %(number)s", number=body["number"]))

@@ -35,6 +35,7 @@ from portal import (
     steps,
 )
 from portal.accounts import Role, User
+from portal.crypto import mask_email, mask_name
 from portal.db import utcnow
 from portal.errors import FormErrors, NotFound
 from portal.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept importable from here)
@@ -45,7 +46,6 @@ from portal.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept importable fro
 )
 from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
-from portal.privacy import mask_email, mask_name
 from portal.registrations import Document, Registration, Submission
 from portal.screening import FLAGS, flags_of
 from portal.web import summary

@@ -27,9 +27,9 @@ from starlette.types import Message
 
 from portal import i18n, notify
 from portal.accounts import Role, User
+from portal.crypto import mask_email, mask_name
 from portal.db import session_scope
 from portal.forms import ID_MAX, whole_number
-from portal.privacy import mask_email, mask_name
 from portal.resources import templates_dir
 from portal.settings import Settings
 

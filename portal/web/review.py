@@ -13,10 +13,10 @@ from starlette.routing import Route
 
 from portal import (
     cases,
+    crypto,
     events,
     identity,
     jurisdictions,
-    privacy,
     review,
     risk,
     sanctions,
@@ -352,7 +352,7 @@ def add_blocklist_entry(request: Request) -> Response:
     if number:
         try:
             number = identity.validate_id_number(id_type, number)
-            index = privacy.identity_index(request.app.state.settings, id_type, number)
+            index = crypto.identity_index(request.app.state.settings, id_type, number)
         except ValueError as exc:
             errors["id_number"] = str(exc)
     if errors:

@@ -14,7 +14,7 @@ PASSWORD = "amber willow station 64 cloud"
 
 
 def _image(fmt: str) -> bytes:
-    """A real 8x8 image: uploads are decoded and encoded again (privacy.clean_upload)."""
+    """A real 8x8 image: uploads are decoded and encoded again (uploads.clean_upload)."""
     from io import BytesIO
 
     from PIL import Image

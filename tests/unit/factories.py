@@ -4,7 +4,7 @@
 by service call, with the answers and uploads ``tests.unit.wizard`` posts: the account (no
 password hashing: nobody types a password here), the draft, each step (files kept first, then the
 step saved, as ``portal.web.apply.save_step`` does), the signed submission, then the moderator's
-decisions through ``portal.review``, ``portal.sanctions`` and ``registrations.deregister``. What
+decisions through ``portal.review``, ``portal.sanctions`` and ``lifecycle.deregister``. What
 the HTTP path records about the browser (the signing IP and user agent) is what Starlette's
 ``TestClient`` sends, and the emails a decision announces are delivered after its commit, as the
 request wrapper does.
@@ -30,7 +30,17 @@ from starlette.applications import Starlette
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.testclient import TestClient
 
-from portal import accounts, identity, notify, privacy, registrations, review, sanctions, steps
+from portal import (
+    accounts,
+    identity,
+    lifecycle,
+    notify,
+    registrations,
+    review,
+    sanctions,
+    steps,
+    uploads,
+)
 from portal.accounts import Role, User
 from portal.db import utcnow
 from portal.registrations import Registration, Signing, Upload
@@ -100,8 +110,8 @@ def uploads_for(step: str, files: Files) -> list[Upload]:
         if name not in files:
             continue
         filename, data, _content_type = files[name]
-        content_type = privacy.check_upload(data, filename)
-        out.append(Upload(name, filename, content_type, privacy.clean_upload(data, content_type),
+        content_type = uploads.check_upload(data, filename)
+        out.append(Upload(name, filename, content_type, uploads.clean_upload(data, content_type),
                           cleaned=True))
     return out
 
@@ -193,8 +203,8 @@ def make_registration(
         return registration
 
     signature = str(registration.answers["identity"]["legal_name"])
-    registrations.submit(session, settings, registration=registration, user=applicant,
-                         signature=signature, signing=testclient_signing(), today=today)
+    lifecycle.submit(session, settings, registration=registration, user=applicant,
+                     signature=signature, signing=testclient_signing(), today=today)
     session.commit()
     if status in MODERATED:
         moderator = moderator or make_moderator(session)
@@ -241,7 +251,7 @@ def _decide(
         )
         _deliver(session, settings, mail)
     elif status == "deregistered":
-        registrations.deregister(session, settings, registration=registration, user=applicant)
+        lifecycle.deregister(session, settings, registration=registration, user=applicant)
         session.commit()
     elif status == "expired":
         from portal import jobs

@@ -17,8 +17,8 @@ from portal import registry
 from portal.db import utcnow
 from portal.exports import EXPORT_COLUMNS
 from portal.inspections import ExportRecord
+from portal.pii_access import PiiAccess
 from portal.platforms import IdempotencyRecord
-from portal.privacy import PiiAccess
 from portal.registrations import Registration
 from tests.unit.conftest import Auth, Platform, make_user
 from tests.unit.test_sanctions import sanction

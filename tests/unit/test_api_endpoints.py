@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select as core_select
 from sqlmodel import SQLModel
 
-from portal import privacy, sanctions
+from portal import crypto, sanctions
 from portal.buyers import BuyerBlock
 from portal.cases import Case
 from portal.db import utcnow
 from portal.events import OutboxEvent
-from portal.privacy import PiiAccess
+from portal.pii_access import PiiAccess
 from portal.registrations import Registration
 from portal.tlog import rfc3339
 from tests.unit.conftest import Platform, make_user
@@ -77,7 +77,7 @@ def blocklist_person(session, settings, id_number: str = OTHER_ID,  # type: igno
     staff = make_user(session, email=f"staff{next(_staff)}@example.com", role="moderator")
     entry = sanctions.add_to_blocklist(
         session, registration=None, actor=staff, reason_code="fraud", reason="Fraud ring",
-        identity_index=privacy.identity_index(settings, "cn_resident_id", id_number),
+        identity_index=crypto.identity_index(settings, "cn_resident_id", id_number),
         legal_name="王五", id_type="cn_resident_id")
     for key, value in extra.items():
         setattr(entry, key, value)
@@ -256,7 +256,7 @@ def test_add_and_remove_a_buyer(platform, session, settings) -> None:
     assert added.json() == {"id": entry_id} and BUYER_ID not in added.text
     entry = fresh(session, BuyerBlock)[0]
     assert (entry.id, entry.client_id, entry.buyer_ref) == (entry_id, platform.id, "buyer-881")
-    assert entry.identity_index == privacy.identity_index(settings, "cn_resident_id", BUYER_ID)
+    assert entry.identity_index == crypto.identity_index(settings, "cn_resident_id", BUYER_ID)
     assert entry.id_type == "cn_resident_id" and entry.removed_at is None
     assert rfc3339(entry.until) == rfc3339(until)
     event = fresh(session, OutboxEvent, type="blocklist.buyer_added")[0]

@@ -22,7 +22,7 @@ from portal.attestations import Attestation
 from portal.db import utcnow
 from portal.identity import china_today
 from portal.inspections import ExportRecord
-from portal.privacy import PiiAccess
+from portal.pii_access import PiiAccess
 from portal.registrations import Document, Registration
 from portal.tlog import rfc3339
 from portal.web.audit import EXPORT_COLUMNS

@@ -13,12 +13,12 @@ from sqlmodel import SQLModel, select
 
 from portal import accounts, cli, datakeys, platforms, webhooks
 from portal.accounts import User
-from portal.privacy import DataCipher, DecryptionError
+from portal.crypto import DataCipher, DecryptionError
 from portal.registrations import (
     Document,
     Registration,
     Submission,
-    _document_context,
+    document_context,
     secret_context,
 )
 from portal.settings import Settings
@@ -105,12 +105,12 @@ def clear_values(session, cipher: DataCipher) -> dict[str, Any]:  # type: ignore
                             context=secret_context(rid, step, key[:-4]))
     for document in session.exec(select(Document)):
         out[f"document {document.id}"] = cipher.decrypt(
-            document.ciphertext, context=_document_context(document.registration_id,
+            document.ciphertext, context=document_context(document.registration_id,
                                                            document.kind))
     for client in session.exec(select(platforms.ApiClient)):
         if client.webhook_secret is not None:
             out[f"client {client.id}"] = cipher.decrypt_text(
-                client.webhook_secret, context=webhooks._secret_context(client.id))
+                client.webhook_secret, context=webhooks.secret_context(client.id))
     for user in session.exec(select(User)):
         if user.totp_secret is not None:
             out[f"user {user.id}"] = accounts.totp_secret(user, cipher)

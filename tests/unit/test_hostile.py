@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from portal import identity, outbound, privacy, probe, steps, webhooks
+from portal import crypto, identity, outbound, probe, steps, uploads, webhooks
 from portal.app import CSP
 from portal.errors import FormErrors
 from portal.forms import _CONTROL, Checker, StepContext, staff_text
@@ -311,7 +311,7 @@ def _revealed(original: str, masked: str) -> list[int]:
 @given(number=st.one_of(st.text(), ID_LIKE))
 def test_an_id_number_mask_shows_only_its_ends(number: str) -> None:
     compact = "".join(number.split())
-    shown = _revealed(compact, privacy.mask_id_number(number))
+    shown = _revealed(compact, crypto.mask_id_number(number))
     n = len(compact)
     head, tail = (4, 4) if n >= 15 else (2, 2) if n >= 8 else (1, 1) if n >= 5 else (0, 1)
     assert all(i < head or i >= n - tail for i in shown)
@@ -322,7 +322,7 @@ def test_an_id_number_mask_shows_only_its_ends(number: str) -> None:
 @PURE
 @given(phone=st.one_of(st.text(), st.from_regex(r"\+?[0-9 \-]{0,20}", fullmatch=True)))
 def test_a_phone_mask_shows_at_most_three_leading_and_four_trailing_digits(phone: str) -> None:
-    masked = privacy.mask_phone(phone)
+    masked = crypto.mask_phone(phone)
     digits = "".join(c for c in phone.strip() if c.isdigit())
     body = masked.removeprefix("+")
     shown = _revealed(digits, body)
@@ -337,10 +337,10 @@ def test_a_phone_mask_shows_at_most_three_leading_and_four_trailing_digits(phone
 @PURE
 @given(name=st.text())
 def test_a_name_mask_shows_first_characters_only(name: str) -> None:
-    masked = privacy.mask_name(name)
+    masked = crypto.mask_name(name)
     clean = " ".join(unicodedata.normalize("NFC", name).split())
     shown = _revealed(clean, masked)
-    if any(privacy._is_cjk(c) for c in clean):
+    if any(crypto._is_cjk(c) for c in clean):
         assert set(shown) <= {0}
     else:
         starts = {0} | {i + 1 for i, c in enumerate(clean) if c == " "}
@@ -352,7 +352,7 @@ def test_a_name_mask_shows_first_characters_only(name: str) -> None:
 def test_an_email_mask_hides_the_local_part_and_its_length(local: str, domain: str) -> None:
     address = f"{local}@{domain}".strip()
     assume("@" in address and address.rpartition("@")[0])
-    masked = privacy.mask_email(address)
+    masked = crypto.mask_email(address)
     kept_local, _, kept_domain = address.rpartition("@")
     assert masked == f"{kept_local[0]}*****@{kept_domain}"
 
@@ -367,28 +367,28 @@ TYPED_ID = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXYabcxyzhm \t\u3000"
 @PURE
 @given(raw=TYPED_ID)
 def test_normalising_an_id_number_twice_changes_nothing(raw: str) -> None:
-    once = privacy.normalize_id_number(raw)
-    assert privacy.normalize_id_number(once) == once
+    once = crypto.normalize_id_number(raw)
+    assert crypto.normalize_id_number(once) == once
     assert identity.normalize_id_number("passport", once) == once == (
         identity.normalize_id_number("passport", raw))
     key = b"k" * 32
-    assert privacy.identity_index(key, "passport", raw) == privacy.identity_index(
+    assert crypto.identity_index(key, "passport", raw) == crypto.identity_index(
         key, "passport", once)
 
 
 @PURE
 @given(name=st.text())
 def test_a_name_key_is_stable(name: str) -> None:
-    key = privacy.name_key(name)
-    assert privacy.name_key(key) == key and key == key.strip()
+    key = crypto.name_key(name)
+    assert crypto.name_key(key) == key and key == key.strip()
 
 
 @PURE
 @given(name=st.one_of(st.text(), st.sampled_from(["../../etc/passwd", "..", "C:\\a\\b.pdf",
                                                   "evil\u202efdp.exe", "a\x00b.png"])))
 def test_a_stored_file_name_is_a_short_plain_base_name(name: str) -> None:
-    safe = privacy.safe_filename(name)
-    assert safe and safe not in (".", "..") and len(safe) <= privacy.FILENAME_MAX
+    safe = uploads.safe_filename(name)
+    assert safe and safe not in (".", "..") and len(safe) <= uploads.FILENAME_MAX
     assert "/" not in safe and "\\" not in safe
     assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in safe)
 
@@ -399,11 +399,11 @@ def test_a_stored_file_name_is_a_short_plain_base_name(name: str) -> None:
                           lambda magic: st.binary(max_size=32).map(lambda rest: magic + rest))))
 def test_an_upload_is_judged_by_its_first_bytes_only(data: bytes) -> None:
     try:
-        kind = privacy.check_upload(data, "anything.exe")
-    except privacy.UploadError as exc:
+        kind = uploads.check_upload(data, "anything.exe")
+    except uploads.UploadError as exc:
         assert str(exc)
         return
-    assert kind == privacy.sniff_content_type(data) and kind in privacy.ALLOWED_TYPES
+    assert kind == uploads.sniff_content_type(data) and kind in uploads.ALLOWED_TYPES
 
 
 LINK = re.compile(r'<a href="([^"<>]*)">([^"<>]*)</a>')

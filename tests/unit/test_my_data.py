@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from portal import review, sanctions
 from portal.accounts import User
-from portal.privacy import PiiAccess
+from portal.pii_access import PiiAccess
 from portal.registrations import Registration
 from tests.unit.conftest import Auth, make_user
 from tests.unit.wizard import (

@@ -13,7 +13,7 @@ from passlib.context import CryptContext
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import accounts, privacy
+from portal import accounts, crypto
 from portal.accounts import User
 from portal.notify import MailboxMessage
 from tests.unit.conftest import STRONG_PASSWORD, Auth, csrf_from, make_user
@@ -167,7 +167,7 @@ def test_an_address_gets_a_few_messages_at_most(client, session) -> None:
 
 def test_a_reset_does_not_skip_the_second_factor(client, session, settings, monkeypatch):
     user = make_user(session, email="mod@example.com", role="moderator")
-    cipher = privacy.cipher_for(settings)
+    cipher = crypto.cipher_for(settings)
     secret = accounts.start_totp(session, user, cipher)
     accounts.confirm_totp(session, user, cipher, pyotp.TOTP(secret).now())
     ask_for_link(client, "mod@example.com")

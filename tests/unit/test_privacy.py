@@ -6,13 +6,10 @@ import os
 
 import pytest
 
-from portal import privacy
-from portal.privacy import (
-    MAX_UPLOAD_BYTES,
+from portal import uploads
+from portal.crypto import (
     DataCipher,
     DecryptionError,
-    UploadError,
-    check_upload,
     cipher_for,
     identity_index,
     mask_email,
@@ -20,10 +17,15 @@ from portal.privacy import (
     mask_name,
     mask_phone,
     name_key,
+)
+from portal.settings import Settings, SettingsError
+from portal.uploads import (
+    MAX_UPLOAD_BYTES,
+    UploadError,
+    check_upload,
     safe_filename,
     sniff_content_type,
 )
-from portal.settings import Settings, SettingsError
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(32, 64))
@@ -343,7 +345,7 @@ def test_mask_email_keeps_first_character_and_domain(email: str, masked: str) ->
 )
 def test_check_upload_accepts_jpeg_png_and_pdf(data: bytes, content_type: str) -> None:
     assert check_upload(data, "scan.bin") == content_type
-    assert content_type in privacy.ALLOWED_TYPES
+    assert content_type in uploads.ALLOWED_TYPES
 
 
 def test_check_upload_detects_a_png_renamed_pdf() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 from starlette.testclient import TestClient
 
-from portal import audit, cli, jobs, registrations, retention, review, tlog
+from portal import audit, cli, jobs, lifecycle, registrations, retention, review, tlog
 from portal.accounts import User
 from portal.attestations import Attestation, Declaration, canonical_sha256
 from portal.db import utcnow
@@ -59,7 +59,7 @@ def people(app, session, settings) -> dict[str, Registration]:  # type: ignore[n
         registration = registration_of(session, email)
         if name in ("old", "recent"):
             user = session.get(User, registration.user_id)
-            registrations.deregister(session, settings, registration=registration, user=user)
+            lifecycle.deregister(session, settings, registration=registration, user=user)
         if name == "expired":
             registration.valid_until = utcnow() - timedelta(seconds=1)
             session.add(registration)
@@ -235,7 +235,7 @@ def test_the_owner_of_a_purged_registration_can_start_again(people, engine, sess
     # A purged expired registration has ended for good: no renewal, a new one may start.
     assert registrations.current_registration(session, user) is None
     with pytest.raises(registrations.NotFound):
-        registrations.start_renewal(session, registration=expired, user=user)
+        lifecycle.start_renewal(session, registration=expired, user=user)
     document = session.exec(select(Document).where(
         Document.registration_id == expired.id)).first()
     with TestClient(app, follow_redirects=False) as browser:

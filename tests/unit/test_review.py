@@ -8,7 +8,7 @@ import pytest
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
-from portal import privacy
+from portal import crypto, pii_access
 from portal.attestations import Attestation
 from portal.blocklist import BlocklistEntry
 from portal.events import HistoryEntry, OutboxEvent
@@ -187,13 +187,13 @@ def test_reveal_needs_a_reason_and_is_logged(submitted, moderator, session) -> N
                    {"field": "id_number", "reason_id_number": ""}, page=f"/review/{submitted}")
     assert refused.status_code == 422
     assert "reason" in field_errors(refused.text)["reason_id_number"]
-    assert fresh(session, privacy.PiiAccess) == []
+    assert fresh(session, pii_access.PiiAccess) == []
     shown = post(moderator, f"/review/{submitted}/reveal",
                  {"field": "id_number", "reason_id_number": "Compare with the licence photo"},
                  page=f"/review/{submitted}")
     assert shown.status_code == 200 and ADULT_ID in shown.text
     assert shown.headers["cache-control"] == "no-store"
-    log = fresh(session, privacy.PiiAccess)
+    log = fresh(session, pii_access.PiiAccess)
     assert [(a.field, a.reason, a.actor_role) for a in log] == [
         ("id_number", "Compare with the licence photo", "moderator")]
     assert ADULT_ID not in moderator.get(f"/review/{submitted}").text
@@ -252,8 +252,8 @@ def test_screening_flags_what_the_rules_name(client, auth, session, settings) ->
 
 def test_blocklisted_identity_cannot_submit(client, auth, session, settings) -> None:
     session.add(BlocklistEntry(
-        identity_index=privacy.identity_index(settings, "cn_resident_id", ADULT_ID),
-        id_type="cn_resident_id", legal_name="张三", name_key=privacy.name_key("张三"),
+        identity_index=crypto.identity_index(settings, "cn_resident_id", ADULT_ID),
+        id_type="cn_resident_id", legal_name="张三", name_key=crypto.name_key("张三"),
         reason_code="fraud"))
     session.commit()
     auth.sign_up("banned@example.com")
@@ -270,7 +270,7 @@ def test_blocklisted_identity_cannot_submit(client, auth, session, settings) -> 
 def test_close_name_and_duplicate_identity_are_flagged(submitted, client, auth, session,
                                                        settings) -> None:
     session.add(BlocklistEntry(identity_index="0" * 64, legal_name="张三丰",
-                               name_key=privacy.name_key("张三丰"), reason_code="fraud"))
+                               name_key=crypto.name_key("张三丰"), reason_code="fraud"))
     session.commit()
     auth.log_out()
     auth.sign_up("second@example.com")

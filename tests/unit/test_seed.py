@@ -8,7 +8,7 @@ from collections import Counter
 from sqlalchemy import text
 from sqlmodel import col, func, select
 
-from portal import cli, privacy, records, seed, tlog
+from portal import cli, crypto, records, seed, tlog
 from portal.accounts import User
 from portal.blocklist import BlocklistEntry
 from portal.events import HistoryEntry
@@ -116,7 +116,7 @@ def _check_id_numbers_stored_only_encrypted(session) -> None:  # type: ignore[no
     answers = [r if isinstance(r, dict) else json.loads(r)
                for r in session.execute(text("SELECT answers FROM registrations")).scalars()]
     assert Counter(a["identity"]["id_number_masked"] for a in answers) == Counter(
-        privacy.mask_id_number(p.steps[0][1]["id_number"]) for p in people)
+        crypto.mask_id_number(p.steps[0][1]["id_number"]) for p in people)
 
 
 def test_same_seed_gives_the_same_mix(engine, settings, session) -> None:

@@ -15,7 +15,7 @@ from limits import storage, strategies
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import accounts, privacy
+from portal import accounts, crypto
 from portal.accounts import RecoveryCode, User
 from portal.app import create_app
 from portal.settings import Settings
@@ -145,9 +145,9 @@ def test_enrolment_shows_qr_and_key_then_stores_the_secret_encrypted(
     user = user_row(session)
     assert user.totp_secret and secret.encode() not in user.totp_secret
     assert user.totp_enrolled_at is None  # waiting for the first code
-    cipher = privacy.cipher_for(settings)
+    cipher = crypto.cipher_for(settings)
     assert cipher.decrypt_text(user.totp_secret, context=f"user:{user.id}:totp".encode()) == secret
-    with pytest.raises(privacy.DecryptionError):
+    with pytest.raises(crypto.DecryptionError):
         cipher.decrypt_text(user.totp_secret, context=b"user:999:totp")
 
     wrong = post(mod, "/account/security/totp/confirm", {"code": "000000"},

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 from sqlmodel import select
 
-from portal import privacy, registrations
-from portal.privacy import UploadError, check_upload, clean_upload
+from portal import registrations, uploads
 from portal.registrations import Document, Registration, Upload
+from portal.uploads import UploadError, check_upload, clean_upload
 from tests.unit.wizard import PDF, PNG, Wizard, field_errors, identity_form, verify_email
 
 GPS_IFD = 0x8825
@@ -114,7 +114,7 @@ def test_a_decompression_bomb_is_refused() -> None:
 
 
 def test_an_image_just_over_the_bound_is_refused_before_it_is_decoded() -> None:
-    side = int(privacy.MAX_IMAGE_PIXELS ** 0.5) + 10
+    side = int(uploads.MAX_IMAGE_PIXELS ** 0.5) + 10
     with warnings.catch_warnings():
         # In production Pillow only warns between its bound and twice it; ours refuses.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -204,7 +204,7 @@ def test_an_object_stream_that_cannot_be_read_is_refused() -> None:
     garbled = pdf(b"<</Type/ObjStm/N 1/First 4/Filter/FlateDecode>>\nstream\nnot zlib\nendstream")
     with pytest.raises(UploadError, match="could not be checked"):
         clean_upload(garbled, "application/pdf")
-    bomb = zlib.compress(b" " * (privacy._PDF_INFLATE_LIMIT + 1), 9)
+    bomb = zlib.compress(b" " * (uploads._PDF_INFLATE_LIMIT + 1), 9)
     with pytest.raises(UploadError, match="could not be checked"):
         clean_upload(pdf(b"<</Type/ObjStm/N 1/First 4/Filter/FlateDecode>>\nstream\n" + bomb
                          + b"\nendstream"), "application/pdf")

@@ -21,10 +21,10 @@ from sqlmodel import Session, col, select
 from starlette.testclient import TestClient
 
 from portal import buyers, cli, platforms, webhooks
+from portal.crypto import cipher_for
 from portal.db import make_engine, session_scope, utcnow
 from portal.errors import FormErrors
 from portal.events import OutboxEvent, event_json, visible_to_platform
-from portal.privacy import cipher_for
 from portal.webhooks import WebhookAttempt, WebhookDelivery
 from tests.unit.conftest import Auth, csrf_from, make_user
 
@@ -182,7 +182,7 @@ def test_the_secret_is_shown_once_and_kept_encrypted(session, settings, receiver
     assert client.webhook_secret is not None and secret.encode() not in client.webhook_secret
     assert webhooks.secret_of(settings, client) == secret
     # Bound to this client: the same ciphertext does not decrypt as another client's secret.
-    from portal.privacy import DecryptionError
+    from portal.crypto import DecryptionError
 
     with pytest.raises(DecryptionError):
         cipher_for(settings).decrypt_text(client.webhook_secret,

@@ -16,7 +16,7 @@ from tests.unit.conftest import csrf_from
 
 
 def _image(fmt: str) -> bytes:
-    """A real 8x8 image: uploads are decoded and encoded again (privacy.clean_upload)."""
+    """A real 8x8 image: uploads are decoded and encoded again (uploads.clean_upload)."""
     from io import BytesIO
 
     from PIL import Image
