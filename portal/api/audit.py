@@ -16,15 +16,14 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from portal import audit, cases, events, exports, records, review, risk, sanctions, steps
+from portal import audit, exports, full_record, review, risk, steps
 from portal.api.core import Call, Reply, operation
 from portal.api.platform import Strict
 from portal.db import utcnow
 from portal.pii_access import PiiAccess
 from portal.platforms import ApiClient
-from portal.registrations import STATUSES, Registration, Submission
+from portal.registrations import STATUSES, Registration
 from portal.registry import RegistryEntry
-from portal.screening import flags_of
 from portal.tlog import rfc3339
 
 # --- Shared field types -----------------------------------------------------------------------
@@ -232,21 +231,10 @@ class RecordAnswer(BaseModel):
     certificates: list[CertificateView]
 
 
-def masked(answers: dict[str, Any]) -> dict[str, Any]:
-    """Answers as an authority reads them: masked, without the encrypted clear values."""
-    return {step: {k: v for k, v in value.items() if not k.endswith("_enc")}
-            if isinstance(value, dict) else value
-            for step, value in exports.masked_answers(answers).items()}
-
-
 def record(session: Session, registration: Registration) -> dict[str, Any]:
-    rid: int = registration.id  # type: ignore[assignment]
-    submissions = session.exec(select(Submission).where(Submission.registration_id == rid)
-                               .order_by(col(Submission.version)))
-    certificates = session.exec(select(records.Certificate)
-                                .where(records.Certificate.registration_id == rid)
-                                .order_by(col(records.Certificate.issued_at)))
-    appeals = sorted(sanctions.appeals_of(session, rid).values(), key=lambda a: a.id or 0)
+    """The record as an authority reads it (masked), oldest first."""
+    built = full_record.build_record(session, registration, masked=True)
+    appeals = sorted(built.appeals.values(), key=lambda a: a.id or 0)
     return {
         "number": registration.number,
         "status": registration.status,
@@ -257,22 +245,23 @@ def record(session: Session, registration: Registration) -> dict[str, Any]:
         "submitted_at": _time(registration.submitted_at),
         "valid_from": _time(registration.valid_from),
         "valid_until": _time(registration.valid_until),
-        "flags": [f.code for f in flags_of(session, rid)],
-        "answers": masked(registration.answers),
-        "submissions": [{"version": s.version, "submitted_at": rfc3339(s.submitted_at),
-                         "answers": masked(s.answers)} for s in submissions],
+        "flags": [f.code for f in built.flags],
+        "answers": built.answers,
+        "submissions": [{"version": v.submission.version,
+                         "submitted_at": rfc3339(v.submission.submitted_at),
+                         "answers": v.answers} for v in reversed(built.submissions)],
         "history": [{"at": rfc3339(h.at), "action": h.action, "actor_role": h.actor_role,
                      "from_status": h.from_status, "to_status": h.to_status,
-                     "reason": h.reason} for h in events.history_of(session, rid)],
+                     "reason": h.reason} for h in built.history],
         "decisions": [{"kind": d.kind, "at": rfc3339(d.at), "reason_code": d.reason_code,
                        "message": d.message, "steps": d.steps,
                        "internal_note": d.internal_note}
-                      for d in review.decisions_of(session, rid)],
+                      for d in built.decisions],
         "sanctions": [{"id": s.id, "kind": s.kind, "facts": s.facts, "reason": s.reason,
                        "legal_basis": s.legal_basis, "until": _time(s.until),
                        "state": s.state, "issued_role": s.issued_role,
                        "created_at": rfc3339(s.created_at)}
-                      for s in sanctions.sanctions_of(session, rid)],
+                      for s in built.sanctions],
         "appeals": [{"sanction_id": a.sanction_id, "text": a.text,
                      "created_at": rfc3339(a.created_at), "outcome": a.outcome,
                      "decided_at": _time(a.decided_at), "decision_reason": a.decision_reason}
@@ -282,12 +271,12 @@ def record(session: Session, registration: Registration) -> dict[str, Any]:
                         "occurred_at": _time(c.occurred_at),
                         "created_at": rfc3339(c.created_at), "evidence": list(c.evidence),
                         "outcome": c.outcome, "closed_at": _time(c.closed_at)}
-                       for c in cases.cases_of(session, rid)],
-        "certificates": [{"serial": c.serial,
-                          "status": records.certificate_json(c).get("status", ""),
-                          "issued_at": rfc3339(c.issued_at), "log_index": c.log_index,
-                          "sha256": c.sha256, "certificate": records.certificate_json(c)}
-                         for c in certificates],
+                       for c in (entry.case for entry in built.cases)],
+        "certificates": [{"serial": c.certificate.serial, "status": c.status,
+                          "issued_at": rfc3339(c.certificate.issued_at),
+                          "log_index": c.certificate.log_index, "sha256": c.certificate.sha256,
+                          "certificate": c.document}
+                         for c in reversed(built.certificates)],
     }
 
 

@@ -9,13 +9,11 @@ through the moderators' service, which logs it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy.orm import defer
-from sqlmodel import Session, col, select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -24,7 +22,7 @@ from starlette.routing import Route
 from portal import (
     audit,
     cases,
-    events,
+    full_record,
     identity,
     jurisdictions,
     records,
@@ -32,22 +30,20 @@ from portal import (
     review,
     risk,
     sanctions,
+    screening,
     steps,
 )
 from portal.accounts import Role, User
-from portal.crypto import mask_email, mask_name
 from portal.db import utcnow
 from portal.errors import FormErrors, NotFound
 from portal.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept importable from here)
     EXPORT_COLUMNS,
     export_filename,
     export_rows,
-    masked_answers,
 )
 from portal.i18n import LazyString, lazy_gettext
 from portal.i18n import gettext as _
-from portal.registrations import Document, Registration, Submission
-from portal.screening import FLAGS, flags_of
+from portal.registrations import Registration
 from portal.web import summary
 from portal.web.core import form_value, namespaced, page, render
 
@@ -223,96 +219,77 @@ def _registration(request: Request) -> Registration:
         raise HTTPException(status_code=404) from None
 
 
-def _sections(answers: Mapping[str, Any]) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
-    shown = masked_answers(answers)
-    return [(s, steps.STEP_TITLES[s], summary.summarize(shown, s))
-            for s in steps.EDITABLE_STEPS if shown.get(s)]
+# Who acted, by the role recorded with each step of the history and each reveal.
+ROLE_NAMES: dict[str, LazyString] = {
+    "applicant": lazy_gettext("applicant"),
+    "moderator": lazy_gettext("moderator"),
+    "auditor": lazy_gettext("auditor"),
+    "admin": lazy_gettext("administrator"),
+    "system": lazy_gettext("system"),
+    "platform": lazy_gettext("platform"),
+    "authority": lazy_gettext("authority"),
+}
 
 
-def _mask_ip(ip: str) -> str:
-    if "." in ip:
-        return ".".join([*ip.split(".")[:3], "*"])
-    if ":" in ip:
-        return ":".join([*ip.split(":")[:3], "*"])
-    return ip
+def answer_sections(answers: Mapping[str, Any], wanted: Iterable[str]
+                    ) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
+    """The answers of each wanted step that has some, as (step, title, rows of label and value)."""
+    return [(s, steps.STEP_TITLES[s], summary.summarize(answers, s)) for s in wanted
+            if answers.get(s)]
 
 
-def _people(db: Session, ids: set[int | None]) -> dict[int, str]:
-    """Who did something: staff by their address, applicants masked."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    users = db.exec(select(User).where(col(User.id).in_(wanted)))
-    return {u.id: u.email if u.is_staff else mask_email(u.email)  # type: ignore[misc]
-            for u in users}
+def current_steps(answers: Mapping[str, Any]) -> list[str]:
+    """The steps the registration needs today (the guardian's only for a minor)."""
+    return [s for s in steps.applicable_steps(answers, identity.china_today()) if s != "review"]
 
 
-def _record_context(request: Request, registration: Registration, **extra: Any
-                    ) -> dict[str, Any]:
-    db = request.state.db
-    rid: int = registration.id  # type: ignore[assignment]
-    applicant = db.get(User, registration.user_id)
-    submissions = list(db.exec(select(Submission).where(Submission.registration_id == rid)
-                               .order_by(col(Submission.version).desc())))
-    # Their bytes stay in the database: a page lists documents, the link opens one.
-    unread = select(Document).options(defer(Document.ciphertext))  # type: ignore[arg-type]
-    documents = list(db.exec(unread.where(Document.registration_id == rid)
-                             .order_by(col(Document.id))))
-    certificates = list(db.exec(select(records.Certificate)
-                                .where(records.Certificate.registration_id == rid)
-                                .order_by(col(records.Certificate.issued_at).desc())))
-    decisions = review.decisions_of(db, rid)
-    sanction_rows = sanctions.sanctions_of(db, rid)
-    appeals = sanctions.appeals_of(db, rid)
-    case_rows = cases.cases_of(db, rid)
-    notes = {c.id: cases.notes_of(db, c.id) for c in case_rows}  # type: ignore[arg-type]
-    history = events.history_of(db, rid)
-    access = review.access_log(db, rid)
-    people = _people(db, {
-        *(d.moderator_id for d in decisions), *(s.issued_by for s in sanction_rows),
-        *(a.decided_by for a in appeals.values()),
-        *(c.opened_by for c in case_rows), *(c.closed_by for c in case_rows),
-        *(n.author_id for ns in notes.values() for n in ns),
-        *(h.actor_id for h in history), *(a.actor_id for a in access),
-    })
+def revealable(registration: Registration) -> dict[str, LazyString]:
+    """The clear values this registration holds, which staff may reveal with a reason."""
     answers = registration.answers
+    return {field: label for field, label in review.REVEAL_LABELS.items()
+            if (answers.get(review.REVEALABLE[field][0]) or {}).get(
+                f"{review.REVEALABLE[field][1]}_enc")}
+
+
+def record_context(record: full_record.FullRecord, *, audit_view: bool) -> dict[str, Any]:
+    """What templates/partials/_record.html reads, on the auditor's page and the moderator's.
+
+    ``audit_view`` adds the auditor's parts: each version as submitted, why each step of the
+    history happened, and the certificates' files.
+    """
+    registration = record.registration
     return {
+        "record": record,
         "registration": registration,
-        "applicant_email": mask_email(applicant.email) if applicant else "",
+        "audit_view": audit_view,
+        "can_decide": False,
+        "people": record.people,
+        "sections": answer_sections(record.answers, current_steps(record.answers)),
+        "submitted_versions": [(v, answer_sections(v.answers, steps.EDITABLE_STEPS))
+                               for v in record.submissions] if audit_view else [],
         "region_name": regions.province_name((registration.region or "")[:2]),
         "kinds": KINDS,
         "roles": steps.ROLES,
         "risk_levels": risk.LEVELS,
         "statuses": {"draft": lazy_gettext("Draft"), **STATUSES},
-        "submissions": [(s, mask_name(s.signed_name), _mask_ip(s.ip), _sections(s.answers))
-                        for s in submissions],
-        "documents": documents,
-        "flags": flags_of(db, rid),
-        "flag_names": FLAGS,
-        "decisions": decisions,
+        "flag_names": screening.FLAGS,
         "reasons": review.REJECTION_REASONS,
         "step_titles": steps.STEP_TITLES,
-        "sanctions": sanction_rows,
-        "appeals": appeals,
         "sanction_kinds": sanctions.KINDS,
-        "cases": case_rows,
-        "case_notes": notes,
         "case_categories": cases.CATEGORIES,
         "case_sources": cases.SOURCES,
-        "certificates": [(c, records.certificate_json(c).get("status", ""), i == 0)
-                         for i, c in enumerate(certificates)],
-        "history": history,
-        "access_log": access,
-        "people": people,
-        "role_names": {"applicant": _("applicant"), "moderator": _("moderator"),
-                       "auditor": _("auditor"), "admin": _("administrator"),
-                       "system": _("system"), "platform": _("platform"),
-                       "authority": _("authority")},
-        "reveal_labels": review.REVEAL_LABELS,
+        "role_names": ROLE_NAMES,
         "access_labels": review.ACCESS_LABELS,
-        "revealable": {field: label for field, label in review.REVEAL_LABELS.items()
-                       if (answers.get(review.REVEALABLE[field][0]) or {}).get(
-                           f"{review.REVEALABLE[field][1]}_enc")},
+        "reveal_labels": review.REVEAL_LABELS,
+        "revealable": revealable(registration),
+    }
+
+
+def _record_context(request: Request, registration: Registration, **extra: Any
+                    ) -> dict[str, Any]:
+    record = full_record.build_record(request.state.db, registration, masked=True)
+    return {
+        **record_context(record, audit_view=True),
         "integrity": None,
         "errors": {},
         "values": {},

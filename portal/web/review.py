@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Any
 
 from sqlmodel import select
@@ -12,9 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import (
-    cases,
     crypto,
-    events,
+    full_record,
     identity,
     jurisdictions,
     review,
@@ -23,12 +22,12 @@ from portal import (
     screening,
     steps,
 )
-from portal.accounts import Role, User
+from portal.accounts import Role
 from portal.errors import FormErrors, NotFound
 from portal.forms import whole_number
 from portal.i18n import gettext as _
 from portal.registrations import Registration
-from portal.web import summary
+from portal.web import audit as audit_pages
 from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
 
 MODERATORS = {Role.moderator, Role.admin}
@@ -83,59 +82,19 @@ def show_queue(request: Request) -> Response:
 
 
 def _detail_context(request: Request, registration: Registration, **extra: Any) -> dict[str, Any]:
-    db = request.state.db
-    answers = registration.answers
-    steps_here = [s for s in steps.applicable_steps(answers, _today()) if s != "review"]
+    # Moderators read the answers as stored; the page masks what it shows.
+    record = full_record.build_record(request.state.db, registration, masked=False)
+    can_decide = request.state.user.role in MODERATORS
     return {
-        "registration": registration,
-        "applicant": db.get(User, registration.user_id),
-        "sections": [(s, steps.STEP_TITLES[s], summary.summarize(answers, s)) for s in steps_here
-                     if answers.get(s)],
-        "flags": screening.flags_of(db, registration.id),  # type: ignore[arg-type]
-        "flag_names": screening.FLAGS,
-        "history": events.history_of(db, registration.id),  # type: ignore[arg-type]
-        "decisions": review.decisions_of(db, registration.id),  # type: ignore[arg-type]
-        "access_log": review.access_log(db, registration.id),  # type: ignore[arg-type]
-        "reasons": review.REJECTION_REASONS,
-        "reveal_labels": review.REVEAL_LABELS,
-        "access_labels": review.ACCESS_LABELS,
-        # Only what this registration holds can be revealed.
-        "revealable": {field: label for field, label in review.REVEAL_LABELS.items()
-                       if (answers.get(review.REVEALABLE[field][0]) or {}).get(
-                           f"{review.REVEALABLE[field][1]}_enc")},
-        "step_titles": steps.STEP_TITLES,
-        "role_names": {"applicant": _("applicant"), "moderator": _("moderator"),
-                       "auditor": _("auditor"), "admin": _("administrator"),
-                       "system": _("system"), "platform": _("platform"),
-                       "authority": _("authority")},
-        "editable_steps": [(s, steps.STEP_TITLES[s]) for s in steps_here],
-        "sanctions": sanctions.sanctions_of(db, registration.id),  # type: ignore[arg-type]
-        "appeals": sanctions.appeals_of(db, registration.id),  # type: ignore[arg-type]
-        "sanction_kinds": sanctions.KINDS,
-        "cases": cases.cases_of(db, registration.id),  # type: ignore[arg-type]
-        "case_categories": cases.CATEGORIES,
-        "risk_levels": risk.LEVELS,
-        "site_probe": _latest_probe(db, registration.id or 0),
-        "can_decide": request.state.user.role in MODERATORS,
+        **audit_pages.record_context(record, audit_view=False),
+        "can_decide": can_decide,
+        "editable_steps": [(s, steps.STEP_TITLES[s])
+                           for s in audit_pages.current_steps(record.answers)],
         "errors": {},
         "values": {},
         "revealed": {},
         **extra,
     }
-
-
-def _latest_probe(db: Any, registration_id: int) -> dict[str, Any] | None:
-    from portal.attestations import Attestation
-
-    latest = db.exec(select(Attestation).where(Attestation.registration_id == registration_id)
-                     .order_by(Attestation.version.desc())).first()  # type: ignore[attr-defined]
-    return latest.site_probe if latest else None
-
-
-def _today() -> date:
-    from portal.identity import china_today
-
-    return china_today()
 
 
 @page(roles=SANCTIONERS)
