@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import JSON, Column, ColumnElement, and_, case, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from portal import audit, jurisdictions, sanctions
+from portal import audit, enforcement, jurisdictions, sanctions
 from portal.accounts import User
 from portal.db import UTCDateTime, utcnow
 from portal.errors import FormErrors, NotFound
@@ -269,7 +269,7 @@ def close_inspection(
             # Checked even when the conclusion is missing, so every message shows at once;
             # whatever it wrote is rolled back below.
             try:
-                ordered, mail = sanctions.apply_sanction(
+                ordered, mail = enforcement.apply_sanction(
                     session, registration=registration, actor=actor, commit=False,
                     settings=settings, kind=sanction.get("kind", ""),
                     facts=sanction.get("facts", ""), reason=sanction.get("reason", ""),

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from portal import notify, records, sanctions
+from portal import enforcement, notify, records
 from portal.accounts import User
 from portal.db import session_scope, utcnow
 from portal.events import SYSTEM, HistoryEntry, record_change
@@ -105,7 +105,7 @@ def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> R
     today = now.astimezone(CHINA_TZ).date() if now else china_today()
     report = Report()
     with session_scope(engine) as session:
-        report.reinstated = sanctions.end_due_suspensions(session, settings, now=now)
+        report.reinstated = enforcement.end_due_suspensions(session, settings, now=now)
         report.expired = expire_due(session, settings, now=now)
         report.warned = warn_expiring(session, settings, now=now)
         report.adults = update_age_bands(session, settings, today=today)
@@ -159,7 +159,7 @@ def refresh_operators(session: Session, settings: Settings, *, now: datetime) ->
         if confirmed <= due_at - REFRESH_GRACE:
             if "refresh_restricted" in history:
                 continue
-            _sanction, mails = sanctions.apply_sanction(
+            _sanction, mails = enforcement.apply_sanction(
                 session, registration=registration, actor=None, kind="restrict_functions",
                 facts=_("The operator's data was last confirmed on %(date)s.",
                         date=china_date(confirmed).isoformat()),

@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, select
 
-from portal import attestations, identity, records, risk, sanctions, screening, steps
+from portal import attestations, enforcement, identity, records, risk, sanctions, screening, steps
 from portal.accounts import User
 from portal.db import utcnow
 from portal.errors import FormErrors, NotFound
@@ -27,14 +27,13 @@ from portal.registrations import (
     SUBMITTABLE,
     NotAllowed,
     Registration,
-    Signing,
     StaleState,
     Submission,
     is_blocked,
-    missing,
     move,
 )
 from portal.settings import Settings
+from portal.wizard import Signing, missing
 
 
 def _new_number(session: Session, year: int) -> str:
@@ -195,5 +194,5 @@ def confirm_data(session: Session, *, registration: Registration, user: User) ->
     session.add(registration)
     record_change(session, action="data_confirmed", actor=Actor.of(user),
                   registration_id=registration.id, number=registration.number)
-    sanctions.end_refresh_restrictions(session, registration)
+    enforcement.end_refresh_restrictions(session, registration)
     session.commit()

@@ -39,15 +39,16 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from portal import identity, jobs, lifecycle, records, registrations, review, sanctions
+from portal import enforcement, identity, jobs, lifecycle, records, review, wizard
 from portal import models as _models  # noqa: F401  (every table: the flush needs them all)
 from portal.accounts import Role, User
 from portal.attestations import PROHIBITED_CONDUCT, SECURITY_ITEMS
 from portal.db import utcnow
 from portal.errors import FormErrors
 from portal.i18n import reset_language, set_language
-from portal.registrations import Registration, RosterLink, Signing, Upload
+from portal.registrations import Registration, RosterLink
 from portal.settings import Settings
+from portal.wizard import Signing, Upload
 
 SEED_EMAIL = "seed-{:06d}@example.invalid"
 MODERATOR_EMAIL = "seed-moderator@example.invalid"
@@ -558,9 +559,9 @@ class _Seeder:
                     email_verified_at=utcnow())
         session.add(user)
         session.flush()
-        registration = registrations.start_registration(session, user)
+        registration = wizard.start_registration(session, user)
         for step, form, uploads in applicant.steps:
-            registrations.save_step(session, self.settings, registration=registration, step=step,
+            wizard.save_step(session, self.settings, registration=registration, step=step,
                                     form=_form_input(form), uploads=uploads, signing=signing,
                                     today=self.today)
         try:
@@ -586,7 +587,7 @@ class _Seeder:
             streamer = session.get(Registration, link.streamer_id)
             user = session.get(User, streamer.user_id) if streamer else None
             if user is not None and rng.random() < 0.6:
-                registrations.confirm_roster_link(session, user=user, link_id=link.id or 0)
+                wizard.confirm_roster_link(session, user=user, link_id=link.id or 0)
 
     def _decide(self, session: Session, rng: random.Random, registration: Registration,
                 user: User, moderator: User, target: str) -> None:
@@ -628,7 +629,7 @@ class _Seeder:
     def _sanction(self, session: Session, registration: Registration, moderator: User,
                   kind: str, until: datetime | None = None) -> None:
         facts, reason, basis = SANCTION_TEXT[kind]
-        sanctions.apply_sanction(session, registration=registration, actor=moderator, kind=kind,
+        enforcement.apply_sanction(session, registration=registration, actor=moderator, kind=kind,
                                  facts=facts, reason=reason, legal_basis=basis, until=until,
                                  version=registration.version, commit=False,
                                  settings=self.settings)

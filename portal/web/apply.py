@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from portal import (
     attestations,
+    enforcement,
     identity,
     jurisdictions,
     lifecycle,
@@ -25,10 +26,10 @@ from portal import (
     regions,
     registrations,
     risk,
-    sanctions,
     steps,
     tlog,
     uploads,
+    wizard,
 )
 from portal import certificate_page as printable
 from portal.db import utcnow
@@ -36,9 +37,10 @@ from portal.errors import FormErrors, NotFound
 from portal.forms import FormInput, form_input
 from portal.i18n import gettext as _
 from portal.records import Certificate
-from portal.registrations import Registration, Signing, Upload
+from portal.registrations import Registration
 from portal.web import summary
 from portal.web.core import form_value, namespaced, page, redirect, render
+from portal.wizard import Signing, Upload
 
 
 class FormValues:
@@ -66,7 +68,7 @@ def _registration(request: Request, *, start: bool = False) -> Registration:
     if registration is None:
         if not start:
             raise _Redirect(request.app.url_path_for("apply:show_tasks"))
-        registration = registrations.start_registration(request.state.db, user)
+        registration = wizard.start_registration(request.state.db, user)
     return registration
 
 
@@ -83,7 +85,7 @@ def _signing(request: Request) -> Signing:
 def _step_nav(request: Request, registration: Registration) -> list[dict[str, Any]]:
     settings = request.app.state.settings
     states = {s.step: s.state for s in
-              registrations.step_states(settings, registration, today=today())}
+              wizard.step_states(settings, registration, today=today())}
     nav = []
     for step in steps.applicable_steps(registration.answers, today()):
         if step == "review":
@@ -131,7 +133,7 @@ def _render_step(
     extra_channels: int = 0,
 ) -> Response:
     saved = {**(registration.answers.get(step) or {}),
-             **registrations.saved_documents(registration, step)}
+             **wizard.saved_documents(registration, step)}
     channel_rows = steps.channel_indexes(form) or [0]
     channel_rows = channel_rows + [max(channel_rows) + 1 + i for i in range(extra_channels)]
     context = {
@@ -244,25 +246,25 @@ def save_step(request: Request) -> Response:
     settings = request.app.state.settings
     received, upload_errors = _uploads(request, step)
     # Files that passed their checks are kept whatever else is wrong with the page.
-    registrations.keep_uploads(request.state.db, settings, registration=registration, step=step,
+    wizard.keep_uploads(request.state.db, settings, registration=registration, step=step,
                                uploads=received)
     if step == "roles" and (action == "add_channel" or form_value(request.state.form,
                                                                   "remove_channel")):
         return _change_channels(request, registration, form, action)
     try:
         if upload_errors:
-            errors = registrations.check_step(settings, registration, step, form, today=today())
+            errors = wizard.check_step(settings, registration, step, form, today=today())
             raise FormErrors({**upload_errors, **errors})
         verification = None
         if step == "identity" and identity.is_remote(settings):
-            claim = registrations.identity_claim(settings, registration, form, today=today())
+            claim = wizard.identity_claim(settings, registration, form, today=today())
             if claim is not None:
                 # Nothing is pending (kept uploads are committed): end the transaction so no
                 # write lock waits while the identity provider answers.
                 request.state.db.rollback()
-                verification = registrations.verify_identity(
+                verification = wizard.verify_identity(
                     settings, claim, claim.get("id_number"), today())
-        registrations.save_step(
+        wizard.save_step(
             request.state.db, settings, registration=registration, step=step, form=form,
             uploads=[], signing=_signing(request), today=today(), verification=verification,
         )
@@ -271,7 +273,7 @@ def save_step(request: Request) -> Response:
         return _render_step(request, registration, step, form, exc.errors, status_code=422)
     if step == "identity":
         saved = registration.answers["identity"]
-        if problem := registrations.verification_problem(saved):
+        if problem := wizard.verification_problem(saved):
             # Saved all the same: nothing is typed or uploaded twice when the service recovers.
             unavailable = saved["verification"]["status"] == "unavailable"
             return _render_step(
@@ -316,7 +318,7 @@ def check_step(request: Request) -> Response:
     step = _step_for(request, registration)
     form = form_input(request.state.form.multi_items())
     name = form_value(request.state.form, "_field")
-    errors = registrations.check_step(
+    errors = wizard.check_step(
         request.app.state.settings, registration, step, form, today=today()
     )
     shown = {name: errors[name]} if name in errors else {}
@@ -328,7 +330,7 @@ def _review_context(request: Request, registration: Registration) -> dict[str, A
     return {
         "registration": registration,
         "answers": registration.answers,
-        "missing": registrations.missing(settings, registration, today=today()),
+        "missing": wizard.missing(settings, registration, today=today()),
         "nav": _step_nav(request, registration),
         "applicable": steps.applicable_steps(registration.answers, today()),
         "step_titles": steps.STEP_TITLES,
@@ -387,7 +389,7 @@ def _probe_declared_site(request: Request, settings: Any, registration: Registra
     security = registration.answers.get("security") or {}
     if not security.get("own_site") or not security.get("site_domain"):
         return None
-    if registrations.missing(settings, registration, today=today()):
+    if wizard.missing(settings, registration, today=today()):
         return None  # the submission will be refused anyway; do not wait on the network
     domain = security["site_domain"]
     # Nothing is written yet: end the transaction so no write lock waits on the network.
@@ -450,7 +452,7 @@ def show_document(request: Request) -> Response:
 @page(roles={"applicant"})
 def confirm_roster(request: Request) -> Response:
     try:
-        registrations.confirm_roster_link(
+        wizard.confirm_roster_link(
             request.state.db, user=request.state.user, link_id=request.path_params["link_id"]
         )
     except NotFound:
@@ -477,7 +479,7 @@ routes = namespaced("apply", [
 def appeal_sanction(request: Request) -> Response:
     """File the one appeal a sanction allows."""
     try:
-        sanctions.file_appeal(request.state.db, sanction_id=request.path_params["sanction_id"],
+        enforcement.file_appeal(request.state.db, sanction_id=request.path_params["sanction_id"],
                               user=request.state.user,
                               text=form_value(request.state.form, "appeal_text"))
     except NotFound:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import cases, notify, review, sanctions
+from portal import cases, enforcement, notify, review, sanctions
 from portal.accounts import Role, User
 from portal.errors import FormErrors, NotFound
 from portal.platforms import ApiClient
@@ -113,7 +113,7 @@ def close_case(request: Request) -> Response:
         if outcome == "sanctioned":
             registration = db.get(Registration, case.registration_id)
             # The sanction and the case's closing land in one transaction (close_case commits).
-            sanction, mail = sanctions.apply_sanction(
+            sanction, mail = enforcement.apply_sanction(
                 db, registration=registration, actor=request.state.user,
                 kind=form_value(form, "kind"), facts=form_value(form, "facts"),
                 reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),

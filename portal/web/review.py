@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from portal import (
     crypto,
+    enforcement,
     full_record,
     identity,
     jurisdictions,
@@ -208,7 +209,7 @@ def sanction_registration(request: Request) -> Response:
     registration = _registration(request)
     form = request.state.form
     try:
-        _sanction, mail = sanctions.apply_sanction(
+        _sanction, mail = enforcement.apply_sanction(
             request.state.db, registration=registration, actor=request.state.user,
             kind=form_value(form, "kind"), facts=form_value(form, "facts"),
             reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
@@ -233,7 +234,7 @@ def decide_appeal(request: Request) -> Response:
     appeal_id = request.path_params["appeal_id"]
     db = request.state.db
     try:
-        appeal, mail = sanctions.decide_appeal(
+        appeal, mail = enforcement.decide_appeal(
             db, request.app.state.settings, appeal_id=appeal_id, moderator=request.state.user,
             outcome=form_value(form, "outcome"), reason=form_value(form, "decision_reason"),
         )
@@ -284,7 +285,7 @@ routes += namespaced("review", [
 @page(roles=MODERATORS)
 def show_blocklist(request: Request) -> Response:
     q = request.query_params.get("q", "")
-    entries = sanctions.blocklist_page(request.state.db, q=q)
+    entries = enforcement.blocklist_page(request.state.db, q=q)
     return render(request, "review/blocklist.html", {
         "entries": entries, "q": q, "errors": {}, "values": {},
         "id_types": steps.ID_TYPE_LABELS, "done": request.query_params.get("done", ""),
@@ -316,7 +317,7 @@ def add_blocklist_entry(request: Request) -> Response:
             errors["id_number"] = str(exc)
     if errors:
         return _blocklist_again(request, errors, values)
-    sanctions.add_to_blocklist(request.state.db, registration=None, actor=request.state.user,
+    enforcement.add_to_blocklist(request.state.db, registration=None, actor=request.state.user,
                                reason_code="manual", reason=reason[:2000],
                                identity_index=index, legal_name=name,
                                id_type=id_type if index else None)
@@ -325,7 +326,7 @@ def add_blocklist_entry(request: Request) -> Response:
 
 def _blocklist_again(request: Request, errors: dict[str, str], values: dict[str, str]
                      ) -> Response:
-    entries = sanctions.blocklist_page(request.state.db)
+    entries = enforcement.blocklist_page(request.state.db)
     return render(request, "review/blocklist.html", {
         "entries": entries, "q": "", "errors": errors, "values": values,
         "id_types": steps.ID_TYPE_LABELS, "done": "",
@@ -339,9 +340,9 @@ def lift_blocklist_entry(request: Request) -> Response:
     step = request.path_params["step"]
     try:
         if step == "request":
-            sanctions.request_lift(request.state.db, entry_id=entry_id, actor=request.state.user)
+            enforcement.request_lift(request.state.db, entry_id=entry_id, actor=request.state.user)
         elif step == "confirm":
-            sanctions.confirm_lift(request.state.db, entry_id=entry_id, actor=request.state.user)
+            enforcement.confirm_lift(request.state.db, entry_id=entry_id, actor=request.state.user)
         else:
             raise NotFound()
     except NotFound:

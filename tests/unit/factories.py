@@ -1,7 +1,7 @@
 """Registrations in any state, made through the services instead of the HTTP wizard.
 
 ``make_registration`` does what an applicant and a moderator do at their browsers, service call
-by service call, with the answers and uploads ``tests.unit.wizard`` posts: the account (no
+by service call, with the answers and uploads ``tests.unit.http_wizard`` posts: the account (no
 password hashing: nobody types a password here), the draft, each step (files kept first, then the
 step saved, as ``portal.web.apply.save_step`` does), the signed submission, then the moderator's
 decisions through ``portal.review``, ``portal.sanctions`` and ``lifecycle.deregister``. What
@@ -32,20 +32,21 @@ from starlette.testclient import TestClient
 
 from portal import (
     accounts,
+    enforcement,
     identity,
     lifecycle,
     notify,
-    registrations,
     review,
-    sanctions,
     steps,
     uploads,
+    wizard,
 )
 from portal.accounts import Role, User
 from portal.db import utcnow
-from portal.registrations import Registration, Signing, Upload
+from portal.registrations import Registration
 from portal.settings import Settings
-from tests.unit import wizard
+from portal.wizard import Signing, Upload
+from tests.unit import http_wizard
 
 APPLICANT_EMAIL = "applicant@example.com"
 MODERATOR_EMAIL = "mod@example.com"
@@ -86,14 +87,14 @@ def _steps(overrides: Mapping[str, Any]) -> list[tuple[str, Form, Files]]:
         return overrides.get(f"{step}_files", default)
 
     return [
-        ("identity", form("identity", wizard.identity_form()),
-         files("identity", wizard.identity_files())),
-        ("guardian", form("guardian", wizard.guardian_form()),
-         files("guardian", {"consent_letter": ("letter.pdf", wizard.PDF, "application/pdf")})),
-        ("roles", form("roles", wizard.roles_form()), files("roles", {})),
-        ("security", form("security", wizard.security_form()), files("security", {})),
-        ("content", form("content", wizard.content_form()), files("content", {})),
-        ("commitments", form("commitments", wizard.commitments_form()),
+        ("identity", form("identity", http_wizard.identity_form()),
+         files("identity", http_wizard.identity_files())),
+        ("guardian", form("guardian", http_wizard.guardian_form()),
+         files("guardian", {"consent_letter": ("letter.pdf", http_wizard.PDF, "application/pdf")})),
+        ("roles", form("roles", http_wizard.roles_form()), files("roles", {})),
+        ("security", form("security", http_wizard.security_form()), files("security", {})),
+        ("content", form("content", http_wizard.content_form()), files("content", {})),
+        ("commitments", form("commitments", http_wizard.commitments_form()),
          files("commitments", {})),
     ]
 
@@ -184,17 +185,17 @@ def make_registration(
     applicant = user or make_account(session, email=email)
     session.commit()
 
-    registration = registrations.start_registration(session, applicant)
+    registration = wizard.start_registration(session, applicant)
     session.commit()
     for step, form, files in answers:
         if step not in steps.applicable_steps(registration.answers, today):
             continue
         uploads = uploads_for(step, files)
         # As the save_step handler: checked files are kept first, then the step is saved.
-        registrations.keep_uploads(session, settings, registration=registration, step=step,
+        wizard.keep_uploads(session, settings, registration=registration, step=step,
                                    uploads=uploads)
         session.commit()
-        registrations.save_step(session, settings, registration=registration, step=step,
+        wizard.save_step(session, settings, registration=registration, step=step,
                                 form=form_input(form), uploads=[], signing=testclient_signing(),
                                 today=today)
         session.commit()
@@ -244,7 +245,7 @@ def _decide(
         kind = "suspend" if status == "suspended" else "close"
         if kind == "suspend" and until is None:
             until = _end_of_day_in_china(today + timedelta(days=30))
-        _sanction, mail = sanctions.apply_sanction(
+        _sanction, mail = enforcement.apply_sanction(
             session, registration=registration, actor=moderator, kind=kind,
             until=until if kind == "suspend" else None, version=registration.version,
             settings=settings, **SANCTION_TEXT,

@@ -21,8 +21,8 @@ from portal.pii_access import PiiAccess
 from portal.platforms import IdempotencyRecord
 from portal.registrations import Registration
 from tests.unit.conftest import Auth, Platform, make_user
+from tests.unit.http_wizard import ADULT_ID, fresh
 from tests.unit.test_sanctions import sanction
-from tests.unit.wizard import ADULT_ID, fresh
 
 PROBLEM = "application/problem+json"
 REASON = "Inspection 2026-17: counterfeit goods complaint"

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select as core_select
 from sqlmodel import SQLModel
 
-from portal import crypto, sanctions
+from portal import crypto, enforcement
 from portal.buyers import BuyerBlock
 from portal.cases import Case
 from portal.db import utcnow
@@ -20,7 +20,7 @@ from portal.pii_access import PiiAccess
 from portal.registrations import Registration
 from portal.tlog import rfc3339
 from tests.unit.conftest import Platform, make_user
-from tests.unit.wizard import (
+from tests.unit.http_wizard import (
     ADULT_ID,
     GUARDIAN_ID,
     Wizard,
@@ -75,7 +75,7 @@ def blocklist_person(session, settings, id_number: str = OTHER_ID,  # type: igno
                      **extra):
     """Add a person to the person blocklist, as a moderator would."""
     staff = make_user(session, email=f"staff{next(_staff)}@example.com", role="moderator")
-    entry = sanctions.add_to_blocklist(
+    entry = enforcement.add_to_blocklist(
         session, registration=None, actor=staff, reason_code="fraud", reason="Fraud ring",
         identity_index=crypto.identity_index(settings, "cn_resident_id", id_number),
         legal_name="王五", id_type="cn_resident_id")

@@ -8,8 +8,8 @@ import json
 from portal import platforms, records
 from portal.registrations import Registration
 from tests.unit.conftest import Platform
+from tests.unit.http_wizard import fresh
 from tests.unit.test_sanctions import sanction
-from tests.unit.wizard import fresh
 
 PROBLEM = "application/problem+json"
 

@@ -16,7 +16,7 @@ from sqlmodel import select
 from portal.attestations import Attestation, Declaration, canonical_sha256
 from portal.events import HistoryEntry, OutboxEvent
 from portal.registrations import Document, Registration, RosterLink, Submission
-from tests.unit.wizard import (
+from tests.unit.http_wizard import (
     ADULT_ID,
     GIF,
     NUMBER,

@@ -14,7 +14,7 @@ from portal.attestations import Attestation
 from portal.errors import FormErrors, NotFound
 from portal.migrate import _fill_registry
 from portal.registrations import Registration
-from tests.unit.wizard import fresh
+from tests.unit.http_wizard import fresh
 
 
 def test_jurisdictions_parse() -> None:

@@ -27,7 +27,7 @@ from portal.registrations import Document, Registration
 from portal.tlog import rfc3339
 from portal.web.audit import EXPORT_COLUMNS
 from tests.unit.conftest import Auth, csrf_from, make_user
-from tests.unit.wizard import ADULT_ID, fresh
+from tests.unit.http_wizard import ADULT_ID, fresh
 
 Staff = Callable[..., TestClient]
 

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from portal import records, tlog
 from portal.db import session_scope, utcnow
 from tests.unit.conftest import csrf_from, staff_client
-from tests.unit.wizard import field_errors
+from tests.unit.http_wizard import field_errors
 
 staff = staff_client
 

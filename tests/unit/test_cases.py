@@ -8,8 +8,8 @@ from portal.cases import Case, CaseNote
 from portal.events import OutboxEvent
 from portal.registrations import Registration
 from portal.sanctions import Sanction
+from tests.unit.http_wizard import field_errors, fresh, post
 from tests.unit.test_sanctions import SANCTION
-from tests.unit.wizard import field_errors, fresh, post
 
 
 def open_one(moderator, number):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from portal.certificate_page import qr_svg, verify_url
 from portal.records import Certificate
-from tests.unit.wizard import ADULT_ID, fresh
+from tests.unit.http_wizard import ADULT_ID, fresh
 
 # Not the test server's own address, with a path and a trailing slash: the QR code must be built
 # from the certificate's issuer, not from the request.

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from bs4 import BeautifulSoup
 from sqlalchemy import update
 
-from portal import cases, charts, sanctions
+from portal import cases, charts, enforcement
 from portal.accounts import User
 from portal.identity import CHINA_TZ
 from portal.registrations import Registration, Submission
 from portal.web.dashboard import month_starts
 from tests.unit.conftest import staff_client
-from tests.unit.wizard import fresh
+from tests.unit.http_wizard import fresh
 
 staff = staff_client
 
@@ -33,7 +33,7 @@ def tables(html: str) -> dict[str, dict[str, list[int]]]:
 def _sanction_and_case(app, session, number: str) -> None:  # type: ignore[no-untyped-def]
     registration = fresh(session, Registration, number=number)[0]
     moderator = fresh(session, User, email="mod@example.com")[0]
-    sanctions.apply_sanction(session, registration=registration, actor=moderator,
+    enforcement.apply_sanction(session, registration=registration, actor=moderator,
                              kind="warning", facts="Claims not backed", reason="Misleading",
                              legal_basis="Art. 18", settings=app.state.settings)
     cases.open_case(session, registration=registration, category="fake_data",

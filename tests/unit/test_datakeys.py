@@ -23,7 +23,7 @@ from portal.registrations import (
 )
 from portal.settings import Settings
 from tests.unit.conftest import make_user
-from tests.unit.wizard import ADULT_ID, PNG
+from tests.unit.http_wizard import ADULT_ID, PNG
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(100, 132))

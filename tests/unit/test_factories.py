@@ -21,7 +21,7 @@ from tests.unit.factories import (
     make_account,
     make_registration,
 )
-from tests.unit.wizard import born_years_ago, fresh, resident_id_for
+from tests.unit.http_wizard import born_years_ago, fresh, resident_id_for
 
 # The moves each state is reached by, as the history records them (to_status of each row).
 PATHS = {

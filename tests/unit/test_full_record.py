@@ -18,19 +18,20 @@ from starlette.testclient import TestClient
 from portal import (
     cases,
     crypto,
+    enforcement,
     full_record,
     i18n,
     identity,
     lifecycle,
-    registrations,
     review,
     sanctions,
+    wizard,
 )
 from portal.accounts import User
 from portal.api.audit import RecordAnswer, record
 from portal.registrations import Registration, Submission
 from portal.settings import Settings
-from tests.unit import factories, wizard
+from tests.unit import factories, http_wizard
 from tests.unit.factories import (
     APPLICANT_EMAIL,
     MODERATOR_EMAIL,
@@ -39,7 +40,7 @@ from tests.unit.factories import (
     make_account,
     make_registration,
 )
-from tests.unit.wizard import ADULT_ID
+from tests.unit.http_wizard import ADULT_ID
 
 MASKED_ID = "1101**********8794"
 MASKED_PHONE = "138****5678"
@@ -83,8 +84,8 @@ def eventful(session: Session, settings: Settings, *, decide_appeal: bool = True
     second = make_account(session, email="mod2@example.com", role="moderator")
     auditor = make_account(session, email="inspector@example.com", role="auditor")
     # The applicant saves the step again, then submits the second version.
-    registrations.save_step(session, settings, registration=registration, step="roles",
-                            form=factories.form_input(wizard.roles_form()), uploads=[],
+    wizard.save_step(session, settings, registration=registration, step="roles",
+                            form=factories.form_input(http_wizard.roles_form()), uploads=[],
                             signing=factories.testclient_signing(),
                             today=identity.china_today())
     session.commit()
@@ -95,20 +96,20 @@ def eventful(session: Session, settings: Settings, *, decide_appeal: bool = True
     review.approve(session, settings, registration=registration, moderator=moderator,
                    version=registration.version)
     session.commit()
-    suspension, _mail = sanctions.apply_sanction(
+    suspension, _mail = enforcement.apply_sanction(
         session, registration=registration, actor=moderator, kind="suspend", until=_in_days(30),
         version=registration.version, settings=settings, **SANCTION_TEXT)
     session.commit()
-    appeal = sanctions.file_appeal(session, sanction_id=suspension.id,  # type: ignore[arg-type]
+    appeal = enforcement.file_appeal(session, sanction_id=suspension.id,  # type: ignore[arg-type]
                                    user=applicant, text=APPEAL_TEXT)
     session.commit()
     if decide_appeal:
-        appeal, _mail = sanctions.decide_appeal(
+        appeal, _mail = enforcement.decide_appeal(
             session, settings, appeal_id=appeal.id,  # type: ignore[arg-type]
             moderator=second, outcome="overturned", reason=APPEAL_DECISION)
         session.commit()
     session.refresh(registration)
-    warning, _mail = sanctions.apply_sanction(
+    warning, _mail = enforcement.apply_sanction(
         session, registration=registration, actor=moderator, kind="warning",
         version=registration.version, settings=settings, facts="Shouted at buyers",
         reason="Rude to buyers", legal_basis="2021 Measures, Art. 18(1)")

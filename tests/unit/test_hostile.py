@@ -44,7 +44,7 @@ from portal.registrations import Document, Registration
 from portal.settings import Settings
 from portal.web.core import MAX_BODY_BYTES, linkify
 from tests.unit.conftest import Auth, csrf_from, make_user
-from tests.unit.wizard import (
+from tests.unit.http_wizard import (
     ADULT_DOB,
     ADULT_ID,
     Wizard,

@@ -17,7 +17,7 @@ from portal.inspections import Finding, Inspection
 from portal.registrations import Registration
 from portal.sanctions import Sanction
 from tests.unit.conftest import csrf_from, staff_client
-from tests.unit.wizard import field_errors, fresh, summary_items
+from tests.unit.http_wizard import field_errors, fresh, summary_items
 
 staff = staff_client
 

@@ -9,7 +9,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from portal.records import Certificate
-from tests.unit.wizard import fresh
+from tests.unit.http_wizard import fresh
 
 
 def _h(data: bytes) -> bytes:

@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import review, sanctions
+from portal import enforcement, review
 from portal.accounts import User
 from portal.pii_access import PiiAccess
 from portal.registrations import Registration
 from tests.unit.conftest import Auth, make_user
-from tests.unit.wizard import (
+from tests.unit.http_wizard import (
     ADULT_ID,
     PNG,
     Wizard,
@@ -39,11 +39,11 @@ def sanctioned(approved, client, session, settings):  # type: ignore[no-untyped-
     number, _moderator = approved
     registration = registration_of(session, "applicant@example.com")
     moderator = session.exec(select(User).where(User.email == "mod@example.com")).one()
-    sanction, _mail = sanctions.apply_sanction(
+    sanction, _mail = enforcement.apply_sanction(
         session, registration=registration, actor=moderator, kind="warning",
         facts="Unlabelled paid promotion on 1 May", reason="Advertising rules",
         legal_basis="Measures Art. 18", settings=settings)
-    sanctions.file_appeal(session, sanction_id=sanction.id, user=session.get(
+    enforcement.file_appeal(session, sanction_id=sanction.id, user=session.get(
         User, registration.user_id), text="It was labelled at the start of the stream")
     return number
 

@@ -9,7 +9,7 @@ import rfc8785
 
 from portal import records, tlog
 from portal.records import Certificate, SigningKey
-from tests.unit.wizard import ADULT_ID, fresh
+from tests.unit.http_wizard import ADULT_ID, fresh
 
 
 def test_approval_issues_a_signed_certificate(approved, client, session) -> None:

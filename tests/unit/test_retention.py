@@ -21,7 +21,7 @@ from portal.db import utcnow
 from portal.events import HistoryEntry
 from portal.registrations import Document, Registration, Submission
 from tests.unit.conftest import Auth, make_user
-from tests.unit.wizard import ADULT_ID, Wizard, verify_email
+from tests.unit.http_wizard import ADULT_ID, Wizard, verify_email
 
 NOW = datetime(2031, 6, 15, 12, 0, tzinfo=utcnow().tzinfo)
 YEAR = timedelta(days=365)

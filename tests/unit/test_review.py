@@ -17,7 +17,7 @@ from portal.registrations import TRANSITIONS, NotAllowed, Registration, StaleSta
 from portal.review import Decision
 from portal.screening import ScreeningFlag
 from tests.unit.conftest import Auth, csrf_from, make_user
-from tests.unit.wizard import (
+from tests.unit.http_wizard import (
     ADULT_ID,
     Wizard,
     born_years_ago,
@@ -239,7 +239,7 @@ def test_screening_flags_what_the_rules_name(client, auth, session, settings) ->
     wizard.post("security", security_form(two_factor="no"))
     wizard.post("content", content_form(professional_topics=["law"]),
                 {"qualification_law": ("law.pdf", b"%PDF-1.4 x", "application/pdf")})
-    from tests.unit.wizard import commitments_form
+    from tests.unit.http_wizard import commitments_form
 
     wizard.post("commitments", commitments_form())
     assert wizard.submit().status_code == 303
@@ -327,7 +327,7 @@ def test_declared_shop_site_is_probed_at_submission(client, auth, session, monke
         https_only="yes", assessment_date="2026-01-15"),
         {"assessment_report": ("r.pdf", b"%PDF-1.4 x", "application/pdf")}).status_code == 303
     wizard.post("content", content_form())
-    from tests.unit.wizard import commitments_form
+    from tests.unit.http_wizard import commitments_form
 
     wizard.post("commitments", commitments_form())
     assert wizard.submit().status_code == 303

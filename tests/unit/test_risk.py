@@ -10,8 +10,8 @@ import pytest
 from portal import jobs, risk, tlog
 from portal.records import Certificate
 from portal.registrations import Registration
+from tests.unit.http_wizard import Wizard, field_errors, fresh, post, version_of
 from tests.unit.test_sanctions import sanction
-from tests.unit.wizard import Wizard, field_errors, fresh, post, version_of
 
 
 def registration_with(followers: int, sales: str, products=(), audience="all_ages"
@@ -85,7 +85,7 @@ def test_renewal_after_expiry_goes_through_review(approved, client, app, setting
     assert client.post("/me/renew", data={"csrf_token": token}).headers["location"] == "/apply"
     assert "Needs attention" in client.get("/apply").text
     assert wizard.submit().status_code == 422  # every step must be confirmed again
-    from tests.unit.wizard import (
+    from tests.unit.http_wizard import (
         commitments_form,
         content_form,
         identity_form,

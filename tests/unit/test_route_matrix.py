@@ -22,14 +22,14 @@ from sqlmodel import Session, select
 from starlette.routing import BaseRoute, Mount
 from starlette.testclient import TestClient
 
-from portal import cases, inspections, records, sanctions
+from portal import cases, enforcement, inspections, records
 from portal.accounts import User
 from portal.events import OutboxEvent
 from portal.platforms import ApiKey
 from portal.registrations import Document, Registration, RosterLink
 from portal.webhooks import WebhookDelivery
 from tests.unit.conftest import Auth, Platform, csrf_from, make_user
-from tests.unit.wizard import Wizard, fresh
+from tests.unit.http_wizard import Wizard, fresh
 
 (VISITOR, APPLICANT, OTHER, MODERATOR, AUDITOR, OUTSIDER, ADMIN, PLATFORM, AUTHORITY,
  FAR_AUTHORITY) = ACTORS = (
@@ -367,11 +367,11 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
 
     session.rollback()
     registration = session.get(Registration, registration.id)
-    sanction, _mail = sanctions.apply_sanction(
+    sanction, _mail = enforcement.apply_sanction(
         session, registration=registration, actor=moderator_user, kind="warning",
         facts="Claimed a cream cures eczema", reason="False advertising",
         legal_basis="Measures Art. 18", settings=settings)
-    appeal = sanctions.file_appeal(session, sanction_id=sanction.id, user=applicant_user,
+    appeal = enforcement.file_appeal(session, sanction_id=sanction.id, user=applicant_user,
                                    text="The claim was a customer's, read aloud")
     case = cases.open_case(session, registration=session.get(Registration, registration.id),
                            category="false_advertising", description="Claims a cure",
@@ -379,7 +379,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
     inspection = inspections.open_inspection(
         session, actor=auditor_user, target_kind="registration", subject="Bought followers",
         number=number)
-    entry = sanctions.add_to_blocklist(session, registration=registration, actor=moderator_user,
+    entry = enforcement.add_to_blocklist(session, registration=registration, actor=moderator_user,
                                        reason_code="manual", reason="Fraud ring")
     link = RosterLink(manager_id=draft.id, streamer_id=registration.id)
     event = session.exec(select(OutboxEvent)).first()

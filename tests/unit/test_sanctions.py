@@ -11,13 +11,14 @@ from starlette.testclient import TestClient
 from portal import jobs, tlog
 from portal.blocklist import BlocklistEntry
 from portal.db import utcnow
+from portal.enforcement import end_due_suspensions
 from portal.events import HistoryEntry, OutboxEvent
 from portal.identity import china_today
 from portal.records import Certificate
 from portal.registrations import Registration
-from portal.sanctions import Appeal, Sanction, end_due_suspensions
+from portal.sanctions import Appeal, Sanction
 from tests.unit.conftest import Auth, csrf_from, make_user, staff_client
-from tests.unit.wizard import Wizard, field_errors, fresh, post, verify_email, version_of
+from tests.unit.http_wizard import Wizard, field_errors, fresh, post, verify_email, version_of
 
 
 def log_entries(session):  # type: ignore[no-untyped-def]
@@ -237,7 +238,7 @@ def test_jobs_warn_then_expire(approved, app, settings, session) -> None:
 
 
 def test_streamer_turning_18_becomes_an_adult(client, auth, session, app, settings) -> None:
-    from tests.unit.wizard import (
+    from tests.unit.http_wizard import (
         born_years_ago,
         commitments_form,
         content_form,
@@ -270,7 +271,7 @@ def test_streamer_turning_18_becomes_an_adult(client, auth, session, app, settin
 
 
 def test_operators_are_reminded_then_restricted(client, auth, session, app, settings) -> None:
-    from tests.unit.wizard import identity_files, identity_form, roles_form
+    from tests.unit.http_wizard import identity_files, identity_form, roles_form
 
     auth.sign_up("operator@example.com")
     verify_email(session, "operator@example.com")

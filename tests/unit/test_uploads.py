@@ -18,9 +18,10 @@ from PIL import Image, PngImagePlugin
 from sqlmodel import select
 
 from portal import registrations, uploads
-from portal.registrations import Document, Registration, Upload
+from portal.registrations import Document, Registration
 from portal.uploads import UploadError, check_upload, clean_upload
-from tests.unit.wizard import PDF, PNG, Wizard, field_errors, identity_form, verify_email
+from portal.wizard import Upload, keep_uploads
+from tests.unit.http_wizard import PDF, PNG, Wizard, field_errors, identity_form, verify_email
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -265,13 +266,13 @@ def test_refused_uploads_say_why_and_store_nothing(wizard, session, content, mes
 def test_files_stored_by_other_callers_are_cleaned_too(wizard, session, settings) -> None:
     session.rollback()
     registration = session.exec(select(Registration)).one()
-    registrations.keep_uploads(session, settings, registration=registration, step="identity",
+    keep_uploads(session, settings, registration=registration, step="identity",
                                uploads=[Upload("id_front", "x.jpg", "image/jpeg",
                                                jpeg(exif=exif()))])
     document = session.exec(select(Document)).one()
     assert not opened(registrations.read_document(settings, document)).getexif()
     with pytest.raises(UploadError):
-        registrations.keep_uploads(session, settings, registration=registration,
+        keep_uploads(session, settings, registration=registration,
                                    step="identity",
                                    uploads=[Upload("id_back", "x.png", "image/png",
                                                    png_claiming(100_000, 100_000))])

@@ -6,7 +6,7 @@ from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
 from portal.records import Certificate
-from tests.unit.wizard import ADULT_ID, fresh
+from tests.unit.http_wizard import ADULT_ID, fresh
 
 
 def text_of(response) -> str:  # type: ignore[no-untyped-def]
