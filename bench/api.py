@@ -183,9 +183,9 @@ def run(ctx: Context) -> list[Result]:
                    f"read: {threaded.rps:,.0f} req/s, p99 {threaded.p99_ms:.1f} ms"),
             Result("Verification API p99", portal.p99_ms, "ms", 20,
                    note=f"bare endpoint: {ceiling.p99_ms:.1f} ms"),
-            Result("Verification API errors (non-2xx or socket)", portal.errors, "", 0,
+            Result("Verification API errors (non-2xx or socket)", portal.base.errors, "", 0,
                    note=(f"{portal.non2xx} non-2xx (e.g. HTTP {portal.example_status}), "
-                         f"{portal.socket_errors} socket errors" if portal.errors else "")),
+                         f"{portal.socket_errors} socket errors" if portal.base.errors else "")),
         ]
     peak = peak_rss_mb(ctx.server_pid) if wrk is not None else None
     results.append(batch_verify(ctx))

@@ -1,10 +1,10 @@
 """The ceiling of the verification API: a bare Starlette endpoint reading the same row.
 
 ``GET /api/v1/registrations/{number}`` answers with one primary-key read of the ``registry``
-table (portal/registry.py). This app does only that read, with the standard library's sqlite3,
-and sends the stored JSON document: no key, no rate limit, no middleware, no ORM. The read runs
-on the event loop (the ceiling), or with ``--threads`` in Starlette's thread pool. It is
-served exactly as ``portal serve`` serves the portal (uvicorn, one worker, the same options;
+table (portal/records/registry.py). This app does only that read, with the standard library's
+sqlite3, and sends the stored JSON document: no key, no rate limit, no middleware, no ORM. The
+read runs on the event loop (the ceiling), or with ``--threads`` in Starlette's thread pool. It
+is served exactly as ``portal serve`` serves the portal (uvicorn, one worker, the same options;
 see ``portal.cli.cmd_serve``), so the ratio of the two measures what the portal's own code
 costs.
 

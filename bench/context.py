@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from portal.settings import Settings
+    from portal.base.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
@@ -52,7 +52,7 @@ def log(message: str) -> None:
 def migration_head() -> str:
     from alembic.script import ScriptDirectory
 
-    from portal.migrate import alembic_config
+    from portal.ops.migrate import alembic_config
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or "base"
 
@@ -198,7 +198,7 @@ class Context:
 
     def settings(self, **overrides: Any) -> Settings:
         """Settings for in-process use of the copy (no scheduled jobs or webhook rounds)."""
-        from portal.settings import Settings
+        from portal.base.settings import Settings
 
         values: dict[str, Any] = {"data_dir": self.data_dir, "jobs_interval_seconds": 0,
                                      "webhook_interval_seconds": 0, "rate_limit": RATE_LIMIT}

@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 from bench.common import Result, p95, timed
 from bench.context import Context
 from portal.app import create_app
-from portal.migrate import upgrade
-from portal.settings import Settings
+from portal.base.settings import Settings
+from portal.ops.migrate import upgrade
 
 
 def run(ctx: Context) -> list[Result]:

@@ -4,10 +4,10 @@ Seeding a million registrations through the services would take hours, so this s
 them in bulk: it copies the registry rows that ``portal seed`` made through the real services
 (``ctx.seeded_source``), each copy with a fresh registration number and, for people with a
 Chinese name, a fresh name (masked in the row as the services mask it), its search terms made
-by ``portal.registry.terms`` — the function the services use. Only the tables that search and
-export read are filled (``registry`` and ``registry_terms``); the copies point at no
+by ``portal.records.registry.terms`` — the function the services use. Only the tables that
+search and export read are filled (``registry`` and ``registry_terms``); the copies point at no
 registration record, so the record page of a copy would find none. Before measuring, a sample of
-copies is read back through the normal read path (``audit.search``, ``audit.count``,
+copies is read back through the normal read path (``auditing.search``, ``auditing.count``,
 ``registry.lookup`` and the export's rows) and compared with what was written.
 
 Measured in-process (what the auditor's search page asks of the database: the first page and
@@ -55,8 +55,9 @@ def _is_chinese_name(name: str) -> bool:
 
 def build(source_db: Path, target_db: Path, rows: int) -> dict[str, object]:
     """Copy ``source_db`` to ``target_db`` and add registry rows until there are ``rows``."""
-    from portal import registry, seed
-    from portal.crypto import mask_name
+    from portal.base.crypto import mask_name
+    from portal.ops import seed
+    from portal.records import registry
 
     shutil.copyfile(source_db, target_db)
     conn = sqlite3.connect(target_db)  # foreign keys off: the copies have no registration
@@ -141,10 +142,11 @@ def dataset(ctx: Context) -> Path:
 
 def _check_sample(session: object, numbers: list[str]) -> None:
     """Copies read back through the normal read path say what was written."""
-    from portal import audit, exports, registry
+    from portal.oversight import auditing, exports
+    from portal.records import registry
 
     for number in numbers:
-        page = audit.search(session, "national", audit.Filters(q=number))  # type: ignore[arg-type]
+        page = auditing.search(session, "national", auditing.Filters(q=number))  # type: ignore[arg-type]
         assert [e.number for e in page.items] == [number], number
         entry = page.items[0]
         answer = json.loads(registry.lookup(session.get_bind(), number)  # type: ignore[union-attr]
@@ -152,8 +154,8 @@ def _check_sample(session: object, numbers: list[str]) -> None:
         assert answer["number"] == number and answer["status"] == entry.status, number
         assert exports.export_row(entry)["number"] == number
         for word in entry.search_text.split()[:1]:
-            found = audit.search(session, "national",  # type: ignore[arg-type]
-                                 audit.Filters(q=word, status=entry.status, region=entry.region),
+            found = auditing.search(session, "national",  # type: ignore[arg-type]
+                                 auditing.Filters(q=word, status=entry.status, region=entry.region),
                                  limit=10_000)
             assert number in [e.number for e in found.items], (number, word)
 
@@ -191,9 +193,9 @@ def _queries(conn: sqlite3.Connection, rng: random.Random) -> list[dict[str, str
 
 
 def _filters(values: dict[str, str]):  # type: ignore[no-untyped-def]
-    from portal import audit
+    from portal.oversight import auditing
 
-    return audit.Filters(q=values.get("q", ""), status=values.get("status", ""),
+    return auditing.Filters(q=values.get("q", ""), status=values.get("status", ""),
                          risk_level=values.get("risk_level", ""), role=values.get("role", ""),
                          region=values.get("region", ""),
                          flagged=values.get("flagged") == "yes")
@@ -201,10 +203,10 @@ def _filters(values: dict[str, str]):  # type: ignore[no-untyped-def]
 
 _EXPORT = """
 import json, resource, sys, time
-from portal import audit, exports
-from portal.db import make_engine
+from portal.oversight import auditing, exports
+from portal.base.db import make_engine
 engine = make_engine(sys.argv[1])
-filters = audit.Filters(region=sys.argv[2])
+filters = auditing.Filters(region=sys.argv[2])
 started = time.perf_counter()
 rows = -1
 size = 0
@@ -227,8 +229,8 @@ def _export(db: Path, region: str) -> dict[str, float]:
 def run(ctx: Context) -> list[Result]:
     from sqlmodel import Session
 
-    from portal import audit
-    from portal.db import make_engine
+    from portal.base.db import make_engine
+    from portal.oversight import auditing
 
     data = dataset(ctx)
     work = ctx.work / "search"
@@ -246,12 +248,12 @@ def run(ctx: Context) -> list[Result]:
     with Session(engine) as session:
         _check_sample(session, sample)
         for values in mix[:12]:  # warm the cache as a server that has been running would
-            audit.search(session, "national", _filters(values))
+            auditing.search(session, "national", _filters(values))
         for values in mix:
             filters = _filters(values)
             started = time.perf_counter()  # what the search page does
-            found = audit.count(session, "national", filters, cap=audit.COUNT_CAP)
-            audit.search(session, "national", filters, many=found > audit.COUNT_CAP)
+            found = auditing.count(session, "national", filters, cap=auditing.COUNT_CAP)
+            auditing.search(session, "national", filters, many=found > auditing.COUNT_CAP)
             samples.append((time.perf_counter() - started) * 1000)
             session.expunge_all()
     engine.dispose()

@@ -1,4 +1,4 @@
-"""The transparency log (portal/tlog.py), in process, on databases of its own.
+"""The transparency log (portal/ledger/tlog.py), in process, on databases of its own.
 
 3a. Appends per second with ``tlog.append``, many in one transaction (a batch): ≥ 2,000/s.
 3b. Appends per second, one transaction each (BEGIN IMMEDIATE, append, COMMIT): ≥ 200/s.
@@ -32,7 +32,7 @@ PROOFS = 1_000
 
 
 def entry(i: int) -> dict[str, Any]:
-    """An entry of the shape certificates are logged with (portal.records)."""
+    """An entry of the shape certificates are logged with (portal.records.certificates)."""
     return {"type": "certificate.issued", "at": "2026-11-30T08:00:00Z",
             "number": f"LR-2026-{i:07d}", "status": "approved",
             "certificate_sha256": hashlib.sha256(i.to_bytes(8, "big")).hexdigest(),
@@ -40,9 +40,9 @@ def entry(i: int) -> dict[str, Any]:
 
 
 def _fresh(directory: Path) -> Engine:
-    from portal.db import make_engine
-    from portal.migrate import upgrade
-    from portal.settings import Settings
+    from portal.base.db import make_engine
+    from portal.base.settings import Settings
+    from portal.ops.migrate import upgrade
 
     settings = Settings(data_dir=directory, _env_file=None)  # type: ignore[call-arg]
     upgrade(settings)
@@ -50,8 +50,8 @@ def _fresh(directory: Path) -> Engine:
 
 
 def append_rates(work: Path) -> list[Result]:
-    from portal import tlog
-    from portal.db import session_scope
+    from portal.base.db import session_scope
+    from portal.ledger import tlog
 
     engine = _fresh(work / "tlog-appends")
     try:
@@ -87,8 +87,8 @@ def append_rates(work: Path) -> list[Result]:
 
 def million_leaf_tree(ctx: Context) -> tuple[Path, str]:
     """The database of a 1,000,000-leaf log (cached) and how it was built."""
-    from portal import tlog
-    from portal.db import session_scope
+    from portal.base.db import session_scope
+    from portal.ledger import tlog
 
     # The rows depend on the schema and on what append_many writes (the same as append).
     code = hashlib.sha256(inspect.getsource(tlog.append_many).encode()).hexdigest()[:12]
@@ -120,8 +120,8 @@ def million_leaf_tree(ctx: Context) -> tuple[Path, str]:
 def proof_times(ctx: Context) -> list[Result]:
     from sqlmodel import Session
 
-    from portal import tlog
-    from portal.db import make_engine
+    from portal.base.db import make_engine
+    from portal.ledger import tlog
 
     directory, built = million_leaf_tree(ctx)
     engine = make_engine(f"sqlite:///{directory / 'portal.db'}")

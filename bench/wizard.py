@@ -44,7 +44,7 @@ PDF = b"%PDF-1.7\n" + b"0" * 64
 
 
 def _born(years: int, days_later: int = 0) -> date:
-    from portal import identity
+    from portal.base import identity
 
     birth = identity.years_before(identity.china_today(), years)
     return date.fromordinal(birth.toordinal() + days_later)
@@ -52,8 +52,8 @@ def _born(years: int, days_later: int = 0) -> date:
 
 def forms(k: int) -> dict[str, dict[str, Any]]:
     """Valid answers for applicant ``k``: its own ID number; odd ones are 16 or 17."""
-    from portal import identity
-    from portal.attestations import PROHIBITED_CONDUCT
+    from portal.base import identity
+    from portal.registration.attestations import PROHIBITED_CONDUCT
 
     minor = k % 2 == 1
     birth = _born(17, days_later=1 + k % 300) if minor else _born(25 + k % 40, days_later=k % 97)
@@ -135,7 +135,7 @@ def run(ctx: Context) -> list[Result]:
 
     from portal.accounts import User
     from portal.app import create_app
-    from portal.db import utcnow
+    from portal.base.db import utcnow
 
     app = create_app(ctx.settings())
     engine = app.state.engine

@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import portal.models  # registers every table on SQLModel.metadata
-from portal.db import make_engine
-from portal.migrate import include_object
+import portal.ops.schema  # registers every table on SQLModel.metadata
+from portal.base.db import make_engine
+from portal.ops.migrate import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata

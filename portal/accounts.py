@@ -18,10 +18,10 @@ from sqlalchemy import CursorResult, func, or_, update
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 from zxcvbn import zxcvbn
 
-from portal.crypto import DataCipher
-from portal.db import UTCDateTime, utcnow
-from portal.errors import FormErrors
-from portal.i18n import gettext as _
+from portal.base.crypto import DataCipher
+from portal.base.db import UTCDateTime, utcnow
+from portal.base.errors import FormErrors
+from portal.base.i18n import gettext as _
 
 
 class Role(enum.StrEnum):

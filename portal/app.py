@@ -23,7 +23,6 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal import i18n, jobs, throttle, webhooks
 from portal.api import audit as audit_api  # noqa: F401  (registers its operations)
 from portal.api import core as api_core
 from portal.api import health
@@ -32,9 +31,12 @@ from portal.api import openapi as openapi_api
 from portal.api import platform as platform_api  # noqa: F401  (registers its operations)
 from portal.api import records as records_api
 from portal.api.problems import problem
-from portal.db import is_sqlite, make_engine
-from portal.resources import static_dir
-from portal.settings import Settings, get_settings
+from portal.base import i18n, throttle
+from portal.base.db import is_sqlite, make_engine
+from portal.base.resources import static_dir
+from portal.base.settings import Settings, get_settings
+from portal.ops import jobs
+from portal.platforms import webhooks
 from portal.web import accounts, apply, audit_log, cases, dashboard, pages, review, staff, verify
 from portal.web import admin as admin_pages
 from portal.web import audit as audit_pages

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from portal.settings import Settings, SettingsError, get_settings
+from portal.base.settings import Settings, SettingsError, get_settings
 
 DEMO_STAFF = (
     ("moderator@example.com", "moderator"),
@@ -20,13 +20,14 @@ DEMO_STAFF = (
 
 
 def _engine(settings: Settings) -> Engine:
-    from portal.db import make_engine
+    from portal.base.db import make_engine
+    from portal.ops import schema  # noqa: F401  (every table, for the foreign keys a flush follows)
 
     return make_engine(settings.resolved_database_url)
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from portal.migrate import upgrade
+    from portal.ops.migrate import upgrade
 
     upgrade(settings)
     print(f"Database is up to date: {_display_url(settings.resolved_database_url)}")
@@ -35,10 +36,10 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from portal import accounts
-    from portal.db import session_scope
-    from portal.errors import FormErrors
-    from portal.jurisdictions import normalise_jurisdiction
-    from portal.migrate import upgrade
+    from portal.base.db import session_scope
+    from portal.base.errors import FormErrors
+    from portal.base.jurisdictions import normalise_jurisdiction
+    from portal.ops.migrate import upgrade
 
     try:
         jurisdiction = normalise_jurisdiction(args.jurisdiction)
@@ -69,10 +70,10 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_create_client(settings: Settings, args: argparse.Namespace) -> int:
     """create-platform / create-authority: a client and its first key, printed once."""
-    from portal.db import session_scope
-    from portal.errors import FormErrors
-    from portal.migrate import upgrade
-    from portal.web.admin import new_client
+    from portal.base.db import session_scope
+    from portal.base.errors import FormErrors
+    from portal.ops.migrate import upgrade
+    from portal.platforms.onboarding import new_client
 
     kind = "authority" if args.command == "create-authority" else "platform"
     jurisdiction = "national"
@@ -106,7 +107,7 @@ def cmd_create_client(settings: Settings, args: argparse.Namespace) -> int:
 def seed_demo_staff(settings: Settings) -> list[tuple[str, str, str]]:
     """Create the demo staff accounts once; their passwords are kept in the data dir."""
     from portal import accounts
-    from portal.db import session_scope
+    from portal.base.db import session_scope
 
     store = settings.data_dir / "demo-logins.txt"
     known: dict[str, str] = {}
@@ -140,7 +141,7 @@ def seed_demo_staff(settings: Settings) -> list[tuple[str, str, str]]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from portal.migrate import upgrade
+    from portal.ops.migrate import upgrade
 
     upgrade(settings)
     if args.demo:
@@ -168,7 +169,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
-    from portal import jobs
+    from portal.ops import jobs
 
     engine = _engine(settings)
     try:
@@ -180,7 +181,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
-    from portal import webhooks
+    from portal.platforms import webhooks
 
     engine = _engine(settings)
     try:
@@ -192,9 +193,9 @@ def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
-    from portal import records
-    from portal.db import session_scope
-    from portal.migrate import upgrade
+    from portal.base.db import session_scope
+    from portal.ops.migrate import upgrade
+    from portal.records import certificates
 
     if args.keys_command == "new-data-key":
         return cmd_new_data_key(settings, args)
@@ -208,14 +209,14 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with session_scope(engine, write=True) as session:
             if args.keys_command == "rotate":
-                kid, path = records.rotate(session, settings)
+                kid, path = certificates.rotate(session, settings)
                 print(f"New signing key {kid} written to {path}")
                 if settings.is_production:
                     print("Set PORTAL_SIGNING_KEY to that file and restart the servers.")
             else:
-                records.ensure_registered(session, settings)
+                certificates.ensure_registered(session, settings)
                 session.commit()
-                for key in records.public_keys(session):
+                for key in certificates.public_keys(session):
                     print(f"{key['kid']}  {key['status']:<8} {key['created_at']}")
     finally:
         engine.dispose()
@@ -223,9 +224,9 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_new_data_key(settings: Settings, args: argparse.Namespace) -> int:
-    from portal import datakeys
+    from portal.privacy import data_keys
 
-    print(datakeys.new_data_key())
+    print(data_keys.new_data_key())
     print("Set it as PORTAL_DATA_KEY and move the current key to PORTAL_OLD_DATA_KEYS on every "
           "process, restart them, then run: portal keys rotate --data", file=sys.stderr)
     return 0
@@ -233,8 +234,8 @@ def cmd_new_data_key(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rotate_data(settings: Settings, args: argparse.Namespace) -> int:
     """Re-encrypt every stored ciphertext under PORTAL_DATA_KEY, a batch at a time."""
-    from portal import datakeys
-    from portal.migrate import upgrade
+    from portal.ops.migrate import upgrade
+    from portal.privacy import data_keys
 
     if args.batch_size < 1:
         print("--batch-size must be 1 or more", file=sys.stderr)
@@ -242,7 +243,7 @@ def cmd_rotate_data(settings: Settings, args: argparse.Namespace) -> int:
     upgrade(settings)
     engine = _engine(settings)
     try:
-        report = datakeys.rotate(engine, settings, dry_run=args.dry_run,
+        report = data_keys.rotate(engine, settings, dry_run=args.dry_run,
                                  batch_size=args.batch_size,
                                  progress=lambda line: print(line, flush=True))
     finally:
@@ -264,8 +265,8 @@ def cmd_rotate_data(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
     """Erase the personal data of registrations that ended PORTAL_RETENTION_YEARS ago."""
-    from portal import retention
-    from portal.migrate import upgrade
+    from portal.ops.migrate import upgrade
+    from portal.privacy import retention
 
     upgrade(settings)
     engine = _engine(settings)
@@ -283,7 +284,7 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from portal import verifier
+    from portal.records import verifier
 
     try:
         certificate = json.loads(Path(args.file).read_text())
@@ -306,7 +307,7 @@ def cmd_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_log_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from portal import verifier
+    from portal.records import verifier
 
     try:
         report = verifier.verify_log(args.url, Path(args.state), args.keys)
@@ -323,8 +324,8 @@ def cmd_log_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
-    from portal import seed
-    from portal.migrate import upgrade
+    from portal.ops import seed
+    from portal.ops.migrate import upgrade
 
     if settings.is_production:
         print("portal seed makes synthetic registrations: not in production", file=sys.stderr)
@@ -348,7 +349,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     """Copy the database to a file while the servers keep running (keys are not included)."""
-    from portal import backup
+    from portal.ops import backup
 
     try:
         result = backup.backup(settings, Path(args.dest))
@@ -363,7 +364,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     """Restore a backup into an empty database, migrate it, then verify the whole record."""
-    from portal import backup
+    from portal.ops import backup
 
     try:
         result = backup.restore(settings, Path(args.src), force=args.force)

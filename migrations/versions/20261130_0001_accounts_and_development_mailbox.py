@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('to', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('dev_mailbox', schema=None) as batch_op:
@@ -36,8 +36,8 @@ def upgrade() -> None:
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-    sa.Column('email_verified_at', portal.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('email_verified_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('session_epoch', sa.Integer(), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id')

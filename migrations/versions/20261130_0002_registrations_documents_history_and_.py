@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0002'
 down_revision: str | None = '0001'
@@ -32,9 +32,9 @@ def upgrade() -> None:
     sa.Column('region', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=True),
     sa.Column('risk_level', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -52,10 +52,10 @@ def upgrade() -> None:
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('signed_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('signed_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('signed_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ip', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('registration_id', 'version')
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('registration_id', 'version')
@@ -86,7 +86,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('ciphertext', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -96,7 +96,7 @@ def upgrade() -> None:
     op.create_table('history',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('registration_id', sa.Integer(), nullable=True),
-    sa.Column('at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor_role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=48), nullable=False),
@@ -116,7 +116,7 @@ def upgrade() -> None:
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=48), nullable=False),
     sa.Column('registration_id', sa.Integer(), nullable=True),
     sa.Column('number', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -129,8 +129,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('manager_id', sa.Integer(), nullable=False),
     sa.Column('streamer_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('confirmed_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['manager_id'], ['registrations.id'], ),
     sa.ForeignKeyConstraint(['streamer_id'], ['registrations.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -145,7 +145,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('answers', sa.JSON(), nullable=False),
     sa.Column('signed_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('submitted_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ip', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),

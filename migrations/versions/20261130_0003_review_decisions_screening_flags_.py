@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0003'
 down_revision: str | None = '0002'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('registration_id', sa.Integer(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
     sa.Column('moderator_id', sa.Integer(), nullable=False),
-    sa.Column('at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reason_code', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('message', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('internal_note', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -43,8 +43,8 @@ def upgrade() -> None:
     sa.Column('registration_id', sa.Integer(), nullable=True),
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('read_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -62,11 +62,11 @@ def upgrade() -> None:
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('registration_id', sa.Integer(), nullable=True),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('until', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('until', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('lift_requested_by', sa.Integer(), nullable=True),
     sa.Column('lifted_by', sa.Integer(), nullable=True),
-    sa.Column('lifted_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lifted_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], ),
     sa.ForeignKeyConstraint(['lift_requested_by'], ['users.id'], ),
     sa.ForeignKeyConstraint(['lifted_by'], ['users.id'], ),
@@ -84,7 +84,7 @@ def upgrade() -> None:
     sa.Column('registration_id', sa.Integer(), nullable=True),
     sa.Column('field', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -106,9 +106,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_screening_flags_registration_id'), ['registration_id'], unique=False)
 
     with op.batch_alter_table('registrations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('decided_at', portal.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('valid_from', portal.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('valid_until', portal.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('decided_at', portal.base.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('valid_from', portal.base.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('valid_until', portal.base.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('flag_count', sa.Integer(), nullable=False, server_default='0'))
 
 

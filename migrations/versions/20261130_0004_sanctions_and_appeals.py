@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0004'
 down_revision: str | None = '0003'
@@ -27,13 +27,13 @@ def upgrade() -> None:
     sa.Column('facts', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('legal_basis', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('until', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('until', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('appeal_channel', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('issued_by', sa.Integer(), nullable=False),
     sa.Column('issued_role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('ended_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['issued_by'], ['users.id'], ),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -46,10 +46,10 @@ def upgrade() -> None:
     sa.Column('sanction_id', sa.Integer(), nullable=False),
     sa.Column('registration_id', sa.Integer(), nullable=False),
     sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('decided_by', sa.Integer(), nullable=True),
-    sa.Column('decided_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('decision_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.ForeignKeyConstraint(['decided_by'], ['users.id'], ),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0005'
 down_revision: str | None = '0004'
@@ -27,12 +27,12 @@ def upgrade() -> None:
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('opened_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('sanction_id', sa.Integer(), nullable=True),
     sa.Column('closed_by', sa.Integer(), nullable=True),
-    sa.Column('closed_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closing_note', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.ForeignKeyConstraint(['closed_by'], ['users.id'], ),
     sa.ForeignKeyConstraint(['opened_by'], ['users.id'], ),
@@ -49,7 +49,7 @@ def upgrade() -> None:
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=False),
     sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id')

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0008'
 down_revision: str | None = '0007'
@@ -22,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('registrations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('age_band', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False, server_default='adult'))
-        batch_op.add_column(sa.Column('data_confirmed_at', portal.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('data_confirmed_at', portal.base.db.UTCDateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('sanctions', schema=None) as batch_op:
         batch_op.alter_column('issued_by',

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0009'
 down_revision: str | None = '0008'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('index', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('entry', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('leaf_hash', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('index')
     )
     op.create_table('tlog_nodes',
@@ -41,7 +41,7 @@ def upgrade() -> None:
     sa.Column('timestamp', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('kid', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('signature', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('tree_size')
     )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0010'
 down_revision: str | None = '0009'
@@ -24,8 +24,8 @@ def upgrade() -> None:
     sa.Column('kid', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('x', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('retired_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('retired_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('kid')
     )
     op.create_table('certificates',
@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('document', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('kid', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('issued_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('issued_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('log_index', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
     sa.PrimaryKeyConstraint('serial')

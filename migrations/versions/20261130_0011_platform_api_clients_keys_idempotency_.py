@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0011'
 down_revision: str | None = '0010'
@@ -34,9 +34,9 @@ def upgrade() -> None:
     sa.Column('moderators_employed', sa.Integer(), nullable=True),
     sa.Column('moderation_hours', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('rooms_per_moderator', sa.Integer(), nullable=True),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.Column('revoked_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
@@ -47,8 +47,8 @@ def upgrade() -> None:
     sa.Column('prefix', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('key_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('label', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('prefix')
@@ -61,11 +61,11 @@ def upgrade() -> None:
     sa.Column('client_id', sa.Integer(), nullable=False),
     sa.Column('buyer_ref', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('until', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('until', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('id_type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('identity_index', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('removed_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -81,7 +81,7 @@ def upgrade() -> None:
     sa.Column('request_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=False),
     sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('client_id', 'key')
@@ -93,7 +93,7 @@ def upgrade() -> None:
     sa.Column('number', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('registration_id', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
-    sa.Column('valid_until', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('valid_until', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('blocked', sa.Boolean(), nullable=False),
     sa.Column('document', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], ),
@@ -106,12 +106,12 @@ def upgrade() -> None:
     sa.Column('event_id', sa.Integer(), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('locked_until', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_status', sa.Integer(), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], ),
     sa.ForeignKeyConstraint(['event_id'], ['outbox.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -126,7 +126,7 @@ def upgrade() -> None:
     op.create_table('webhook_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('delivery_id', sa.Integer(), nullable=False),
-    sa.Column('at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('duration_ms', sa.Integer(), nullable=False),
@@ -138,7 +138,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('client_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('occurred_at', portal.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('occurred_at', portal.base.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('evidence', sa.JSON(), server_default='[]', nullable=False))
         batch_op.create_index(batch_op.f('ix_cases_client_id'), ['client_id'], unique=False)
         batch_op.create_foreign_key('fk_cases_client_id_api_clients', 'api_clients', ['client_id'], ['id'])

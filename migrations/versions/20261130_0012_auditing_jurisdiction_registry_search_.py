@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0012'
 down_revision: str | None = '0011'
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('format', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('filters', sa.JSON(), nullable=False),
     sa.Column('rows', sa.Integer(), nullable=False),
-    sa.Column('at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -44,11 +44,11 @@ def upgrade() -> None:
     sa.Column('region', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('opened_by', sa.Integer(), nullable=False),
-    sa.Column('opened_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opened_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('conclusion', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('closed_by', sa.Integer(), nullable=True),
-    sa.Column('closed_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sanction_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], ),
     sa.ForeignKeyConstraint(['closed_by'], ['users.id'], ),
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('author_id', sa.Integer(), nullable=False),
     sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('evidence', sa.JSON(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),
     sa.ForeignKeyConstraint(['inspection_id'], ['inspections.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -77,7 +77,7 @@ def upgrade() -> None:
     with op.batch_alter_table('inspection_findings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_inspection_findings_inspection_id'), ['inspection_id'], unique=False)
 
-    # The registry's rows are rebuilt with the new columns after the upgrade (portal.migrate).
+    # The registry's rows are rebuilt with the new columns after the upgrade (portal.ops.migrate).
     op.execute("DELETE FROM registry")
     with op.batch_alter_table('registry', schema=None) as batch_op:
         batch_op.add_column(sa.Column('region', sqlmodel.sql.sqltypes.AutoString(length=6), server_default=sa.text("''"), nullable=False))
@@ -88,8 +88,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('flag_count', sa.Integer(), server_default=sa.text("0"), nullable=False))
         batch_op.add_column(sa.Column('display_name', sqlmodel.sql.sqltypes.AutoString(length=200), server_default=sa.text("''"), nullable=False))
         batch_op.add_column(sa.Column('search_text', sqlmodel.sql.sqltypes.AutoString(), server_default=sa.text("''"), nullable=False))
-        batch_op.add_column(sa.Column('submitted_at', portal.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('updated_at', portal.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('submitted_at', portal.base.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('updated_at', portal.base.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_registry_region'), ['region'], unique=False)
         batch_op.create_index(batch_op.f('ix_registry_risk_level'), ['risk_level'], unique=False)
         batch_op.create_index(batch_op.f('ix_registry_submitted_at'), ['submitted_at'], unique=False)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import portal.db
+import portal.base.db
 
 revision: str = '0013'
 down_revision: str | None = '0012'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('used_at', portal.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('used_at', portal.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -33,7 +33,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('totp_secret', sa.LargeBinary(), nullable=True))
-        batch_op.add_column(sa.Column('totp_enrolled_at', portal.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('totp_enrolled_at', portal.base.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('totp_last_step', sa.Integer(), nullable=True))
 
 

@@ -30,9 +30,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('id_number_masked', sqlmodel.sql.sqltypes.AutoString(length=40), server_default=sa.text("''"), nullable=False))
         batch_op.create_index('ix_registry_status_number', ['status', 'number'], unique=False)
     if op.get_bind().dialect.name == "postgresql":
-        # Number prefixes are searched as a byte-wise range (portal.registry.bytewise).
+        # Number prefixes are searched as a byte-wise range (portal.records.registry.bytewise).
         op.execute('CREATE INDEX ix_registry_number_c ON registry (number COLLATE "C")')
-    # Existing rows get their terms and masked ID numbers from portal.migrate after the upgrade.
+    # Existing rows get their terms and masked ID numbers from portal.ops.migrate after the upgrade.
 
 
 def downgrade() -> None:

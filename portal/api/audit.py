@@ -16,15 +16,16 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from portal import audit, exports, full_record, review, risk, steps
 from portal.api.core import Call, Reply, operation
 from portal.api.platform import Strict
-from portal.db import utcnow
-from portal.pii_access import PiiAccess
-from portal.platforms import ApiClient
-from portal.registrations import STATUSES, Registration
-from portal.registry import RegistryEntry
-from portal.tlog import rfc3339
+from portal.base.db import utcnow
+from portal.ledger.pii_access import PiiAccess
+from portal.ledger.tlog import rfc3339
+from portal.oversight import auditing, exports, full_record, review
+from portal.platforms.clients import ApiClient
+from portal.records.registry import RegistryEntry
+from portal.registration import risk, steps
+from portal.registration.models import STATUSES, Registration
 
 # --- Shared field types -----------------------------------------------------------------------
 
@@ -58,11 +59,11 @@ class Filters(Strict):
     role: Annotated[RoleName | None, BeforeValidator(_empty_is_none)] = None
     risk_level: Annotated[RiskLevel | None, BeforeValidator(_empty_is_none)] = None
 
-    def search(self) -> tuple[audit.Filters, dict[str, str]]:
+    def search(self) -> tuple[auditing.Filters, dict[str, str]]:
         """The search's filters, and the values given (for a file name and the export log)."""
         values = {name: value for name in ("q", "status", "role", "risk_level")
                   if (value := getattr(self, name))}
-        return audit.Filters(**values), values
+        return auditing.Filters(**values), values
 
 
 class Paging(Strict):
@@ -129,12 +130,12 @@ def list_registrations(call: Call) -> dict[str, Any]:
     query: RegistrationsQuery = call.query
     filters, _values = query.search()
     jurisdiction = _jurisdiction(call)
-    conditions = audit._conditions(jurisdiction, filters)
+    conditions = auditing._conditions(jurisdiction, filters)
     rows = call.session.exec(
         select(RegistryEntry).where(*conditions).order_by(col(RegistryEntry.number).desc())
         .offset((query.page - 1) * query.per_page).limit(query.per_page))
     return {"items": [_item(entry) for entry in rows],
-            "total": audit.count(call.session, jurisdiction, filters),
+            "total": auditing.count(call.session, jurisdiction, filters),
             "page": query.page, "per_page": query.per_page}
 
 
@@ -289,7 +290,7 @@ def get_record(call: Call) -> dict[str, Any]:
     violation cases and every certificate issued. Personal data is masked; reveal a clear
     value with `POST /audit/registrations/{number}/reveal`. Outside the jurisdiction, and for
     drafts, the answer is 404."""
-    registration = audit.registration_for(call.session, _jurisdiction(call),
+    registration = auditing.registration_for(call.session, _jurisdiction(call),
                                           call.params["number"])
     return record(call.session, registration)
 
@@ -324,7 +325,7 @@ def reveal(call: Call) -> dict[str, Any]:
     client and the reason before the value is sent. The answer is never stored, so an
     `Idempotency-Key` is ignored: each call is a new reveal."""
     body: RevealRequest = call.body
-    registration = audit.registration_for(call.session, _jurisdiction(call),
+    registration = auditing.registration_for(call.session, _jurisdiction(call),
                                           call.params["number"])
     value = review.reveal_for_client(call.session, call.settings, registration=registration,
                                      client_id=call.client["id"], field=body.field,
@@ -364,7 +365,7 @@ def access_log(call: Call) -> dict[str, Any]:
     identity match, newest first, for the registrations within the jurisdiction. A national
     authority also sees identity matches that found no registration."""
     query: Paging = call.query
-    where = audit.region_clause(_jurisdiction(call), Registration.region)
+    where = auditing.region_clause(_jurisdiction(call), Registration.region)
     conditions = [] if where is None else [where]
     rows = call.session.exec(
         select(PiiAccess, Registration.number, ApiClient.name)

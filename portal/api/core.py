@@ -35,10 +35,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from portal import platforms
 from portal.api.problems import problem
-from portal.errors import FormErrors, NotFound
-from portal.settings import Settings
+from portal.base.errors import FormErrors, NotFound
+from portal.base.settings import Settings
+from portal.platforms import clients
 
 logger = logging.getLogger("portal.api")
 
@@ -296,9 +296,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _idempotent_replay(session: Session, client_id: int, key: str, digest: str
                        ) -> Reply | None:
-    record = session.exec(select(platforms.IdempotencyRecord).where(
-        platforms.IdempotencyRecord.client_id == client_id,
-        platforms.IdempotencyRecord.key == key)).first()
+    record = session.exec(select(clients.IdempotencyRecord).where(
+        clients.IdempotencyRecord.client_id == client_id,
+        clients.IdempotencyRecord.key == key)).first()
     if record is None:
         return None
     if record.request_hash != digest:
@@ -325,7 +325,7 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
         client: dict[str, Any] = {}
         if op.kind != "public":
             key = _bearer(headers)
-            found = (platforms.cached_client(key) or platforms.authenticate(sessions.get(), key)
+            found = (clients.cached_client(key) or clients.authenticate(sessions.get(), key)
                      if key else None)
             if found is None:
                 raise ApiError(401, "A valid API key is needed (Authorization: Bearer <key>)",
@@ -371,7 +371,7 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
         if op.writes:
             session = sessions.get()
             if digest:
-                session.add(platforms.IdempotencyRecord(
+                session.add(clients.IdempotencyRecord(
                     client_id=client["id"], key=idem_key or "", request_hash=digest,
                     status_code=reply.status, body=_encode(reply).decode()))
             try:

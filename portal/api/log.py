@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal import records, tlog
 from portal.api.core import SAFE_INTEGER
 from portal.api.problems import problem
-from portal.db import session_scope
+from portal.base.db import session_scope
+from portal.ledger import tlog
+from portal.records import certificates
 
 
 class BadParameters(Exception):
@@ -50,7 +51,7 @@ async def show_checkpoint(request: Request) -> Response:
     def work() -> dict[str, Any]:
         # Signing takes the log's lock: on SQLite, begin with the write lock.
         with session_scope(app.state.engine, write=True) as session:
-            kid, private = records.ensure_registered(session, app.state.settings)
+            kid, private = certificates.ensure_registered(session, app.state.settings)
             checkpoint = tlog.record_checkpoint(session, origin=app.state.settings.issuer,
                                                 kid=kid, sign=private.sign)
             session.commit()

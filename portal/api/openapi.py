@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal import i18n
 from portal.api import core
-from portal.i18n import gettext as _
+from portal.base import i18n
+from portal.base.i18n import gettext as _
 from portal.web.core import namespaced, page, render
 
 OPENAPI_VERSION = "3.1.0"

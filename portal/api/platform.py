@@ -19,14 +19,18 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from sqlmodel import col, select
 
-from portal import blocklist, buyers, cases, crypto, identity, pii_access, registry
 from portal.api.core import ApiError, Call, Reply, field_error, operation
-from portal.db import utcnow
-from portal.errors import FormErrors
-from portal.events import OutboxEvent, event_json, visible_to_platform
-from portal.forms import ID_MAX, whole_number
-from portal.registrations import Registration
-from portal.tlog import rfc3339
+from portal.base import crypto, identity
+from portal.base.db import utcnow
+from portal.base.errors import FormErrors
+from portal.base.forms import ID_MAX, whole_number
+from portal.ledger import pii_access
+from portal.ledger.events import OutboxEvent, event_json, visible_to_platform
+from portal.ledger.tlog import rfc3339
+from portal.oversight import buyers, cases
+from portal.records import registry
+from portal.registration import blocklist
+from portal.registration.models import Registration
 
 NUMBER_PATTERN = r"^[A-Za-z0-9-]{1,20}$"
 

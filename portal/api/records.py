@@ -7,13 +7,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal import records
-from portal.db import session_scope
+from portal.base.db import session_scope
+from portal.records import certificates
 
 
 def _keys(request: Request) -> dict[str, object]:
     with session_scope(request.app.state.engine) as session:
-        return {"keys": records.public_keys(session)}
+        return {"keys": certificates.public_keys(session)}
 
 
 async def show_keys(request: Request) -> Response:

@@ -15,11 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import accounts, crypto, events, notify, registrations, sanctions, steps
+from portal import accounts
 from portal.accounts import STAFF_ROLES, Role, User
-from portal.errors import FormErrors
-from portal.i18n import gettext as _
-from portal.i18n import ngettext
+from portal.base import crypto
+from portal.base.errors import FormErrors
+from portal.base.i18n import gettext as _
+from portal.base.i18n import ngettext
+from portal.ledger import events
+from portal.platforms import notify
+from portal.registration import models, sanctions, steps
 from portal.web.core import (
     form_value,
     home_for,
@@ -575,10 +579,10 @@ def show_me(request: Request) -> Response:
     if user.is_staff:
         return redirect(request.url_for(home_for(user)).path)
     db = request.state.db
-    current = registrations.current_registration(db, user)
+    current = models.current_registration(db, user)
     if current is None:
         # An ended registration (rejected, revoked, deregistered) stays visible with its outcome.
-        history = registrations.registrations_of(db, user)
+        history = models.registrations_of(db, user)
         current = history[0] if history else None
     messages = notify.notifications_of(db, user.id)
     unread_ids = {m.id for m in messages if m.read_at is None}
@@ -597,9 +601,9 @@ def show_me(request: Request) -> Response:
             "timeline": [e for e in events.history_of(db, current.id)
                          if not e.action.startswith("inspection_")]
             if current and current.id else [],
-            "roster_links": registrations.pending_roster_links(db, user),
-            "editable": registrations.EDITABLE,
-            "ended": registrations.ENDED,
+            "roster_links": models.pending_roster_links(db, user),
+            "editable": models.EDITABLE,
+            "ended": models.ENDED,
             "sanctions": sanctions.sanctions_of(db, current.id) if current and current.id else [],
             "appeals": sanctions.appeals_of(db, current.id) if current and current.id else {},
             "sanction_kinds": sanctions.KINDS,
@@ -608,7 +612,7 @@ def show_me(request: Request) -> Response:
             "deregistered": request.query_params.get("deregistered") == "1",
             "data_confirmed": request.query_params.get("confirmed") == "1",
             "confirm_deregister": request.query_params.get("deregister") == "confirm",
-            "requested": (current.answers.get(registrations.REQUESTED) or {}) if current else {},
+            "requested": (current.answers.get(models.REQUESTED) or {}) if current else {},
             "step_titles": steps.STEP_TITLES,
             "messages": messages,
             "unread_ids": unread_ids,

@@ -8,144 +8,24 @@ is never stored in clear, never put in a URL or a cookie, and cannot be shown ag
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlmodel import Session
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import platforms, regions, webhooks
 from portal.accounts import Role, User
-from portal.errors import FormErrors, NotFound
-from portal.forms import Checker, form_input, whole_number
-from portal.i18n import gettext as _
-from portal.identity import china_today, parse_date
-from portal.settings import Settings
+from portal.base import regions
+from portal.base.errors import FormErrors, NotFound
+from portal.base.forms import form_input
+from portal.base.i18n import gettext as _
+from portal.platforms import clients
+from portal.platforms.onboarding import DETAIL_FIELDS, new_client, save_details, set_webhook
 from portal.web.core import namespaced, page, redirect, render
 
 VIEWERS = {Role.auditor, Role.admin}
 ADMINS = {Role.admin}
-
-DETAIL_FIELDS = ("filing_number", "security_assessment", "security_assessed_on",
-                 "moderators_employed", "moderation_hours", "rooms_per_moderator")
-
-
-# --- Services (shared with the CLI) ----------------------------------------------------------
-
-_CODE = re.compile(r"^\d{2}(\d{2}){0,2}$")
-
-
-def parse_jurisdiction(raw: str, *, field: str = "jurisdiction") -> str:
-    """``national``, or GB/T 2260 codes (a province ``33``, a city ``3301``, a county
-    ``330106``) separated by commas; ``330000`` is read as ``33`` and ``330100`` as ``3301``.
-
-    Returns the normalised form ("national" or "33,3301", as portal.audit reads it); raises
-    FormErrors otherwise.
-    """
-    text = (raw or "").strip()
-    if text.lower() in ("national", "全国"):
-        return "national"
-    codes: set[str] = set()
-    for part in re.split(r"[\s,，、]+", text):
-        if not part:
-            continue
-        code = part
-        while len(code) > 2 and code.endswith("00"):
-            code = code[:-2]
-        if not _CODE.match(code) or code[:2] not in regions.PROVINCES:
-            raise FormErrors({field: _("%(code)s is not a province or city code",
-                                       code=part[:20])})
-        codes.add(code)
-    if not codes:
-        raise FormErrors({field: _("Enter national, or the region codes it covers")})
-    return ",".join(sorted(codes))
-
-
-def new_client(
-    session: Session, settings: Settings, *, name: str, kind: str, webhook_url: str = "",
-    jurisdiction: str = "national", created_by: int | None = None,
-) -> tuple[platforms.ApiClient, str, str | None]:
-    """Create a client with its first key; return it, the key and the webhook secret (both
-    in clear, the only time they are seen). The caller commits."""
-    errors: dict[str, str] = {}
-    clean_jurisdiction = "national"
-    if kind == "authority":
-        try:
-            clean_jurisdiction = parse_jurisdiction(jurisdiction)
-        except FormErrors as exc:
-            errors.update(exc.errors)
-        if webhook_url.strip():
-            errors["webhook_url"] = _("Only platforms receive webhooks: leave this empty")
-    client: platforms.ApiClient | None = None
-    try:
-        client = platforms.create_client(session, name=name, kind=kind,
-                                         jurisdiction=clean_jurisdiction,
-                                         created_by=created_by)
-    except FormErrors as exc:
-        errors = {**exc.errors, **errors}
-    if errors or client is None:
-        raise FormErrors(errors)
-    secret = set_webhook(session, settings, client, webhook_url) if webhook_url.strip() else None
-    key = platforms.issue_key(session, client)
-    return client, key, secret
-
-
-def set_webhook(session: Session, settings: Settings, client: platforms.ApiClient,
-                url: str) -> str | None:
-    """Store the platform's webhook URL (checked by portal.webhooks); the new signing secret
-    in clear when one was made."""
-    return webhooks.configure(session, settings, client, url)
-
-
-def save_details(session: Session, client: platforms.ApiClient,
-                 form: Mapping[str, Sequence[str]]) -> None:
-    """Record what a platform declares (R2 and its moderation staffing); the caller commits."""
-    c = Checker(form)
-    c.text("filing_number", _("Filing number"), max_length=100)
-    c.text("security_assessment", _("Security assessment summary"), max_length=4000,
-           multiline=True)
-    assessed = c.raw("security_assessed_on").strip()
-    c.data["security_assessed_on"] = ""
-    if assessed:
-        try:
-            day = parse_date(assessed)
-        except ValueError as exc:
-            c.error("security_assessed_on", str(exc))
-        else:
-            if day > china_today():
-                c.error("security_assessed_on",
-                        _("The assessment date must be today or in the past"))
-            else:
-                c.data["security_assessed_on"] = day.isoformat()
-    _count(c, "moderators_employed", _("Content moderators employed"), 0, 10_000_000)
-    c.text("moderation_hours", _("Hours covered by moderators"), max_length=100)
-    _count(c, "rooms_per_moderator", _("Live rooms per moderator"), 1, 1_000_000)
-    if c.errors:
-        raise FormErrors({name: c.errors[name] for name in DETAIL_FIELDS if name in c.errors})
-    for name in DETAIL_FIELDS:
-        setattr(client, name, c.data[name])
-    session.add(client)
-
-
-def _count(c: Checker, name: str, label: str, minimum: int, maximum: int) -> None:
-    """An optional whole number within bounds (blank: not declared)."""
-    raw = c.raw(name).replace(",", "").replace("，", "").strip()
-    c.data[name] = None
-    if not raw:
-        return
-    value = whole_number(raw)
-    if value is None:
-        c.error(name, _("%(label)s must be a whole number", label=label))
-    elif not minimum <= value <= maximum:
-        c.error(name, _("%(label)s must be between %(min)d and %(max)d", label=label,
-                        min=minimum, max=maximum))
-    else:
-        c.data[name] = value
-
 
 # --- Pages ----------------------------------------------------------------------------------
 
@@ -155,8 +35,8 @@ def _values(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.multi_items() if isinstance(v, str)} if form else {}
 
 
-def _client(request: Request) -> platforms.ApiClient:
-    client = request.state.db.get(platforms.ApiClient, request.path_params["client_id"])
+def _client(request: Request) -> clients.ApiClient:
+    client = request.state.db.get(clients.ApiClient, request.path_params["client_id"])
     if client is None:
         raise HTTPException(status_code=404)
     return client
@@ -169,10 +49,10 @@ def _no_store(response: Response) -> Response:
 
 def _list_context(request: Request, **extra: Any) -> dict[str, Any]:
     db = request.state.db
-    rows = platforms.clients(db)
+    rows = clients.clients(db)
     return {
         "rows": rows,
-        "keys": {c.id: platforms.keys_of(db, c) for c in rows},
+        "keys": {c.id: clients.keys_of(db, c) for c in rows},
         "can_change": request.state.user.role == Role.admin,
         "kinds": _kinds(),
         "errors": {}, "values": {"kind": "platform"}, **extra,
@@ -207,7 +87,7 @@ def create_client(request: Request) -> Response:
                                             created=True)))
 
 
-def _client_context(request: Request, client: platforms.ApiClient, **extra: Any) -> dict[str, Any]:
+def _client_context(request: Request, client: clients.ApiClient, **extra: Any) -> dict[str, Any]:
     db = request.state.db
     creator = db.get(User, client.created_by) if client.created_by else None
     values = {name: "" if getattr(client, name) is None else str(getattr(client, name))
@@ -215,7 +95,7 @@ def _client_context(request: Request, client: platforms.ApiClient, **extra: Any)
     values["webhook_url"] = client.webhook_url
     return {
         "client": client,
-        "keys": platforms.keys_of(db, client),
+        "keys": clients.keys_of(db, client),
         "creator": creator.email if creator else "",
         "can_change": request.state.user.role == Role.admin and client.active,
         "is_admin": request.state.user.role == Role.admin,
@@ -239,7 +119,7 @@ def show_client(request: Request) -> Response:
 DONE = ("key_revoked", "client_revoked", "details_saved", "webhook_saved", "webhook_removed")
 
 
-def _changeable(request: Request) -> platforms.ApiClient:
+def _changeable(request: Request) -> clients.ApiClient:
     client = _client(request)
     if not client.active:
         raise HTTPException(status_code=409)
@@ -258,7 +138,7 @@ def issue_key(request: Request) -> Response:
                                                          max=100)},
                                       values={"label": label}),
                       status_code=422)
-    key = platforms.issue_key(db, client, label=label)
+    key = clients.issue_key(db, client, label=label)
     return _no_store(render(request, "admin/client.html",
                             _client_context(request, client, new_key=key)))
 
@@ -268,7 +148,7 @@ def revoke_key(request: Request) -> Response:
     db = request.state.db
     client = _client(request)
     try:
-        platforms.revoke_key(db, client=client, key_id=request.path_params["key_id"])
+        clients.revoke_key(db, client=client, key_id=request.path_params["key_id"])
     except NotFound:
         raise HTTPException(status_code=404) from None
     return redirect(_client_url(request, client, "key_revoked"))
@@ -284,7 +164,7 @@ def revoke_client(request: Request) -> Response:
                           "confirm": _("Tick the box to confirm that every key of this "
                                        "client stops working")}),
                       status_code=422)
-    platforms.revoke_client(db, client)
+    clients.revoke_client(db, client)
     return redirect(_client_url(request, client, "client_revoked"))
 
 
@@ -326,7 +206,7 @@ def save_client_details(request: Request) -> Response:
     return redirect(_client_url(request, client, "details_saved"))
 
 
-def _client_url(request: Request, client: platforms.ApiClient, done: str) -> str:
+def _client_url(request: Request, client: clients.ApiClient, done: str) -> str:
     path = request.app.url_path_for("admin:client", client_id=client.id)
     return f"{path}?done={done}"
 

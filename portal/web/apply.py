@@ -14,33 +14,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import (
-    attestations,
-    enforcement,
-    identity,
-    jurisdictions,
-    lifecycle,
-    privacy,
-    probe,
-    records,
-    regions,
-    registrations,
-    risk,
-    steps,
-    tlog,
-    uploads,
-    wizard,
-)
-from portal import certificate_page as printable
-from portal.db import utcnow
-from portal.errors import FormErrors, NotFound
-from portal.forms import FormInput, form_input
-from portal.i18n import gettext as _
-from portal.records import Certificate
-from portal.registrations import Registration
+from portal.base import identity, jurisdictions, regions, uploads
+from portal.base.db import utcnow
+from portal.base.errors import FormErrors, NotFound
+from portal.base.forms import FormInput, form_input
+from portal.base.i18n import gettext as _
+from portal.ledger import tlog
+from portal.lifecycle import transitions, wizard
+from portal.lifecycle.wizard import Signing, Upload
+from portal.oversight import enforcement
+from portal.privacy import data_export
+from portal.records import certificate_page as printable
+from portal.records import certificates
+from portal.records.certificates import Certificate
+from portal.registration import attestations, models, risk, site_probe, steps
+from portal.registration.models import Registration
 from portal.web import summary
 from portal.web.core import form_value, namespaced, page, redirect, render
-from portal.wizard import Signing, Upload
 
 
 class FormValues:
@@ -64,7 +54,7 @@ def today() -> date:
 
 def _registration(request: Request, *, start: bool = False) -> Registration:
     user = request.state.user
-    registration = registrations.current_registration(request.state.db, user)
+    registration = models.current_registration(request.state.db, user)
     if registration is None:
         if not start:
             raise _Redirect(request.app.url_path_for("apply:show_tasks"))
@@ -146,7 +136,7 @@ def _render_step(
         "nav": _step_nav(request, registration),
         "check_url": str(request.app.url_path_for("apply:check_step", step=step)),
         "action_url": str(request.app.url_path_for("apply:save_step", step=step)),
-        "requested": (registration.answers.get(registrations.REQUESTED) or {}).get(step),
+        "requested": (registration.answers.get(models.REQUESTED) or {}).get(step),
         "channel_rows": channel_rows[: steps.MAX_CHANNELS],
         "max_channels": steps.MAX_CHANNELS,
         "return_to": request.query_params.get("return", "") or form_value(
@@ -175,10 +165,10 @@ def _guard(handler: Callable[[Request], Response]) -> Callable[[Request], Respon
 @page(roles={"applicant"})
 @_guard
 def show_tasks(request: Request) -> Response:
-    registration = registrations.current_registration(request.state.db, request.state.user)
+    registration = models.current_registration(request.state.db, request.state.user)
     if registration is None:
         return render(request, "apply/start.html", {})
-    if registration.status not in registrations.EDITABLE:
+    if registration.status not in models.EDITABLE:
         return redirect(request.app.url_path_for("accounts:me"))
     return render(request, "apply/tasks.html", {
         "registration": registration, "nav": _step_nav(request, registration),
@@ -208,7 +198,7 @@ def _step_for(request: Request, registration: Registration) -> str:
 def show_step(request: Request) -> Response:
     step_name = request.path_params["step"]
     registration = _registration(request, start=step_name == "identity")
-    if registration.status not in registrations.EDITABLE:
+    if registration.status not in models.EDITABLE:
         return redirect(request.app.url_path_for("accounts:me"))
     step = _step_for(request, registration)
     saved = registration.answers.get(step) or {}
@@ -238,7 +228,7 @@ def _uploads(request: Request, step: str) -> tuple[list[Upload], dict[str, str]]
 @_guard
 def save_step(request: Request) -> Response:
     registration = _registration(request)
-    if registration.status not in registrations.EDITABLE:
+    if registration.status not in models.EDITABLE:
         raise HTTPException(status_code=409)
     step = _step_for(request, registration)
     form = form_input(request.state.form.multi_items())
@@ -345,7 +335,7 @@ def _review_context(request: Request, registration: Registration) -> dict[str, A
 @_guard
 def show_review(request: Request) -> Response:
     registration = _registration(request)
-    if registration.status not in registrations.EDITABLE:
+    if registration.status not in models.EDITABLE:
         return redirect(request.app.url_path_for("accounts:me"))
     if not registration.answers.get("identity"):
         return redirect(request.app.url_path_for("apply:show_step", step="identity"))
@@ -357,25 +347,25 @@ def show_review(request: Request) -> Response:
 @_guard
 def submit_registration(request: Request) -> Response:
     user = request.state.user
-    registration = registrations.current_registration(request.state.db, user)
+    registration = models.current_registration(request.state.db, user)
     if registration is None:
         return redirect(request.app.url_path_for("apply:show_tasks"))
-    if registration.status not in registrations.SUBMITTABLE:
+    if registration.status not in models.SUBMITTABLE:
         # A second click on "Submit": the first one won; show where it went.
         return redirect(request.app.url_path_for("apply:show_submitted"))
     signature = form_value(request.state.form, "signature")
     settings = request.app.state.settings
     site_probe = _probe_declared_site(request, settings, registration)
     try:
-        lifecycle.submit(
+        transitions.submit(
             request.state.db, settings, registration=registration, user=user,
             signature=signature, signing=_signing(request), today=today(),
             site_probe=site_probe,
         )
     except FormErrors as exc:
         request.state.db.rollback()
-        registration = registrations.current_registration(request.state.db, user)
-        if registration is not None and registration.status not in registrations.SUBMITTABLE:
+        registration = models.current_registration(request.state.db, user)
+        if registration is not None and registration.status not in models.SUBMITTABLE:
             return redirect(request.app.url_path_for("apply:show_submitted"))
         context = _review_context(request, registration)  # type: ignore[arg-type]
         return render(request, "apply/review.html",
@@ -394,15 +384,15 @@ def _probe_declared_site(request: Request, settings: Any, registration: Registra
     domain = security["site_domain"]
     # Nothing is written yet: end the transaction so no write lock waits on the network.
     request.state.db.rollback()
-    future = _PROBES.submit(probe.probe_site, domain, allow=settings.outbound_allow,
+    future = _PROBES.submit(site_probe.probe_site, domain, allow=settings.outbound_allow,
                             timeout=settings.probe_timeout)
     try:
         # The probe bounds its connections; this also bounds a slow name lookup.
         result = future.result(timeout=settings.probe_timeout + 1)
     except FutureTimeout:
-        result = probe.ProbeResult(
+        result = site_probe.ProbeResult(
             domain=domain, checked_at=tlog.rfc3339(utcnow()), reachable=False,
-            findings=[probe.Finding("https_reachable", False,
+            findings=[site_probe.Finding("https_reachable", False,
                                     f"no answer within {settings.probe_timeout:g} s")])
     return result.as_dict()
 
@@ -412,7 +402,7 @@ _PROBES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="site-probe")
 
 @page(roles={"applicant"})
 def show_submitted(request: Request) -> Response:
-    registration = registrations.current_registration(request.state.db, request.state.user)
+    registration = models.current_registration(request.state.db, request.state.user)
     if registration is None or registration.number is None:
         return redirect(request.app.url_path_for("apply:show_tasks"))
     return render(request, "apply/submitted.html", {"registration": registration})
@@ -422,7 +412,7 @@ def show_submitted(request: Request) -> Response:
 def show_document(request: Request) -> Response:
     """Send a document to its owner or to staff, never to anyone else (404)."""
     try:
-        document = registrations.get_document(
+        document = models.get_document(
             request.state.db, request.path_params["document_id"], user=request.state.user
         )
     except NotFound:
@@ -433,7 +423,7 @@ def show_document(request: Request) -> Response:
         if owner is None or not jurisdictions.covers(request.state.user.jurisdiction, owner.region):
             raise HTTPException(status_code=404)
     try:
-        data = registrations.read_document(request.app.state.settings, document)
+        data = models.read_document(request.app.state.settings, document)
     except NotFound:  # its bytes were erased by retention
         raise HTTPException(status_code=404) from None
     filename = document.filename.encode("ascii", "replace").decode().replace('"', "")
@@ -493,13 +483,13 @@ def appeal_sanction(request: Request) -> Response:
 
 @page(roles={"applicant"})
 def deregister(request: Request) -> Response:
-    registration = registrations.current_registration(request.state.db, request.state.user)
+    registration = models.current_registration(request.state.db, request.state.user)
     if registration is None:
         return redirect(request.app.url_path_for("accounts:me"))
     if form_value(request.state.form, "confirm") != "yes":
         return redirect(str(request.app.url_path_for("accounts:me")) + "?deregister=confirm")
     try:
-        lifecycle.deregister(request.state.db, request.app.state.settings,
+        transitions.deregister(request.state.db, request.app.state.settings,
                              registration=registration, user=request.state.user)
     except FormErrors:
         request.state.db.rollback()
@@ -509,10 +499,10 @@ def deregister(request: Request) -> Response:
 @page(roles={"applicant"})
 def renew(request: Request) -> Response:
     """Start renewing an expired registration: every step is confirmed again, then reviewed."""
-    registration = registrations.current_registration(request.state.db, request.state.user)
+    registration = models.current_registration(request.state.db, request.state.user)
     if registration is None or registration.status != "expired":
         return redirect(request.app.url_path_for("accounts:me"))
-    lifecycle.start_renewal(request.state.db, registration=registration,
+    transitions.start_renewal(request.state.db, registration=registration,
                             user=request.state.user)
     return redirect(request.app.url_path_for("apply:show_tasks"))
 
@@ -520,11 +510,11 @@ def renew(request: Request) -> Response:
 @page(roles={"applicant"})
 def confirm_data(request: Request) -> Response:
     """The operator confirms their registration data is still correct."""
-    registration = registrations.current_registration(request.state.db, request.state.user)
+    registration = models.current_registration(request.state.db, request.state.user)
     if registration is None:
         return redirect(request.app.url_path_for("accounts:me"))
     try:
-        lifecycle.confirm_data(request.state.db, registration=registration,
+        transitions.confirm_data(request.state.db, registration=registration,
                                user=request.state.user)
     except NotFound:
         raise HTTPException(status_code=404) from None
@@ -533,8 +523,8 @@ def confirm_data(request: Request) -> Response:
 
 def _current_certificate(request: Request) -> Certificate:
     """The applicant's current certificate; 404 when there is none."""
-    registration = registrations.current_registration(request.state.db, request.state.user)
-    certificate = (records.current_certificate(request.state.db, registration.id)
+    registration = models.current_registration(request.state.db, request.state.user)
+    certificate = (certificates.current_certificate(request.state.db, registration.id)
                    if registration and registration.id else None)
     if certificate is None:
         raise HTTPException(status_code=404)
@@ -555,7 +545,7 @@ def download_certificate(request: Request) -> Response:
 @page(roles={"applicant"})
 def certificate_page(request: Request) -> Response:
     """The current certificate as a printable A4 page, with a QR code of its verification page."""
-    body = records.certificate_json(_current_certificate(request))
+    body = certificates.certificate_json(_current_certificate(request))
     context = printable.page_context(body, qr_label=_(
         "QR code of the verification page of %(number)s", number=body["number"]))
     return render(request, "apply/certificate.html", {
@@ -574,8 +564,8 @@ def download_my_data(request: Request) -> Response:
 
     db = request.state.db
     user = request.state.user
-    privacy.log_data_export(db, user)
-    data = privacy.personal_data_export(
+    data_export.log_data_export(db, user)
+    data = data_export.personal_data_export(
         db, request.app.state.settings, user,
         document_url=lambda i: str(request.url_for("apply:show_document", document_id=i)))
     day = utcnow().strftime("%Y%m%d")

@@ -19,31 +19,21 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from portal import (
-    audit,
-    cases,
-    full_record,
-    identity,
-    jurisdictions,
-    records,
-    regions,
-    review,
-    risk,
-    sanctions,
-    screening,
-    steps,
-)
 from portal.accounts import Role, User
-from portal.db import utcnow
-from portal.errors import FormErrors, NotFound
-from portal.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept importable from here)
+from portal.base import identity, jurisdictions, regions
+from portal.base.db import utcnow
+from portal.base.errors import FormErrors, NotFound
+from portal.base.i18n import LazyString, lazy_gettext
+from portal.base.i18n import gettext as _
+from portal.oversight import auditing, cases, full_record, review
+from portal.oversight.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept importable from here)
     EXPORT_COLUMNS,
     export_filename,
     export_rows,
 )
-from portal.i18n import LazyString, lazy_gettext
-from portal.i18n import gettext as _
-from portal.registrations import Registration
+from portal.records import certificates
+from portal.registration import risk, sanctions, screening, steps
+from portal.registration.models import Registration
 from portal.web import summary
 from portal.web.core import form_value, namespaced, page, render
 
@@ -90,7 +80,7 @@ def _day_start(raw: str) -> datetime:
 
 
 def read_filters(params: Mapping[str, str], jurisdiction: str
-                 ) -> tuple[audit.Filters, dict[str, str], dict[str, str]]:
+                 ) -> tuple[auditing.Filters, dict[str, str], dict[str, str]]:
     """The search's filters from a query string: (filters, the values to echo, errors).
 
     A choice that is not on offer is ignored, as if left empty; a date that is not one is an
@@ -98,7 +88,7 @@ def read_filters(params: Mapping[str, str], jurisdiction: str
     """
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
-    filters = audit.Filters()
+    filters = auditing.Filters()
     q = " ".join(params.get("q", "").split())[:Q_MAX]
     if q:
         values["q"] = filters.q = q
@@ -149,13 +139,13 @@ def show_search(request: Request) -> Response:
     results = None
     total = 0
     if not errors:
-        total = audit.count(db, user.jurisdiction, filters, cap=audit.COUNT_CAP)
-        results = audit.search(db, user.jurisdiction, filters, after=after,
-                               many=total > audit.COUNT_CAP)
+        total = auditing.count(db, user.jurisdiction, filters, cap=auditing.COUNT_CAP)
+        results = auditing.search(db, user.jurisdiction, filters, after=after,
+                               many=total > auditing.COUNT_CAP)
     query = urlencode(values)
     return render(request, "audit/search.html", {
         "values": values, "errors": errors, "results": results, "total": total,
-        "count_cap": audit.COUNT_CAP,
+        "count_cap": auditing.COUNT_CAP,
         "after": after, "query": query,
         "next_query": urlencode({**values, "after": results.next_after})
         if results and results.next_after else "",
@@ -213,7 +203,7 @@ def export_json(request: Request) -> Response:
 
 def _registration(request: Request) -> Registration:
     try:
-        return audit.registration_for(request.state.db, request.state.user.jurisdiction,
+        return auditing.registration_for(request.state.db, request.state.user.jurisdiction,
                                       request.path_params["number"])
     except NotFound:
         raise HTTPException(status_code=404) from None
@@ -304,7 +294,7 @@ def show_record(request: Request) -> Response:
     registration = _registration(request)
     extra: dict[str, Any] = {}
     if request.query_params.get("check") == "integrity":
-        extra["integrity"] = audit.integrity(request.state.db, registration)
+        extra["integrity"] = auditing.integrity(request.state.db, registration)
     return render(request, "audit/record.html", _record_context(request, registration, **extra))
 
 
@@ -334,7 +324,7 @@ def reveal_value(request: Request) -> Response:
 def download_certificate(request: Request) -> Response:
     """One certificate of the registration, exactly as signed (its JCS bytes)."""
     registration = _registration(request)
-    certificate = request.state.db.get(records.Certificate, request.path_params["serial"])
+    certificate = request.state.db.get(certificates.Certificate, request.path_params["serial"])
     if certificate is None or certificate.registration_id != registration.id:
         raise HTTPException(status_code=404)
     return Response(certificate.document, media_type="application/json", headers={

@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import records, tlog
 from portal.accounts import Role
-from portal.db import session_scope
-from portal.errors import FormErrors
-from portal.i18n import gettext as _
+from portal.base.db import session_scope
+from portal.base.errors import FormErrors
+from portal.base.i18n import gettext as _
+from portal.ledger import tlog
+from portal.records import certificates
 from portal.web.core import form_value, namespaced, page, render
 
 AUDITORS = {Role.auditor, Role.admin}
@@ -41,7 +42,7 @@ def fresh_checkpoint(request: Request) -> dict[str, Any]:
     app = request.app
     request.state.db.rollback()
     with session_scope(app.state.engine, write=True) as session:
-        kid, private = records.ensure_registered(session, app.state.settings)
+        kid, private = certificates.ensure_registered(session, app.state.settings)
         checkpoint = tlog.record_checkpoint(session, origin=app.state.settings.issuer, kid=kid,
                                             sign=private.sign)
         session.commit()
@@ -155,7 +156,7 @@ def check_consistency(session: Session, checkpoint: dict[str, Any], *, origin: s
         checks.append(Check(False, _("Origin"), _(
             "This checkpoint is from another log (%(origin)s)", origin=str(document["origin"]))))
     if document is not None and "signature" in document:
-        signed = records.verify_signature(document, records.public_keys(session))
+        signed = certificates.verify_signature(document, certificates.public_keys(session))
         checks.append(Check(signed, _("Signature"), _(
             "The signature verifies with the portal's key %(kid)s",
             kid=str(document.get("kid", ""))) if signed else _(
@@ -198,14 +199,14 @@ def _entries_page(session: Session, size: int, before_raw: str) -> dict[str, Any
 def _context(request: Request, **extra: Any) -> dict[str, Any]:
     db = request.state.db
     checkpoint = extra.pop("checkpoint", None) or fresh_checkpoint(request)
-    keys = records.public_keys(db)
+    keys = certificates.public_keys(db)
     key = next((k for k in keys if k["kid"] == checkpoint["kid"]), None)
     params = request.query_params
     context: dict[str, Any] = {
         "checkpoint": checkpoint,
         "checkpoint_json": json.dumps(checkpoint, ensure_ascii=False, indent=2),
         "checkpoint_at": _when(checkpoint["timestamp"]),
-        "checkpoint_signed": records.verify_signature(checkpoint, keys),
+        "checkpoint_signed": certificates.verify_signature(checkpoint, keys),
         "key": key,
         "lookup": None, "consistency": None, "errors": {}, "values": {},
         **_entries_page(db, int(checkpoint["tree_size"]), params.get("before", "")),

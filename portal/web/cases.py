@@ -10,13 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import cases, enforcement, notify, review, sanctions
 from portal.accounts import Role, User
-from portal.errors import FormErrors, NotFound
-from portal.platforms import ApiClient
-from portal.registrations import Registration
+from portal.base.errors import FormErrors, NotFound
+from portal.oversight import cases, enforcement, review
+from portal.platforms import notify
+from portal.platforms.clients import ApiClient
+from portal.registration import sanctions
+from portal.registration.models import Registration
 from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
-from portal.web.review import _end_of_day
+from portal.web.review import detail_context, end_of_day
 
 MODERATORS = {Role.moderator, Role.admin}
 
@@ -77,10 +79,8 @@ def open_case(request: Request) -> Response:
                                actor=request.state.user)
     except FormErrors as exc:
         request.state.db.rollback()
-        from portal.web.review import _detail_context
-
         return render(request, "review/detail.html",
-                      _detail_context(request, registration, errors=exc.errors,
+                      detail_context(request, registration, errors=exc.errors,
                                       values=_form_values(request)), status_code=422)
     return redirect(str(request.app.url_path_for("cases:show", case_id=case.id)))
 
@@ -117,7 +117,7 @@ def close_case(request: Request) -> Response:
                 db, registration=registration, actor=request.state.user,
                 kind=form_value(form, "kind"), facts=form_value(form, "facts"),
                 reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
-                until=_end_of_day(form_value(form, "until")), commit=False,
+                until=end_of_day(form_value(form, "until")), commit=False,
                 settings=request.app.state.settings,
             )
             sanction_id = sanction.id

@@ -25,13 +25,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 from starlette.types import Message
 
-from portal import i18n, notify
 from portal.accounts import Role, User
-from portal.crypto import mask_email, mask_name
-from portal.db import session_scope
-from portal.forms import ID_MAX, whole_number
-from portal.resources import templates_dir
-from portal.settings import Settings
+from portal.base import i18n
+from portal.base.crypto import mask_email, mask_name
+from portal.base.db import session_scope
+from portal.base.forms import ID_MAX, whole_number
+from portal.base.resources import templates_dir
+from portal.base.settings import Settings
+from portal.platforms import notify
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"

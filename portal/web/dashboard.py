@@ -24,16 +24,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import audit, cases, charts, i18n, jurisdictions, regions, risk, sanctions
 from portal.accounts import Role
-from portal.db import utcnow
-from portal.errors import FormErrors
-from portal.i18n import LazyString, lazy_gettext
-from portal.i18n import gettext as _
-from portal.identity import CHINA_TZ
-from portal.registrations import Registration, Submission
-from portal.registry import RegistryEntry
-from portal.review import Decision
+from portal.base import charts, i18n, jurisdictions, regions
+from portal.base.db import utcnow
+from portal.base.errors import FormErrors
+from portal.base.i18n import LazyString, lazy_gettext
+from portal.base.i18n import gettext as _
+from portal.base.identity import CHINA_TZ
+from portal.oversight import auditing, cases
+from portal.oversight.review import Decision
+from portal.records.registry import RegistryEntry
+from portal.registration import risk, sanctions
+from portal.registration.models import Registration, Submission
 from portal.web.core import namespaced, page, render
 
 AUDITORS = {Role.auditor, Role.admin}
@@ -74,7 +76,7 @@ class Figure:
 
 
 def _region(jurisdiction: str, column: Any) -> list[ColumnElement[bool]]:
-    clause = audit.region_clause(jurisdiction, column)
+    clause = auditing.region_clause(jurisdiction, column)
     return [] if clause is None else [clause]
 
 

@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import NoMatchFound, Route
 
-from portal import audit, inspections, sanctions
 from portal.accounts import Role, User
-from portal.errors import FormErrors, NotFound
-from portal.platforms import ApiClient
-from portal.registrations import Registration
+from portal.base.errors import FormErrors, NotFound
+from portal.oversight import auditing, inspections
+from portal.platforms.clients import ApiClient
+from portal.registration import sanctions
+from portal.registration.models import Registration
 from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
-from portal.web.review import _end_of_day
+from portal.web.review import end_of_day
 
 AUDITORS = {Role.auditor, Role.admin}
 
@@ -61,7 +62,7 @@ def show_inspection_form(request: Request) -> Response:
     values: dict[str, str] = {}
     if number:
         try:
-            registration = audit.registration_for(request.state.db,
+            registration = auditing.registration_for(request.state.db,
                                                    request.state.user.jurisdiction, number)
         except NotFound:
             raise HTTPException(status_code=404) from None
@@ -149,7 +150,7 @@ def close_inspection(request: Request) -> Response:
     sanction = {
         "kind": form_value(form, "kind"), "facts": form_value(form, "facts"),
         "reason": form_value(form, "reason"), "legal_basis": form_value(form, "legal_basis"),
-        "until": _end_of_day(form_value(form, "until")),
+        "until": end_of_day(form_value(form, "until")),
     } if order else None
     try:
         _closed, mail = inspections.close_inspection(

@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import i18n, notify
+from portal.base import i18n
+from portal.platforms import notify
 from portal.web.core import page, redirect, render, safe_next
 
 ONE_YEAR = 365 * 24 * 3600

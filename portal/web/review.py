@@ -11,23 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import (
-    crypto,
-    enforcement,
-    full_record,
-    identity,
-    jurisdictions,
-    review,
-    risk,
-    sanctions,
-    screening,
-    steps,
-)
 from portal.accounts import Role
-from portal.errors import FormErrors, NotFound
-from portal.forms import whole_number
-from portal.i18n import gettext as _
-from portal.registrations import Registration
+from portal.base import crypto, identity, jurisdictions
+from portal.base.errors import FormErrors, NotFound
+from portal.base.forms import whole_number
+from portal.base.i18n import gettext as _
+from portal.oversight import enforcement, full_record, review
+from portal.registration import sanctions, screening, steps
+from portal.registration.models import Registration
 from portal.web import audit as audit_pages
 from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
 
@@ -82,7 +73,7 @@ def show_queue(request: Request) -> Response:
     })
 
 
-def _detail_context(request: Request, registration: Registration, **extra: Any) -> dict[str, Any]:
+def detail_context(request: Request, registration: Registration, **extra: Any) -> dict[str, Any]:
     # Moderators read the answers as stored; the page masks what it shows.
     record = full_record.build_record(request.state.db, registration, masked=False)
     can_decide = request.state.user.role in MODERATORS
@@ -101,7 +92,7 @@ def _detail_context(request: Request, registration: Registration, **extra: Any) 
 @page(roles=SANCTIONERS)
 def show_registration(request: Request) -> Response:
     registration = _registration(request)
-    return render(request, "review/detail.html", _detail_context(request, registration))
+    return render(request, "review/detail.html", detail_context(request, registration))
 
 
 def _version(request: Request) -> int:
@@ -133,14 +124,14 @@ def _decision(request: Request, action: str) -> Response:
         conflict = _("This registration changed while you were looking at it (another decision "
                      "may have been made). Check it again below.")
         return render(request, "review/detail.html",
-                      _detail_context(request, registration, conflict=conflict), status_code=409)
+                      detail_context(request, registration, conflict=conflict), status_code=409)
     except FormErrors as exc:
         db.rollback()
         values = {k: v for k, v in (form.multi_items() if form is not None else [])
                   if isinstance(v, str)}
         values["steps"] = form.getlist("steps") if form is not None else []
         return render(request, "review/detail.html",
-                      _detail_context(request, registration, errors=exc.errors, values=values,
+                      detail_context(request, registration, errors=exc.errors, values=values,
                                       open_form=action), status_code=422)
     send_after_commit(request, outcome.mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
@@ -174,10 +165,10 @@ def reveal_value(request: Request) -> Response:
                               reason=reason)
     except FormErrors as exc:
         return render(request, "review/detail.html",
-                      _detail_context(request, registration, errors=exc.errors,
+                      detail_context(request, registration, errors=exc.errors,
                                       values={f"reason_{field}": reason}), status_code=422)
     response = render(request, "review/detail.html",
-                      _detail_context(request, registration, revealed={field: value}))
+                      detail_context(request, registration, revealed={field: value}))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -193,7 +184,7 @@ routes = namespaced("review", [
 ])
 
 
-def _end_of_day(raw: str) -> datetime | None:
+def end_of_day(raw: str) -> datetime | None:
     """A date typed on a form, as the end of that day in China."""
     if not raw.strip():
         return None
@@ -213,7 +204,7 @@ def sanction_registration(request: Request) -> Response:
             request.state.db, registration=registration, actor=request.state.user,
             kind=form_value(form, "kind"), facts=form_value(form, "facts"),
             reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
-            until=_end_of_day(form_value(form, "until")), version=_version(request),
+            until=end_of_day(form_value(form, "until")), version=_version(request),
             settings=request.app.state.settings,
         )
     except FormErrors as exc:
@@ -221,7 +212,7 @@ def sanction_registration(request: Request) -> Response:
         registration = _registration(request)
         values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         return render(request, "review/detail.html",
-                      _detail_context(request, registration, errors=exc.errors, values=values,
+                      detail_context(request, registration, errors=exc.errors, values=values,
                                       open_form="sanction"), status_code=422)
     send_after_commit(request, mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
@@ -248,7 +239,7 @@ def decide_appeal(request: Request) -> Response:
         registration = db.get(Registration, found.registration_id)
         values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         return render(request, "review/detail.html",
-                      _detail_context(request, registration, errors=exc.errors, values=values),
+                      detail_context(request, registration, errors=exc.errors, values=values),
                       status_code=422)
     send_after_commit(request, mail)
     registration = db.get(Registration, appeal.registration_id)
@@ -261,14 +252,15 @@ def override_risk(request: Request) -> Response:
     registration = _registration(request)
     form = request.state.form
     try:
-        risk.override(request.state.db, request.app.state.settings, registration=registration,
-                      moderator=request.state.user, level=form_value(form, "risk_level"),
-                      reason=form_value(form, "risk_reason"))
+        review.override_risk(request.state.db, request.app.state.settings,
+                             registration=registration, moderator=request.state.user,
+                             level=form_value(form, "risk_level"),
+                             reason=form_value(form, "risk_reason"))
     except FormErrors as exc:
         request.state.db.rollback()
         values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         return render(request, "review/detail.html",
-                      _detail_context(request, _registration(request), errors=exc.errors,
+                      detail_context(request, _registration(request), errors=exc.errors,
                                       values=values), status_code=422)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=risk")

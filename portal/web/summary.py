@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from portal import attestations, regions, steps
-from portal.i18n import format_date, format_number
-from portal.i18n import gettext as _
+from portal.base import regions
+from portal.base.i18n import format_date, format_number
+from portal.base.i18n import gettext as _
+from portal.registration import attestations, steps
 
 
 def _yes_no(value: Any) -> str:

@@ -11,17 +11,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import attestations, cases, records, steps, throttle, tlog
-from portal.errors import FormErrors
-from portal.i18n import gettext as _
-from portal.registrations import Registration
+from portal.base import throttle
+from portal.base.errors import FormErrors
+from portal.base.i18n import gettext as _
+from portal.ledger import tlog
+from portal.oversight import cases
+from portal.records import certificates
+from portal.registration import attestations, steps
+from portal.registration.models import Registration
 from portal.web.core import form_value, page, redirect, render
 
 
-def check_certificate(session: Session, certificate: records.Certificate) -> dict[str, bool]:
+def check_certificate(session: Session, certificate: certificates.Certificate) -> dict[str, bool]:
     """Whether the certificate's signature holds and its log entry is in the current tree."""
     body = json.loads(certificate.document)
-    checks = {"signature": records.verify_signature(body, records.public_keys(session)),
+    checks = {"signature": certificates.verify_signature(body, certificates.public_keys(session)),
               "logged": False}
     index = certificate.log_index
     size = tlog.size(session)
@@ -40,7 +44,7 @@ def verification(session: Session, number: str) -> dict[str, Any] | None:
     registration = session.exec(select(Registration).where(Registration.number == number)).first()
     if registration is None or registration.status == "draft":
         return None
-    certificate = records.current_certificate(session, registration.id or 0)
+    certificate = certificates.current_certificate(session, registration.id or 0)
     body = json.loads(certificate.document) if certificate else None
     return {
         "registration": registration,

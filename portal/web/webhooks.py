@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import platforms, webhooks
 from portal.accounts import Role
-from portal.errors import FormErrors, NotFound
-from portal.forms import whole_number
-from portal.i18n import lazy_gettext
+from portal.base.errors import FormErrors, NotFound
+from portal.base.forms import whole_number
+from portal.base.i18n import lazy_gettext
+from portal.platforms import clients, webhooks
 from portal.web.core import form_value, namespaced, page, redirect, render
 
 PER_PAGE = 50
@@ -42,7 +42,7 @@ def _list_context(request: Request, filters: dict[str, str], **extra: Any) -> di
     return {
         "rows": rows, "total": total, "page": page_number, "per_page": PER_PAGE,
         "attempts": webhooks.attempts_of(db, [d.id or 0 for d, _e, _c in rows]),
-        "platforms": platforms.clients(db, kind="platform"),
+        "platforms": clients.clients(db, kind="platform"),
         "filters": filters, "state_names": STATE_NAMES,
         "query": urlencode({k: v for k, v in filters.items() if v}),
         "retried": None, "errors": {}, **extra,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, expect
 
-from portal import identity
+from portal.base import identity
 from tests.e2e import wizard as w
 from tests.e2e.conftest import A11y, Server
 from tests.e2e.test_enforcement import log_in_staff

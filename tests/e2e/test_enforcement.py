@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from playwright.sync_api import Browser, Page, expect
 
-from portal import identity
+from portal.base import identity
 from tests.e2e import wizard as w
 from tests.e2e.conftest import STAFF, STAFF_PASSWORD, A11y, Server
 from tests.e2e.test_review import new_page, open_registration, status_of

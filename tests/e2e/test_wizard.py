@@ -8,7 +8,7 @@ import urllib.request
 
 from playwright.sync_api import Browser, Page, expect
 
-from portal import identity
+from portal.base import identity
 from tests.e2e import keyboard
 from tests.e2e import wizard as w
 from tests.e2e.conftest import A11y, Server, unique_email

@@ -13,7 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-from portal import identity
+from portal.base import identity
 from tests.e2e.conftest import Server
 
 HERE = Path(__file__).resolve().parent

@@ -7,7 +7,7 @@ from datetime import date
 
 from playwright.sync_api import Page, expect
 
-from portal import identity
+from portal.base import identity
 from tests.e2e.conftest import unique_email
 
 PASSWORD = "amber willow station 64 cloud"

@@ -18,8 +18,8 @@ from sqlmodel import Session, SQLModel, select
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.db import make_engine
-from portal.settings import Settings
+from portal.base.db import make_engine
+from portal.base.settings import Settings
 from tests.conftest import PG_URL
 
 STRONG_PASSWORD = "violet kettle harbour 42 moss"
@@ -37,7 +37,7 @@ def _reset_postgres(url: str) -> None:
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Migrate a database to head once; SQLite tests copy it, PostgreSQL tests truncate it."""
-    from portal.migrate import upgrade
+    from portal.ops.migrate import upgrade
 
     if PG_URL:
         _reset_postgres(PG_URL)
@@ -218,11 +218,11 @@ class Platform:
 
     def __init__(self, app, session: Session, name: str, kind: str = "platform",  # type: ignore[no-untyped-def]
                  jurisdiction: str = "national") -> None:
-        from portal import platforms
+        from portal.platforms import clients
 
-        self.row = platforms.create_client(session, name=name, kind=kind,
+        self.row = clients.create_client(session, name=name, kind=kind,
                                            jurisdiction=jurisdiction)
-        self.key = platforms.issue_key(session, self.row)
+        self.key = clients.issue_key(session, self.row)
         session.commit()
         self.id = self.row.id
         self.http = TestClient(app, follow_redirects=False,

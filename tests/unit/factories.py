@@ -2,12 +2,12 @@
 
 ``make_registration`` does what an applicant and a moderator do at their browsers, service call
 by service call, with the answers and uploads ``tests.unit.http_wizard`` posts: the account (no
-password hashing: nobody types a password here), the draft, each step (files kept first, then the
-step saved, as ``portal.web.apply.save_step`` does), the signed submission, then the moderator's
-decisions through ``portal.review``, ``portal.sanctions`` and ``lifecycle.deregister``. What
-the HTTP path records about the browser (the signing IP and user agent) is what Starlette's
-``TestClient`` sends, and the emails a decision announces are delivered after its commit, as the
-request wrapper does.
+password hashing: nobody types a password here), the draft, each step (files kept first, then
+the step saved, as ``portal.web.apply.save_step`` does), the signed submission, then the
+moderator's decisions through ``portal.oversight.review``, ``portal.oversight.enforcement`` and
+``transitions.deregister``. What the HTTP path records about the browser (the signing IP and
+user agent) is what Starlette's ``TestClient`` sends, and the emails a decision announces are
+delivered after its commit, as the request wrapper does.
 
 ``log_in`` gives a ``TestClient`` the session cookie the app makes when someone logs in, so a
 client is logged in without a password form (and without an argon2 hash).
@@ -30,22 +30,17 @@ from starlette.applications import Starlette
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.testclient import TestClient
 
-from portal import (
-    accounts,
-    enforcement,
-    identity,
-    lifecycle,
-    notify,
-    review,
-    steps,
-    uploads,
-    wizard,
-)
+from portal import accounts
 from portal.accounts import Role, User
-from portal.db import utcnow
-from portal.registrations import Registration
-from portal.settings import Settings
-from portal.wizard import Signing, Upload
+from portal.base import identity, uploads
+from portal.base.db import utcnow
+from portal.base.settings import Settings
+from portal.lifecycle import transitions, wizard
+from portal.lifecycle.wizard import Signing, Upload
+from portal.oversight import enforcement, review
+from portal.platforms import notify
+from portal.registration import steps
+from portal.registration.models import Registration
 from tests.unit import http_wizard
 
 APPLICANT_EMAIL = "applicant@example.com"
@@ -100,7 +95,7 @@ def _steps(overrides: Mapping[str, Any]) -> list[tuple[str, Form, Files]]:
 
 
 def form_input(form: Form) -> dict[str, list[str]]:
-    """A form as ``portal.forms.form_input`` hands it over: every field as its list of values."""
+    """A form as ``portal.base.forms.form_input`` hands it over: each field, its list of values."""
     return {k: [v] if isinstance(v, str) else [str(x) for x in v] for k, v in form.items()}
 
 
@@ -204,7 +199,7 @@ def make_registration(
         return registration
 
     signature = str(registration.answers["identity"]["legal_name"])
-    lifecycle.submit(session, settings, registration=registration, user=applicant,
+    transitions.submit(session, settings, registration=registration, user=applicant,
                      signature=signature, signing=testclient_signing(), today=today)
     session.commit()
     if status in MODERATED:
@@ -252,10 +247,10 @@ def _decide(
         )
         _deliver(session, settings, mail)
     elif status == "deregistered":
-        lifecycle.deregister(session, settings, registration=registration, user=applicant)
+        transitions.deregister(session, settings, registration=registration, user=applicant)
         session.commit()
     elif status == "expired":
-        from portal import jobs
+        from portal.ops import jobs
 
         jobs.expire_due(session, settings, now=utcnow())
         session.commit()

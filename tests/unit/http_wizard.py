@@ -9,9 +9,9 @@ from bs4 import BeautifulSoup
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from portal import identity
 from portal.accounts import User
-from portal.db import utcnow
+from portal.base import identity
+from portal.base.db import utcnow
 from tests.unit.conftest import csrf_from
 
 
@@ -129,7 +129,7 @@ def content_form(**overrides: str | list[str]) -> dict[str, str | list[str]]:
 
 
 def commitments_form(**overrides: str) -> dict[str, str]:
-    from portal.attestations import PROHIBITED_CONDUCT
+    from portal.registration.attestations import PROHIBITED_CONDUCT
 
     data = {
         "return_policy": "seven_day",

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from portal import accounts
 from portal.accounts import Role, User
-from portal.errors import FormErrors
+from portal.base.errors import FormErrors
 from tests.unit.conftest import STRONG_PASSWORD, make_user
 
 

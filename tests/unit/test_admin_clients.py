@@ -11,8 +11,9 @@ from sqlalchemy import text
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import cli, platforms
-from portal.platforms import ApiClient, ApiKey
+from portal import cli
+from portal.platforms import clients
+from portal.platforms.clients import ApiClient, ApiKey
 from tests.unit.conftest import Auth, csrf_from, make_user
 from tests.unit.test_cli import run_portal
 
@@ -323,7 +324,7 @@ def test_create_platform_prints_its_key_once(cli_env, capsys, session) -> None:
     out = capsys.readouterr().out.splitlines()
     key = out[-1]
     assert key.startswith("lrp_") and "shown only this time" in out[-2]
-    assert platforms.authenticate(session, key) == {
+    assert clients.authenticate(session, key) == {
         "id": 1, "name": "Kuaishou", "kind": "platform",
         "key_id": 1, "jurisdiction": "national"}
     assert cli.main(["create-platform", "Kuaishou"]) == 2

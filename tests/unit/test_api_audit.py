@@ -13,13 +13,13 @@ from datetime import timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from portal import registry
-from portal.db import utcnow
-from portal.exports import EXPORT_COLUMNS
-from portal.inspections import ExportRecord
-from portal.pii_access import PiiAccess
-from portal.platforms import IdempotencyRecord
-from portal.registrations import Registration
+from portal.base.db import utcnow
+from portal.ledger.pii_access import PiiAccess
+from portal.oversight.exports import EXPORT_COLUMNS
+from portal.oversight.inspections import ExportRecord
+from portal.platforms.clients import IdempotencyRecord
+from portal.records import registry
+from portal.registration.models import Registration
 from tests.unit.conftest import Auth, Platform, make_user
 from tests.unit.http_wizard import ADULT_ID, fresh
 from tests.unit.test_sanctions import sanction

@@ -11,14 +11,15 @@ import pytest
 from sqlalchemy import select as core_select
 from sqlmodel import SQLModel
 
-from portal import crypto, enforcement
-from portal.buyers import BuyerBlock
-from portal.cases import Case
-from portal.db import utcnow
-from portal.events import OutboxEvent
-from portal.pii_access import PiiAccess
-from portal.registrations import Registration
-from portal.tlog import rfc3339
+from portal.base import crypto
+from portal.base.db import utcnow
+from portal.ledger.events import OutboxEvent
+from portal.ledger.pii_access import PiiAccess
+from portal.ledger.tlog import rfc3339
+from portal.oversight import enforcement
+from portal.oversight.buyers import BuyerBlock
+from portal.oversight.cases import Case
+from portal.registration.models import Registration
 from tests.unit.conftest import Platform, make_user
 from tests.unit.http_wizard import (
     ADULT_ID,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from portal import platforms, records
-from portal.registrations import Registration
+from portal.platforms import clients
+from portal.records import certificates
+from portal.registration.models import Registration
 from tests.unit.conftest import Platform
 from tests.unit.http_wizard import fresh
 from tests.unit.test_sanctions import sanction
@@ -25,9 +26,9 @@ def test_a_registration_by_number(approved, platform, session) -> None:
     assert body["subject"]["id_number_masked"] == "1101**********8794"
     assert body["channels"] == [{"platform": "douyin", "handle": "zhangsan_live"}]
     certificate = body["certificate"]
-    keys = records.public_keys(session)
-    assert certificate["number"] == number and records.verify_signature(certificate, keys)
-    current = records.current_certificate(session, fresh(session, Registration)[0].id)
+    keys = certificates.public_keys(session)
+    assert certificate["number"] == number and certificates.verify_signature(certificate, keys)
+    current = certificates.current_certificate(session, fresh(session, Registration)[0].id)
     assert current is not None and body["log_index"] == current.log_index
     assert body["valid_until"] == certificate["valid_until"]
     assert "张三" not in response.text and response.headers["cache-control"] == "no-store"
@@ -41,7 +42,7 @@ def test_the_answer_follows_every_change(approved, platform, session) -> None:
     assert body["status"] == "suspended" and body["valid"] is False
     assert body["certificate"]["status"] == "suspended" and body["risk_level"] == "medium"
     session.rollback()
-    current = records.current_certificate(session, fresh(session, Registration)[0].id)
+    current = certificates.current_certificate(session, fresh(session, Registration)[0].id)
     assert current is not None and body["log_index"] == current.log_index
 
 
@@ -67,7 +68,7 @@ def test_keys_are_required_and_checked(approved, client, platform, session) -> N
     forged = client.get(f"/api/v1/registrations/{number}",
                         headers={"Authorization": f"Bearer {platform.key[:-2]}xx"})
     assert forged.status_code == 401
-    platforms.revoke_client(session, platform.row)
+    clients.revoke_client(session, platform.row)
     session.commit()
     assert platform.get(f"/registrations/{number}").status_code == 401
 
@@ -128,7 +129,7 @@ def test_rate_limit_per_key(app, session, approved) -> None:
 
 
 def test_keys_are_stored_hashed_and_shown_once(platform, session) -> None:
-    stored = platforms.keys_of(session, platform.row)
+    stored = clients.keys_of(session, platform.row)
     assert len(stored) == 1 and stored[0].prefix == platform.key[:12]
     assert platform.key not in json.dumps([k.model_dump(mode="json") for k in stored])
-    assert stored[0].key_hash == platforms.hash_key(platform.key)
+    assert stored[0].key_hash == clients.hash_key(platform.key)

@@ -13,9 +13,9 @@ from bs4 import BeautifulSoup
 from sqlalchemy import func, text
 from sqlmodel import select
 
-from portal.attestations import Attestation, Declaration, canonical_sha256
-from portal.events import HistoryEntry, OutboxEvent
-from portal.registrations import Document, Registration, RosterLink, Submission
+from portal.ledger.events import HistoryEntry, OutboxEvent
+from portal.registration.attestations import Attestation, Declaration, canonical_sha256
+from portal.registration.models import Document, Registration, RosterLink, Submission
 from tests.unit.http_wizard import (
     ADULT_ID,
     GIF,
@@ -553,7 +553,7 @@ def test_mcn_lists_a_streamer_who_confirms(wizard, client, auth, session) -> Non
 def test_no_write_lock_is_held_while_the_identity_service_answers(wizard, verifier, engine,
                                                                   session) -> None:
     """Other people's writes go on while one applicant's identity is being checked."""
-    from portal.db import session_scope
+    from portal.base.db import session_scope
 
     writes: list[str] = []
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import portal
 import portal.web
 
+PORTAL = Path(portal.__file__).parent
 WEB = Path(portal.web.__file__).parent
+# Each CLI command imports what it needs when it runs, so that `portal --help` starts fast.
+LAZY_IMPORTS = {"cli.py"}
 # The log explorer signs a checkpoint in a transaction of its own before the page reads it;
 # published checkpoints (DESIGN §6) will take that out of the page.
 OWN_TRANSACTIONS = {("audit_log.py", "session.commit")}
@@ -37,3 +41,32 @@ def test_the_rule_sees_a_commit(tmp_path: Path) -> None:
     handler = tmp_path / "handler.py"
     handler.write_text("def save(request):\n    request.state.db.commit()\n")
     assert (2, "commit") in _calls(handler)
+
+
+def _imports_inside_functions(path: Path) -> list[tuple[int, str]]:
+    """Every ``import``/``from ... import`` of the portal inside a function body."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("portal"):
+                    found.append((inner.lineno, inner.module or ""))
+                elif isinstance(inner, ast.Import):
+                    found += [(inner.lineno, a.name) for a in inner.names
+                              if a.name.startswith("portal")]
+    return found
+
+
+def test_no_module_imports_the_portal_inside_a_function() -> None:
+    """Imports inside functions are how import cycles hide; the layers (lint-imports) forbid
+    cycles, and this keeps them from coming back unseen."""
+    wrong = [f"{path.relative_to(PORTAL)}:{line}: {module}"
+             for path in sorted(PORTAL.rglob("*.py")) if path.name not in LAZY_IMPORTS
+             for line, module in _imports_inside_functions(path)]
+    assert wrong == [], "import at the top of the module: " + ", ".join(wrong)
+
+
+def test_the_import_rule_sees_an_import_in_a_method(tmp_path: Path) -> None:
+    module = tmp_path / "module.py"
+    module.write_text("class A:\n    def f(self):\n        from portal.base import db\n")
+    assert _imports_inside_functions(module) == [(3, "portal.base")]

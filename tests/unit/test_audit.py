@@ -9,11 +9,13 @@ from sqlalchemy import delete, update
 from sqlalchemy.dialects import sqlite
 from sqlmodel import select
 
-from portal import audit, jurisdictions, registry
-from portal.attestations import Attestation
-from portal.errors import FormErrors, NotFound
-from portal.migrate import _fill_registry
-from portal.registrations import Registration
+from portal.base import jurisdictions
+from portal.base.errors import FormErrors, NotFound
+from portal.ops.migrate import _fill_registry
+from portal.oversight import auditing
+from portal.records import registry
+from portal.registration.attestations import Attestation
+from portal.registration.models import Registration
 from tests.unit.http_wizard import fresh
 
 
@@ -30,22 +32,22 @@ def test_jurisdictions_parse() -> None:
 
 def test_search_is_limited_to_the_jurisdiction(approved, session) -> None:
     number, _moderator = approved  # a Beijing (11) resident
-    everything = audit.Filters()
-    assert [r.number for r in audit.search(session, "national", everything).items] == [number]
-    assert [r.number for r in audit.search(session, "11", everything).items] == [number]
-    assert audit.search(session, "33,44", everything).items == []
-    assert audit.count(session, "33", everything) == 0
+    everything = auditing.Filters()
+    assert [r.number for r in auditing.search(session, "national", everything).items] == [number]
+    assert [r.number for r in auditing.search(session, "11", everything).items] == [number]
+    assert auditing.search(session, "33,44", everything).items == []
+    assert auditing.count(session, "33", everything) == 0
     with pytest.raises(NotFound):
-        audit.registration_for(session, "33", number)
-    assert audit.registration_for(session, "11", number).number == number
+        auditing.registration_for(session, "33", number)
+    assert auditing.registration_for(session, "11", number).number == number
 
 
 def test_search_terms_and_filters(approved, session) -> None:
     number, _moderator = approved
 
     def found(**filters: object) -> list[str]:
-        return [r.number for r in audit.search(session, "national",
-                                               audit.Filters(**filters)).items]  # type: ignore[arg-type]
+        return [r.number for r in auditing.search(session, "national",
+                                               auditing.Filters(**filters)).items]  # type: ignore[arg-type]
 
     assert found(q=number) == [number] and found(q=number[:4]) == [number]
     assert found(q="张三") == [number] and found(q="ZHANGSAN_live") == [number]
@@ -63,21 +65,21 @@ def test_search_terms_and_filters(approved, session) -> None:
 
 def test_keyset_pages(approved, session) -> None:
     number, _moderator = approved
-    page = audit.search(session, "national", audit.Filters(), limit=1)
+    page = auditing.search(session, "national", auditing.Filters(), limit=1)
     assert [r.number for r in page.items] == [number] and page.next_after is None
-    assert audit.search(session, "national", audit.Filters(), after=number).items == []
+    assert auditing.search(session, "national", auditing.Filters(), after=number).items == []
 
 
 def test_integrity_green_then_red_when_an_answer_is_altered(approved, session) -> None:
     registration = fresh(session, Registration)[0]
-    result = audit.integrity(session, registration)
+    result = auditing.integrity(session, registration)
     assert result.ok, result.first_problem
     attestation = fresh(session, Attestation)[0]
     tampered = {**attestation.data, "site_security": "tampered"}
     session.execute(update(Attestation).where(Attestation.id == attestation.id)  # type: ignore[arg-type]
                     .values(data=tampered))
     session.commit()
-    result = audit.integrity(session, fresh(session, Registration)[0])
+    result = auditing.integrity(session, fresh(session, Registration)[0])
     assert not result.ok
     assert "attestation" in result.first_problem and "altered" in result.first_problem
 
@@ -89,7 +91,7 @@ def test_integrity_red_when_the_current_answers_differ(approved, session) -> Non
     session.execute(update(Registration).where(Registration.id == registration.id)  # type: ignore[arg-type]
                     .values(answers=answers))
     session.commit()
-    result = audit.integrity(session, fresh(session, Registration)[0])
+    result = auditing.integrity(session, fresh(session, Registration)[0])
     assert not result.ok and "no longer match" in result.first_problem
 
 
@@ -108,33 +110,33 @@ def test_terms_written_after_an_upgrade_that_adds_them(approved, session, settin
     number, _moderator = approved
     session.execute(delete(registry.RegistryTerm))
     session.commit()
-    assert audit.search(session, "national", audit.Filters(q="张三")).items == []
+    assert auditing.search(session, "national", auditing.Filters(q="张三")).items == []
     session.rollback()  # end the read, so the next one sees what the upgrade wrote
     _fill_registry(settings.resolved_database_url)
-    assert [r.number for r in audit.search(session, "national", audit.Filters(q="张三")).items] \
-        == [number]
+    found = auditing.search(session, "national", auditing.Filters(q="张三")).items
+    assert [r.number for r in found] == [number]
 
 
 def test_counting_stops_at_the_cap(approved, session) -> None:
-    assert audit.count(session, "national", audit.Filters(), cap=0) == 1
-    assert audit.count(session, "national", audit.Filters(), cap=5) == 1
-    assert audit.count(session, "national", audit.Filters(q="nobody")) == 0
+    assert auditing.count(session, "national", auditing.Filters(), cap=0) == 1
+    assert auditing.count(session, "national", auditing.Filters(), cap=5) == 1
+    assert auditing.count(session, "national", auditing.Filters(q="nobody")) == 0
 
 
 def test_many_matches_read_along_the_number_index_with_the_same_results(approved, session
                                                                         ) -> None:
     number, _moderator = approved
-    filters = audit.Filters(region="11", submitted_from=datetime(2020, 1, 1, tzinfo=UTC))
+    filters = auditing.Filters(region="11", submitted_from=datetime(2020, 1, 1, tzinfo=UTC))
     sql = str(select(registry.RegistryEntry.number).where(
-        *audit._conditions("11", filters, scan=True)).compile(dialect=sqlite.dialect()))
+        *auditing._conditions("11", filters, scan=True)).compile(dialect=sqlite.dialect()))
     assert "+registry.region" in sql and "+registry.submitted_at" in sql
     plain = str(select(registry.RegistryEntry.number).where(
-        *audit._conditions("11", filters)).compile(dialect=sqlite.dialect()))
+        *auditing._conditions("11", filters)).compile(dialect=sqlite.dialect()))
     assert "+registry" not in plain
     for many in (False, True):
-        assert [r.number for r in audit.search(session, "11", filters, many=many).items] \
+        assert [r.number for r in auditing.search(session, "11", filters, many=many).items] \
             == [number]
-        assert audit.search(session, "33", filters, many=many).items == []
+        assert auditing.search(session, "33", filters, many=many).items == []
 
 
 def test_the_platform_lookup_reads_each_commit(approved, session, engine) -> None:

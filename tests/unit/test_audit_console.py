@@ -16,15 +16,17 @@ from sqlalchemy import update
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import audit, cli, registry
+from portal import cli
 from portal.accounts import User
-from portal.attestations import Attestation
-from portal.db import utcnow
-from portal.identity import china_today
-from portal.inspections import ExportRecord
-from portal.pii_access import PiiAccess
-from portal.registrations import Document, Registration
-from portal.tlog import rfc3339
+from portal.base.db import utcnow
+from portal.base.identity import china_today
+from portal.ledger.pii_access import PiiAccess
+from portal.ledger.tlog import rfc3339
+from portal.oversight import auditing
+from portal.oversight.inspections import ExportRecord
+from portal.records import registry
+from portal.registration.attestations import Attestation
+from portal.registration.models import Document, Registration
 from portal.web.audit import EXPORT_COLUMNS
 from tests.unit.conftest import Auth, csrf_from, make_user
 from tests.unit.http_wizard import ADULT_ID, fresh
@@ -114,7 +116,7 @@ def test_search_lists_masked_rows_that_link_to_the_record(approved, staff) -> No
 
 
 def test_search_says_more_than_the_cap_without_counting_on(approved, staff, monkeypatch) -> None:
-    monkeypatch.setattr(audit, "COUNT_CAP", 0)
+    monkeypatch.setattr(auditing, "COUNT_CAP", 0)
     page = staff().get("/audit")
     assert "More than 0 registrations found" in page.text and len(numbers_listed(page)) == 1
 

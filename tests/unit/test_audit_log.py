@@ -10,8 +10,9 @@ import pytest
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
-from portal import records, tlog
-from portal.db import session_scope, utcnow
+from portal.base.db import session_scope, utcnow
+from portal.ledger import tlog
+from portal.records import certificates
 from tests.unit.conftest import csrf_from, staff_client
 from tests.unit.http_wizard import field_errors
 
@@ -53,7 +54,7 @@ def test_explorer_shows_the_signed_checkpoint_and_an_included_entry(auditor, ses
     checkpoint = _saved_checkpoint(auditor)
     session.rollback()
     assert checkpoint["tree_size"] == tlog.size(session) >= 1
-    assert records.verify_signature(checkpoint, records.public_keys(session))
+    assert certificates.verify_signature(checkpoint, certificates.public_keys(session))
     page = BeautifulSoup(response.text, "html.parser")
     assert "Verified" in page.select_one("#checkpoint-title").find_parent("section").text
     rows = page.select("#entries tbody tr")

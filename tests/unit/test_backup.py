@@ -18,10 +18,14 @@ from sqlalchemy import func, select, table, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from portal import backup, cli, datakeys, records, seed, tlog
-from portal.attestations import Attestation
-from portal.db import make_engine, session_scope
-from portal.settings import Settings
+from portal import cli
+from portal.base.db import make_engine, session_scope
+from portal.base.settings import Settings
+from portal.ledger import tlog
+from portal.ops import backup, seed
+from portal.privacy import data_keys
+from portal.records import certificates
+from portal.registration.attestations import Attestation
 from tests.conftest import PG_URL
 
 COUNTED = ("registrations", "certificates", "tlog_entries", "tlog_nodes", "tlog_checkpoints",
@@ -30,7 +34,7 @@ COUNTED = ("registrations", "certificates", "tlog_entries", "tlog_nodes", "tlog_
 
 def sign_checkpoint(engine: Engine, settings: Settings) -> dict[str, object]:
     with session_scope(engine, write=True) as session:
-        kid, private = records.ensure_registered(session, settings)
+        kid, private = certificates.ensure_registered(session, settings)
         checkpoint = tlog.record_checkpoint(session, origin=settings.issuer, kid=kid,
                                             sign=private.sign)
         session.commit()
@@ -79,7 +83,7 @@ def sqlite_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     SQLite's backup; PostgreSQL has its own below)."""
     if not PG_URL:
         return request.getfixturevalue("settings")  # a copy of the migrated template
-    from portal.migrate import upgrade
+    from portal.ops.migrate import upgrade
 
     settings = Settings(data_dir=tmp_path / "data", database_url="",
                         _env_file=None)  # type: ignore[call-arg]
@@ -145,7 +149,7 @@ def test_sqlite_backup_restore_and_verify(sqlite_engine, sqlite_settings, tmp_pa
 
     # Restored without the data key it was made with: restored, but not verified (exit 1).
     keyless = restored.model_copy(update={"data_dir": tmp_path / "keyless",
-                                          "data_key": datakeys.new_data_key()})
+                                          "data_key": data_keys.new_data_key()})
     use(monkeypatch, keyless)
     assert cli.main(["restore", str(made)]) == 1
     captured = capsys.readouterr()
@@ -226,7 +230,7 @@ def copy_of(sqlite_engine, sqlite_settings, tmp_path) -> Iterator:  # type: igno
 
 ENTRIES = tlog.LogEntry.__table__  # type: ignore[attr-defined]
 NODES = tlog.LogNode.__table__  # type: ignore[attr-defined]
-CERTIFICATES = records.Certificate.__table__  # type: ignore[attr-defined]
+CERTIFICATES = certificates.Certificate.__table__  # type: ignore[attr-defined]
 CHECKPOINTS = tlog.Checkpoint.__table__  # type: ignore[attr-defined]
 ATTESTATIONS = Attestation.__table__  # type: ignore[attr-defined]
 
@@ -318,7 +322,7 @@ def test_verification_finds_what_was_altered(copy_of) -> None:  # type: ignore[n
 
     # Restored where the data keys were not brought along: the personal data is unreadable.
     target, engine = copy_of("other-keys")
-    other_keys = target.model_copy(update={"data_key": datakeys.new_data_key(),
+    other_keys = target.model_copy(update={"data_key": data_keys.new_data_key(),
                                            "old_data_keys": ""})
     report = backup.verify(engine, other_keys)
     assert not report.ok

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bs4 import BeautifulSoup
 
-from portal.cases import Case, CaseNote
-from portal.events import OutboxEvent
-from portal.registrations import Registration
-from portal.sanctions import Sanction
+from portal.ledger.events import OutboxEvent
+from portal.oversight.cases import Case, CaseNote
+from portal.registration.models import Registration
+from portal.registration.sanctions import Sanction
 from tests.unit.http_wizard import field_errors, fresh, post
 from tests.unit.test_sanctions import SANCTION
 

@@ -14,8 +14,8 @@ from bs4 import BeautifulSoup
 from PIL import Image, ImageDraw
 from starlette.testclient import TestClient
 
-from portal.certificate_page import qr_svg, verify_url
-from portal.records import Certificate
+from portal.records.certificate_page import qr_svg, verify_url
+from portal.records.certificates import Certificate
 from tests.unit.http_wizard import ADULT_ID, fresh
 
 # Not the test server's own address, with a path and a trailing slash: the QR code must be built

@@ -16,9 +16,10 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
-from portal import accounts, notify
+from portal import accounts
 from portal.accounts import User
-from portal.db import session_scope
+from portal.base.db import session_scope
+from portal.platforms import notify
 from tests.unit.conftest import Auth, Platform, make_user
 
 ROUNDS = 20

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from bs4 import BeautifulSoup
 from sqlalchemy import update
 
-from portal import cases, charts, enforcement
 from portal.accounts import User
-from portal.identity import CHINA_TZ
-from portal.registrations import Registration, Submission
+from portal.base import charts
+from portal.base.identity import CHINA_TZ
+from portal.oversight import cases, enforcement
+from portal.registration.models import Registration, Submission
 from portal.web.dashboard import month_starts
 from tests.unit.conftest import staff_client
 from tests.unit.http_wizard import fresh

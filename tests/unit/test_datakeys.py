@@ -11,17 +11,19 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
-from portal import accounts, cli, datakeys, platforms, webhooks
+from portal import accounts, cli
 from portal.accounts import User
-from portal.crypto import DataCipher, DecryptionError
-from portal.registrations import (
+from portal.base.crypto import DataCipher, DecryptionError
+from portal.base.settings import Settings
+from portal.platforms import clients, webhooks
+from portal.privacy import data_keys
+from portal.registration.models import (
     Document,
     Registration,
     Submission,
     document_context,
     secret_context,
 )
-from portal.settings import Settings
 from tests.unit.conftest import make_user
 from tests.unit.http_wizard import ADULT_ID, PNG
 
@@ -54,7 +56,7 @@ def populated(approved, session, settings) -> dict[str, Any]:  # type: ignore[no
     a platform with a webhook secret and a staff member with a TOTP secret, all under key A."""
     session.rollback()
     cipher = DataCipher(KEY_A)
-    client = platforms.create_client(session, name="Platform A", kind="platform")
+    client = clients.create_client(session, name="Platform A", kind="platform")
     session.flush()
     webhook_secret = webhooks._store_secret(settings, client)
     client.webhook_url = "https://platform.example/hooks"
@@ -107,7 +109,7 @@ def clear_values(session, cipher: DataCipher) -> dict[str, Any]:  # type: ignore
         out[f"document {document.id}"] = cipher.decrypt(
             document.ciphertext, context=document_context(document.registration_id,
                                                            document.kind))
-    for client in session.exec(select(platforms.ApiClient)):
+    for client in session.exec(select(clients.ApiClient)):
         if client.webhook_secret is not None:
             out[f"client {client.id}"] = cipher.decrypt_text(
                 client.webhook_secret, context=webhooks.secret_context(client.id))
@@ -130,7 +132,7 @@ def test_rotation_moves_every_ciphertext_to_the_new_key_and_nothing_else(
     before = snapshot(engine)
 
     lines: list[str] = []
-    report = datakeys.rotate(engine, rotated_settings(settings, KEY_A), batch_size=1,
+    report = data_keys.rotate(engine, rotated_settings(settings, KEY_A), batch_size=1,
                              progress=lines.append)
 
     assert report.failures == []
@@ -151,14 +153,14 @@ def test_rotation_moves_every_ciphertext_to_the_new_key_and_nothing_else(
 
     # A second run finds nothing to do and changes nothing at all.
     whole = snapshot(engine, skip=set())
-    again = datakeys.rotate(engine, rotated_settings(settings, KEY_A))
+    again = data_keys.rotate(engine, rotated_settings(settings, KEY_A))
     assert again.values == 0 and again.rows_changed == 0 and again.failures == []
     assert snapshot(engine, skip=set()) == whole
 
 
 def test_dry_run_counts_and_changes_nothing(populated, engine, session, settings) -> None:
     whole = snapshot(engine, skip=set())
-    report = datakeys.rotate(engine, rotated_settings(settings, KEY_A), dry_run=True)
+    report = data_keys.rotate(engine, rotated_settings(settings, KEY_A), dry_run=True)
     assert report.dry_run and report.values == 8 and report.rows_changed == 6
     assert snapshot(engine, skip=set()) == whole
     assert clear_values(session, DataCipher(KEY_A))
@@ -167,11 +169,11 @@ def test_dry_run_counts_and_changes_nothing(populated, engine, session, settings
 def test_a_stopped_rotation_resumes_where_it_left_off(populated, engine, session,
                                                       settings) -> None:
     new = rotated_settings(settings, KEY_A)
-    cipher = datakeys.cipher_for(new)
-    documents = next(t for t in datakeys.TARGETS if t.name == "documents.ciphertext")
-    first = datakeys.rotate_target(engine, cipher, documents, dry_run=False)
+    cipher = data_keys.cipher_for(new)
+    documents = next(t for t in data_keys.TARGETS if t.name == "documents.ciphertext")
+    first = data_keys.rotate_target(engine, cipher, documents, dry_run=False)
     assert first.values == 2
-    rest = datakeys.rotate(engine, new)
+    rest = data_keys.rotate(engine, new)
     assert {t.name: t.values for t in rest.tables}["documents.ciphertext"] == 0
     assert rest.values == 6
     assert clear_values(session, DataCipher(KEY_B))
@@ -185,7 +187,7 @@ def test_values_under_an_unknown_key_are_reported_and_left_alone(populated, engi
         "JBSWY3DPEHPK3PXP", context=f"user:{staff.id}:totp".encode())
     session.add(staff)
     session.commit()
-    report = datakeys.rotate(engine, rotated_settings(settings, KEY_A))
+    report = data_keys.rotate(engine, rotated_settings(settings, KEY_A))
     assert report.failures == [f"users.totp_secret id {staff.id}: unknown data key id "
                                f"{DataCipher(KEY_C).current_kid}"]
     assert report.values == 7
@@ -196,7 +198,7 @@ def test_values_under_an_unknown_key_are_reported_and_left_alone(populated, engi
 
 def test_totp_context_matches_the_accounts_module(session) -> None:
     user = make_user(session, email="admin3@example.com", role="admin")
-    assert datakeys._totp_context(user) == accounts._totp_context(user)
+    assert data_keys._totp_context(user) == accounts._totp_context(user)
 
 
 def test_cli_rotates_prints_progress_and_a_final_count(populated, settings, monkeypatch,

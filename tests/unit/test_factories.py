@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from portal import records
 from portal.accounts import User
-from portal.attestations import Attestation
-from portal.events import history_of
-from portal.registrations import Document, Registration, Submission
-from portal.review import Decision
-from portal.sanctions import Sanction
+from portal.ledger.events import history_of
+from portal.oversight.review import Decision
+from portal.records import certificates
+from portal.registration.attestations import Attestation
+from portal.registration.models import Document, Registration, Submission
+from portal.registration.sanctions import Sanction
 from tests.unit.conftest import Platform
 from tests.unit.factories import (
     APPLICANT_EMAIL,
@@ -65,7 +65,7 @@ def test_each_status_with_its_history(status, session, settings, engine) -> None
 def test_approved_has_a_certificate_and_is_valid_for_platforms(app, session, settings) -> None:
     registration = make_registration(session, settings)  # approved by default
     assert registration.status == "approved" and registration.valid_until is not None
-    certificate = records.current_certificate(session, registration.id or 0)
+    certificate = certificates.current_certificate(session, registration.id or 0)
     assert certificate is not None and certificate.number == registration.number
     platform = Platform(app, session, "Platform A")
     body = platform.get(f"/registrations/{registration.number}").json()
@@ -88,7 +88,7 @@ def test_suspension_and_closure_are_sanctions(session, settings) -> None:
                                           "date_of_birth": born_years_ago(30).isoformat()})
     kinds = {s.registration_id: s.kind for s in fresh(session, Sanction)}
     assert kinds == {suspended.id: "suspend", revoked.id: "close"}
-    assert records.current_certificate(session, suspended.id or 0) is not None
+    assert certificates.current_certificate(session, suspended.id or 0) is not None
 
 
 def test_accounts_have_no_password_and_are_confirmed(session, settings) -> None:

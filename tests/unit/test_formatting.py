@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from portal import i18n
+from portal.base import i18n
 from portal.web.core import make_templates
 
 

@@ -1,6 +1,6 @@
-"""One record (DESIGN §1): ``portal.full_record.build_record`` builds a registration's whole
-record for the moderator's page, the auditor's page and the authority API, and one partial
-(templates/partials/_record.html) renders it on both pages."""
+"""One record (DESIGN §1): ``portal.oversight.full_record.build_record`` builds a
+registration's whole record for the moderator's page, the auditor's page and the authority API,
+and one partial (templates/partials/_record.html) renders it on both pages."""
 
 from __future__ import annotations
 
@@ -15,22 +15,14 @@ from sqlalchemy import inspect, update
 from sqlmodel import Session, col, select
 from starlette.testclient import TestClient
 
-from portal import (
-    cases,
-    crypto,
-    enforcement,
-    full_record,
-    i18n,
-    identity,
-    lifecycle,
-    review,
-    sanctions,
-    wizard,
-)
 from portal.accounts import User
 from portal.api.audit import RecordAnswer, record
-from portal.registrations import Registration, Submission
-from portal.settings import Settings
+from portal.base import crypto, i18n, identity
+from portal.base.settings import Settings
+from portal.lifecycle import transitions, wizard
+from portal.oversight import cases, enforcement, full_record, review
+from portal.registration import sanctions
+from portal.registration.models import Registration, Submission
 from tests.unit import factories, http_wizard
 from tests.unit.factories import (
     APPLICANT_EMAIL,
@@ -89,7 +81,7 @@ def eventful(session: Session, settings: Settings, *, decide_appeal: bool = True
                             signing=factories.testclient_signing(),
                             today=identity.china_today())
     session.commit()
-    lifecycle.submit(session, settings, registration=registration, user=applicant,
+    transitions.submit(session, settings, registration=registration, user=applicant,
                      signature="张三", signing=factories.testclient_signing(),
                      today=identity.china_today())
     session.commit()

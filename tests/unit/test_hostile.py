@@ -35,13 +35,15 @@ from hypothesis import strategies as st
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from portal import crypto, identity, outbound, probe, steps, uploads, webhooks
 from portal.app import CSP
-from portal.errors import FormErrors
-from portal.forms import _CONTROL, Checker, StepContext, staff_text
-from portal.identity import HTTPProvider, IdentityClaim, ProviderUnavailable
-from portal.registrations import Document, Registration
-from portal.settings import Settings
+from portal.base import crypto, identity, outbound, uploads
+from portal.base.errors import FormErrors
+from portal.base.forms import _CONTROL, Checker, StepContext, staff_text
+from portal.base.identity import HTTPProvider, IdentityClaim, ProviderUnavailable
+from portal.base.settings import Settings
+from portal.platforms import webhooks
+from portal.registration import site_probe, steps
+from portal.registration.models import Document, Registration
 from portal.web.core import MAX_BODY_BYTES, linkify
 from tests.unit.conftest import Auth, csrf_from, make_user
 from tests.unit.http_wizard import (
@@ -860,8 +862,8 @@ def test_the_probe_and_the_identity_provider_never_connect_to_a_private_address(
         address: str, public_first: bool) -> None:
     answers = (PUBLIC_IP, address) if public_first else (address,)
     with mock.patch.object(socket, "create_connection", must_not_connect):
-        result = probe.probe_site("shop.example", allow="", resolve=Resolver(answers))
-        assert [(f.check, f.ok) for f in result.findings] == [(probe.OUTBOUND_ALLOWED, False)]
+        result = site_probe.probe_site("shop.example", allow="", resolve=Resolver(answers))
+        assert [(f.check, f.ok) for f in result.findings] == [(site_probe.OUTBOUND_ALLOWED, False)]
         with provider_resolving(Resolver(answers)), pytest.raises(ProviderUnavailable):
             HTTPProvider("https://idp.example/verify").verify(CLAIM, today=TODAY)
 
@@ -907,14 +909,14 @@ def test_the_site_probe_connects_only_to_the_address_it_checked() -> None:
     https, http = Listener(), Listener()
     resolve = Resolver(("127.0.0.1",), ("10.0.0.7",))
     try:
-        result = probe.probe_site("shop.example", allow="127.0.0.1/32", resolve=resolve,
+        result = site_probe.probe_site("shop.example", allow="127.0.0.1/32", resolve=resolve,
                                   timeout=3, https_port=https.port, http_port=http.port)
     finally:
         https.close()
         http.close()
     assert resolve.asked == ["shop.example"]
     assert https.accepted == 1 and http.accepted == 1
-    assert probe.OUTBOUND_ALLOWED not in [f.check for f in result.findings]
+    assert site_probe.OUTBOUND_ALLOWED not in [f.check for f in result.findings]
 
 
 class IdentityService(BaseHTTPRequestHandler):

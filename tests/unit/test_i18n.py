@@ -11,7 +11,7 @@ import pytest
 from babel.messages.pofile import read_po
 from bs4 import BeautifulSoup
 
-from portal import i18n
+from portal.base import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 ZH_PO = ROOT / "portal" / "locale" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"

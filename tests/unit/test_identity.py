@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from portal import identity
-from portal.identity import (
+from portal.base import identity
+from portal.base.identity import (
     FormatProvider,
     HTTPProvider,
     IdentityClaim,
@@ -23,7 +23,7 @@ from portal.identity import (
     VerificationResult,
     Who,
 )
-from portal.settings import Settings
+from portal.base.settings import Settings
 
 DATA = json.loads((Path(__file__).parents[1] / "data" / "identities.json").read_text("utf-8"))
 TODAY = date(2025, 6, 15)
@@ -623,7 +623,7 @@ def test_http_provider_unavailable_when_connection_refused() -> None:
 def test_http_provider_refuses_loopback_unless_allowed(
     service: FakeService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="portal.identity")
+    caplog.set_level(logging.WARNING, logger="portal.base.identity")
     with pytest.raises(ProviderUnavailable, match="non-public address"):
         service.provider("/ok", allow="").verify(ADULT, today=TODAY)
     assert service.received == []
@@ -634,7 +634,7 @@ def test_http_provider_refuses_loopback_unless_allowed(
 def test_http_provider_logs_failures_without_personal_data(
     service: FakeService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="portal.identity")
+    caplog.set_level(logging.WARNING, logger="portal.base.identity")
     with pytest.raises(ProviderUnavailable):
         service.provider("/error?key=topsecret").verify(ADULT, today=TODAY)
     [record] = caplog.records

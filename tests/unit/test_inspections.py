@@ -9,13 +9,14 @@ from sqlalchemy import func
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import records, tlog
 from portal.accounts import User
-from portal.events import HistoryEntry
-from portal.identity import china_today
-from portal.inspections import Finding, Inspection
-from portal.registrations import Registration
-from portal.sanctions import Sanction
+from portal.base.identity import china_today
+from portal.ledger import tlog
+from portal.ledger.events import HistoryEntry
+from portal.oversight.inspections import Finding, Inspection
+from portal.records import certificates
+from portal.registration.models import Registration
+from portal.registration.sanctions import Sanction
 from tests.unit.conftest import csrf_from, staff_client
 from tests.unit.http_wizard import field_errors, fresh, summary_items
 
@@ -47,8 +48,8 @@ def _until() -> str:
 
 def _snapshot(session, registration_id: int) -> tuple:  # type: ignore[no-untyped-def,type-arg]
     session.rollback()
-    count = session.exec(select(func.count()).select_from(records.Certificate).where(
-        records.Certificate.registration_id == registration_id)).one()
+    count = session.exec(select(func.count()).select_from(certificates.Certificate).where(
+        certificates.Certificate.registration_id == registration_id)).one()
     history = [h.action for h in session.exec(select(HistoryEntry).where(
         HistoryEntry.registration_id == registration_id))]
     return (session.get(Registration, registration_id).status, count, tlog.size(session),
@@ -58,7 +59,7 @@ def _snapshot(session, registration_id: int) -> tuple:  # type: ignore[no-untype
 def test_an_inspection_closed_with_a_suspension(approved, app, session) -> None:
     number, _moderator = approved
     registration = fresh(session, Registration, number=number)[0]
-    certificates_before = len(fresh(session, records.Certificate,
+    certificates_before = len(fresh(session, certificates.Certificate,
                                     registration_id=registration.id))
     with staff(app, session, "auditor@example.com") as auditor:
         assert "No inspections yet." in auditor.get("/audit/inspections").text
@@ -97,10 +98,10 @@ def test_an_inspection_closed_with_a_suspension(approved, app, session) -> None:
     assert inspection.closed_by == auditor_user.id
     assert inspection.conclusion == "Follower counts were faked"
     # The sanction service re-issued the certificate with the new status.
-    certificates = fresh(session, records.Certificate, registration_id=registration.id)
-    assert len(certificates) == certificates_before + 1
-    current = records.current_certificate(session, registration.id)
-    assert records.certificate_json(current)["status"] == "suspended"
+    issued = fresh(session, certificates.Certificate, registration_id=registration.id)
+    assert len(issued) == certificates_before + 1
+    current = certificates.current_certificate(session, registration.id)
+    assert certificates.certificate_json(current)["status"] == "suspended"
     actions = [(h.action, h.actor_role) for h in fresh(
         session, HistoryEntry, registration_id=registration.id)]
     for action in ("inspection_opened", "inspection_finding", "sanction_applied",

@@ -8,7 +8,7 @@ import hashlib
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from portal.records import Certificate
+from portal.records.certificates import Certificate
 from tests.unit.http_wizard import fresh
 
 
@@ -17,7 +17,7 @@ def _h(data: bytes) -> bytes:
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, path: list[bytes], root: bytes) -> bool:
-    """RFC 9162 §2.1.3.2, independently of portal.tlog."""
+    """RFC 9162 §2.1.3.2, independently of portal.ledger.tlog."""
     if index >= size:
         return False
     fn, sn, r = index, size - 1, leaf
@@ -39,7 +39,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, path: list[bytes], root
 
 def verify_consistency(first: int, second: int, proof: list[bytes], r1: bytes, r2: bytes
                        ) -> bool:
-    """RFC 9162 §2.1.4.2, independently of portal.tlog."""
+    """RFC 9162 §2.1.4.2, independently of portal.ledger.tlog."""
     if first == second:
         return not proof and r1 == r2
     if not proof:
@@ -100,8 +100,8 @@ def test_checkpoint_entries_and_proofs_verify_independently(approved, client, se
 
 
 def test_log_grows_consistently(approved, client, session) -> None:
-    from portal import tlog
-    from portal.db import session_scope, utcnow
+    from portal.base.db import session_scope, utcnow
+    from portal.ledger import tlog
 
     first = client.get("/api/v1/log/checkpoint").json()
     engine = client.app.state.engine

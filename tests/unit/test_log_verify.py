@@ -22,8 +22,10 @@ import rfc8785
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from portal import cli, tlog, verifier
-from portal.db import session_scope, utcnow
+from portal import cli
+from portal.base.db import session_scope, utcnow
+from portal.ledger import tlog
+from portal.records import verifier
 from tests.unit.test_log_api import verify_consistency, verify_inclusion
 
 
@@ -109,7 +111,7 @@ def test_first_run_stores_and_later_runs_are_consistent(approved, app, live, sta
     assert code == 0 and out.startswith("first checkpoint stored: tree_size 1 root ")
     first = json.loads(state.read_text())
     assert first["tree_size"] == 1 and first["origin"] == app.state.settings.issuer
-    assert verifier.records.verify_signature(
+    assert verifier.certificates.verify_signature(
         first, verifier.load_keys(f"{first['origin']}/.well-known/portal-keys.json"))
 
     number, moderator = approved
@@ -271,7 +273,7 @@ def test_an_unreadable_state_file_is_left_alone(stored, live, state, capsys) -> 
 
 
 def _mth(leaves: list[bytes]) -> bytes:
-    """RFC 6962 §2.1 Merkle Tree Hash over leaf hashes, written apart from portal.tlog."""
+    """RFC 6962 §2.1 Merkle Tree Hash over leaf hashes, written apart from portal.ledger.tlog."""
     if len(leaves) == 1:
         return leaves[0]
     k = 1
@@ -282,7 +284,7 @@ def _mth(leaves: list[bytes]) -> bytes:
 
 def test_every_proof_the_api_serves_verifies_independently(approved, app, client) -> None:
     """Consistency proofs for every pair of sizes 1 ≤ m ≤ n ≤ 21, and inclusion proofs for every
-    leaf of every size, checked with test_log_api.py's RFC 9162 verifiers (not portal.tlog's)
+    leaf of every size, checked with test_log_api.py's RFC 9162 verifiers (not portal.ledger.tlog's)
     against roots computed here from the entries."""
     append(app, 20)
     checkpoint = client.get("/api/v1/log/checkpoint").json()

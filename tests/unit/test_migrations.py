@@ -10,10 +10,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-import portal.models  # noqa: F401
+import portal.ops.schema  # noqa: F401
 from portal.accounts import User
-from portal.db import make_engine, session_scope, utcnow
-from portal.migrate import alembic_config, include_object
+from portal.base.db import make_engine, session_scope, utcnow
+from portal.ops.migrate import alembic_config, include_object
 from tests.unit.conftest import make_user
 
 

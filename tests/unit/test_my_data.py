@@ -9,10 +9,10 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import enforcement, review
 from portal.accounts import User
-from portal.pii_access import PiiAccess
-from portal.registrations import Registration
+from portal.ledger.pii_access import PiiAccess
+from portal.oversight import enforcement, review
+from portal.registration.models import Registration
 from tests.unit.conftest import Auth, make_user
 from tests.unit.http_wizard import (
     ADULT_ID,

@@ -8,8 +8,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import select
 
-from portal import notify
-from portal.notify import MailboxMessage
+from portal.platforms import notify
+from portal.platforms.notify import MailboxMessage
 
 
 class Sink:

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from portal.outbound import OutboundRefused, check_url, parse_allow, pinned_connection
+from portal.base.outbound import OutboundRefused, check_url, parse_allow, pinned_connection
 
 
 def resolver(*addresses: str):  # type: ignore[no-untyped-def]

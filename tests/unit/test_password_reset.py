@@ -13,9 +13,10 @@ from passlib.context import CryptContext
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import accounts, crypto
+from portal import accounts
 from portal.accounts import User
-from portal.notify import MailboxMessage
+from portal.base import crypto
+from portal.platforms.notify import MailboxMessage
 from tests.unit.conftest import STRONG_PASSWORD, Auth, csrf_from, make_user
 
 NEW_PASSWORD = "amber lighthouse tractor 73 fern"

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from portal import uploads
-from portal.crypto import (
+from portal.base import uploads
+from portal.base.crypto import (
     DataCipher,
     DecryptionError,
     cipher_for,
@@ -18,8 +18,8 @@ from portal.crypto import (
     mask_phone,
     name_key,
 )
-from portal.settings import Settings, SettingsError
-from portal.uploads import (
+from portal.base.settings import Settings, SettingsError
+from portal.base.uploads import (
     MAX_UPLOAD_BYTES,
     UploadError,
     check_upload,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import trustme
 
-from portal.probe import (
+from portal.registration.site_probe import (
     CERTIFICATE_VALID,
     DOMAIN_VALID,
     HSTS,

@@ -7,8 +7,9 @@ import json
 
 import rfc8785
 
-from portal import records, tlog
-from portal.records import Certificate, SigningKey
+from portal.ledger import tlog
+from portal.records import certificates
+from portal.records.certificates import Certificate, SigningKey
 from tests.unit.http_wizard import ADULT_ID, fresh
 
 
@@ -27,9 +28,9 @@ def test_approval_issues_a_signed_certificate(approved, client, session) -> None
     assert not any(isinstance(v, float) for v in body.values())
     keys = client.get("/.well-known/portal-keys.json").json()["keys"]
     assert [k["status"] for k in keys] == ["active"] and keys[0]["kid"] == body["kid"]
-    assert records.verify_signature(body, keys)
+    assert certificates.verify_signature(body, keys)
     tampered = {**body, "status": "revoked"}
-    assert not records.verify_signature(tampered, keys)
+    assert not certificates.verify_signature(tampered, keys)
 
 
 def test_certificate_is_in_the_log(approved, session) -> None:
@@ -59,20 +60,20 @@ def test_no_certificate_before_approval(submitted, client) -> None:
 
 def test_rotated_key_keeps_old_certificates_verifiable(approved, session, settings) -> None:
     body = json.loads(fresh(session, Certificate)[0].document)
-    records.generate_key_file(settings)
-    kid, _private = records.ensure_registered(session, settings)
+    certificates.generate_key_file(settings)
+    kid, _private = certificates.ensure_registered(session, settings)
     session.commit()
     assert kid != body["kid"]
-    keys = records.public_keys(session)
+    keys = certificates.public_keys(session)
     assert {k["kid"]: k["status"] for k in keys} == {body["kid"]: "retired", kid: "active"}
-    assert records.verify_signature(body, keys)
+    assert certificates.verify_signature(body, keys)
     assert len(fresh(session, SigningKey)) == 2
 
 
 def test_rotation_is_logged_and_announced(approved, session, settings) -> None:
-    from portal.events import OutboxEvent
+    from portal.ledger.events import OutboxEvent
 
-    kid, _path = records.rotate(session, settings)
+    kid, _path = certificates.rotate(session, settings)
     session.rollback()
     last = tlog.entries(session, tlog.size(session) - 1, tlog.size(session))[0]["entry"]
     assert last["type"] == "key.rotated" and last["kid"] == kid

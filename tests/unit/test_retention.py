@@ -14,12 +14,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 from starlette.testclient import TestClient
 
-from portal import audit, cli, jobs, lifecycle, registrations, retention, review, tlog
+from portal import cli
 from portal.accounts import User
-from portal.attestations import Attestation, Declaration, canonical_sha256
-from portal.db import utcnow
-from portal.events import HistoryEntry
-from portal.registrations import Document, Registration, Submission
+from portal.base.db import utcnow
+from portal.ledger import tlog
+from portal.ledger.events import HistoryEntry
+from portal.lifecycle import transitions
+from portal.ops import jobs
+from portal.oversight import auditing, review
+from portal.privacy import retention
+from portal.registration import models
+from portal.registration.attestations import Attestation, Declaration, canonical_sha256
+from portal.registration.models import Document, Registration, Submission
 from tests.unit.conftest import Auth, make_user
 from tests.unit.http_wizard import ADULT_ID, Wizard, verify_email
 
@@ -59,7 +65,7 @@ def people(app, session, settings) -> dict[str, Registration]:  # type: ignore[n
         registration = registration_of(session, email)
         if name in ("old", "recent"):
             user = session.get(User, registration.user_id)
-            lifecycle.deregister(session, settings, registration=registration, user=user)
+            transitions.deregister(session, settings, registration=registration, user=user)
         if name == "expired":
             registration.valid_until = utcnow() - timedelta(seconds=1)
             session.add(registration)
@@ -205,7 +211,7 @@ def test_integrity_says_erased_by_retention_not_altered(people, engine, session,
                                                         app) -> None:
     retention.purge(engine, settings, now=NOW)
     registration = registration_of(session, "old@example.com")
-    result = audit.integrity(session, registration)
+    result = auditing.integrity(session, registration)
     assert result.ok, result.first_problem
     erased = [c for c in result.checks if "Erased by retention" in c.reason]
     assert len(erased) == 1 and NOW.date().isoformat() in erased[0].reason
@@ -215,7 +221,7 @@ def test_integrity_says_erased_by_retention_not_altered(people, engine, session,
     session.execute(update(Declaration).where(Declaration.id == declaration.id)  # type: ignore[arg-type]
                     .values(data={**declaration.data, "audience": "adults_only"}))
     session.commit()
-    result = audit.integrity(session, registration_of(session, "old@example.com"))
+    result = auditing.integrity(session, registration_of(session, "old@example.com"))
     assert not result.ok and "declaration" in result.first_problem
 
     make_user(session, email="auditor@example.com", role="auditor")
@@ -233,9 +239,9 @@ def test_the_owner_of_a_purged_registration_can_start_again(people, engine, sess
     expired = registration_of(session, "expired@example.com")
     user = session.get(User, expired.user_id)
     # A purged expired registration has ended for good: no renewal, a new one may start.
-    assert registrations.current_registration(session, user) is None
-    with pytest.raises(registrations.NotFound):
-        lifecycle.start_renewal(session, registration=expired, user=user)
+    assert models.current_registration(session, user) is None
+    with pytest.raises(models.NotFound):
+        transitions.start_renewal(session, registration=expired, user=user)
     document = session.exec(select(Document).where(
         Document.registration_id == expired.id)).first()
     with TestClient(app, follow_redirects=False) as browser:

@@ -8,14 +8,15 @@ import pytest
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
-from portal import crypto, pii_access
-from portal.attestations import Attestation
-from portal.blocklist import BlocklistEntry
-from portal.events import HistoryEntry, OutboxEvent
-from portal.notify import MailboxMessage, Notification
-from portal.registrations import TRANSITIONS, NotAllowed, Registration, StaleState, move
-from portal.review import Decision
-from portal.screening import ScreeningFlag
+from portal.base import crypto
+from portal.ledger import pii_access
+from portal.ledger.events import HistoryEntry, OutboxEvent
+from portal.oversight.review import Decision
+from portal.platforms.notify import MailboxMessage, Notification
+from portal.registration.attestations import Attestation
+from portal.registration.blocklist import BlocklistEntry
+from portal.registration.models import TRANSITIONS, NotAllowed, Registration, StaleState, move
+from portal.registration.screening import ScreeningFlag
 from tests.unit.conftest import Auth, csrf_from, make_user
 from tests.unit.http_wizard import (
     ADULT_ID,
@@ -302,19 +303,19 @@ def test_find_a_registration_by_number(submitted, moderator) -> None:
 
 def test_declared_shop_site_is_probed_at_submission(client, auth, session, monkeypatch,
                                                     settings) -> None:
-    from portal import probe
+    from portal.registration import site_probe
 
     asked = []
 
     def fake_probe(domain, *, allow, timeout):  # type: ignore[no-untyped-def]
         asked.append((domain, allow))
-        return probe.ProbeResult(domain=domain, checked_at="2026-11-30T00:00:00Z",
-                                 reachable=True, findings=[
-                                     probe.Finding("https_reachable", True, "HTTP 200"),
-                                     probe.Finding("hsts", False, "no Strict-Transport-Security"),
-                                 ])
+        return site_probe.ProbeResult(
+            domain=domain, checked_at="2026-11-30T00:00:00Z", reachable=True, findings=[
+                site_probe.Finding("https_reachable", True, "HTTP 200"),
+                site_probe.Finding("hsts", False, "no Strict-Transport-Security"),
+            ])
 
-    monkeypatch.setattr(probe, "probe_site", fake_probe)
+    monkeypatch.setattr(site_probe, "probe_site", fake_probe)
     settings.outbound_allow = "10.0.0.0/8"
     auth.sign_up("operator@example.com")
     verify_email(session, "operator@example.com")

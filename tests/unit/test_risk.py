@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from portal import jobs, risk, tlog
-from portal.records import Certificate
-from portal.registrations import Registration
+from portal.ledger import tlog
+from portal.ops import jobs
+from portal.records.certificates import Certificate
+from portal.registration import risk
+from portal.registration.models import Registration
 from tests.unit.http_wizard import Wizard, field_errors, fresh, post, version_of
 from tests.unit.test_sanctions import sanction
 

@@ -22,12 +22,13 @@ from sqlmodel import Session, select
 from starlette.routing import BaseRoute, Mount
 from starlette.testclient import TestClient
 
-from portal import cases, enforcement, inspections, records
 from portal.accounts import User
-from portal.events import OutboxEvent
-from portal.platforms import ApiKey
-from portal.registrations import Document, Registration, RosterLink
-from portal.webhooks import WebhookDelivery
+from portal.ledger.events import OutboxEvent
+from portal.oversight import cases, enforcement, inspections
+from portal.platforms.clients import ApiKey
+from portal.platforms.webhooks import WebhookDelivery
+from portal.records import certificates
+from portal.registration.models import Document, Registration, RosterLink
 from tests.unit.conftest import Auth, Platform, csrf_from, make_user
 from tests.unit.http_wizard import Wizard, fresh
 
@@ -390,7 +391,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
     session.commit()
     document = session.exec(select(Document).where(
         Document.registration_id == registration.id)).first()
-    certificate = records.current_certificate(session, registration.id)
+    certificate = certificates.current_certificate(session, registration.id)
     key = session.exec(select(ApiKey).where(ApiKey.client_id == target.id)).one()
     assert document is not None and certificate is not None
 

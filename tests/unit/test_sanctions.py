@@ -8,15 +8,16 @@ from datetime import timedelta
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
-from portal import jobs, tlog
-from portal.blocklist import BlocklistEntry
-from portal.db import utcnow
-from portal.enforcement import end_due_suspensions
-from portal.events import HistoryEntry, OutboxEvent
-from portal.identity import china_today
-from portal.records import Certificate
-from portal.registrations import Registration
-from portal.sanctions import Appeal, Sanction
+from portal.base.db import utcnow
+from portal.base.identity import china_today
+from portal.ledger import tlog
+from portal.ledger.events import HistoryEntry, OutboxEvent
+from portal.ops import jobs
+from portal.oversight.enforcement import end_due_suspensions
+from portal.records.certificates import Certificate
+from portal.registration.blocklist import BlocklistEntry
+from portal.registration.models import Registration
+from portal.registration.sanctions import Appeal, Sanction
 from tests.unit.conftest import Auth, csrf_from, make_user, staff_client
 from tests.unit.http_wizard import Wizard, field_errors, fresh, post, verify_email, version_of
 

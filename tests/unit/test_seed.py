@@ -8,12 +8,16 @@ from collections import Counter
 from sqlalchemy import text
 from sqlmodel import col, func, select
 
-from portal import cli, crypto, records, seed, tlog
+from portal import cli
 from portal.accounts import User
-from portal.blocklist import BlocklistEntry
-from portal.events import HistoryEntry
-from portal.identity import china_today
-from portal.registrations import Registration
+from portal.base import crypto
+from portal.base.identity import china_today
+from portal.ledger import tlog
+from portal.ledger.events import HistoryEntry
+from portal.ops import seed
+from portal.records import certificates
+from portal.registration.blocklist import BlocklistEntry
+from portal.registration.models import Registration
 
 SEED = 7
 COUNT = 40
@@ -46,14 +50,14 @@ def _check_mix_of_states(seeded: seed.Report, session) -> None:  # type: ignore[
 
 def _check_certificates_verify_and_are_logged(session) -> None:  # type: ignore[no-untyped-def]
     session.rollback()
-    keys = records.public_keys(session)
+    keys = certificates.public_keys(session)
     approved = session.exec(select(Registration).where(Registration.status == "approved")).all()
     assert approved
     for registration in approved:
-        certificate = records.current_certificate(session, registration.id)
+        certificate = certificates.current_certificate(session, registration.id)
         assert certificate is not None, registration.number
-        document = records.certificate_json(certificate)
-        assert records.verify_signature(document, keys)
+        document = certificates.certificate_json(certificate)
+        assert certificates.verify_signature(document, keys)
         assert document["status"] == "approved" and document["number"] == registration.number
         assert certificate.log_index is not None
         (logged,) = tlog.entries(session, certificate.log_index, certificate.log_index + 1)
@@ -70,8 +74,8 @@ def _check_log_holds_one_entry_per_change(session) -> None:  # type: ignore[no-u
     assert indexes == list(range(size))  # one entry per recorded change, no gap, no stray
     types = Counter(e["entry"]["type"] for start in range(0, size, tlog.MAX_ENTRIES)
                     for e in tlog.entries(session, start, min(size, start + tlog.MAX_ENTRIES)))
-    certificates = session.exec(select(func.count()).select_from(records.Certificate)).one()
-    assert types["certificate.issued"] == certificates
+    issued = session.exec(select(func.count()).select_from(certificates.Certificate)).one()
+    assert types["certificate.issued"] == issued
     statuses = _statuses(session)
     for status in ("suspended", "revoked", "expired"):
         assert types[f"registration.{status}"] == statuses[status], status

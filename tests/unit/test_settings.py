@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from portal.settings import Settings, SettingsError
+from portal.base.settings import Settings, SettingsError
 
 
 def test_development_generates_secrets_once_and_shares_them(tmp_path) -> None:
@@ -24,7 +24,7 @@ def test_another_process_reuses_the_generated_secret(tmp_path) -> None:
     key = Settings(data_dir=tmp_path).secret("index_key")
     out = subprocess.run(
         [sys.executable, "-c",
-         "from portal.settings import Settings; print(Settings().secret('index_key'))"],
+         "from portal.base.settings import Settings; print(Settings().secret('index_key'))"],
         env={"PORTAL_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, check=True,
     )

@@ -15,10 +15,11 @@ from limits import storage, strategies
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import accounts, crypto
+from portal import accounts
 from portal.accounts import RecoveryCode, User
 from portal.app import create_app
-from portal.settings import Settings
+from portal.base import crypto
+from portal.base.settings import Settings
 from portal.web import accounts as web_accounts
 from tests.unit.conftest import STRONG_PASSWORD, Auth, csrf_from, make_user
 from tests.unit.test_certificate_page import decode

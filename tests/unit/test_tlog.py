@@ -21,8 +21,8 @@ from sqlalchemy import MetaData, event, func, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from portal import tlog
-from portal.db import session_scope
+from portal.base.db import session_scope
+from portal.ledger import tlog
 
 AT = "2026-11-30T08:00:00Z"
 N = 300  # the stored tree the exhaustive tests take prefixes of

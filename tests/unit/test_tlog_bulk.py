@@ -13,10 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from portal import tlog
-from portal.db import make_engine, session_scope
-from portal.migrate import upgrade
-from portal.settings import Settings
+from portal.base.db import make_engine, session_scope
+from portal.base.settings import Settings
+from portal.ledger import tlog
+from portal.ops.migrate import upgrade
 
 AT = "2026-11-30T08:00:00Z"
 N = 150

@@ -28,13 +28,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 from standardwebhooks import Webhook
 
-from portal import accounts, backup, platforms, records, seed, tlog, verifier, webhooks
-from portal.db import make_engine
-from portal.events import HistoryEntry, OutboxEvent
-from portal.platforms import ApiClient
-from portal.registrations import Registration
-from portal.settings import Settings
-from portal.web.admin import new_client
+from portal import accounts
+from portal.base.db import make_engine
+from portal.base.settings import Settings
+from portal.ledger import tlog
+from portal.ledger.events import HistoryEntry, OutboxEvent
+from portal.ops import backup, seed
+from portal.platforms import clients, webhooks
+from portal.platforms.clients import ApiClient
+from portal.platforms.onboarding import new_client
+from portal.records import certificates, verifier
+from portal.registration.models import Registration
 from tests.unit.conftest import STRONG_PASSWORD, csrf_from
 
 pytestmark = pytest.mark.postgres
@@ -155,7 +159,7 @@ class Setup:
 @pytest.fixture
 def two_servers(database_url: str, tmp_path: Path) -> Iterator[Setup]:
     storage.storage_from_string(REDIS_URL).reset()
-    key_file = records.generate_key_file(Settings(data_dir=tmp_path / "keys",
+    key_file = certificates.generate_key_file(Settings(data_dir=tmp_path / "keys",
                                                   _env_file=None))  # type: ignore[call-arg]
     shared = {
         "database_url": database_url,
@@ -181,8 +185,8 @@ def two_servers(database_url: str, tmp_path: Path) -> Iterator[Setup]:
                              role=accounts.Role.moderator)
         client, _key, secret = new_client(session, settings, name="Webhook platform",
                                           kind="platform", webhook_url=receiver.url)
-        rate_client = platforms.create_client(session, name="Busy platform", kind="platform")
-        rate_key = platforms.issue_key(session, rate_client)
+        rate_client = clients.create_client(session, name="Busy platform", kind="platform")
+        rate_key = clients.issue_key(session, rate_client)
         session.commit()
     assert secret
     receiver.secret = secret
@@ -310,16 +314,16 @@ def _check_one_log(setup: Setup, a: str, b: str) -> None:
     with Session(setup.engine) as session:
         registrations = session.exec(select(Registration)).all()
         assert {r.status for r in registrations} == {"approved"}
-        certificates = session.exec(select(records.Certificate)).all()
+        issued = session.exec(select(certificates.Certificate)).all()
         # One certificate per registration: the losing server of a duel issued nothing.
-        assert Counter(c.registration_id for c in certificates) == Counter(
+        assert Counter(c.registration_id for c in issued) == Counter(
             {r.id: 1 for r in registrations})
         size = tlog.size(session)
         appended = sorted(h.data["log_index"] for h in session.exec(select(HistoryEntry))
                           if "log_index" in h.data)
     # Every append has its own index, with no gap: one log, not one per server.
     assert appended == list(range(size))
-    assert len({c.log_index for c in certificates}) == len(certificates)
+    assert len({c.log_index for c in issued}) == len(issued)
 
     checkpoint = get_json(a, "/api/v1/log/checkpoint")
     assert get_json(b, "/api/v1/log/checkpoint") == checkpoint  # one head per tree size
@@ -343,7 +347,7 @@ def _check_one_log(setup: Setup, a: str, b: str) -> None:
     # registration's integrity.
     report = backup.verify(setup.engine, setup.settings)
     assert report.ok, report.problems
-    assert report.checkpoints >= 1 and report.log_size == size == len(certificates)
+    assert report.checkpoints >= 1 and report.log_size == size == len(issued)
 
 
 def _check_each_event_delivered_once(setup: Setup) -> None:

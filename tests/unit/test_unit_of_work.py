@@ -9,8 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from portal import notify
-from portal.notify import MailboxMessage
+from portal.platforms import notify
+from portal.platforms.notify import MailboxMessage
 from portal.web.core import page, send_after_commit
 
 

@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 from sqlmodel import select
 
-from portal import registrations, uploads
-from portal.registrations import Document, Registration
-from portal.uploads import UploadError, check_upload, clean_upload
-from portal.wizard import Upload, keep_uploads
+from portal.base import uploads
+from portal.base.uploads import UploadError, check_upload, clean_upload
+from portal.lifecycle.wizard import Upload, keep_uploads
+from portal.registration import models
+from portal.registration.models import Document, Registration
 from tests.unit.http_wizard import PDF, PNG, Wizard, field_errors, identity_form, verify_email
 
 GPS_IFD = 0x8825
@@ -238,13 +239,13 @@ def test_the_stored_document_has_no_gps_position(wizard, session, settings) -> N
     assert response.status_code == 303, field_errors(response.text)
     session.rollback()
     documents = {d.kind: d for d in session.exec(select(Document))}
-    front = registrations.read_document(settings, documents["id_front"])
+    front = models.read_document(settings, documents["id_front"])
     assert documents["id_front"].content_type == "image/jpeg"
     assert opened(front).format == "JPEG" and not opened(front).getexif()
     assert b"Exif" not in front and front != photo
     assert documents["id_front"].size == len(front)
     assert documents["id_front"].sha256 == hashlib.sha256(front).hexdigest()
-    back = registrations.read_document(settings, documents["id_back"])
+    back = models.read_document(settings, documents["id_back"])
     assert opened(back).format == "PNG" and not opened(back).getexif()
 
 
@@ -270,7 +271,7 @@ def test_files_stored_by_other_callers_are_cleaned_too(wizard, session, settings
                                uploads=[Upload("id_front", "x.jpg", "image/jpeg",
                                                jpeg(exif=exif()))])
     document = session.exec(select(Document)).one()
-    assert not opened(registrations.read_document(settings, document)).getexif()
+    assert not opened(models.read_document(settings, document)).getexif()
     with pytest.raises(UploadError):
         keep_uploads(session, settings, registration=registration,
                                    step="identity",

@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from portal import cli, verifier
+from portal import cli
+from portal.records import verifier
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
-from portal.records import Certificate
+from portal.records.certificates import Certificate
 from tests.unit.http_wizard import ADULT_ID, fresh
 
 
@@ -48,7 +48,7 @@ def test_submitted_registration_is_not_valid_and_drafts_are_unknown(submitted, a
 
 
 def test_buyer_reports_a_problem_which_opens_a_case(approved, app, session, settings) -> None:
-    from portal.cases import Case
+    from portal.oversight.cases import Case
     from tests.unit.conftest import csrf_from
 
     number, moderator = approved

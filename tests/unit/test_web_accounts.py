@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from portal.accounts import User
-from portal.notify import MailboxMessage
+from portal.platforms.notify import MailboxMessage
 from tests.unit.conftest import STRONG_PASSWORD, csrf_from, make_user
 
 

@@ -20,12 +20,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.testclient import TestClient
 
-from portal import buyers, cli, platforms, webhooks
-from portal.crypto import cipher_for
-from portal.db import make_engine, session_scope, utcnow
-from portal.errors import FormErrors
-from portal.events import OutboxEvent, event_json, visible_to_platform
-from portal.webhooks import WebhookAttempt, WebhookDelivery
+from portal import cli
+from portal.base.crypto import cipher_for
+from portal.base.db import make_engine, session_scope, utcnow
+from portal.base.errors import FormErrors
+from portal.ledger.events import OutboxEvent, event_json, visible_to_platform
+from portal.oversight import buyers
+from portal.platforms import clients, webhooks
+from portal.platforms.webhooks import WebhookAttempt, WebhookDelivery
 from tests.unit.conftest import Auth, csrf_from, make_user
 
 PUBLIC_IP = "93.184.215.14"  # a global address: passes the outbound check without an allow list
@@ -125,7 +127,7 @@ class Hook:
 
 def make_hook(session: Session, settings, url: str, name: str = "Platform A",  # type: ignore[no-untyped-def]
               **kwargs: Any) -> Hook:
-    client = platforms.create_client(session, name=name)
+    client = clients.create_client(session, name=name)
     secret = webhooks.configure(session, settings, client, url, **kwargs)
     session.commit()
     assert secret is not None and client.id is not None
@@ -172,7 +174,7 @@ def visible_events(engine: Engine, client_id: int) -> list[OutboxEvent]:
 
 
 def test_the_secret_is_shown_once_and_kept_encrypted(session, settings, receiver) -> None:
-    client = platforms.create_client(session, name="Platform A")
+    client = clients.create_client(session, name="Platform A")
     secret = webhooks.configure(session, settings, client, receiver.url("/a"))
     assert secret is not None and secret.startswith("whsec_")
     import base64
@@ -182,7 +184,7 @@ def test_the_secret_is_shown_once_and_kept_encrypted(session, settings, receiver
     assert client.webhook_secret is not None and secret.encode() not in client.webhook_secret
     assert webhooks.secret_of(settings, client) == secret
     # Bound to this client: the same ciphertext does not decrypt as another client's secret.
-    from portal.crypto import DecryptionError
+    from portal.base.crypto import DecryptionError
 
     with pytest.raises(DecryptionError):
         cipher_for(settings).decrypt_text(client.webhook_secret,
@@ -206,7 +208,7 @@ def test_the_secret_is_shown_once_and_kept_encrypted(session, settings, receiver
                                      "fd00::1", "::ffff:10.0.0.1", "0.0.0.0"])  # noqa: S104
 def test_a_url_resolving_to_a_non_public_address_is_refused(address, session, settings) -> None:
     settings.outbound_allow = ""
-    client = platforms.create_client(session, name="Platform A")
+    client = clients.create_client(session, name="Platform A")
     with pytest.raises(FormErrors) as refused:
         webhooks.configure(session, settings, client, "https://hooks.example.test/in",
                            resolve=resolver(PUBLIC_IP, address))
@@ -215,7 +217,7 @@ def test_a_url_resolving_to_a_non_public_address_is_refused(address, session, se
 
 
 def test_literal_private_addresses_are_refused_unless_allowed(session, settings) -> None:
-    client = platforms.create_client(session, name="Platform A")
+    client = clients.create_client(session, name="Platform A")
     settings.outbound_allow = ""
     for url in ("http://127.0.0.1:9000/hook", "http://[::1]/hook", "http://169.254.169.254/"):
         with pytest.raises(FormErrors) as refused:
@@ -236,23 +238,23 @@ def test_literal_private_addresses_are_refused_unless_allowed(session, settings)
     ("https://hooks.example.com/" + "a" * 500, "500 characters or fewer"),
 ])
 def test_malformed_urls_are_refused(url, says, session, settings) -> None:
-    client = platforms.create_client(session, name="Platform A")
+    client = clients.create_client(session, name="Platform A")
     with pytest.raises(FormErrors) as refused:
         webhooks.configure(session, settings, client, url, resolve=resolver(PUBLIC_IP))
     assert says in refused.value.errors["webhook_url"]
 
 
 def test_an_unknown_host_and_non_platforms_are_refused(session, settings) -> None:
-    client = platforms.create_client(session, name="Platform A")
+    client = clients.create_client(session, name="Platform A")
     with pytest.raises(FormErrors) as refused:
         webhooks.configure(session, settings, client, "https://nowhere.example.test/",
                            resolve=unresolvable)
     assert "nowhere.example.test cannot be found" in refused.value.errors["webhook_url"]
-    authority = platforms.create_client(session, name="Authority", kind="authority")
+    authority = clients.create_client(session, name="Authority", kind="authority")
     with pytest.raises(FormErrors):
         webhooks.configure(session, settings, authority, "https://hooks.example.com/",
                            resolve=resolver(PUBLIC_IP))
-    platforms.revoke_client(session, client)
+    clients.revoke_client(session, client)
     with pytest.raises(FormErrors):
         webhooks.configure(session, settings, client, "https://hooks.example.com/",
                            resolve=resolver(PUBLIC_IP))
@@ -363,7 +365,7 @@ def test_only_what_the_platform_may_see_is_sent(hook, session, engine, settings,
 
 
 def test_a_webhook_set_later_gets_only_later_events(session, engine, settings, receiver) -> None:
-    client = platforms.create_client(session, name="Platform A")
+    client = clients.create_client(session, name="Platform A")
     session.commit()
     block_buyers(session, client.id or 0, 2)  # before the webhook: in the events feed only
     webhooks.configure(session, settings, client, receiver.url("/a"))
@@ -411,7 +413,7 @@ def test_unreachable_and_slow_receivers_are_recorded(session, engine, settings,
     assert "refused" in attempt.error.lower() and attempt.status_code is None
     # Now slower than the time limit.
     with Session(engine) as db:
-        client = db.get(platforms.ApiClient, hook.client_id)
+        client = db.get(clients.ApiClient, hook.client_id)
         assert client is not None
         webhooks.configure(db, settings, client, receiver.url("/a"))
         db.commit()
@@ -487,7 +489,7 @@ def test_deliveries_of_a_removed_webhook_are_given_up(hook, session, engine, set
     with session_scope(engine, write=True) as db:
         webhooks.fan_out(db)
     session.rollback()  # a write from an old read snapshot would fail in WAL mode
-    client = session.get(platforms.ApiClient, hook.client_id)
+    client = session.get(clients.ApiClient, hook.client_id)
     assert client is not None
     webhooks.configure(session, settings, client, "")
     session.commit()

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from portal import identity
+from portal.base import identity
 from tests.e2e import wizard as w
 from tests.e2e.conftest import Server
 from tests.e2e.test_enforcement import log_in_staff

@@ -1,0 +1,214 @@
+"""The applicant's side of a registration's life (DESIGN §4): sign and submit (a number, the
+answers frozen as a version, the attestation and declaration, screening and the risk level),
+deregister, start a renewal, confirm the data is still right. Each runs in the caller's
+transaction with its history row and event.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.orm.attributes import flag_modified
+from sqlmodel import Session, col, select
+
+from portal.accounts import User
+from portal.base import identity
+from portal.base.db import utcnow
+from portal.base.errors import FormErrors, NotFound
+from portal.base.i18n import gettext as _
+from portal.base.settings import Settings
+from portal.ledger.events import SYSTEM, Actor, record_change
+from portal.lifecycle.wizard import Signing, missing
+from portal.records import certificates
+from portal.registration import attestations, risk, sanctions, screening, steps
+from portal.registration.models import (
+    PENDING,
+    PURGED,
+    REQUESTED,
+    SUBMITTABLE,
+    NotAllowed,
+    Registration,
+    StaleState,
+    Submission,
+    is_blocked,
+    move,
+)
+from portal.registration.sanctions import Sanction
+
+
+def _new_number(session: Session, year: int) -> str:
+    while True:
+        number = f"LR-{year}-{secrets.randbelow(10**7):07d}"
+        exists = session.exec(
+            select(func.count()).select_from(Registration).where(Registration.number == number)
+        ).one()
+        if not exists:
+            return number
+
+
+def submit(
+    session: Session,
+    settings: Settings,
+    *,
+    registration: Registration,
+    user: User,
+    signature: str,
+    signing: Signing,
+    today: date,
+    site_probe: dict[str, Any] | None = None,
+) -> Registration:
+    """Sign and submit: assign the number, freeze the answers, record the change; commit.
+
+    ``site_probe`` is what the probe of a declared shop site found (run before, outside the
+    transaction, since it waits on the network).
+    """
+    if registration.status not in SUBMITTABLE:
+        raise FormErrors({"_": _("This registration has already been submitted")})
+    errors: dict[str, str] = {}
+    if not user.email_verified:
+        errors["_email"] = _("Confirm your email address before you submit: open the link we "
+                             "sent you")
+    outstanding = missing(settings, registration, today=today)
+    if outstanding:
+        errors["_missing"] = _("Some answers are missing or need attention: see the list below")
+    legal_name = (registration.answers.get("identity") or {}).get("legal_name", "")
+    typed = " ".join(signature.split())
+    if not typed:
+        errors["signature"] = _("Type your full legal name to sign")
+    elif typed != legal_name:
+        errors["signature"] = _("Type your legal name exactly as in the identity step")
+    if errors:
+        raise FormErrors(errors)
+    identity_answers = registration.answers["identity"]
+    if (identity_answers.get("verification") or {}).get("status") == "refused":
+        raise FormErrors({"_": _("Your identity could not be verified. Check your identity "
+                                 "answers")})
+
+    if is_blocked(session, registration):
+        raise FormErrors({"_": _("This identity cannot be registered. Contact the platform "
+                                 "for more information")})
+
+    now = utcnow()
+    previous = registration.status
+    number = registration.number or _new_number(session, now.year)
+    age = steps.age_of(registration.answers, today)
+    band = "minor_16_17" if (registration.subject_kind == "person" and age is not None
+                             and age < identity.ADULT_AGE) else "adult"
+    try:
+        move(session, registration, "submitted", expected_version=registration.version,
+             values={"number": number, "submitted_at": now, "age_band": band})
+    except StaleState:
+        session.rollback()
+        raise FormErrors({"_": _("This registration has already been submitted")}) from None
+    version = 1 + session.exec(
+        select(func.count()).select_from(Submission)
+        .where(Submission.registration_id == registration.id)
+    ).one()
+    submitted = {k: v for k, v in registration.answers.items() if k != PENDING}
+    session.add(Submission(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        version=version, answers=submitted, signed_name=typed, submitted_at=now,
+        ip=signing.ip, user_agent=signing.user_agent[:400],
+    ))
+    security = registration.answers["security"]
+    attestation_data = {k: v for k, v in security.items() if k not in ("ip", "user_agent")}
+    session.add(attestations.Attestation(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        version=version,
+        data=attestation_data,
+        sha256=attestations.canonical_sha256(attestation_data),
+        signed_name=security.get("signature", ""),
+        signed_at=datetime.fromisoformat(security["signed_at"]),
+        ip=security.get("ip", ""),
+        user_agent=security.get("user_agent", ""),
+        site_probe=site_probe,
+    ))
+    declaration = registration.answers["content"]
+    session.add(attestations.Declaration(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        version=version, data=declaration,
+        sha256=attestations.canonical_sha256(declaration),
+    ))
+    record_change(
+        session,
+        action="submitted",
+        actor=Actor.of(user),
+        registration_id=registration.id,
+        number=number,
+        from_status=previous,
+        to_status="submitted",
+        data={"version": version},
+        event_type="registration.submitted",
+    )
+    screening.screen(session, settings, registration, today=today, site_probe=site_probe)
+    risk.refresh(session, settings, registration,
+                 sanctions_in_force=sanctions.in_force_count(session, registration.id or 0))
+    session.commit()
+    return registration
+
+
+def deregister(session: Session, settings: Settings, *, registration: Registration, user: User
+               ) -> Registration:
+    """The applicant ends their registration (PIPL: they may leave at any time); commit."""
+    if registration.user_id != user.id:
+        raise NotFound()
+    try:
+        previous = move(session, registration, "deregistered")
+    except (StaleState, NotAllowed):
+        session.rollback()
+        raise FormErrors({"_": _("This registration cannot be deregistered now")}) from None
+    if registration.number:
+        certificates.republish(session, settings, registration, actor=Actor.of(user),
+                          previous=previous, action="deregistered",
+                          event_type="registration.deregistered")
+    else:
+        record_change(session, action="deregistered", actor=Actor.of(user),
+                      registration_id=registration.id, from_status=previous,
+                      to_status="deregistered")
+    session.commit()
+    return registration
+
+
+def start_renewal(session: Session, *, registration: Registration, user: User) -> None:
+    """Ask the applicant to confirm every step again before an expired registration is renewed."""
+    if registration.user_id != user.id or registration.status != "expired" or \
+            registration.answers.get(PURGED):
+        raise NotFound()
+    today_steps = [s for s in steps.EDITABLE_STEPS if s in registration.answers]
+    message = _("Confirm this step again to renew your registration")
+    answers = {**registration.answers, REQUESTED: {step: message for step in today_steps}}
+    registration.answers = answers
+    flag_modified(registration, "answers")
+    registration.version += 1
+    session.add(registration)
+    record_change(session, action="renewal_started", actor=Actor.of(user),
+                  registration_id=registration.id, number=registration.number)
+    session.commit()
+
+
+def confirm_data(session: Session, *, registration: Registration, user: User) -> None:
+    """The operator confirms their data is still correct (every REFRESH_DAYS); commit."""
+    if registration.user_id != user.id or registration.status not in ("approved", "suspended"):
+        raise NotFound()
+    registration.data_confirmed_at = utcnow()
+    session.add(registration)
+    record_change(session, action="data_confirmed", actor=Actor.of(user),
+                  registration_id=registration.id, number=registration.number)
+    _end_refresh_restrictions(session, registration)
+    session.commit()
+
+
+def _end_refresh_restrictions(session: Session, registration: Registration) -> None:
+    """Lift the system's restriction once the operator has confirmed their data; caller commits."""
+    for sanction in session.exec(select(Sanction).where(
+            Sanction.registration_id == registration.id, Sanction.kind == "restrict_functions",
+            col(Sanction.issued_by).is_(None), Sanction.state == "active")):
+        sanction.state = "ended"
+        sanction.ended_at = utcnow()
+        session.add(sanction)
+        record_change(session, action="restriction_ended", actor=SYSTEM,
+                      registration_id=registration.id, number=registration.number,
+                      data={"sanction": sanction.id})

@@ -1,0 +1,407 @@
+"""The registration wizard (DESIGN §3): start a registration, check and save each step (answers,
+sensitive values encrypted, uploads kept), the identity check, the roster links between MCNs and
+streamers, and each step's state on the task list."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm.attributes import flag_modified
+from sqlmodel import Session, select
+
+from portal.accounts import User
+from portal.base import crypto, identity, uploads
+from portal.base.db import utcnow
+from portal.base.errors import FormErrors, NotFound
+from portal.base.forms import FormInput, StepContext
+from portal.base.i18n import gettext as _
+from portal.base.settings import Settings
+from portal.ledger.events import Actor, record_change
+from portal.registration import steps
+from portal.registration.models import (
+    EDITABLE,
+    PENDING,
+    REQUESTED,
+    Document,
+    Registration,
+    RosterLink,
+    current_registration,
+    document_context,
+    secret_context,
+)
+
+
+@dataclass
+class Upload:
+    """A file that arrived with a step, already checked by its bytes."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+    # Whether uploads.clean_upload already re-encoded it (else _store_document does).
+    cleaned: bool = False
+
+
+@dataclass
+class Signing:
+    """Where a signature came from."""
+
+    ip: str = ""
+    user_agent: str = ""
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class StepState:
+    step: str
+    state: str  # not_started | done | needs_attention
+    errors: dict[str, str]
+
+
+def step_secrets(settings: Settings, registration: Registration, step: str) -> dict[str, str]:
+    """Decrypt a step's saved sensitive values (for validation, never for display)."""
+    saved = registration.answers.get(step) or {}
+    cipher = crypto.cipher_for(settings)
+    out = {}
+    for name in steps.SENSITIVE.get(step, ()):
+        blob = saved.get(f"{name}_enc")
+        if blob:
+            out[name] = cipher.decrypt_text(
+                base64.b64decode(blob), context=secret_context(registration.id, step, name)
+            )
+    return out
+
+
+def saved_documents(registration: Registration, step: str) -> dict[str, int]:
+    """Upload field -> document id: the step's saved files, overridden by newer pending ones."""
+    saved = registration.answers.get(step) or {}
+    pending = (registration.answers.get(PENDING) or {}).get(step) or {}
+    out = {name: saved[name] for name in steps.UPLOADS.get(step, ()) if saved.get(name)}
+    uploads = steps.UPLOADS.get(step, ())
+    out.update({name: doc for name, doc in pending.items() if name in uploads})
+    return out
+
+
+def step_documents(registration: Registration, step: str) -> set[str]:
+    return set(saved_documents(registration, step))
+
+
+def context_for(
+    settings: Settings,
+    registration: Registration,
+    step: str,
+    *,
+    today: date,
+    extra_documents: set[str] | None = None,
+) -> StepContext:
+    return StepContext(
+        today=today,
+        answers=registration.answers,
+        documents=step_documents(registration, step) | (extra_documents or set()),
+        secrets=step_secrets(settings, registration, step),
+    )
+
+
+def step_states(settings: Settings, registration: Registration, *, today: date) -> list[StepState]:
+    """Each applicable step with its state, by validating the saved answers again."""
+    states = []
+    for step in steps.applicable_steps(registration.answers, today):
+        if step == "review":
+            continue
+        saved = registration.answers.get(step)
+        if not saved:
+            states.append(StepState(step, "not_started", {}))
+            continue
+        ctx = context_for(settings, registration, step, today=today)
+        checker = steps.VALIDATORS[step](steps.to_form(step, saved), ctx)
+        errors = dict(checker.errors)
+        if step == "identity" and not errors and (problem := verification_problem(saved)):
+            errors["id_number"] = problem
+        requested = (registration.answers.get(REQUESTED) or {}).get(step)
+        if requested is not None:
+            errors["_requested"] = _("The moderator asked you to change this step: %(message)s",
+                                     message=requested)
+        states.append(StepState(step, "needs_attention" if errors else "done", errors))
+    return states
+
+
+def verification_problem(identity_answers: dict[str, Any]) -> str | None:
+    """What the applicant is told when the identity provider did not confirm them."""
+    status = (identity_answers.get("verification") or {}).get("status")
+    if status == "unavailable":
+        return str(identity.UNAVAILABLE_MESSAGE)
+    if status == "refused":
+        # The service's own words go to staff; the applicant gets ours, in their language.
+        return _("The name and ID number do not match. Check them against your ID document")
+    return None
+
+
+def missing(settings: Settings, registration: Registration, *, today: date) -> list[StepState]:
+    return [s for s in step_states(settings, registration, today=today) if s.state != "done"]
+
+
+def start_registration(session: Session, user: User) -> Registration:
+    """Open a draft for the applicant, or return the one that has not ended; commit."""
+    existing = current_registration(session, user)
+    if existing is not None:
+        return existing
+    registration = Registration(user_id=user.id)  # type: ignore[arg-type]
+    session.add(registration)
+    session.flush()
+    record_change(
+        session,
+        action="started",
+        actor=Actor.of(user),
+        registration_id=registration.id,
+        to_status="draft",
+    )
+    session.commit()
+    return registration
+
+
+def _require_editable(registration: Registration) -> None:
+    if registration.status not in EDITABLE:
+        raise FormErrors({"_": _("This registration has been submitted and cannot be changed "
+                                 "while it is reviewed")})
+
+
+def check_step(
+    settings: Settings,
+    registration: Registration,
+    step: str,
+    form: FormInput,
+    *,
+    today: date,
+) -> dict[str, str]:
+    """Validate a step's form without saving (the inline check); uploads count as given."""
+    ctx = context_for(settings, registration, step, today=today,
+                      extra_documents=set(steps.UPLOADS.get(step, ())))
+    return steps.VALIDATORS[step](form, ctx).errors
+
+
+def _store_document(
+    session: Session, settings: Settings, registration: Registration, upload: Upload
+) -> int:
+    if not upload.cleaned:
+        # Images re-encoded without their metadata, PDFs checked for active content.
+        upload.data = uploads.clean_upload(upload.data, upload.content_type)
+        upload.cleaned = True
+    document = Document(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        kind=upload.field,
+        filename=uploads.safe_filename(upload.filename),
+        content_type=upload.content_type,
+        size=len(upload.data),
+        sha256=hashlib.sha256(upload.data).hexdigest(),
+        ciphertext=crypto.cipher_for(settings).encrypt(
+            upload.data, context=document_context(registration.id, upload.field)
+        ),
+    )
+    session.add(document)
+    session.flush()
+    return document.id  # type: ignore[return-value]
+
+
+def _set_answers(registration: Registration, answers: dict[str, Any]) -> None:
+    registration.answers = answers
+    flag_modified(registration, "answers")
+    registration.updated_at = utcnow()
+    registration.version += 1
+
+
+def keep_uploads(
+    session: Session,
+    settings: Settings,
+    *,
+    registration: Registration,
+    step: str,
+    uploads: list[Upload],
+) -> None:
+    """Store checked files of a step that is not saved yet, so they are not lost; commit."""
+    _require_editable(registration)
+    if not uploads:
+        return
+    answers = dict(registration.answers)
+    pending = {k: dict(v) for k, v in (answers.get(PENDING) or {}).items()}
+    for upload in uploads:
+        pending.setdefault(step, {})[upload.field] = _store_document(
+            session, settings, registration, upload
+        )
+    answers[PENDING] = pending
+    _set_answers(registration, answers)
+    session.add(registration)
+    session.commit()
+
+
+def save_step(
+    session: Session,
+    settings: Settings,
+    *,
+    registration: Registration,
+    step: str,
+    form: FormInput,
+    uploads: list[Upload],
+    signing: Signing,
+    today: date,
+    verification: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate and save one step with its uploads; commit. Raises FormErrors, saving nothing.
+
+    ``verification`` is the identity provider's answer for the identity step, when the caller
+    asked it beforehand (``identity_claim`` + ``verify_identity``) so that no transaction waits
+    on the network; without it the provider is asked here.
+    """
+    _require_editable(registration)
+    if step not in steps.applicable_steps(registration.answers, today) or step == "review":
+        raise NotFound()
+    given = {upload.field for upload in uploads}
+    ctx = context_for(settings, registration, step, today=today, extra_documents=given)
+    checker = steps.VALIDATORS[step](form, ctx)
+    if checker.errors:
+        raise FormErrors(checker.errors)
+    data = checker.data
+    cipher = crypto.cipher_for(settings)
+
+    # Keep the documents already stored (or kept pending) unless a new file replaces them.
+    data.update(saved_documents(registration, step))
+    for upload in uploads:
+        data[upload.field] = _store_document(session, settings, registration, upload)
+
+    clear_values = {name: data.get(name) for name in steps.SENSITIVE.get(step, ())}
+    for name in steps.SENSITIVE.get(step, ()):
+        clear = data.pop(name, None)
+        if clear is None:
+            continue
+        blob = cipher.encrypt_text(clear, context=secret_context(registration.id, step, name))
+        data[f"{name}_enc"] = base64.b64encode(blob).decode()
+        data[f"{name}_masked"] = (
+            crypto.mask_phone(clear) if name == "phone" else crypto.mask_id_number(clear)
+        )
+
+    if step == "identity":
+        _apply_identity(settings, registration, data, clear_number=clear_values["id_number"],
+                        today=today, signing=signing, verification=verification)
+    elif step == "roles":
+        registration.roles = ",".join(data["roles"])
+        if registration.subject_kind == "organization":
+            registration.region = data.get("org_province")
+        _link_roster(session, registration, data["roster"])
+    elif step == "security":
+        data["signed_at"] = signing.at.isoformat()
+        data["ip"] = signing.ip
+        data["user_agent"] = signing.user_agent[:400]
+
+    answers = dict(registration.answers)
+    answers[step] = data
+    answers[PENDING] = {k: v for k, v in (answers.get(PENDING) or {}).items() if k != step}
+    # Saving the step is the applicant's answer to a moderator's request about it.
+    answers[REQUESTED] = {k: v for k, v in (answers.get(REQUESTED) or {}).items() if k != step}
+    _set_answers(registration, answers)
+    session.add(registration)
+    session.commit()
+    return data
+
+
+def _apply_identity(
+    settings: Settings,
+    registration: Registration,
+    data: dict[str, Any],
+    *,
+    clear_number: str | None,
+    today: date,
+    signing: Signing,
+    verification: dict[str, Any] | None = None,
+) -> None:
+    registration.subject_kind = data["subject_kind"]
+    if registration.subject_kind == "person":
+        registration.region = data["residence_province"]
+    if clear_number:
+        registration.identity_index = crypto.identity_index(
+            settings, data["id_type"], clear_number
+        )
+    data["consent_at"] = signing.at.isoformat()
+    data["verification"] = verification or verify_identity(settings, data, clear_number, today)
+
+
+def identity_claim(settings: Settings, registration: Registration, form: FormInput, *,
+                   today: date) -> dict[str, Any] | None:
+    """The identity step's validated answers (clear values included), or None if invalid."""
+    ctx = context_for(settings, registration, "identity", today=today)
+    checker = steps.VALIDATORS["identity"](form, ctx)
+    return None if checker.errors else checker.data
+
+
+def verify_identity(
+    settings: Settings, data: dict[str, Any], clear_number: str | None, today: date
+) -> dict[str, Any]:
+    """Ask the identity provider; an unreachable provider leaves the step to retry later."""
+    if not clear_number:
+        return {"status": "unavailable", "provider": "none"}
+    provider = identity.provider_for(settings)
+    claim = identity.IdentityClaim(
+        id_type=data["id_type"],
+        id_number=clear_number,
+        legal_name=data["legal_name"],
+        date_of_birth=date.fromisoformat(data["date_of_birth"]),
+    )
+    try:
+        result = provider.verify(claim, today=today)
+    except identity.ProviderUnavailable:
+        return {"status": "unavailable", "provider": provider.name}
+    return {
+        "status": "verified" if result.verified else "refused",
+        "provider": result.provider,
+        "reference": result.reference,
+        "reason": result.reason,
+        "at": utcnow().isoformat(),
+    }
+
+
+def _link_roster(session: Session, registration: Registration, numbers: list[str]) -> None:
+    """Replace the registration's roster with the streamers named; each must exist."""
+    streamers: dict[int, Registration] = {}
+    unknown = []
+    for number in numbers:
+        streamer = session.exec(select(Registration).where(Registration.number == number)).first()
+        if streamer is None or streamer.status == "draft" or streamer.id == registration.id:
+            unknown.append(number)
+        else:
+            streamers[streamer.id] = streamer  # type: ignore[index]
+    if unknown:
+        raise FormErrors({"roster": _("No submitted registration has the number %(number)s",
+                                      number=unknown[0])})
+    links = select(RosterLink).where(RosterLink.manager_id == registration.id)
+    existing = {link.streamer_id: link for link in session.exec(links)}
+    for streamer_id, link in existing.items():
+        if streamer_id not in streamers:
+            session.delete(link)
+    for streamer_id in streamers:
+        if streamer_id not in existing:
+            link = RosterLink(manager_id=registration.id, streamer_id=streamer_id)  # type: ignore[arg-type]
+            session.add(link)
+
+
+def confirm_roster_link(session: Session, *, user: User, link_id: int) -> RosterLink:
+    """The managed streamer confirms the link; commit."""
+    link = session.get(RosterLink, link_id)
+    streamer = session.get(Registration, link.streamer_id) if link else None
+    if link is None or streamer is None or streamer.user_id != user.id:
+        raise NotFound()
+    if link.confirmed_at is None:
+        link.confirmed_at = utcnow()
+        session.add(link)
+        manager = session.get(Registration, link.manager_id)
+        record_change(
+            session,
+            action="roster_confirmed",
+            actor=Actor.of(user),
+            registration_id=streamer.id,
+            data={"manager": manager.number if manager else None},
+        )
+        session.commit()
+    return link

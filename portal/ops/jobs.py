@@ -1,0 +1,189 @@
+"""Scheduled work (DESIGN §4): `portal jobs run` from cron, and the server every few minutes.
+
+Every job is safe in several processes at once: state changes are conditional moves, so a
+registration another process already moved is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from portal.accounts import User
+from portal.base.db import session_scope, utcnow
+from portal.base.i18n import gettext as _
+from portal.base.identity import ADULT_AGE, CHINA_TZ, age_on, china_date, china_today
+from portal.base.settings import Settings
+from portal.ledger.events import SYSTEM, HistoryEntry, record_change
+from portal.oversight import enforcement
+from portal.platforms import notify
+from portal.records import certificates
+from portal.registration.models import NotAllowed, Registration, StaleState, move
+
+logger = logging.getLogger("portal.ops.jobs")
+WARN_BEFORE = timedelta(days=30)
+
+
+@dataclass
+class Report:
+    reinstated: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+    adults: list[str] = field(default_factory=list)
+    reminded: list[str] = field(default_factory=list)
+    restricted: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {len(getattr(self, name))}" for name in (
+            "reinstated", "expired", "warned", "adults", "reminded", "restricted"))
+
+
+def _tell(session: Session, registration: Registration, subject: str, body: str
+          ) -> notify.Message:
+    user = session.get(User, registration.user_id)
+    assert user is not None
+    return notify.notify_user(session, user_id=user.id or 0, email=user.email,
+                              registration_id=registration.id, subject=subject, body=body)
+
+
+def expire_due(session: Session, settings: Settings, *, now: datetime) -> list[str]:
+    """Move approvals past their validity to `expired`, each in its own transaction."""
+    done = []
+    due = session.exec(select(Registration).where(
+        Registration.status == "approved", col(Registration.valid_until) <= now)).all()
+    for registration in due:
+        try:
+            previous = move(session, registration, "expired")
+        except (StaleState, NotAllowed):
+            session.rollback()
+            continue
+        certificates.republish(session, settings, registration, actor=SYSTEM, previous=previous,
+                          action="expired", event_type="registration.expired")
+        mail = _tell(session, registration,
+                     _("Your registration %(number)s has expired", number=registration.number),
+                     _("Your registration %(number)s has expired. Renew it on your status page "
+                       "by confirming each step again.", number=registration.number))
+        session.commit()
+        notify.deliver(settings, [mail], session=session)
+        done.append(registration.number or "")
+    return done
+
+
+def warn_expiring(session: Session, settings: Settings, *, now: datetime) -> list[str]:
+    """Tell applicants 30 days before their approval expires, once per approval."""
+    done = []
+    soon = session.exec(select(Registration).where(
+        Registration.status == "approved", col(Registration.valid_until) <= now + WARN_BEFORE,
+        col(Registration.valid_until) > now)).all()
+    for registration in soon:
+        warned = session.exec(select(HistoryEntry.id).where(
+            HistoryEntry.registration_id == registration.id,
+            HistoryEntry.action == "expiry_warning",
+            col(HistoryEntry.at) >= registration.valid_from)).first()
+        if warned is not None:
+            continue
+        record_change(session, action="expiry_warning", actor=SYSTEM,
+                      registration_id=registration.id, number=registration.number)
+        until = (china_date(registration.valid_until).isoformat() if registration.valid_until
+                 else "")
+        mail = _tell(session, registration,
+                     _("Your registration %(number)s expires on %(date)s",
+                       number=registration.number, date=until),
+                     _("Your registration %(number)s expires on %(date)s. Renew it before then "
+                       "so you can keep streaming.", number=registration.number, date=until))
+        session.commit()
+        notify.deliver(settings, [mail], session=session)
+        done.append(registration.number or "")
+    return done
+
+
+def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> Report:
+    """Run every scheduled job once."""
+    now = now or utcnow()
+    today = now.astimezone(CHINA_TZ).date() if now else china_today()
+    report = Report()
+    with session_scope(engine) as session:
+        report.reinstated = enforcement.end_due_suspensions(session, settings, now=now)
+        report.expired = expire_due(session, settings, now=now)
+        report.warned = warn_expiring(session, settings, now=now)
+        report.adults = update_age_bands(session, settings, today=today)
+        report.reminded, report.restricted = refresh_operators(session, settings, now=now)
+    logger.info("jobs: %s", report)
+    return report
+
+
+def update_age_bands(session: Session, settings: Settings, *, today: date) -> list[str]:
+    """A streamer who turns 18 becomes an adult in their registration (and certificate)."""
+    done = []
+    minors = session.exec(select(Registration).where(
+        Registration.age_band == "minor_16_17",
+        col(Registration.status).in_(("submitted", "approved", "suspended")))).all()
+    for registration in minors:
+        raw = (registration.answers.get("identity") or {}).get("date_of_birth")
+        if not raw or age_on(date.fromisoformat(raw), today) < ADULT_AGE:
+            continue
+        registration.age_band = "adult"
+        session.add(registration)
+        record_change(session, action="age_band_adult", actor=SYSTEM,
+                      registration_id=registration.id, number=registration.number,
+                      data={"age_band": "adult"})
+        if registration.status in ("approved", "suspended"):
+            # The certificate states the age band: a new one says "adult".
+            certificates.publish_certificate(session, settings, registration, actor=SYSTEM)
+        session.commit()
+        done.append(registration.number or "")
+    return done
+
+
+REFRESH_GRACE = timedelta(days=30)
+
+
+def refresh_operators(session: Session, settings: Settings, *, now: datetime) -> tuple[
+        list[str], list[str]]:
+    """Remind live-room operators to re-confirm their data; restrict those who do not."""
+    reminded: list[str] = []
+    restricted: list[str] = []
+    due_at = now - timedelta(days=settings.refresh_days)
+    operators = session.exec(select(Registration).where(
+        Registration.status == "approved",
+        col(Registration.roles).contains("room_operator"),
+        col(Registration.data_confirmed_at) <= due_at)).all()
+    for registration in operators:
+        confirmed = registration.data_confirmed_at
+        assert confirmed is not None
+        history = [h.action for h in session.exec(select(HistoryEntry).where(
+            HistoryEntry.registration_id == registration.id,
+            col(HistoryEntry.at) >= confirmed))]
+        if confirmed <= due_at - REFRESH_GRACE:
+            if "refresh_restricted" in history:
+                continue
+            _sanction, mails = enforcement.apply_sanction(
+                session, registration=registration, actor=None, kind="restrict_functions",
+                facts=_("The operator's data was last confirmed on %(date)s.",
+                        date=china_date(confirmed).isoformat()),
+                reason=_("Operators must re-confirm their data every %(days)d days.",
+                         days=settings.refresh_days),
+                legal_basis=_("2026 Measures: operators' data is refreshed every six months"),
+                settings=settings, commit=False)
+            record_change(session, action="refresh_restricted", actor=SYSTEM,
+                          registration_id=registration.id, number=registration.number)
+            session.commit()
+            notify.deliver(settings, mails, session=session)
+            restricted.append(registration.number or "")
+        elif "refresh_reminder" not in history:
+            record_change(session, action="refresh_reminder", actor=SYSTEM,
+                          registration_id=registration.id, number=registration.number)
+            mail = _tell(session, registration,
+                         _("Please confirm your registration data"),
+                         _("Live-room operators confirm their data every %(days)d days. Open your "
+                           "status page and confirm that your registration %(number)s is still "
+                           "correct, or your live-room functions will be restricted.",
+                           days=settings.refresh_days, number=registration.number))
+            session.commit()
+            notify.deliver(settings, [mail], session=session)
+            reminded.append(registration.number or "")
+    return reminded, restricted

@@ -1,0 +1,61 @@
+"""Run Alembic from code, against the database in settings."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+from portal.base.db import make_engine, session_scope
+from portal.base.resources import alembic_ini, migrations_dir
+from portal.base.settings import Settings
+from portal.records import registry
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(alembic_ini()))
+    config.set_main_option("script_location", str(migrations_dir()))
+    # ConfigParser would read "%" in a password as interpolation.
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Bring the database schema up to ``revision``."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        _fill_registry(url)
+
+
+# Indexes made by hand in a migration for one database, which the models do not describe.
+DATABASE_ONLY_INDEXES = frozenset({"ix_registry_number_c"})
+
+
+def include_object(obj: object, name: str | None, kind: str, reflected: bool,
+                   compare_to: object) -> bool:
+    """Alembic's filter: what autogenerate compares between the models and the database."""
+    return not (kind == "index" and name in DATABASE_ONLY_INDEXES)
+
+
+def _fill_registry(url: str) -> None:
+    """Build the registry's rows once, for registrations made before it existed."""
+    from sqlalchemy import inspect, text
+
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table("registry"):
+            return  # an older revision was asked for
+        with session_scope(engine, write=True) as session:
+            if session.execute(text("SELECT 1 FROM registry LIMIT 1")).first() is None and \
+                    session.execute(text("SELECT 1 FROM registrations WHERE number IS NOT NULL "
+                                         "LIMIT 1")).first() is not None:
+                registry.rebuild_all(session)
+                session.commit()
+            elif session.execute(text("SELECT 1 FROM registry_terms LIMIT 1")).first() is None \
+                    and session.execute(text("SELECT 1 FROM registry LIMIT 1")).first() is not None:
+                registry.rebuild_all(session)  # rows from before their terms
+                session.commit()
+    finally:
+        engine.dispose()

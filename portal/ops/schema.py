@@ -1,0 +1,9 @@
+"""Import every module that defines tables, so SQLModel.metadata knows the whole schema."""
+
+# ruff: noqa: F401
+from portal import accounts
+from portal.ledger import events, pii_access, tlog
+from portal.oversight import buyers, cases, inspections, review
+from portal.platforms import clients, notify, webhooks
+from portal.records import certificates, registry
+from portal.registration import attestations, blocklist, models, sanctions, screening

@@ -1,0 +1,192 @@
+"""Cases: complaints, violation reports and moderators' own findings about a registration.
+
+A case is opened on an approved (or suspended) registration, investigated with notes, and closed
+by dismissal or by a sanction. Buyers' complaints (the public verification page) and platforms'
+violation reports (the API) open cases through ``open_case`` too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from portal.accounts import User
+from portal.base.db import UTCDateTime, utcnow
+from portal.base.errors import FormErrors, NotFound
+from portal.base.forms import staff_text
+from portal.base.i18n import LazyString, lazy_gettext
+from portal.base.i18n import gettext as _
+from portal.ledger.events import Actor, record_change
+from portal.registration.models import Registration
+
+CATEGORIES: dict[str, LazyString] = {
+    "counterfeit": lazy_gettext("Counterfeit or substandard goods"),
+    "false_advertising": lazy_gettext("False or misleading claims"),
+    "fake_data": lazy_gettext("Faked sales, followers or views"),
+    "prohibited_products": lazy_gettext("Prohibited or unlicensed products"),
+    "minors": lazy_gettext("Harm to minors"),
+    "consumer_rights": lazy_gettext("Refused returns or ignored complaints"),
+    "harassment": lazy_gettext("Harassment or abuse"),
+    "other": lazy_gettext("Other"),
+}
+SOURCES: dict[str, LazyString] = {
+    "moderator": lazy_gettext("Moderator's finding"),
+    "complaint": lazy_gettext("Buyer's complaint"),
+    "violation_report": lazy_gettext("Platform's violation report"),
+}
+OPENABLE = frozenset({"approved", "suspended"})
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    source: str = Field(max_length=24)
+    category: str = Field(max_length=32)
+    description: str
+    opened_by: int | None = Field(default=None, foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # open | closed
+    status: str = Field(default="open", max_length=16, index=True)
+    # dismissed | sanctioned
+    outcome: str | None = Field(default=None, max_length=16)
+    sanction_id: int | None = Field(default=None, foreign_key="sanctions.id")
+    closed_by: int | None = Field(default=None, foreign_key="users.id")
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closing_note: str = Field(default="")
+    # A platform's violation report: the platform, when it happened, links to its evidence.
+    client_id: int | None = Field(default=None, foreign_key="api_clients.id", index=True)
+    occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False,
+                                                                       server_default="[]"))
+
+
+class CaseNote(SQLModel, table=True):
+    __tablename__ = "case_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    author_id: int = Field(foreign_key="users.id")
+    text: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def open_case(
+    session: Session, *, registration: Registration, category: str, description: str,
+    source: str = "moderator", actor: User | None = None, client_id: int | None = None,
+    occurred_at: datetime | None = None, evidence: list[str] | None = None,
+    commit: bool = True,
+) -> Case:
+    """Open a case on an approved or suspended registration; commit unless ``commit=False``.
+
+    A platform's violation report carries its ``client_id`` (its case events go to it alone),
+    when the violation happened and links to its evidence.
+    """
+    errors = {}
+    if category not in CATEGORIES:
+        errors["category"] = _("Choose what the case is about")
+    try:
+        description = staff_text(description, "description",
+                                 required=_("Describe what happened"),
+                                 max_length=5000 if source == "violation_report" else 4000)
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    if registration.status not in OPENABLE:
+        errors["_"] = _("Cases are opened on approved or suspended registrations only")
+    if source not in SOURCES:
+        raise ValueError(f"unknown case source {source!r}")
+    if errors:
+        raise FormErrors(errors)
+    case = Case(registration_id=registration.id,  # type: ignore[arg-type]
+                source=source, category=category, description=description,
+                opened_by=actor.id if actor else None, client_id=client_id,
+                occurred_at=occurred_at, evidence=list(evidence or []))
+    session.add(case)
+    session.flush()
+    record_change(session, action="case_opened", actor=Actor.of(actor),
+                  registration_id=registration.id, number=registration.number,
+                  data={"case": case.id, "category": category}, event_type="case.opened",
+                  event_data={"case_id": case.id, "category": category, "source": source},
+                  client_id=client_id)
+    if commit:
+        session.commit()
+    return case
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound()
+    return case
+
+
+def add_note(session: Session, *, case: Case, author: User, text: str) -> CaseNote:
+    """Add an investigation note to an open case; commit."""
+    if case.status != "open":
+        raise FormErrors({"note": _("This case is closed")})
+    note = CaseNote(case_id=case.id, author_id=author.id,  # type: ignore[arg-type]
+                    text=staff_text(text, "note", required=_("Write the note")))
+    session.add(note)
+    session.commit()
+    return note
+
+
+def check_closing(case: Case, outcome: str, note: str) -> str:
+    """Check a closing before anything is written; returns the cleaned note."""
+    if case.status != "open":
+        raise FormErrors({"_": _("This case is already closed")})
+    errors = {}
+    if outcome not in ("dismissed", "sanctioned"):
+        errors["outcome"] = _("Choose how the case ends")
+    try:
+        note = staff_text(note, "closing_note", required=_("Say why the case is closed"))
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise FormErrors(errors)
+    return note
+
+
+def close_case(
+    session: Session, *, case: Case, moderator: User, outcome: str, note: str,
+    sanction_id: int | None = None,
+) -> Case:
+    """Close a case by dismissal or by the sanction it led to; commit."""
+    case.closing_note = check_closing(case, outcome, note)
+    case.status = "closed"
+    case.outcome = outcome
+    case.sanction_id = sanction_id
+    case.closed_by = moderator.id
+    case.closed_at = utcnow()
+    session.add(case)
+    registration = session.get(Registration, case.registration_id)
+    record_change(session, action="case_closed", actor=Actor.of(moderator),
+                  registration_id=case.registration_id,
+                  number=registration.number if registration else None,
+                  data={"case": case.id, "outcome": outcome}, event_type="case.closed",
+                  event_data={"case_id": case.id, "outcome": outcome},
+                  client_id=case.client_id)
+    session.commit()
+    return case
+
+
+def cases_page(session: Session, *, status: str = "open", limit: int = 200
+               ) -> list[tuple[Case, Registration]]:
+    query = select(Case, Registration).where(Registration.id == Case.registration_id)
+    if status in ("open", "closed"):
+        query = query.where(Case.status == status)
+    order = col(Case.created_at) if status == "open" else col(Case.closed_at).desc()
+    return [(c, r) for c, r in session.exec(query.order_by(order).limit(limit))]
+
+
+def notes_of(session: Session, case_id: int) -> list[CaseNote]:
+    query = select(CaseNote).where(CaseNote.case_id == case_id).order_by(col(CaseNote.id))
+    return list(session.exec(query))
+
+
+def cases_of(session: Session, registration_id: int) -> list[Case]:
+    query = select(Case).where(Case.registration_id == registration_id).order_by(col(Case.id))
+    return list(session.exec(query))

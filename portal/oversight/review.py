@@ -1,0 +1,371 @@
+"""Moderators' decisions on submitted registrations, and revealing personal data with a reason."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Column, func
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from portal.accounts import Role, User
+from portal.base import crypto, identity
+from portal.base.db import UTCDateTime, utcnow
+from portal.base.errors import FormErrors, NotFound
+from portal.base.forms import staff_text
+from portal.base.i18n import LazyString, lazy_gettext
+from portal.base.i18n import gettext as _
+from portal.base.settings import Settings
+from portal.ledger.events import Actor, record_change
+from portal.ledger.pii_access import PiiAccess
+from portal.platforms import notify
+from portal.records import certificates
+from portal.registration import steps
+from portal.registration.models import (
+    REQUESTED,
+    NotAllowed,
+    Registration,
+    StaleState,
+    move,
+    secret_context,
+)
+from portal.registration.risk import LEVELS as RISK_LEVELS
+from portal.registration.screening import ScreeningFlag
+
+REJECTION_REASONS: dict[str, LazyString] = {
+    "false_information": lazy_gettext("False or misleading information"),
+    "identity_mismatch": lazy_gettext("Identity could not be confirmed"),
+    "documents_invalid": lazy_gettext("Documents missing, unreadable or not valid"),
+    "qualification_missing": lazy_gettext("Required qualification missing"),
+    "prohibited_content": lazy_gettext("Content or products that may not be marketed"),
+    "blacklisted": lazy_gettext("Person on the blocklist"),
+    "other": lazy_gettext("Other reason"),
+}
+
+# What staff may reveal, and where the clear value lives.
+REVEALABLE: dict[str, tuple[str, str]] = {
+    "id_number": ("identity", "id_number"),
+    "phone": ("identity", "phone"),
+    "guardian_id_number": ("guardian", "guardian_id_number"),
+}
+REVEAL_LABELS: dict[str, LazyString] = {
+    "id_number": lazy_gettext("ID number"),
+    "phone": lazy_gettext("Mobile phone number"),
+    "guardian_id_number": lazy_gettext("Guardian's ID number"),
+}
+# What the PII access log records: reveals by staff and authorities, and platforms' identity
+# matches (DESIGN §7).
+ACCESS_LABELS: dict[str, LazyString] = {
+    **REVEAL_LABELS,
+    "legal_name": lazy_gettext("Legal name"),
+    "identity_match": lazy_gettext("Identity match by a platform"),
+}
+
+
+class Decision(SQLModel, table=True):
+    """A moderator's decision: who, when, what, and why (message to the applicant, own note)."""
+
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    kind: str = Field(max_length=24)  # approve | request_changes | reject
+    moderator_id: int = Field(foreign_key="users.id")
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reason_code: str = Field(default="", max_length=32)
+    message: str = Field(default="")
+    internal_note: str = Field(default="")
+    # Per step, what the applicant is asked to change.
+    steps: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DecisionConflict(Exception):
+    """Someone else decided, or the registration changed, since the moderator opened it."""
+
+
+@dataclass
+class Outcome:
+    registration: Registration
+    decision: Decision
+    mail: list[notify.Message]
+
+
+def queue(
+    session: Session,
+    *,
+    flag: str = "",
+    role: str = "",
+    risk: str = "",
+    sort: str = "oldest",
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[Registration], int]:
+    """Submitted registrations waiting for a decision, oldest first, with filters."""
+    query = select(Registration).where(Registration.status == "submitted")
+    if flag:
+        flagged = select(ScreeningFlag.registration_id).where(ScreeningFlag.code == flag)
+        query = query.where(col(Registration.id).in_(flagged))
+    if role:
+        # Roles are kept comma-joined; the commas stop "mcn" matching inside another word.
+        query = query.where(("," + col(Registration.roles) + ",").contains(f",{role},"))
+    if risk:
+        query = query.where(Registration.risk_level == risk)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    if sort == "flags":
+        order = [col(Registration.flag_count).desc(), col(Registration.submitted_at)]
+    else:
+        order = [col(Registration.submitted_at), col(Registration.id)]
+    rows = session.exec(query.order_by(*order).offset((page - 1) * per_page).limit(per_page))
+    return list(rows), int(total)
+
+
+def get_by_number(session: Session, number: str) -> Registration:
+    registration = session.exec(select(Registration).where(Registration.number == number)).first()
+    if registration is None:
+        raise NotFound()
+    return registration
+
+
+def decisions_of(session: Session, registration_id: int) -> list[Decision]:
+    query = select(Decision).where(Decision.registration_id == registration_id)
+    return list(session.exec(query.order_by(Decision.id)))  # type: ignore[arg-type]
+
+
+def _applicant(session: Session, registration: Registration) -> User:
+    user = session.get(User, registration.user_id)
+    assert user is not None
+    return user
+
+
+def _decide(
+    session: Session,
+    *,
+    registration: Registration,
+    moderator: User,
+    version: int,
+    to_status: str,
+    kind: str,
+    event_type: str,
+    values: dict[str, Any] | None = None,
+    decision_fields: dict[str, Any],
+    history: dict[str, Any],
+    reason: str = "",
+) -> Decision:
+    try:
+        previous = move(session, registration, to_status, expected_version=version,
+                        values={"decided_at": utcnow(), **(values or {})})
+    except (StaleState, NotAllowed):
+        session.rollback()
+        raise DecisionConflict() from None
+    decision = Decision(
+        registration_id=registration.id,  # type: ignore[arg-type]
+        kind=kind, moderator_id=moderator.id,  # type: ignore[arg-type]
+        **decision_fields,
+    )
+    session.add(decision)
+    record_change(
+        session,
+        action=kind,
+        actor=Actor.of(moderator),
+        registration_id=registration.id,
+        number=registration.number,
+        from_status=previous,
+        to_status=to_status,
+        reason=reason,
+        data=history,
+        event_type=event_type,
+    )
+    return decision
+
+
+def approve(
+    session: Session, settings: Settings, *, registration: Registration, moderator: User,
+    version: int, note: str = "",
+) -> Outcome:
+    """Approve a submitted registration for CERT_VALID_DAYS; commit."""
+    note = staff_text(note, "internal_note")
+    now = utcnow()
+    until = now + timedelta(days=settings.cert_valid_days)
+    decision = _decide(
+        session, registration=registration, moderator=moderator, version=version,
+        to_status="approved", kind="approve", event_type="registration.approved",
+        values={"valid_from": now, "valid_until": until, "data_confirmed_at": now},
+        decision_fields={"internal_note": note},
+        history={"valid_until": until.isoformat()},
+    )
+    certificates.publish_certificate(session, settings, registration, actor=Actor.of(moderator))
+    applicant = _applicant(session, registration)
+    mail = notify.notify_user(
+        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+        registration_id=registration.id,
+        subject=_("Your registration %(number)s is approved", number=registration.number),
+        body=_("Your registration %(number)s has been approved. It is valid until %(date)s.",
+               number=registration.number, date=identity.china_date(until).isoformat()),
+    )
+    session.commit()
+    return Outcome(registration, decision, [mail])
+
+
+def request_changes(
+    session: Session, settings: Settings, *, registration: Registration, moderator: User,
+    version: int, step_messages: dict[str, str], note: str = "",
+) -> Outcome:
+    """Ask the applicant to change some steps, each with a message; commit."""
+    asked = {}
+    for step, message in step_messages.items():
+        if step not in steps.EDITABLE_STEPS:
+            continue
+        asked[step] = staff_text(message, f"message_{step}",
+                             required=_("Say what the applicant must change in this step"))
+    if not asked:
+        raise FormErrors({"steps": _("Choose at least one step to change, with a message")})
+    note = staff_text(note, "internal_note")
+    answers = {**registration.answers, REQUESTED: asked}
+    decision = _decide(
+        session, registration=registration, moderator=moderator, version=version,
+        to_status="changes_requested", kind="request_changes",
+        event_type="registration.changes_requested",
+        values={"answers": answers},
+        decision_fields={"steps": asked, "internal_note": note},
+        history={"steps": asked},
+    )
+    applicant = _applicant(session, registration)
+    lines = "\n".join(f"- {steps.STEP_TITLES[s]}: {m}" for s, m in asked.items())
+    mail = notify.notify_user(
+        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+        registration_id=registration.id,
+        subject=_("Changes needed to your registration %(number)s", number=registration.number),
+        body=_("A moderator asks you to change your registration %(number)s:\n%(lines)s\n\n"
+               "Make the changes, then submit again.", number=registration.number, lines=lines),
+    )
+    session.commit()
+    return Outcome(registration, decision, [mail])
+
+
+def reject(
+    session: Session, settings: Settings, *, registration: Registration, moderator: User,
+    version: int, reason_code: str, message: str, note: str = "",
+) -> Outcome:
+    """Reject a submitted registration with a reason code and a message; commit."""
+    errors = {}
+    if reason_code not in REJECTION_REASONS:
+        errors["reason_code"] = _("Choose the reason for rejecting")
+    try:
+        message = staff_text(message, "message",
+                         required=_("Write a message that tells the applicant why"))
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise FormErrors(errors)
+    note = staff_text(note, "internal_note")
+    decision = _decide(
+        session, registration=registration, moderator=moderator, version=version,
+        to_status="rejected", kind="reject", event_type="registration.rejected",
+        decision_fields={"reason_code": reason_code, "message": message, "internal_note": note},
+        history={"reason_code": reason_code, "message": message},
+        reason=reason_code,
+    )
+    applicant = _applicant(session, registration)
+    mail = notify.notify_user(
+        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+        registration_id=registration.id,
+        subject=_("Your registration %(number)s was not approved", number=registration.number),
+        body=_("Your registration %(number)s was not approved: %(reason)s\n\n%(message)s\n\n"
+               "You may start a new registration.", number=registration.number,
+               reason=str(REJECTION_REASONS[reason_code]), message=message),
+    )
+    session.commit()
+    return Outcome(registration, decision, [mail])
+
+
+def reveal(
+    session: Session, settings: Settings, *, registration: Registration, actor: User,
+    field: str, reason: str,
+) -> str:
+    """Return one clear personal value after logging who asked, for what and why; commit."""
+    if actor.role not in (Role.moderator, Role.auditor, Role.admin):
+        raise NotFound()
+    if field not in REVEALABLE:
+        raise FormErrors({"field": _("Choose what to reveal")})
+    reason = _reveal_reason(reason, f"reason_{field}")
+    value = _clear_value(settings, registration, field, f"reason_{field}")
+    session.add(PiiAccess(actor_id=actor.id, actor_role=str(actor.role),
+                                  registration_id=registration.id, field=field, reason=reason))
+    session.commit()
+    return value
+
+
+# What an authority's API client may reveal (DESIGN §7): the encrypted values, and the legal
+# name, kept in clear in the answers but shown masked everywhere else.
+CLIENT_REVEALABLE = (*REVEALABLE, "legal_name")
+
+
+def reveal_for_client(
+    session: Session, settings: Settings, *, registration: Registration, client_id: int,
+    field: str, reason: str,
+) -> str:
+    """An authority client's reveal: as ``reveal``, logged with the client (role "authority",
+    no user). Errors are keyed ``field`` and ``reason``; the caller commits."""
+    if field not in CLIENT_REVEALABLE:
+        raise FormErrors({"field": _("Choose what to reveal")})
+    reason = _reveal_reason(reason, "reason")
+    if field == "legal_name":
+        value = str((registration.answers.get("identity") or {}).get("legal_name") or "")
+        if not value:
+            raise FormErrors({"field": _("There is no such value in this registration")})
+    else:
+        value = _clear_value(settings, registration, field, "field")
+    session.add(PiiAccess(actor_id=None, actor_role="authority", client_id=client_id,
+                                  registration_id=registration.id, field=field, reason=reason))
+    return value
+
+
+def _reveal_reason(reason: str, key: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise FormErrors({key: _("Give the reason for revealing it")})
+    if len(reason) > 500:
+        raise FormErrors({key: _("Write %(max)d characters or fewer", max=500)})
+    return reason
+
+
+def _clear_value(settings: Settings, registration: Registration, field: str, key: str) -> str:
+    step, name = REVEALABLE[field]
+    blob = (registration.answers.get(step) or {}).get(f"{name}_enc")
+    if not blob:
+        raise FormErrors({key: _("There is no such value in this registration")})
+    return crypto.cipher_for(settings).decrypt_text(
+        base64.b64decode(blob), context=secret_context(registration.id, step, name)
+    )
+
+
+def access_log(session: Session, registration_id: int) -> list[PiiAccess]:
+    query = select(PiiAccess).where(PiiAccess.registration_id == registration_id)
+    return list(session.exec(query.order_by(PiiAccess.id)))  # type: ignore[arg-type]
+
+
+def override_risk(session: Session, settings: Settings, *, registration: Registration,
+             moderator: User, level: str, reason: str) -> None:
+    """Set the level by hand, with a reason; commit."""
+    errors = {}
+    if level not in RISK_LEVELS:
+        errors["risk_level"] = _("Choose a risk level")
+    reason = (reason or "").strip()
+    if not reason:
+        errors["risk_reason"] = _("Give the reason for the risk level")
+    elif len(reason) > 1000:
+        errors["risk_reason"] = _("Write %(max)d characters or fewer", max=1000)
+    if errors:
+        raise FormErrors(errors)
+    previous = registration.risk_level
+    registration.risk_level = level
+    registration.risk_overridden = True
+    session.add(registration)
+    record_change(session, action="risk_override", actor=Actor.of(moderator),
+                  registration_id=registration.id, number=registration.number, reason=reason,
+                  data={"from": previous, "to": level})
+    # The risk level is part of what the certificate states.
+    certificates.refresh_certificate(session, settings, registration, actor=Actor.of(moderator))
+    session.commit()

@@ -1,0 +1,208 @@
+"""Retention (DESIGN §8, REGULATION.md R11 and R17): `portal retention purge`.
+
+Records are kept ``PORTAL_RETENTION_YEARS`` (3) after a registration ends: deregistered,
+revoked, expired or rejected. A registration ends when it moves into one of those states
+(``updated_at``: nothing changes an ended registration afterwards, and an expired one that is
+being renewed is changed, which starts its three years again). After that the personal data is
+erased, in place, so that the record of what happened stays:
+
+- the answers and every submitted version lose the personal values (names, dates of birth, ID
+  and phone ciphertexts and their masks, contacts, staff lists, the typed signature, the network
+  address and browser of the signing, the identity provider's reference) and keep the rest (the
+  kind of subject, roles, channels as stated publicly, the organisation, answers to the security
+  and content questions, the document ids);
+- documents lose their bytes (and their file name); kind, type, size and SHA-256 stay;
+- the signed security attestation loses the same personal values; its stored SHA-256 stays, and
+  the integrity check reports it "erased by retention" rather than altered
+  (``portal.oversight.auditing``);
+  the content declaration holds nothing personal and stays whole, so it still verifies;
+- the registration's HMAC identity index is cleared, so the purged record no longer finds the
+  person; a blacklisting lives in its own blocklist entry, which is kept;
+- ``answers["_purged_at"]`` marks it, and a ``retention_purged`` history row records it.
+
+Certificates (which show masked values only) and transparency-log entries (which hold no
+personal data) are never touched: the log keeps its size and root.
+
+Batches of registrations are each one short write transaction, so the servers keep running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm.attributes import flag_modified
+from sqlmodel import Session, col, select
+
+from portal.base import identity
+from portal.base.db import session_scope, utcnow
+from portal.base.settings import Settings
+from portal.ledger.events import SYSTEM, record_change
+from portal.registration.attestations import Attestation
+from portal.registration.models import (
+    PENDING,
+    PURGED,
+    Document,
+    Registration,
+    Submission,
+    purged_at,
+)
+
+ENDED_STATES = ("deregistered", "revoked", "expired", "rejected")
+BATCH_SIZE = 50
+
+# Per step, the answers that are personal data (ciphertexts and masks included).
+ERASED_ANSWERS: dict[str, tuple[str, ...]] = {
+    "identity": ("legal_name", "date_of_birth", "residence_city", "id_number_enc",
+                 "id_number_masked", "phone_enc", "phone_masked"),
+    "guardian": ("guardian_name", "guardian_date_of_birth", "guardian_id_number_enc",
+                 "guardian_id_number_masked", "consent_name"),
+    "roles": ("legal_representative",),
+    "security": ("signature", "staff_list", "security_contact", "incident_details", "ip",
+                 "user_agent"),
+    "commitments": ("complaint_contact",),
+}
+# The identity provider's answer keeps its status, provider and time.
+ERASED_VERIFICATION = ("reference", "reason")
+
+Progress = Callable[[str], None]
+
+
+def cutoff(now: datetime, years: int) -> datetime:
+    """The moment ``years`` calendar years before ``now`` (29 February: the 28th)."""
+    return identity.years_before(now, years)
+
+
+def erase_answers(answers: dict[str, Any]) -> dict[str, Any]:
+    """The answers without their personal values (a new dict; the input is left as it was)."""
+    out = dict(answers)
+    for step, names in ERASED_ANSWERS.items():
+        data = out.get(step)
+        if not isinstance(data, dict):
+            continue
+        data = {k: v for k, v in data.items() if k not in names}
+        verification = data.get("verification")
+        if isinstance(verification, dict):
+            data["verification"] = {k: v for k, v in verification.items()
+                                    if k not in ERASED_VERIFICATION}
+        out[step] = data
+    return out
+
+
+def _erased_filename(document: Document) -> str:
+    ext = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
+    return f"{document.kind}{ext.get(document.content_type, '')}"[:120]
+
+
+@dataclass
+class PurgeReport:
+    dry_run: bool
+    registrations: list[str] = field(default_factory=list)
+    documents: int = 0
+    submissions: int = 0
+    attestations: int = 0
+
+    def __str__(self) -> str:
+        verb = "would be purged" if self.dry_run else "purged"
+        return (f"{len(self.registrations)} registrations {verb} ({self.documents} documents, "
+                f"{self.submissions} submitted versions, {self.attestations} attestations)")
+
+
+def is_due(registration: Registration, *, now: datetime, years: int) -> bool:
+    return (registration.status in ENDED_STATES and purged_at(registration) is None
+            and registration.updated_at < cutoff(now, years))
+
+
+def purge_registration(session: Session, registration: Registration, *, now: datetime,
+                       report: PurgeReport, dry_run: bool = False) -> None:
+    """Erase one registration's personal data and record it; the caller commits."""
+    rid = registration.id
+    documents = list(session.exec(select(Document).where(Document.registration_id == rid)))
+    submissions = list(session.exec(select(Submission).where(Submission.registration_id == rid)))
+    attestations = list(session.exec(select(Attestation)
+                                     .where(Attestation.registration_id == rid)))
+    report.registrations.append(registration.number or f"#{rid}")
+    report.documents += sum(1 for d in documents if d.ciphertext)
+    report.submissions += len(submissions)
+    report.attestations += len(attestations)
+    if dry_run:
+        return
+    answers = erase_answers(registration.answers)
+    answers.pop(PENDING, None)
+    answers[PURGED] = now.isoformat()
+    registration.answers = answers
+    flag_modified(registration, "answers")
+    registration.identity_index = None
+    registration.version += 1
+    session.add(registration)
+    for submission in submissions:
+        submission.answers = erase_answers(submission.answers)
+        flag_modified(submission, "answers")
+        submission.signed_name = ""
+        submission.ip = ""
+        submission.user_agent = ""
+        session.add(submission)
+    for attestation in attestations:
+        # The stored sha256 stays: it is what the certificates and the log refer to.
+        attestation.data = {k: v for k, v in attestation.data.items()
+                            if k not in ERASED_ANSWERS["security"]}
+        flag_modified(attestation, "data")
+        attestation.signed_name = ""
+        attestation.ip = ""
+        attestation.user_agent = ""
+        session.add(attestation)
+    for document in documents:
+        if document.ciphertext:
+            document.ciphertext = b""
+            document.filename = _erased_filename(document)
+            session.add(document)
+    entry = record_change(
+        session, action="retention_purged", actor=SYSTEM, registration_id=rid,
+        number=registration.number,
+        data={"documents": len(documents), "submissions": len(submissions)},
+    )
+    entry.at = now
+    session.add(entry)
+
+
+def purge(engine: Engine, settings: Settings, *, now: datetime | None = None,
+          dry_run: bool = False, batch_size: int = BATCH_SIZE,
+          progress: Progress | None = None) -> PurgeReport:
+    """Erase the personal data of every registration that ended more than
+    ``settings.retention_years`` ago (or, ``dry_run``, list them and change nothing)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be 1 or more")
+    now = now or utcnow()
+    years = settings.retention_years
+    before = cutoff(now, years)
+    report = PurgeReport(dry_run=dry_run)
+    after = 0
+    while True:
+        with session_scope(engine, write=not dry_run) as session:
+            ids = list(session.exec(
+                select(Registration.id)
+                .where(col(Registration.status).in_(ENDED_STATES),
+                       col(Registration.updated_at) < before,
+                       col(Registration.id) > after)
+                .order_by(col(Registration.id)).limit(batch_size)))
+            if not ids:
+                break
+            for rid in ids:
+                query = select(Registration).where(Registration.id == rid)
+                if not dry_run:
+                    query = query.with_for_update()
+                registration = session.exec(query).one()
+                # Read again inside the write transaction: a renewal may have started since.
+                if is_due(registration, now=now, years=years):
+                    purge_registration(session, registration, now=now, report=report,
+                                       dry_run=dry_run)
+            if not dry_run:
+                session.commit()
+            after = ids[-1] or 0
+        if progress is not None:
+            progress(f"{len(report.registrations)} registrations "
+                     f"{'to purge' if dry_run else 'purged'} so far")
+    return report

@@ -1,0 +1,345 @@
+"""Verifiable records: Ed25519 signing keys and the certificates they sign (DESIGN §6).
+
+The private key comes from ``PORTAL_SIGNING_KEY`` (a PEM file) or, in development, from a key
+generated into the data dir; every key's public half is kept in ``signing_keys`` so that old
+certificates keep verifying after a rotation. A key's id is its RFC 7638 JWK thumbprint.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from portal.base.crypto import mask_name
+from portal.base.db import UTCDateTime, utcnow
+from portal.base.settings import Settings, SettingsError
+from portal.ledger.events import SYSTEM, record_change
+from portal.ledger.tlog import b64, rfc3339
+from portal.registration.attestations import Attestation, Declaration
+
+CERTIFICATE_TYPE = "LivestreamRegistrationCertificate"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_jwk(public: Ed25519PublicKey) -> dict[str, str]:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"crv": "Ed25519", "kty": "OKP", "x": b64url(raw)}
+
+
+def thumbprint(public: Ed25519PublicKey) -> str:
+    """RFC 7638: SHA-256 of the JWK's required members in lexical order, base64url."""
+    return b64url(hashlib.sha256(rfc8785.dumps(public_jwk(public))).digest())
+
+
+class SigningKey(SQLModel, table=True):
+    """A signing key's public half and state; retired keys keep verifying old signatures."""
+
+    __tablename__ = "signing_keys"
+
+    kid: str = Field(primary_key=True, max_length=64)
+    x: str = Field(max_length=64)
+    status: str = Field(default="active", max_length=16)  # active | retired
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+def _key_dir(settings: Settings) -> Path:
+    return settings.data_dir / "signing-keys"
+
+
+def _load_pem(path: Path) -> Ed25519PrivateKey:
+    stat = path.stat()
+    return _parse_pem(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_pem(path: str, _mtime_ns: int, _size: int) -> Ed25519PrivateKey:
+    # Parsed once per file version (a replaced file has another mtime or size): signing every
+    # certificate no longer re-reads and re-parses the PEM.
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SettingsError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def generate_key_file(settings: Settings) -> Path:
+    """Write a new Ed25519 private key into the data dir (0600) and return its path."""
+    directory = _key_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    # The file name sorts by creation, so the newest generated key is the last one.
+    path = directory / f"{utcnow():%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.pem"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    return path
+
+
+def active_private_key(settings: Settings) -> Ed25519PrivateKey:
+    """The key that signs now: PORTAL_SIGNING_KEY, else the newest one in the data dir."""
+    if settings.signing_key:
+        return _load_pem(Path(settings.signing_key).expanduser())
+    if settings.is_production:
+        raise SettingsError("PORTAL_SIGNING_KEY must be set in production")
+    directory = _key_dir(settings)
+    existing = sorted(directory.glob("*.pem")) if directory.exists() else []
+    path = existing[-1] if existing else generate_key_file(settings)
+    return _load_pem(path)
+
+
+def ensure_registered(session: Session, settings: Settings) -> tuple[str, Ed25519PrivateKey]:
+    """Make sure the active key is in ``signing_keys``, retiring any other active key."""
+    private = active_private_key(settings)
+    kid = thumbprint(private.public_key())
+    row = session.get(SigningKey, kid)
+    if row is None or row.status != "active":
+        try:
+            with session.begin_nested():
+                for other in session.exec(select(SigningKey).where(SigningKey.status == "active")):
+                    if other.kid != kid:
+                        other.status = "retired"
+                        other.retired_at = utcnow()
+                        session.add(other)
+                if row is None:
+                    row = SigningKey(kid=kid, x=public_jwk(private.public_key())["x"])
+                row.status = "active"
+                row.retired_at = None
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            # Another process registered this new key at the same moment (several servers
+            # signing with it for the first time): its committed row is the one to keep.
+            pass
+    return kid, private
+
+
+def public_keys(session: Session) -> list[dict[str, Any]]:
+    """The document served at /.well-known/portal-keys.json."""
+    rows = session.exec(select(SigningKey).order_by(col(SigningKey.created_at)))
+    return [
+        {"kid": r.kid, "kty": "OKP", "crv": "Ed25519", "x": r.x, "status": r.status,
+         "created_at": rfc3339(r.created_at)}
+        for r in rows
+    ]
+
+
+def sign(private: Ed25519PrivateKey, document: dict[str, Any]) -> str:
+    """Base64 Ed25519 signature over the JCS bytes of ``document``."""
+    return b64(private.sign(rfc8785.dumps(document)))
+
+
+def verify_signature(document: dict[str, Any], keys: list[dict[str, Any]]) -> bool:
+    """Check a signed object's ``signature`` with the key its ``kid`` names."""
+    unsigned = {k: v for k, v in document.items() if k != "signature"}
+    for key in keys:
+        if key.get("kid") == document.get("kid"):
+            raw = base64.urlsafe_b64decode(key["x"] + "=" * (-len(key["x"]) % 4))
+            try:
+                Ed25519PublicKey.from_public_bytes(raw).verify(
+                    base64.b64decode(document.get("signature", ""), validate=True),
+                    rfc8785.dumps(unsigned),
+                )
+            except Exception:  # any decoding or signature failure means "not valid"
+                return False
+            return True
+    return False
+
+
+# --- certificates -----------------------------------------------------------------------------
+
+
+class Certificate(SQLModel, table=True):
+    """A certificate as issued: its exact JCS bytes, never changed; newer ones supersede it."""
+
+    __tablename__ = "certificates"
+
+    serial: str = Field(primary_key=True, max_length=40)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    number: str = Field(max_length=20, index=True)
+    document: str  # JCS of the signed certificate
+    sha256: str = Field(max_length=64)
+    kid: str = Field(max_length=64)
+    issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    log_index: int | None = Field(default=None)
+
+
+def statement(registration: Any) -> dict[str, Any]:
+    """What a registration states about its subject, in the certificate's shape (DESIGN §6)."""
+    answers = registration.answers
+    ident = answers.get("identity") or {}
+    roles = answers.get("roles") or {}
+    content = answers.get("content") or {}
+    organization = registration.subject_kind == "organization"
+    subject: dict[str, Any] = {
+        "kind": registration.subject_kind,
+        "display_name": mask_name(
+            (roles.get("org_name") if organization else None) or ident.get("legal_name", "")),
+        "id_type": ident.get("id_type", ""),
+        "id_number_masked": ident.get("id_number_masked", ""),
+        "age_band": registration.age_band,
+    }
+    if organization:
+        subject["organization_name"] = roles.get("org_name", "")
+        subject["uscc"] = roles.get("uscc", "")
+    return {
+        "subject": subject,
+        "roles": [r for r in registration.roles.split(",") if r],
+        "channels": [{"platform": c.get("platform", ""), "handle": c.get("handle", "")}
+                     for c in roles.get("channels") or []],
+        "virtual_avatar": {"name": roles.get("avatar_name", "")} if roles.get("uses_avatar")
+        else None,
+        "content_rating": {
+            "audience": content.get("audience", ""),
+            "categories": content.get("categories") or [],
+            "restricted_products": content.get("restricted_products") or [],
+            "professional_topics": content.get("professional_topics") or [],
+        },
+    }
+
+
+def certificate_body(session: Session, settings: Settings, registration: Any, *, status: str
+                     ) -> dict[str, Any]:
+    """Everything a certificate states, before serial, kid and signature."""
+    stated = statement(registration)
+    return {
+        "type": CERTIFICATE_TYPE,
+        "version": 1,
+        "issuer": settings.issuer,
+        "number": registration.number,
+        "status": status,
+        "issued_at": rfc3339(utcnow()),
+        "valid_until": rfc3339(registration.valid_until) if registration.valid_until else None,
+        **stated,
+        "risk_level": registration.risk_level,
+        "attestation_sha256": _latest_hash(session, Attestation, registration),
+        "declaration_sha256": _latest_hash(session, Declaration, registration),
+    }
+
+
+def _latest_hash(session: Session, model: Any, registration: Any) -> str:
+    row = session.exec(select(model).where(model.registration_id == registration.id)
+                       .order_by(col(model.version).desc())).first()
+    return row.sha256 if row else ""
+
+
+def issue_certificate(session: Session, settings: Settings, registration: Any, *, status: str
+                      ) -> tuple[Certificate, dict[str, Any]]:
+    """Sign and store a new certificate for the registration's current state; caller commits."""
+    kid, private = ensure_registered(session, settings)
+    body = certificate_body(session, settings, registration, status=status)
+    body["serial"] = secrets.token_hex(16)
+    body["kid"] = kid
+    body["signature"] = sign(private, body)
+    canonical = rfc8785.dumps(body)
+    certificate = Certificate(
+        serial=body["serial"], registration_id=registration.id, number=registration.number,
+        document=canonical.decode(), sha256=hashlib.sha256(canonical).hexdigest(), kid=kid,
+    )
+    session.add(certificate)
+    session.flush()
+    return certificate, body
+
+
+def current_certificate(session: Session, registration_id: int) -> Certificate | None:
+    query = select(Certificate).where(Certificate.registration_id == registration_id)
+    return session.exec(query.order_by(col(Certificate.issued_at).desc())).first()
+
+
+def certificate_json(certificate: Certificate) -> dict[str, Any]:
+    return dict(json.loads(certificate.document))
+
+
+def status_entry(registration: Any, event_type: str) -> dict[str, Any] | None:
+    """The log entry for a status change a verifier must see, or None when there is none.
+
+    Only registrations that have been approved at least once are in the log (DESIGN §6).
+    """
+    if registration.valid_from is None:
+        return None
+    return {"type": event_type, "at": rfc3339(utcnow()), "number": registration.number,
+            "status": registration.status}
+
+
+def publish_certificate(session: Session, settings: Settings, registration: Any, *,
+                        actor: Any) -> Certificate:
+    """Issue a certificate for the registration's current state and log it; no commit."""
+    certificate, body = issue_certificate(session, settings, registration,
+                                          status=registration.status)
+    history = record_change(
+        session, action="certificate_issued", actor=actor, registration_id=registration.id,
+        number=registration.number, data={"serial": certificate.serial},
+        event_type="certificate.issued",
+        event_data={"serial": certificate.serial, "certificate_sha256": certificate.sha256},
+        log_entry={"type": "certificate.issued", "at": rfc3339(utcnow()),
+                   "number": registration.number, "status": body["status"],
+                   "certificate_sha256": certificate.sha256, "kid": certificate.kid},
+    )
+    certificate.log_index = history.data["log_index"]
+    session.add(certificate)
+    return certificate
+
+
+# What a certificate states about its moment of issue rather than about the registration.
+_ISSUE_FIELDS = frozenset({"issued_at", "serial", "kid", "signature"})
+
+
+def refresh_certificate(session: Session, settings: Settings, registration: Any, *,
+                        actor: Any) -> Certificate | None:
+    """Re-issue the certificate when what it states no longer matches the registration (a new
+    risk level, validity, channels, age band...); no commit. Returns the new one, if any."""
+    if registration.valid_from is None or registration.id is None:
+        return None
+    current = current_certificate(session, registration.id)
+    fresh = certificate_body(session, settings, registration, status=registration.status)
+    if current is not None:
+        stated = {k: v for k, v in certificate_json(current).items() if k not in _ISSUE_FIELDS}
+        if stated == {k: v for k, v in fresh.items() if k not in _ISSUE_FIELDS}:
+            return None
+    return publish_certificate(session, settings, registration, actor=actor)
+
+
+def republish(session: Session, settings: Settings, registration: Any, *, actor: Any,
+              previous: str, action: str, event_type: str, reason: str = "",
+              data: dict[str, Any] | None = None) -> None:
+    """Record a status move: history, outbox event, its log entry and a re-issued certificate."""
+    record_change(session, action=action, actor=actor, registration_id=registration.id,
+                  number=registration.number, from_status=previous,
+                  to_status=registration.status, reason=reason, data=data or {},
+                  event_type=event_type, log_entry=status_entry(registration, event_type))
+    if registration.valid_from is not None:
+        publish_certificate(session, settings, registration, actor=actor)
+
+
+def rotate(session: Session, settings: Settings) -> tuple[str, str]:
+    """Generate a new signing key, retire the old one and log the rotation; commit.
+
+    In production the new key's file must then be named in PORTAL_SIGNING_KEY.
+    """
+    old_kid, _old = ensure_registered(session, settings)
+    path = generate_key_file(settings)
+    if settings.signing_key:
+        settings.signing_key = str(path)
+    kid, _private = ensure_registered(session, settings)
+    record_change(session, action="key_rotated", actor=SYSTEM, data={"kid": kid, "old": old_kid},
+                  event_type="key.rotated", event_data={"kid": kid, "retired": old_kid},
+                  log_entry={"type": "key.rotated", "at": rfc3339(utcnow()), "kid": kid})
+    session.commit()
+    return kid, str(path)

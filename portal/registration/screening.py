@@ -1,0 +1,140 @@
+"""Screening at submission: the flags a moderator sees before deciding (DESIGN §5)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from rapidfuzz.distance import JaroWinkler
+from sqlalchemy import JSON, Column, delete
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from portal.base import crypto
+from portal.base.i18n import LazyString, lazy_gettext
+from portal.base.settings import Settings
+from portal.registration import attestations, steps
+from portal.registration.blocklist import active_entries
+from portal.registration.models import ENDED, Registration
+
+FLAGS: dict[str, LazyString] = {
+    "blocklist_identity": lazy_gettext("Identity on the person blocklist"),
+    "blocklist_name": lazy_gettext("Name close to a name on the blocklist"),
+    "duplicate_identity": lazy_gettext("Same identity in another registration"),
+    "minor": lazy_gettext("Streamer aged 16 or 17"),
+    "attestation_no": lazy_gettext("\u201cNo\u201d answers in the security attestation"),
+    "professional_topics": lazy_gettext("Professional topics"),
+    "restricted_products": lazy_gettext("Restricted products"),
+    "banned_terms": lazy_gettext("Banned terms in channels or avatar"),
+    "identity_unverified": lazy_gettext("Identity not confirmed by the verification service"),
+    "site_probe": lazy_gettext("Shop site failed the security probe"),
+}
+
+
+class ScreeningFlag(SQLModel, table=True):
+    """One finding of the screening of a registration's latest submission."""
+
+    __tablename__ = "screening_flags"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    code: str = Field(max_length=32, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def banned_terms(settings: Settings) -> list[str]:
+    return [t.strip().casefold() for t in settings.banned_terms.split(",") if t.strip()]
+
+
+def find_banned_terms(settings: Settings, texts: dict[str, str]) -> list[dict[str, str]]:
+    """Which banned terms appear in which of the given texts (case-insensitive)."""
+    found = []
+    terms = banned_terms(settings)
+    for where, text in texts.items():
+        folded = (text or "").casefold()
+        for term in terms:
+            if term in folded:
+                found.append({"term": term, "where": where})
+    return found
+
+
+def screen(
+    session: Session, settings: Settings, registration: Any, *, today: date,
+    site_probe: dict[str, Any] | None = None,
+) -> list[str]:
+    """Replace the registration's flags with those of its current answers; returns the codes."""
+    session.exec(delete(ScreeningFlag).where(
+        col(ScreeningFlag.registration_id) == registration.id))
+    answers = registration.answers
+    identity = answers.get("identity") or {}
+    flags: list[tuple[str, dict[str, Any]]] = []
+
+    entries = active_entries(session)
+    index = registration.identity_index
+    exact = [e.id for e in entries if index and e.identity_index == index]
+    if exact:
+        flags.append(("blocklist_identity", {"entries": exact}))
+    name = crypto.name_key(identity.get("legal_name", ""))
+    close = []
+    for entry in entries:
+        if entry.name_key and name:
+            score = JaroWinkler.normalized_similarity(name, entry.name_key)
+            if score >= settings.name_match_threshold:
+                close.append({"entry": entry.id, "score": round(score * 100)})
+    if close:
+        flags.append(("blocklist_name", {"matches": close}))
+
+    if index:
+        others = session.exec(
+            select(Registration.number).where(
+                Registration.identity_index == index,
+                Registration.id != registration.id,
+                Registration.status.not_in([*ENDED, "draft"]),  # type: ignore[attr-defined]
+            )
+        ).all()
+        if others:
+            flags.append(("duplicate_identity", {"numbers": sorted(n for n in others if n)}))
+
+    age = steps.age_of(answers, today)
+    if identity.get("subject_kind") == "person" and age is not None and age < 18:
+        flags.append(("minor", {"age": age}))
+
+    security = answers.get("security") or {}
+    noes = [item for item in attestations.SECURITY_ITEMS if security.get(item) is False]
+    if security.get("own_site") and security.get("https_only") is False:
+        noes.append("https_only")
+    if noes:
+        flags.append(("attestation_no", {"items": noes}))
+
+    content = answers.get("content") or {}
+    if content.get("professional_topics"):
+        flags.append(("professional_topics", {"codes": content["professional_topics"]}))
+    if content.get("restricted_products"):
+        flags.append(("restricted_products", {"codes": content["restricted_products"]}))
+
+    roles = answers.get("roles") or {}
+    texts = {}
+    for i, channel in enumerate(roles.get("channels") or [], start=1):
+        texts[f"channel {i} handle"] = channel.get("handle") or ""
+        texts[f"channel {i} bio"] = channel.get("bio") or ""
+    texts["avatar"] = roles.get("avatar_name") or ""
+    if found := find_banned_terms(settings, texts):
+        flags.append(("banned_terms", {"found": found}))
+
+    if site_probe is not None and not site_probe.get("ok"):
+        failed = [f["check"] for f in site_probe.get("findings", []) if not f.get("ok")]
+        flags.append(("site_probe", {"domain": site_probe.get("domain"), "failed": failed}))
+
+    if (identity.get("verification") or {}).get("status") != "verified":
+        flags.append(("identity_unverified", {}))
+
+    for code, detail in flags:
+        session.add(ScreeningFlag(registration_id=registration.id, code=code, detail=detail))
+    registration.flag_count = len(flags)
+    session.add(registration)
+    session.flush()
+    return [code for code, _detail in flags]
+
+
+def flags_of(session: Session, registration_id: int) -> list[ScreeningFlag]:
+    query = select(ScreeningFlag).where(ScreeningFlag.registration_id == registration_id)
+    return list(session.exec(query.order_by(ScreeningFlag.id)))  # type: ignore[arg-type]

@@ -1,0 +1,346 @@
+"""The wizard's steps: which apply, and the validators of identity, guardian and roles.
+
+A step's validator reads a form (``FormInput``) and returns a ``Checker`` with clean data and
+messages. Saved answers are turned back into a form (``to_form``) and validated again by the same
+function, which is how the task list knows a step is done or needs attention: one validator per
+rule, for the inline check, the save, the task list, the review and the submission.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+from portal.base import identity, regions
+from portal.base.forms import Checker, FormInput, StepContext
+from portal.base.i18n import LazyString, lazy_gettext
+from portal.base.i18n import gettext as _
+from portal.registration import attestations
+
+STEPS = ("identity", "guardian", "roles", "security", "content", "commitments", "review")
+EDITABLE_STEPS = STEPS[:-1]
+
+STEP_TITLES: dict[str, LazyString] = {
+    "identity": lazy_gettext("Your identity"),
+    "guardian": lazy_gettext("Guardian's consent"),
+    "roles": lazy_gettext("Roles and channels"),
+    "security": lazy_gettext("Security attestation"),
+    "content": lazy_gettext("Content rating"),
+    "commitments": lazy_gettext("Consumer protection"),
+    "review": lazy_gettext("Check your answers and submit"),
+}
+
+SUBJECT_KINDS: dict[str, LazyString] = {
+    "person": lazy_gettext("As a person (a streamer or a live-room operator)"),
+    "organization": lazy_gettext("As an organisation (a merchant, an MCN or an operating company)"),
+}
+
+ID_TYPE_LABELS: dict[str, LazyString] = {
+    "cn_resident_id": lazy_gettext("Resident identity card"),
+    "passport": lazy_gettext("Passport"),
+    "hk_macao_permit": lazy_gettext("Mainland travel permit for Hong Kong and Macao residents"),
+    "taiwan_permit": lazy_gettext("Mainland travel permit for Taiwan residents"),
+    "foreign_permanent_residence": lazy_gettext("Foreign permanent resident ID card"),
+}
+
+RELATIONSHIPS: dict[str, LazyString] = {
+    "father": lazy_gettext("Father"),
+    "mother": lazy_gettext("Mother"),
+    "other_guardian": lazy_gettext("Other legal guardian"),
+}
+
+ROLES: dict[str, LazyString] = {
+    "streamer": lazy_gettext("Streamer (livestream marketer)"),
+    "room_operator": lazy_gettext("Live-room operator"),
+    "merchant": lazy_gettext("Merchant"),
+    "mcn": lazy_gettext("MCN agency (marketer service agency)"),
+}
+PERSON_ONLY_ROLES = ("streamer",)
+ORGANIZATION_ONLY_ROLES = ("merchant", "mcn")
+ROSTER_ROLES = ("mcn", "room_operator")
+
+PLATFORMS: dict[str, LazyString] = {
+    "douyin": lazy_gettext("Douyin"),
+    "kuaishou": lazy_gettext("Kuaishou"),
+    "taobao": lazy_gettext("Taobao Live"),
+    "wechat_channels": lazy_gettext("WeChat Channels"),
+    "jd": lazy_gettext("JD Live"),
+    "pinduoduo": lazy_gettext("Pinduoduo"),
+    "xiaohongshu": lazy_gettext("Xiaohongshu"),
+    "bilibili": lazy_gettext("Bilibili"),
+    "other": lazy_gettext("Other"),
+}
+
+MONTHLY_SALES: dict[str, LazyString] = {
+    "under_10k": lazy_gettext("Under ¥10,000"),
+    "10k_100k": lazy_gettext("¥10,000 to ¥100,000"),
+    "100k_1m": lazy_gettext("¥100,000 to ¥1 million"),
+    "1m_10m": lazy_gettext("¥1 million to ¥10 million"),
+    "over_10m": lazy_gettext("Over ¥10 million"),
+}
+
+MAX_CHANNELS = 20
+NUMBER_PATTERN = re.compile(r"^LR-\d{4}-\d{7}$")
+_HANDLE = re.compile(r"^[^\s<>\"'`]{1,64}$")
+
+# Fields whose clear value is never stored: encrypted, with a masked copy for screens.
+SENSITIVE = {"identity": ("id_number", "phone"), "guardian": ("guardian_id_number",)}
+
+UPLOADS: dict[str, tuple[str, ...]] = {
+    "identity": ("id_front", "id_back"),
+    "guardian": ("consent_letter",),
+    "roles": ("business_licence",),
+    "security": ("assessment_report",),
+    "content": tuple(
+        attestations.qualification_field(code)
+        for code in [*attestations.RESTRICTED_PRODUCTS, *attestations.PROFESSIONAL_TOPICS]
+    ),
+    "commitments": (),
+}
+
+
+def age_of(answers: Mapping[str, Mapping[str, Any]], today: date) -> int | None:
+    raw = (answers.get("identity") or {}).get("date_of_birth")
+    if not raw:
+        return None
+    return identity.age_on(date.fromisoformat(raw), today)
+
+
+def applicable_steps(answers: Mapping[str, Mapping[str, Any]], today: date) -> list[str]:
+    """The steps this registration needs: the guardian's only for a person aged 16 or 17."""
+    steps = list(STEPS)
+    kind = (answers.get("identity") or {}).get("subject_kind")
+    age = age_of(answers, today)
+    if kind != "person" or age is None or age >= identity.ADULT_AGE:
+        steps.remove("guardian")
+    return steps
+
+
+def _sensitive(c: Checker, ctx: StepContext, name: str) -> str:
+    """A sensitive field: what was typed, or the saved value when left blank on an edit."""
+    raw = c.raw(name).strip()
+    return raw or ctx.secrets.get(name, "")
+
+
+def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
+    """Check the identity step: who registers, their document, age, contact and consent."""
+    c = Checker(form)
+    kind = c.choice(
+        "subject_kind", SUBJECT_KINDS,
+        required=_("Choose whether you register as a person or as an organisation"),
+    )
+    c.text("legal_name", _("Full legal name"), required=_("Enter your full legal name"),
+           max_length=100)
+    id_type = c.choice("id_type", identity.ID_TYPES, required=_("Choose the type of ID document"))
+    number = _sensitive(c, ctx, "id_number")
+    if not number:
+        c.error("id_number", _("Enter the ID number"))
+    elif id_type:
+        try:
+            number = identity.validate_id_number(id_type, number, today=ctx.today)
+            c.data["id_number"] = number
+        except ValueError as exc:
+            c.error("id_number", str(exc))
+    birth = c.apply("date_of_birth", identity.parse_date,
+                    required=_("Enter your date of birth"))
+    if birth is not None:
+        if birth > ctx.today:
+            c.error("date_of_birth", _("The date of birth must be in the past"))
+        elif "id_number" in c.data:
+            try:
+                identity.check_birth_date(id_type, c.data["id_number"], birth)
+            except ValueError as exc:
+                c.error("date_of_birth", str(exc))
+        if "date_of_birth" not in c.errors:
+            who = identity.Who.responsible_person if kind == "organization" else (
+                identity.Who.streamer)
+            try:
+                identity.check_age(birth, today=ctx.today, who=who)
+            except ValueError as exc:
+                c.error("date_of_birth", str(exc))
+    c.choice("nationality", regions.nationality_codes(),
+             required=_("Choose your nationality"))
+    c.choice("residence_province", regions.PROVINCES,
+             required=_("Choose the province where you live"))
+    c.text("residence_city", _("City"), required=_("Enter the city where you live"),
+           max_length=60)
+    phone = _sensitive(c, ctx, "phone")
+    if not phone:
+        c.error("phone", _("Enter a mobile phone number"))
+    else:
+        try:
+            c.data["phone"] = identity.validate_phone(phone)
+        except ValueError as exc:
+            c.error("phone", str(exc))
+    if "id_front" not in ctx.documents:
+        c.error("id_front", _("Upload a photo or scan of the front of your ID document"))
+    if "id_back" not in ctx.documents:
+        c.error("id_back", _("Upload a photo or scan of the back of your ID document"))
+    c.checked("consent", required=_("To register you must consent to the processing of your "
+                                     "personal information"))
+    return c
+
+
+def validate_guardian(form: FormInput, ctx: StepContext) -> Checker:
+    """Check the guardian's identity, age, relationship and consent (16- and 17-year-olds)."""
+    c = Checker(form)
+    name = c.text("guardian_name", _("Guardian's full legal name"),
+                  required=_("Enter the guardian's full legal name"), max_length=100)
+    id_type = c.choice("guardian_id_type", identity.ID_TYPES,
+                       required=_("Choose the type of the guardian's ID document"))
+    number = _sensitive(c, ctx, "guardian_id_number")
+    if not number:
+        c.error("guardian_id_number", _("Enter the guardian's ID number"))
+    elif id_type:
+        try:
+            c.data["guardian_id_number"] = identity.validate_id_number(
+                id_type, number, today=ctx.today
+            )
+        except ValueError as exc:
+            c.error("guardian_id_number", str(exc))
+    birth = c.apply("guardian_date_of_birth", identity.parse_date,
+                    required=_("Enter the guardian's date of birth"))
+    if birth is not None:
+        if "guardian_id_number" in c.data:
+            try:
+                identity.check_birth_date(id_type, c.data["guardian_id_number"], birth)
+            except ValueError as exc:
+                c.error("guardian_date_of_birth", str(exc))
+        if "guardian_date_of_birth" not in c.errors:
+            try:
+                identity.check_age(birth, today=ctx.today, who=identity.Who.guardian)
+            except ValueError as exc:
+                c.error("guardian_date_of_birth", str(exc))
+    c.choice("relationship", RELATIONSHIPS, required=_("Choose the guardian's relationship to you"))
+    typed = c.text("consent_name", _("Guardian's signature"),
+                   required=_("The guardian must type their full name to consent"),
+                   max_length=100)
+    if typed and name and typed != name:
+        c.error("consent_name", _("The name typed must be exactly the guardian's full legal name"))
+    if "consent_letter" not in ctx.documents:
+        c.error("consent_letter", _("Upload the consent letter signed by the guardian"))
+    return c
+
+
+def channel_indexes(form: FormInput) -> list[int]:
+    """The channel rows present in a form, in order."""
+    found = set()
+    for key in form:
+        match = re.fullmatch(r"channel-(\d{1,2})-\w+", key)
+        if match and int(match.group(1)) < MAX_CHANNELS:
+            found.add(int(match.group(1)))
+    return sorted(found)
+
+
+def validate_roles(form: FormInput, ctx: StepContext) -> Checker:
+    """Check roles, organisation details, channels, virtual avatar and roster."""
+    c = Checker(form)
+    kind = ctx.answer("identity", "subject_kind")
+    roles = c.many("roles", ROLES, required=_("Choose at least one role"))
+    for role in roles:
+        if kind == "organization" and role in PERSON_ONLY_ROLES:
+            c.error("roles",
+                    _("A streamer must be a person: an organisation cannot take this role"))
+        if kind == "person" and role in ORGANIZATION_ONLY_ROLES:
+            c.error("roles", _("Merchants and MCN agencies register as an organisation: change "
+                               "this in the identity step"))
+    if kind == "organization":
+        c.text("org_name", _("Organisation name"), required=_("Enter the organisation's name"),
+               max_length=200)
+        c.apply("uscc", identity.validate_uscc,
+                required=_("Enter the unified social credit code"))
+        c.text("legal_representative", _("Legal representative"),
+               required=_("Enter the name of the legal representative"), max_length=100)
+        c.choice("org_province", regions.PROVINCES,
+                 required=_("Choose the province of the registered address"))
+        if "business_licence" not in ctx.documents:
+            c.error("business_licence", _("Upload the business licence"))
+    channels = []
+    for i in channel_indexes(form):
+        prefix = f"channel-{i}-"
+        row = {k: c.raw(prefix + k).strip() for k in ("platform", "handle", "room_url", "bio",
+                                                          "followers")}
+        if not any(row.values()) or (row["platform"] and not any(
+                row[k] for k in ("handle", "room_url", "bio", "followers"))):
+            continue  # an empty row, or one with only the platform chosen, is left out
+        sub = Checker({k: [v] for k, v in row.items()})
+        sub.choice("platform", PLATFORMS, required=_("Choose the platform"))
+        handle = sub.text("handle", _("Account name"), required=_("Enter the account name"),
+                          max_length=64)
+        if handle and not _HANDLE.match(handle):
+            sub.error("handle", _("An account name cannot contain spaces, quotes or angle "
+                                  "brackets"))
+        url = sub.text("room_url", _("Live room address"), max_length=500)
+        if url and not re.fullmatch(r"https://[^\s<>\"']+\.[^\s<>\"']+", url):
+            sub.error("room_url", _("Enter the live room address starting with https://"))
+        sub.text("bio", _("Bio"), max_length=500, multiline=True)
+        sub.integer("followers", _("Followers"))
+        for name, message in sub.errors.items():
+            c.error(prefix + name, message)
+        channels.append(sub.data)
+    c.data["channels"] = channels
+    if not channels:
+        c.error("channel-0-handle", _("Add at least one channel: the platform and your account "
+                                      "name"))
+    c.choice("monthly_sales", MONTHLY_SALES, required=_("Choose your monthly sales"))
+    avatar = c.yes_no("uses_avatar", required=_("Answer whether a virtual avatar or AI "
+                                                "presenter is used"))
+    if avatar:
+        c.text("avatar_name", _("Avatar name"), required=_("Enter the avatar's name"),
+               max_length=64)
+        c.checked("avatar_consent", required=_("Confirm that the person whose likeness is used "
+                                               "consented"))
+    else:
+        c.data["avatar_name"] = ""
+        c.data["avatar_consent"] = False
+    roster_text = c.text("roster", _("Streamers you manage"), max_length=20000, multiline=True)
+    numbers: list[str] = []
+    if roster_text and not any(role in ROSTER_ROLES for role in roles):
+        c.error("roster", _("Only MCN agencies and live-room operators list the streamers they "
+                            "manage"))
+    for line in roster_text.replace(",", "\n").split("\n"):
+        number = line.strip().upper()
+        if not number:
+            continue
+        if not NUMBER_PATTERN.match(number):
+            c.error("roster", _("%(number)s is not a registration number: they look like "
+                                "LR-2026-0012345", number=number[:30]))
+        elif number not in numbers:
+            numbers.append(number)
+    c.data["roster"] = numbers
+    return c
+
+
+VALIDATORS: dict[str, Callable[[FormInput, StepContext], Checker]] = {
+    "identity": validate_identity,
+    "guardian": validate_guardian,
+    "roles": validate_roles,
+    "security": attestations.validate_security,
+    "content": attestations.validate_content,
+    "commitments": attestations.validate_commitments,
+}
+
+
+def to_form(step: str, data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Turn saved answers back into the form that would produce them."""
+    form: dict[str, list[str]] = {}
+    for key, value in data.items():
+        if key == "channels":
+            for i, row in enumerate(value or []):
+                for name, item in row.items():
+                    form[f"channel-{i}-{name}"] = ["" if item is None else str(item)]
+        elif key == "roster":
+            form[key] = ["\n".join(value or [])]
+        elif isinstance(value, bool):
+            form[key] = ["yes" if value else "no"]
+        elif isinstance(value, list):
+            form[key] = [str(v) for v in value]
+        elif value is None:
+            form[key] = [""]
+        else:
+            form[key] = [str(value)]
+    for name in SENSITIVE.get(step, ()):
+        form.pop(name, None)
+    return form
