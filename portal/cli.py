@@ -194,6 +194,7 @@ def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     from portal.base.db import session_scope
+    from portal.lifecycle import changes
     from portal.ops.migrate import upgrade
     from portal.records import certificates
 
@@ -209,7 +210,8 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with session_scope(engine, write=True) as session:
             if args.keys_command == "rotate":
-                kid, path = certificates.rotate(session, settings)
+                kid, path = changes.rotate_signing_key(session, settings)
+                session.commit()
                 print(f"New signing key {kid} written to {path}")
                 if settings.is_production:
                     print("Set PORTAL_SIGNING_KEY to that file and restart the servers.")

@@ -20,10 +20,10 @@ from portal.base.db import utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.base.i18n import gettext as _
 from portal.base.settings import Settings
-from portal.ledger.events import SYSTEM, Actor, record_change
+from portal.ledger.events import SYSTEM, Actor
+from portal.lifecycle import changes
 from portal.lifecycle.wizard import Signing, missing
-from portal.records import certificates
-from portal.registration import attestations, risk, sanctions, screening, steps
+from portal.registration import attestations, screening, steps
 from portal.registration.models import (
     PENDING,
     PURGED,
@@ -34,7 +34,6 @@ from portal.registration.models import (
     StaleState,
     Submission,
     is_blocked,
-    move,
 )
 from portal.registration.sanctions import Sanction
 
@@ -92,21 +91,22 @@ def submit(
                                  "for more information")})
 
     now = utcnow()
-    previous = registration.status
     number = registration.number or _new_number(session, now.year)
     age = steps.age_of(registration.answers, today)
     band = "minor_16_17" if (registration.subject_kind == "person" and age is not None
                              and age < identity.ADULT_AGE) else "adult"
-    try:
-        move(session, registration, "submitted", expected_version=registration.version,
-             values={"number": number, "submitted_at": now, "age_band": band})
-    except StaleState:
-        session.rollback()
-        raise FormErrors({"_": _("This registration has already been submitted")}) from None
     version = 1 + session.exec(
         select(func.count()).select_from(Submission)
         .where(Submission.registration_id == registration.id)
     ).one()
+    try:
+        changes.change(session, settings, registration, action="submitted", actor=Actor.of(user),
+                       to_status="submitted", expected_version=registration.version,
+                       values={"number": number, "submitted_at": now, "age_band": band},
+                       data={"version": version}, event_type="registration.submitted")
+    except StaleState:
+        session.rollback()
+        raise FormErrors({"_": _("This registration has already been submitted")}) from None
     submitted = {k: v for k, v in registration.answers.items() if k != PENDING}
     session.add(Submission(
         registration_id=registration.id,  # type: ignore[arg-type]
@@ -132,20 +132,7 @@ def submit(
         version=version, data=declaration,
         sha256=attestations.canonical_sha256(declaration),
     ))
-    record_change(
-        session,
-        action="submitted",
-        actor=Actor.of(user),
-        registration_id=registration.id,
-        number=number,
-        from_status=previous,
-        to_status="submitted",
-        data={"version": version},
-        event_type="registration.submitted",
-    )
     screening.screen(session, settings, registration, today=today, site_probe=site_probe)
-    risk.refresh(session, settings, registration,
-                 sanctions_in_force=sanctions.in_force_count(session, registration.id or 0))
     session.commit()
     return registration
 
@@ -155,19 +142,16 @@ def deregister(session: Session, settings: Settings, *, registration: Registrati
     """The applicant ends their registration (PIPL: they may leave at any time); commit."""
     if registration.user_id != user.id:
         raise NotFound()
+    # A registration never submitted has no number: nobody outside has heard of it.
+    numbered = registration.number is not None
     try:
-        previous = move(session, registration, "deregistered")
+        changes.change(session, settings, registration, action="deregistered",
+                       actor=Actor.of(user), to_status="deregistered",
+                       event_type="registration.deregistered" if numbered else None,
+                       logged=numbered)
     except (StaleState, NotAllowed):
         session.rollback()
         raise FormErrors({"_": _("This registration cannot be deregistered now")}) from None
-    if registration.number:
-        certificates.republish(session, settings, registration, actor=Actor.of(user),
-                          previous=previous, action="deregistered",
-                          event_type="registration.deregistered")
-    else:
-        record_change(session, action="deregistered", actor=Actor.of(user),
-                      registration_id=registration.id, from_status=previous,
-                      to_status="deregistered")
     session.commit()
     return registration
 
@@ -184,8 +168,8 @@ def start_renewal(session: Session, *, registration: Registration, user: User) -
     flag_modified(registration, "answers")
     registration.version += 1
     session.add(registration)
-    record_change(session, action="renewal_started", actor=Actor.of(user),
-                  registration_id=registration.id, number=registration.number)
+    changes.record(session, action="renewal_started", actor=Actor.of(user),
+                   registration=registration)
     session.commit()
 
 
@@ -195,8 +179,8 @@ def confirm_data(session: Session, *, registration: Registration, user: User) ->
         raise NotFound()
     registration.data_confirmed_at = utcnow()
     session.add(registration)
-    record_change(session, action="data_confirmed", actor=Actor.of(user),
-                  registration_id=registration.id, number=registration.number)
+    changes.record(session, action="data_confirmed", actor=Actor.of(user),
+                   registration=registration)
     _end_refresh_restrictions(session, registration)
     session.commit()
 
@@ -209,6 +193,5 @@ def _end_refresh_restrictions(session: Session, registration: Registration) -> N
         sanction.state = "ended"
         sanction.ended_at = utcnow()
         session.add(sanction)
-        record_change(session, action="restriction_ended", actor=SYSTEM,
-                      registration_id=registration.id, number=registration.number,
-                      data={"sanction": sanction.id})
+        changes.record(session, action="restriction_ended", actor=SYSTEM,
+                       registration=registration, data={"sanction": sanction.id})

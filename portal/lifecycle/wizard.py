@@ -20,7 +20,8 @@ from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import FormInput, StepContext
 from portal.base.i18n import gettext as _
 from portal.base.settings import Settings
-from portal.ledger.events import Actor, record_change
+from portal.ledger.events import Actor
+from portal.lifecycle import changes
 from portal.registration import steps
 from portal.registration.models import (
     EDITABLE,
@@ -153,13 +154,7 @@ def start_registration(session: Session, user: User) -> Registration:
     registration = Registration(user_id=user.id)  # type: ignore[arg-type]
     session.add(registration)
     session.flush()
-    record_change(
-        session,
-        action="started",
-        actor=Actor.of(user),
-        registration_id=registration.id,
-        to_status="draft",
-    )
+    changes.started(session, registration, actor=Actor.of(user))
     session.commit()
     return registration
 
@@ -396,12 +391,8 @@ def confirm_roster_link(session: Session, *, user: User, link_id: int) -> Roster
         link.confirmed_at = utcnow()
         session.add(link)
         manager = session.get(Registration, link.manager_id)
-        record_change(
-            session,
-            action="roster_confirmed",
-            actor=Actor.of(user),
-            registration_id=streamer.id,
-            data={"manager": manager.number if manager else None},
-        )
+        changes.record(session, action="roster_confirmed", actor=Actor.of(user),
+                       registration_id=streamer.id,
+                       data={"manager": manager.number if manager else None})
         session.commit()
     return link

@@ -18,11 +18,11 @@ from portal.base.db import session_scope, utcnow
 from portal.base.i18n import gettext as _
 from portal.base.identity import ADULT_AGE, CHINA_TZ, age_on, china_date, china_today
 from portal.base.settings import Settings
-from portal.ledger.events import SYSTEM, HistoryEntry, record_change
+from portal.ledger.events import SYSTEM, HistoryEntry
+from portal.lifecycle import changes
 from portal.oversight import enforcement
 from portal.platforms import notify
-from portal.records import certificates
-from portal.registration.models import NotAllowed, Registration, StaleState, move
+from portal.registration.models import NotAllowed, Registration, StaleState
 
 logger = logging.getLogger("portal.ops.jobs")
 WARN_BEFORE = timedelta(days=30)
@@ -57,12 +57,11 @@ def expire_due(session: Session, settings: Settings, *, now: datetime) -> list[s
         Registration.status == "approved", col(Registration.valid_until) <= now)).all()
     for registration in due:
         try:
-            previous = move(session, registration, "expired")
+            changes.change(session, settings, registration, action="expired", actor=SYSTEM,
+                           to_status="expired", event_type="registration.expired", logged=True)
         except (StaleState, NotAllowed):
             session.rollback()
             continue
-        certificates.republish(session, settings, registration, actor=SYSTEM, previous=previous,
-                          action="expired", event_type="registration.expired")
         mail = _tell(session, registration,
                      _("Your registration %(number)s has expired", number=registration.number),
                      _("Your registration %(number)s has expired. Renew it on your status page "
@@ -86,8 +85,7 @@ def warn_expiring(session: Session, settings: Settings, *, now: datetime) -> lis
             col(HistoryEntry.at) >= registration.valid_from)).first()
         if warned is not None:
             continue
-        record_change(session, action="expiry_warning", actor=SYSTEM,
-                      registration_id=registration.id, number=registration.number)
+        changes.record(session, action="expiry_warning", actor=SYSTEM, registration=registration)
         until = (china_date(registration.valid_until).isoformat() if registration.valid_until
                  else "")
         mail = _tell(session, registration,
@@ -128,12 +126,9 @@ def update_age_bands(session: Session, settings: Settings, *, today: date) -> li
             continue
         registration.age_band = "adult"
         session.add(registration)
-        record_change(session, action="age_band_adult", actor=SYSTEM,
-                      registration_id=registration.id, number=registration.number,
-                      data={"age_band": "adult"})
-        if registration.status in ("approved", "suspended"):
-            # The certificate states the age band: a new one says "adult".
-            certificates.publish_certificate(session, settings, registration, actor=SYSTEM)
+        # The certificate states the age band: the pipeline issues one that says "adult".
+        changes.change(session, settings, registration, action="age_band_adult", actor=SYSTEM,
+                       data={"age_band": "adult"})
         session.commit()
         done.append(registration.number or "")
     return done
@@ -169,14 +164,14 @@ def refresh_operators(session: Session, settings: Settings, *, now: datetime) ->
                          days=settings.refresh_days),
                 legal_basis=_("2026 Measures: operators' data is refreshed every six months"),
                 settings=settings, commit=False)
-            record_change(session, action="refresh_restricted", actor=SYSTEM,
-                          registration_id=registration.id, number=registration.number)
+            changes.record(session, action="refresh_restricted", actor=SYSTEM,
+                           registration=registration)
             session.commit()
             notify.deliver(settings, mails, session=session)
             restricted.append(registration.number or "")
         elif "refresh_reminder" not in history:
-            record_change(session, action="refresh_reminder", actor=SYSTEM,
-                          registration_id=registration.id, number=registration.number)
+            changes.record(session, action="refresh_reminder", actor=SYSTEM,
+                           registration=registration)
             mail = _tell(session, registration,
                          _("Please confirm your registration data"),
                          _("Live-room operators confirm their data every %(days)d days. Open your "

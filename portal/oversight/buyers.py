@@ -15,8 +15,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from portal.base.db import UTCDateTime, utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.base.i18n import gettext as _
-from portal.ledger.events import Actor, record_change
+from portal.ledger.events import Actor
 from portal.ledger.tlog import rfc3339
+from portal.lifecycle import changes
 
 # Changes a platform makes through the API: no staff member, the client id is in the data.
 PLATFORM = Actor(None, "platform")
@@ -71,11 +72,11 @@ def add_buyer(
                        id_type=id_type, identity_index=identity_index)
     session.add(entry)
     session.flush()
-    record_change(session, action="buyer_blocklist_added", actor=PLATFORM,
-                  data={"entry": entry.id, "client_id": client_id},
-                  event_type="blocklist.buyer_added", client_id=client_id,
-                  event_data={"entry_id": entry.id, "buyer_ref": buyer_ref,
-                              "until": rfc3339(until) if until else None})
+    changes.record(session, action="buyer_blocklist_added", actor=PLATFORM,
+                   data={"entry": entry.id, "client_id": client_id},
+                   event_type="blocklist.buyer_added", client_id=client_id,
+                   event_data={"entry_id": entry.id, "buyer_ref": buyer_ref,
+                               "until": rfc3339(until) if until else None})
     return entry
 
 
@@ -89,10 +90,10 @@ def remove_buyer(session: Session, *, client_id: int, entry_id: int) -> BuyerBlo
         raise NotFound()
     entry.removed_at = utcnow()
     session.add(entry)
-    record_change(session, action="buyer_blocklist_removed", actor=PLATFORM,
-                  data={"entry": entry.id, "client_id": client_id},
-                  event_type="blocklist.buyer_removed", client_id=client_id,
-                  event_data={"entry_id": entry.id, "buyer_ref": entry.buyer_ref})
+    changes.record(session, action="buyer_blocklist_removed", actor=PLATFORM,
+                   data={"entry": entry.id, "client_id": client_id},
+                   event_type="blocklist.buyer_removed", client_id=client_id,
+                   event_data={"entry_id": entry.id, "buyer_ref": entry.buyer_ref})
     return entry
 
 

@@ -18,7 +18,8 @@ from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import staff_text
 from portal.base.i18n import LazyString, lazy_gettext
 from portal.base.i18n import gettext as _
-from portal.ledger.events import Actor, record_change
+from portal.ledger.events import Actor
+from portal.lifecycle import changes
 from portal.registration.models import Registration
 
 CATEGORIES: dict[str, LazyString] = {
@@ -106,11 +107,11 @@ def open_case(
                 occurred_at=occurred_at, evidence=list(evidence or []))
     session.add(case)
     session.flush()
-    record_change(session, action="case_opened", actor=Actor.of(actor),
-                  registration_id=registration.id, number=registration.number,
-                  data={"case": case.id, "category": category}, event_type="case.opened",
-                  event_data={"case_id": case.id, "category": category, "source": source},
-                  client_id=client_id)
+    changes.record(session, action="case_opened", actor=Actor.of(actor),
+                   registration=registration, data={"case": case.id, "category": category},
+                   event_type="case.opened",
+                   event_data={"case_id": case.id, "category": category, "source": source},
+                   client_id=client_id)
     if commit:
         session.commit()
     return case
@@ -163,12 +164,11 @@ def close_case(
     case.closed_at = utcnow()
     session.add(case)
     registration = session.get(Registration, case.registration_id)
-    record_change(session, action="case_closed", actor=Actor.of(moderator),
-                  registration_id=case.registration_id,
-                  number=registration.number if registration else None,
-                  data={"case": case.id, "outcome": outcome}, event_type="case.closed",
-                  event_data={"case_id": case.id, "outcome": outcome},
-                  client_id=case.client_id)
+    changes.record(session, action="case_closed", actor=Actor.of(moderator),
+                   registration=registration, registration_id=case.registration_id,
+                   data={"case": case.id, "outcome": outcome}, event_type="case.closed",
+                   event_data={"case_id": case.id, "outcome": outcome},
+                   client_id=case.client_id)
     session.commit()
     return case
 

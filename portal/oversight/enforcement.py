@@ -20,14 +20,13 @@ from portal.base.forms import staff_text
 from portal.base.i18n import gettext as _
 from portal.base.i18n import lazy_gettext
 from portal.base.settings import Settings
-from portal.ledger.events import SYSTEM, Actor, record_change
+from portal.ledger.events import SYSTEM, Actor
 from portal.ledger.tlog import rfc3339
+from portal.lifecycle import changes
 from portal.platforms import notify
-from portal.records import certificates
-from portal.registration import risk
 from portal.registration.blocklist import BlocklistEntry
-from portal.registration.models import NotAllowed, Registration, StaleState, move
-from portal.registration.sanctions import KINDS, Appeal, Sanction, in_force_count
+from portal.registration.models import NotAllowed, Registration, StaleState
+from portal.registration.sanctions import KINDS, Appeal, Sanction
 
 # What each sanction does to the registration's state.
 MOVES = {"suspend": "suspended", "close": "revoked", "blacklist": "revoked"}
@@ -103,23 +102,20 @@ def apply_sanction(
     session.add(sanction)
     session.flush()
     # The violation history raises the risk level (unless a moderator has set it by hand), and
-    # the certificate issued below states it.
-    risk.refresh(session, settings, registration,
-                     sanctions_in_force=in_force_count(session, registration.id or 0))
+    # the certificate the pipeline issues states it.
     if kind in MOVES:
         try:
-            previous = move(session, registration, MOVES[kind], expected_version=version)
+            changes.change(session, settings, registration, action=f"sanction_{kind}",
+                           actor=actor_ref, to_status=MOVES[kind], expected_version=version,
+                           reason=sanction.reason, data={"sanction": sanction.id},
+                           event_type=STATUS_EVENTS[MOVES[kind]], logged=True)
         except (StaleState, NotAllowed):
             session.rollback()
             raise FormErrors({"_": _("This registration changed while you were looking at it. "
                                      "Check it again.")}) from None
-        certificates.republish(session, settings, registration, actor=actor_ref, previous=previous,
-                          action=f"sanction_{kind}", event_type=STATUS_EVENTS[MOVES[kind]],
-                          reason=sanction.reason, data={"sanction": sanction.id})
-    record_change(
-        session, action="sanction_applied", actor=actor_ref, registration_id=registration.id,
-        number=registration.number, reason=sanction.reason,
-        data={"sanction": sanction.id, "kind": kind},
+    changes.change(
+        session, settings, registration, action="sanction_applied", actor=actor_ref,
+        reason=sanction.reason, data={"sanction": sanction.id, "kind": kind},
         event_type="sanction.applied",
         event_data={"sanction_id": sanction.id, "kind": kind,
                     "until": sanction.until.isoformat() if sanction.until else None},
@@ -129,7 +125,6 @@ def apply_sanction(
             raise ValueError("only a person may blacklist")
         add_to_blocklist(session, registration=registration, actor=actor, reason_code="sanction",
                          reason=sanction.reason)
-    certificates.refresh_certificate(session, settings, registration, actor=actor_ref)
     label = str(KINDS[kind])
     mail = _tell(
         session, registration,
@@ -166,11 +161,10 @@ def add_to_blocklist(
     )
     session.add(entry)
     session.flush()
-    record_change(session, action="blocklist_added", actor=Actor.of(actor),
-                  registration_id=registration.id if registration else None,
-                  data={"entry": entry.id}, event_type="blocklist.person_added",
-                  event_data={"entry_id": entry.id},
-                  log_entry=_blocklist_entry("blocklist.person_added", entry))
+    changes.record(session, action="blocklist_added", actor=Actor.of(actor),
+                   registration=registration, data={"entry": entry.id},
+                   event_type="blocklist.person_added", event_data={"entry_id": entry.id},
+                   log_entry=_blocklist_entry("blocklist.person_added", entry))
     return entry
 
 
@@ -218,10 +212,10 @@ def confirm_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEn
     entry.lifted_by = actor.id
     entry.lifted_at = utcnow()
     session.add(entry)
-    record_change(session, action="blocklist_removed", actor=Actor.of(actor),
-                  registration_id=entry.registration_id, data={"entry": entry.id},
-                  event_type="blocklist.person_removed", event_data={"entry_id": entry.id},
-                  log_entry=_blocklist_entry("blocklist.person_removed", entry))
+    changes.record(session, action="blocklist_removed", actor=Actor.of(actor),
+                   registration_id=entry.registration_id, data={"entry": entry.id},
+                   event_type="blocklist.person_removed", event_data={"entry_id": entry.id},
+                   log_entry=_blocklist_entry("blocklist.person_removed", entry))
     session.commit()
     return entry
 
@@ -241,8 +235,8 @@ def file_appeal(session: Session, *, sanction_id: int, user: User, text: str
     appeal = Appeal(sanction_id=sanction.id, registration_id=registration.id,  # type: ignore[arg-type]
                     text=text)
     session.add(appeal)
-    record_change(session, action="appeal_filed", actor=Actor.of(user),
-                  registration_id=registration.id, data={"sanction": sanction.id})
+    changes.record(session, action="appeal_filed", actor=Actor.of(user),
+                   registration_id=registration.id, data={"sanction": sanction.id})
     session.commit()
     return appeal
 
@@ -278,13 +272,10 @@ def decide_appeal(
         sanction.ended_at = utcnow()
         session.add(sanction)
         session.flush()
-        risk.refresh(session, settings, registration,
-                     sanctions_in_force=in_force_count(session, registration.id or 0))
         if sanction.kind == "suspend" and registration.status == "suspended":
-            previous = move(session, registration, "approved")
-            certificates.republish(session, settings, registration, actor=actor, previous=previous,
-                              action="reinstated", event_type="registration.reinstated",
-                              reason=reason)
+            changes.change(session, settings, registration, action="reinstated", actor=actor,
+                           to_status="approved", reason=reason,
+                           event_type="registration.reinstated", logged=True)
         if sanction.kind == "blacklist":
             for entry in session.exec(select(BlocklistEntry).where(
                     BlocklistEntry.registration_id == registration.id,
@@ -293,19 +284,16 @@ def decide_appeal(
                 entry.lifted_by = moderator.id
                 entry.lifted_at = utcnow()
                 session.add(entry)
-                record_change(session, action="blocklist_removed", actor=actor,
-                              registration_id=registration.id, data={"entry": entry.id},
-                              event_type="blocklist.person_removed",
-                              event_data={"entry_id": entry.id},
-                              log_entry=_blocklist_entry("blocklist.person_removed", entry))
-    if outcome == "overturned":
-        # The reinstatement above (if any) already stated the lowered risk level.
-        certificates.refresh_certificate(session, settings, registration, actor=actor)
-    record_change(session, action="appeal_decided", actor=actor,
-                  registration_id=registration.id, number=registration.number, reason=reason,
-                  data={"sanction": sanction.id, "outcome": outcome},
-                  event_type="appeal.decided",
-                  event_data={"sanction_id": sanction.id, "outcome": outcome})
+                changes.record(session, action="blocklist_removed", actor=actor,
+                               registration=registration, data={"entry": entry.id},
+                               event_type="blocklist.person_removed",
+                               event_data={"entry_id": entry.id},
+                               log_entry=_blocklist_entry("blocklist.person_removed", entry))
+    # An overturned sanction lowers the risk level: the pipeline re-issues the certificate.
+    changes.change(session, settings, registration, action="appeal_decided", actor=actor,
+                   reason=reason, data={"sanction": sanction.id, "outcome": outcome},
+                   event_type="appeal.decided",
+                   event_data={"sanction_id": sanction.id, "outcome": outcome})
     verdict = _("upheld") if outcome == "upheld" else _("overturned")
     mail = _tell(session, registration,
                  _("Your appeal has been decided: %(outcome)s", outcome=verdict),
@@ -330,13 +318,12 @@ def end_due_suspensions(session: Session, settings: Settings, *, now: datetime |
         session.add(sanction)
         if registration.status == "suspended":
             try:
-                previous = move(session, registration, "approved")
+                changes.change(session, settings, registration, action="reinstated",
+                               actor=SYSTEM, to_status="approved", reason="suspension ended",
+                               event_type="registration.reinstated", logged=True)
             except (StaleState, NotAllowed):
                 session.rollback()  # another process got there first
                 continue
-            certificates.republish(session, settings, registration, actor=SYSTEM, previous=previous,
-                              action="reinstated", event_type="registration.reinstated",
-                              reason="suspension ended")
             done.append(registration.number or "")
         session.commit()
     return done

@@ -20,7 +20,8 @@ from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import staff_text, whole_number
 from portal.base.i18n import LazyString, lazy_gettext
 from portal.base.i18n import gettext as _
-from portal.ledger.events import Actor, record_change
+from portal.ledger.events import Actor
+from portal.lifecycle import changes
 from portal.oversight import auditing, enforcement
 from portal.platforms.clients import ApiClient
 from portal.registration import sanctions
@@ -138,10 +139,9 @@ def _record(session: Session, inspection: Inspection, *, action: str, actor: Use
             reason: str = "", data: dict[str, Any] | None = None) -> None:
     registration = (session.get(Registration, inspection.registration_id)
                     if inspection.registration_id else None)
-    record_change(session, action=action, actor=Actor.of(actor),
-                  registration_id=inspection.registration_id,
-                  number=registration.number if registration else None, reason=reason,
-                  data={"inspection": inspection.id, **(data or {})})
+    changes.record(session, action=action, actor=Actor.of(actor), registration=registration,
+                   registration_id=inspection.registration_id, reason=reason,
+                   data={"inspection": inspection.id, **(data or {})})
 
 
 def open_inspection(

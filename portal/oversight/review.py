@@ -18,17 +18,16 @@ from portal.base.forms import staff_text
 from portal.base.i18n import LazyString, lazy_gettext
 from portal.base.i18n import gettext as _
 from portal.base.settings import Settings
-from portal.ledger.events import Actor, record_change
+from portal.ledger.events import Actor
 from portal.ledger.pii_access import PiiAccess
+from portal.lifecycle import changes
 from portal.platforms import notify
-from portal.records import certificates
 from portal.registration import steps
 from portal.registration.models import (
     REQUESTED,
     NotAllowed,
     Registration,
     StaleState,
-    move,
     secret_context,
 )
 from portal.registration.risk import LEVELS as RISK_LEVELS
@@ -141,6 +140,7 @@ def _applicant(session: Session, registration: Registration) -> User:
 
 def _decide(
     session: Session,
+    settings: Settings,
     *,
     registration: Registration,
     moderator: User,
@@ -154,8 +154,12 @@ def _decide(
     reason: str = "",
 ) -> Decision:
     try:
-        previous = move(session, registration, to_status, expected_version=version,
-                        values={"decided_at": utcnow(), **(values or {})})
+        changes.change(
+            session, settings, registration, action=kind, actor=Actor.of(moderator),
+            to_status=to_status, expected_version=version,
+            values={"decided_at": utcnow(), **(values or {})}, reason=reason, data=history,
+            event_type=event_type, new_certificate=to_status == "approved",
+        )
     except (StaleState, NotAllowed):
         session.rollback()
         raise DecisionConflict() from None
@@ -165,18 +169,6 @@ def _decide(
         **decision_fields,
     )
     session.add(decision)
-    record_change(
-        session,
-        action=kind,
-        actor=Actor.of(moderator),
-        registration_id=registration.id,
-        number=registration.number,
-        from_status=previous,
-        to_status=to_status,
-        reason=reason,
-        data=history,
-        event_type=event_type,
-    )
     return decision
 
 
@@ -189,13 +181,12 @@ def approve(
     now = utcnow()
     until = now + timedelta(days=settings.cert_valid_days)
     decision = _decide(
-        session, registration=registration, moderator=moderator, version=version,
+        session, settings, registration=registration, moderator=moderator, version=version,
         to_status="approved", kind="approve", event_type="registration.approved",
         values={"valid_from": now, "valid_until": until, "data_confirmed_at": now},
         decision_fields={"internal_note": note},
         history={"valid_until": until.isoformat()},
     )
-    certificates.publish_certificate(session, settings, registration, actor=Actor.of(moderator))
     applicant = _applicant(session, registration)
     mail = notify.notify_user(
         session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
@@ -224,7 +215,7 @@ def request_changes(
     note = staff_text(note, "internal_note")
     answers = {**registration.answers, REQUESTED: asked}
     decision = _decide(
-        session, registration=registration, moderator=moderator, version=version,
+        session, settings, registration=registration, moderator=moderator, version=version,
         to_status="changes_requested", kind="request_changes",
         event_type="registration.changes_requested",
         values={"answers": answers},
@@ -261,7 +252,7 @@ def reject(
         raise FormErrors(errors)
     note = staff_text(note, "internal_note")
     decision = _decide(
-        session, registration=registration, moderator=moderator, version=version,
+        session, settings, registration=registration, moderator=moderator, version=version,
         to_status="rejected", kind="reject", event_type="registration.rejected",
         decision_fields={"reason_code": reason_code, "message": message, "internal_note": note},
         history={"reason_code": reason_code, "message": message},
@@ -347,7 +338,7 @@ def access_log(session: Session, registration_id: int) -> list[PiiAccess]:
 
 
 def override_risk(session: Session, settings: Settings, *, registration: Registration,
-             moderator: User, level: str, reason: str) -> None:
+                  moderator: User, level: str, reason: str) -> None:
     """Set the level by hand, with a reason; commit."""
     errors = {}
     if level not in RISK_LEVELS:
@@ -363,9 +354,7 @@ def override_risk(session: Session, settings: Settings, *, registration: Registr
     registration.risk_level = level
     registration.risk_overridden = True
     session.add(registration)
-    record_change(session, action="risk_override", actor=Actor.of(moderator),
-                  registration_id=registration.id, number=registration.number, reason=reason,
-                  data={"from": previous, "to": level})
-    # The risk level is part of what the certificate states.
-    certificates.refresh_certificate(session, settings, registration, actor=Actor.of(moderator))
+    # The risk level is part of what the certificate states: the pipeline re-issues it.
+    changes.change(session, settings, registration, action="risk_override",
+                   actor=Actor.of(moderator), reason=reason, data={"from": previous, "to": level})
     session.commit()

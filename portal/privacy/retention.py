@@ -40,7 +40,8 @@ from sqlmodel import Session, col, select
 from portal.base import identity
 from portal.base.db import session_scope, utcnow
 from portal.base.settings import Settings
-from portal.ledger.events import SYSTEM, record_change
+from portal.ledger.events import SYSTEM
+from portal.lifecycle import changes
 from portal.registration.attestations import Attestation
 from portal.registration.models import (
     PENDING,
@@ -159,9 +160,8 @@ def purge_registration(session: Session, registration: Registration, *, now: dat
             document.ciphertext = b""
             document.filename = _erased_filename(document)
             session.add(document)
-    entry = record_change(
-        session, action="retention_purged", actor=SYSTEM, registration_id=rid,
-        number=registration.number,
+    entry = changes.record(
+        session, action="retention_purged", actor=SYSTEM, registration=registration,
         data={"documents": len(documents), "submissions": len(submissions)},
     )
     entry.at = now

@@ -26,7 +26,6 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from portal.base.crypto import mask_name
 from portal.base.db import UTCDateTime, utcnow
 from portal.base.settings import Settings, SettingsError
-from portal.ledger.events import SYSTEM, record_change
 from portal.ledger.tlog import b64, rfc3339
 from portal.registration.attestations import Attestation, Declaration
 
@@ -265,81 +264,3 @@ def current_certificate(session: Session, registration_id: int) -> Certificate |
 
 def certificate_json(certificate: Certificate) -> dict[str, Any]:
     return dict(json.loads(certificate.document))
-
-
-def status_entry(registration: Any, event_type: str) -> dict[str, Any] | None:
-    """The log entry for a status change a verifier must see, or None when there is none.
-
-    Only registrations that have been approved at least once are in the log (DESIGN §6).
-    """
-    if registration.valid_from is None:
-        return None
-    return {"type": event_type, "at": rfc3339(utcnow()), "number": registration.number,
-            "status": registration.status}
-
-
-def publish_certificate(session: Session, settings: Settings, registration: Any, *,
-                        actor: Any) -> Certificate:
-    """Issue a certificate for the registration's current state and log it; no commit."""
-    certificate, body = issue_certificate(session, settings, registration,
-                                          status=registration.status)
-    history = record_change(
-        session, action="certificate_issued", actor=actor, registration_id=registration.id,
-        number=registration.number, data={"serial": certificate.serial},
-        event_type="certificate.issued",
-        event_data={"serial": certificate.serial, "certificate_sha256": certificate.sha256},
-        log_entry={"type": "certificate.issued", "at": rfc3339(utcnow()),
-                   "number": registration.number, "status": body["status"],
-                   "certificate_sha256": certificate.sha256, "kid": certificate.kid},
-    )
-    certificate.log_index = history.data["log_index"]
-    session.add(certificate)
-    return certificate
-
-
-# What a certificate states about its moment of issue rather than about the registration.
-_ISSUE_FIELDS = frozenset({"issued_at", "serial", "kid", "signature"})
-
-
-def refresh_certificate(session: Session, settings: Settings, registration: Any, *,
-                        actor: Any) -> Certificate | None:
-    """Re-issue the certificate when what it states no longer matches the registration (a new
-    risk level, validity, channels, age band...); no commit. Returns the new one, if any."""
-    if registration.valid_from is None or registration.id is None:
-        return None
-    current = current_certificate(session, registration.id)
-    fresh = certificate_body(session, settings, registration, status=registration.status)
-    if current is not None:
-        stated = {k: v for k, v in certificate_json(current).items() if k not in _ISSUE_FIELDS}
-        if stated == {k: v for k, v in fresh.items() if k not in _ISSUE_FIELDS}:
-            return None
-    return publish_certificate(session, settings, registration, actor=actor)
-
-
-def republish(session: Session, settings: Settings, registration: Any, *, actor: Any,
-              previous: str, action: str, event_type: str, reason: str = "",
-              data: dict[str, Any] | None = None) -> None:
-    """Record a status move: history, outbox event, its log entry and a re-issued certificate."""
-    record_change(session, action=action, actor=actor, registration_id=registration.id,
-                  number=registration.number, from_status=previous,
-                  to_status=registration.status, reason=reason, data=data or {},
-                  event_type=event_type, log_entry=status_entry(registration, event_type))
-    if registration.valid_from is not None:
-        publish_certificate(session, settings, registration, actor=actor)
-
-
-def rotate(session: Session, settings: Settings) -> tuple[str, str]:
-    """Generate a new signing key, retire the old one and log the rotation; commit.
-
-    In production the new key's file must then be named in PORTAL_SIGNING_KEY.
-    """
-    old_kid, _old = ensure_registered(session, settings)
-    path = generate_key_file(settings)
-    if settings.signing_key:
-        settings.signing_key = str(path)
-    kid, _private = ensure_registered(session, settings)
-    record_change(session, action="key_rotated", actor=SYSTEM, data={"kid": kid, "old": old_kid},
-                  event_type="key.rotated", event_data={"kid": kid, "retired": old_kid},
-                  log_entry={"type": "key.rotated", "at": rfc3339(utcnow()), "kid": kid})
-    session.commit()
-    return kid, str(path)

@@ -70,3 +70,47 @@ def test_the_import_rule_sees_an_import_in_a_method(tmp_path: Path) -> None:
     module = tmp_path / "module.py"
     module.write_text("class A:\n    def f(self):\n        from portal.base import db\n")
     assert _imports_inside_functions(module) == [(3, "portal.base")]
+
+
+# Who may write the record: the ledger's own writer, and the change pipeline that calls it
+# (``tlog.append`` as other modules call the transparency log).
+LEDGER_WRITERS = {
+    "record_change": {"lifecycle/changes.py"},
+    "move": {"lifecycle/changes.py"},
+    "tlog.append": {"ledger/events.py"},
+    "HistoryEntry": {"ledger/events.py"},
+    "OutboxEvent": {"ledger/events.py"},
+}
+
+
+def _writes(path: Path) -> list[tuple[int, str]]:
+    """Calls of the names in LEDGER_WRITERS (as ``f()`` or ``module.f()``) in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else \
+                func.attr if isinstance(func, ast.Attribute) else None
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                    and f"{func.value.id}.{name}" in LEDGER_WRITERS:
+                name = f"{func.value.id}.{name}"
+            if name in LEDGER_WRITERS:
+                found.append((node.lineno, name))
+    return sorted(found)
+
+
+def test_only_the_change_pipeline_writes_history_outbox_and_log_rows() -> None:
+    """DESIGN §1: a status move, a history row, an outbox event or a log entry comes from
+    portal.lifecycle.changes (which calls portal.ledger.events), never from elsewhere."""
+    wrong = [f"{path.relative_to(PORTAL)}:{line}: {name}()"
+             for path in sorted(PORTAL.rglob("*.py"))
+             for line, name in _writes(path)
+             if str(path.relative_to(PORTAL)) not in LEDGER_WRITERS[name]]
+    assert wrong == [], "go through portal.lifecycle.changes: " + ", ".join(wrong)
+
+
+def test_the_pipeline_rule_sees_a_history_row_written_by_hand(tmp_path: Path) -> None:
+    service = tmp_path / "service.py"
+    service.write_text("def act(session):\n    session.add(HistoryEntry(action='x'))\n"
+                       "    events.record_change(session, action='y')\n")
+    assert _writes(service) == [(2, "HistoryEntry"), (3, "record_change")]

@@ -8,6 +8,7 @@ import json
 import rfc8785
 
 from portal.ledger import tlog
+from portal.lifecycle import changes
 from portal.records import certificates
 from portal.records.certificates import Certificate, SigningKey
 from tests.unit.http_wizard import ADULT_ID, fresh
@@ -73,8 +74,8 @@ def test_rotated_key_keeps_old_certificates_verifiable(approved, session, settin
 def test_rotation_is_logged_and_announced(approved, session, settings) -> None:
     from portal.ledger.events import OutboxEvent
 
-    kid, _path = certificates.rotate(session, settings)
-    session.rollback()
+    kid, _path = changes.rotate_signing_key(session, settings)
+    session.commit()
     last = tlog.entries(session, tlog.size(session) - 1, tlog.size(session))[0]["entry"]
     assert last["type"] == "key.rotated" and last["kid"] == kid
     assert fresh(session, OutboxEvent)[-1].type == "key.rotated"
