@@ -155,7 +155,7 @@ def check_new_account(email: str, password: str | None) -> tuple[str, dict[str, 
 def create_user(
     session: Session, *, email: str, password: str | None, role: Role = Role.applicant
 ) -> User:
-    """Create an account after checking its email and password; commit."""
+    """Create an account after checking its email and password; the caller commits."""
     email, errors = check_new_account(email, password)
     if "email" not in errors and find_user_by_email(session, email):
         errors["email"] = _("An account with this email address already exists. Log in instead")
@@ -170,7 +170,7 @@ def create_user(
         # Staff addresses are given by an admin; there is no link for them to follow.
         user.email_verified_at = utcnow()
     session.add(user)
-    session.commit()
+    session.flush()
     return user
 
 
@@ -191,17 +191,17 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
         # Parameters changed since this hash was made: keep the stronger one.
         user.password_hash = new_hash
         session.add(user)
-        session.commit()
+        session.flush()
     return user
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Replace a user's password after checking it; commit."""
+    """Replace a user's password after checking it; the caller commits."""
     if problem := password_problem(password, email=user.email):
         raise FormErrors({"password": problem})
     user.password_hash = hash_password(password)
     session.add(user)
-    session.commit()
+    session.flush()
 
 
 # --- email verification -----------------------------------------------------------------------
@@ -217,7 +217,8 @@ def email_token(secret_key: str, user: User) -> str:
 
 
 def verify_email_token(session: Session, secret_key: str, token: str, max_age: int) -> User:
-    """Mark the address in a valid token as verified; commit. Raises ValueError otherwise."""
+    """Mark the address in a valid token as verified; the caller commits. Raises ValueError
+    otherwise."""
     serializer = URLSafeTimedSerializer(secret_key, salt=_EMAIL_SALT)
     try:
         data = serializer.loads(token, max_age=max_age)
@@ -231,15 +232,15 @@ def verify_email_token(session: Session, secret_key: str, token: str, max_age: i
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
         session.add(user)
-        session.commit()
+        session.flush()
     return user
 
 
 def end_all_sessions(session: Session, user: User) -> None:
-    """Log out everywhere: every session cookie of the account stops working; commit."""
+    """Log out everywhere: every session cookie of the account stops working; the caller commits."""
     user.session_epoch += 1
     session.add(user)
-    session.commit()
+    session.flush()
 
 
 # --- password reset ---------------------------------------------------------------------------
@@ -292,7 +293,8 @@ def check_password_reset_token(session: Session, secret_key: str, token: str, ma
 def reset_password(
     session: Session, secret_key: str, token: str, password: str, *, max_age: int
 ) -> User:
-    """Set a new password with a reset token and end every session of the account; commit.
+    """Set a new password with a reset token and end every session of the account; the caller
+    commits.
 
     Raises ValueError for a bad token, FormErrors for a password that breaks the rules.
     """
@@ -302,7 +304,7 @@ def reset_password(
     user.password_hash = hash_password(password)
     user.session_epoch += 1
     session.add(user)
-    session.commit()
+    session.flush()
     return user
 
 
@@ -320,7 +322,7 @@ def _totp_context(user: User) -> bytes:
 
 
 def start_totp(session: Session, user: User, cipher: DataCipher) -> str:
-    """Make a new secret, keep it encrypted until a first code confirms it; commit.
+    """Make a new secret, keep it encrypted until a first code confirms it; the caller commits.
 
     Returns the base32 secret to show once. Refused (ValueError) when TOTP is already on.
     """
@@ -329,7 +331,7 @@ def start_totp(session: Session, user: User, cipher: DataCipher) -> str:
     secret = pyotp.random_base32()
     user.totp_secret = cipher.encrypt_text(secret, context=_totp_context(user))
     session.add(user)
-    session.commit()
+    session.flush()
     return secret
 
 
@@ -368,7 +370,8 @@ def _matching_step(secret: str, code: str, now: float | None = None) -> int | No
 
 
 def _claim_step(session: Session, user: User, step: int) -> bool:
-    """Record ``step`` as used unless it (or a later one) already was; commit. Atomic."""
+    """Record ``step`` as used unless it (or a later one) already was; the caller commits.
+    Atomic."""
     result = session.exec(
         update(User)
         .where(col(User.id) == user.id)
@@ -376,7 +379,7 @@ def _claim_step(session: Session, user: User, step: int) -> bool:
         .values(totp_last_step=step)
     )
     claimed = isinstance(result, CursorResult) and result.rowcount == 1
-    session.commit()
+    session.flush()
     if claimed:
         user.totp_last_step = step
     return claimed
@@ -397,7 +400,7 @@ def _hash_recovery_code(code: str) -> str:
 def confirm_totp(
     session: Session, user: User, cipher: DataCipher, code: str, *, now: float | None = None
 ) -> list[str]:
-    """Turn TOTP on once a first code proves the app has the secret; commit.
+    """Turn TOTP on once a first code proves the app has the secret; the caller commits.
 
     Ends every other session (``session_epoch``) and returns the recovery codes, to show once.
     Raises FormErrors when the code is not right.
@@ -412,21 +415,21 @@ def confirm_totp(
     user.session_epoch += 1
     session.add(user)
     codes = _new_recovery_codes(session, user)
-    session.commit()
+    session.flush()
     return codes
 
 
 def check_totp(
     session: Session, user: User, cipher: DataCipher, code: str, *, now: float | None = None
 ) -> bool:
-    """Accept a current code of an enrolled user, once; commit."""
+    """Accept a current code of an enrolled user, once; the caller commits."""
     secret = totp_secret(user, cipher) if user.has_totp else None
     step = _matching_step(secret, code, now) if secret else None
     return step is not None and _claim_step(session, user, step)
 
 
 def use_recovery_code(session: Session, user: User, code: str) -> bool:
-    """Accept an unused recovery code of the user and spend it; commit. Atomic."""
+    """Accept an unused recovery code of the user and spend it; the caller commits. Atomic."""
     if not user.has_totp or len(_NOT_HEX.sub("", (code or "").lower())) != 20:
         return False
     result = session.exec(
@@ -437,7 +440,7 @@ def use_recovery_code(session: Session, user: User, code: str) -> bool:
         .values(used_at=utcnow())
     )
     used = isinstance(result, CursorResult) and result.rowcount == 1
-    session.commit()
+    session.flush()
     return used
 
 
@@ -457,17 +460,18 @@ def recovery_codes_left(session: Session, user: User) -> int:
 
 
 def replace_recovery_codes(session: Session, user: User) -> list[str]:
-    """New recovery codes; the old ones stop working; commit. Returns them, to show once."""
+    """New recovery codes; the old ones stop working; the caller commits. Returns them, to show
+    once."""
     codes = _new_recovery_codes(session, user)
-    session.commit()
+    session.flush()
     return codes
 
 
 def remove_totp(session: Session, user: User) -> None:
-    """Turn TOTP off (a new phone: set it up again); commit."""
+    """Turn TOTP off (a new phone: set it up again); the caller commits."""
     session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     user.totp_secret = None
     user.totp_enrolled_at = None
     user.totp_last_step = None
     session.add(user)
-    session.commit()
+    session.flush()

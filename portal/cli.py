@@ -130,6 +130,7 @@ def seed_demo_staff(settings: Settings) -> list[tuple[str, str, str]]:
                     accounts.set_password(session, user, password)
                 known[email] = password
                 logins.append((role, email, password))
+            session.commit()
     finally:
         engine.dispose()
     store.parent.mkdir(parents=True, exist_ok=True)

@@ -407,7 +407,7 @@ def report_violation(call: Call) -> dict[str, Any]:
         case = cases.open_case(call.session, registration=registration, category=body.category,
                                description=body.description, source="violation_report",
                                client_id=call.client["id"], occurred_at=body.occurred_at,
-                               evidence=list(body.evidence), commit=False)
+                               evidence=list(body.evidence))
     except FormErrors as exc:
         # The registration's state is what "_" is about: report it on the number.
         raise FormErrors({("number" if k == "_" else k): str(v)

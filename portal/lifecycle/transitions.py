@@ -105,7 +105,6 @@ def submit(
                        values={"number": number, "submitted_at": now, "age_band": band},
                        data={"version": version}, event_type="registration.submitted")
     except StaleState:
-        session.rollback()
         raise FormErrors({"_": _("This registration has already been submitted")}) from None
     submitted = {k: v for k, v in registration.answers.items() if k != PENDING}
     session.add(Submission(
@@ -133,13 +132,14 @@ def submit(
         sha256=attestations.canonical_sha256(declaration),
     ))
     screening.screen(session, settings, registration, today=today, site_probe=site_probe)
-    session.commit()
+    session.flush()
     return registration
 
 
 def deregister(session: Session, settings: Settings, *, registration: Registration, user: User
                ) -> Registration:
-    """The applicant ends their registration (PIPL: they may leave at any time); commit."""
+    """The applicant ends their registration (PIPL: they may leave at any time); the caller
+    commits."""
     if registration.user_id != user.id:
         raise NotFound()
     # A registration never submitted has no number: nobody outside has heard of it.
@@ -150,9 +150,8 @@ def deregister(session: Session, settings: Settings, *, registration: Registrati
                        event_type="registration.deregistered" if numbered else None,
                        logged=numbered)
     except (StaleState, NotAllowed):
-        session.rollback()
         raise FormErrors({"_": _("This registration cannot be deregistered now")}) from None
-    session.commit()
+    session.flush()
     return registration
 
 
@@ -170,11 +169,12 @@ def start_renewal(session: Session, *, registration: Registration, user: User) -
     session.add(registration)
     changes.record(session, action="renewal_started", actor=Actor.of(user),
                    registration=registration)
-    session.commit()
+    session.flush()
 
 
 def confirm_data(session: Session, *, registration: Registration, user: User) -> None:
-    """The operator confirms their data is still correct (every REFRESH_DAYS); commit."""
+    """The operator confirms their data is still correct (every REFRESH_DAYS); the caller
+    commits."""
     if registration.user_id != user.id or registration.status not in ("approved", "suspended"):
         raise NotFound()
     registration.data_confirmed_at = utcnow()
@@ -182,7 +182,7 @@ def confirm_data(session: Session, *, registration: Registration, user: User) ->
     changes.record(session, action="data_confirmed", actor=Actor.of(user),
                    registration=registration)
     _end_refresh_restrictions(session, registration)
-    session.commit()
+    session.flush()
 
 
 def _end_refresh_restrictions(session: Session, registration: Registration) -> None:

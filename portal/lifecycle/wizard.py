@@ -147,7 +147,7 @@ def missing(settings: Settings, registration: Registration, *, today: date) -> l
 
 
 def start_registration(session: Session, user: User) -> Registration:
-    """Open a draft for the applicant, or return the one that has not ended; commit."""
+    """Open a draft for the applicant, or return the one that has not ended; the caller commits."""
     existing = current_registration(session, user)
     if existing is not None:
         return existing
@@ -155,7 +155,7 @@ def start_registration(session: Session, user: User) -> Registration:
     session.add(registration)
     session.flush()
     changes.started(session, registration, actor=Actor.of(user))
-    session.commit()
+    session.flush()
     return registration
 
 
@@ -217,7 +217,8 @@ def keep_uploads(
     step: str,
     uploads: list[Upload],
 ) -> None:
-    """Store checked files of a step that is not saved yet, so they are not lost; commit."""
+    """Store checked files of a step that is not saved yet, so they are not lost; the caller
+    commits."""
     _require_editable(registration)
     if not uploads:
         return
@@ -230,7 +231,7 @@ def keep_uploads(
     answers[PENDING] = pending
     _set_answers(registration, answers)
     session.add(registration)
-    session.commit()
+    session.flush()
 
 
 def save_step(
@@ -245,7 +246,8 @@ def save_step(
     today: date,
     verification: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Validate and save one step with its uploads; commit. Raises FormErrors, saving nothing.
+    """Validate and save one step with its uploads; the caller commits. Raises FormErrors, saving
+    nothing.
 
     ``verification`` is the identity provider's answer for the identity step, when the caller
     asked it beforehand (``identity_claim`` + ``verify_identity``) so that no transaction waits
@@ -298,7 +300,7 @@ def save_step(
     answers[REQUESTED] = {k: v for k, v in (answers.get(REQUESTED) or {}).items() if k != step}
     _set_answers(registration, answers)
     session.add(registration)
-    session.commit()
+    session.flush()
     return data
 
 
@@ -382,7 +384,7 @@ def _link_roster(session: Session, registration: Registration, numbers: list[str
 
 
 def confirm_roster_link(session: Session, *, user: User, link_id: int) -> RosterLink:
-    """The managed streamer confirms the link; commit."""
+    """The managed streamer confirms the link; the caller commits."""
     link = session.get(RosterLink, link_id)
     streamer = session.get(Registration, link.streamer_id) if link else None
     if link is None or streamer is None or streamer.user_id != user.id:
@@ -394,5 +396,5 @@ def confirm_roster_link(session: Session, *, user: User, link_id: int) -> Roster
         changes.record(session, action="roster_confirmed", actor=Actor.of(user),
                        registration_id=streamer.id,
                        data={"manager": manager.number if manager else None})
-        session.commit()
+        session.flush()
     return link

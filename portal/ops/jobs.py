@@ -23,6 +23,7 @@ from portal.lifecycle import changes
 from portal.oversight import enforcement
 from portal.platforms import notify
 from portal.registration.models import NotAllowed, Registration, StaleState
+from portal.registration.sanctions import Sanction
 
 logger = logging.getLogger("portal.ops.jobs")
 WARN_BEFORE = timedelta(days=30)
@@ -48,6 +49,32 @@ def _tell(session: Session, registration: Registration, subject: str, body: str
     assert user is not None
     return notify.notify_user(session, user_id=user.id or 0, email=user.email,
                               registration_id=registration.id, subject=subject, body=body)
+
+
+def end_due_suspensions(session: Session, settings: Settings, *, now: datetime | None = None
+                         ) -> list[str]:
+    """Reinstate registrations whose suspension has run out; commit each. Returns the numbers."""
+    now = now or utcnow()
+    done = []
+    due = session.exec(select(Sanction, Registration).where(
+        Sanction.kind == "suspend", Sanction.state == "active",
+        col(Sanction.until) <= now, Registration.id == Sanction.registration_id,
+    )).all()
+    for sanction, registration in due:
+        sanction.state = "ended"
+        sanction.ended_at = now
+        session.add(sanction)
+        if registration.status == "suspended":
+            try:
+                changes.change(session, settings, registration, action="reinstated",
+                               actor=SYSTEM, to_status="approved", reason="suspension ended",
+                               event_type="registration.reinstated", logged=True)
+            except (StaleState, NotAllowed):
+                session.rollback()  # another process got there first
+                continue
+            done.append(registration.number or "")
+        session.commit()
+    return done
 
 
 def expire_due(session: Session, settings: Settings, *, now: datetime) -> list[str]:
@@ -105,7 +132,7 @@ def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> R
     today = now.astimezone(CHINA_TZ).date() if now else china_today()
     report = Report()
     with session_scope(engine) as session:
-        report.reinstated = enforcement.end_due_suspensions(session, settings, now=now)
+        report.reinstated = end_due_suspensions(session, settings, now=now)
         report.expired = expire_due(session, settings, now=now)
         report.warned = warn_expiring(session, settings, now=now)
         report.adults = update_age_bands(session, settings, today=today)
@@ -163,7 +190,7 @@ def refresh_operators(session: Session, settings: Settings, *, now: datetime) ->
                 reason=_("Operators must re-confirm their data every %(days)d days.",
                          days=settings.refresh_days),
                 legal_basis=_("2026 Measures: operators' data is refreshed every six months"),
-                settings=settings, commit=False)
+                settings=settings)
             changes.record(session, action="refresh_restricted", actor=SYSTEM,
                            registration=registration)
             session.commit()

@@ -488,33 +488,17 @@ def plan(count: int, seed: int) -> list[str]:
     return rng.choices(list(STATES), weights=list(STATES.values()), k=count)
 
 
-class _BatchSession(Session):
-    """A session whose ``commit()`` only flushes, so the services' commits join one batch.
-
-    ``commit_batch()`` commits for real (running the commit hooks once for the whole batch). A
-    service that rolls back would undo the whole batch, so that fails loudly instead.
-    """
-
-    def commit(self) -> None:
-        self.flush()
-
-    def rollback(self) -> None:
-        raise RuntimeError("a service rolled back inside a seeding batch")
-
-    def commit_batch(self) -> None:
-        super().commit()
-
-
 @contextmanager
-def _batch(engine: Engine) -> Iterator[_BatchSession]:
-    """One transaction for many registrations (SQLite: holding the write lock throughout)."""
+def _batch(engine: Engine) -> Iterator[Session]:
+    """One transaction for many registrations (SQLite: holding the write lock throughout); the
+    services flush, and the batch commits once (running the commit hooks once for it all)."""
     bind = engine.execution_options(sqlite_begin="IMMEDIATE")
-    with _BatchSession(bind, expire_on_commit=False) as session:
+    with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
-            session.commit_batch()
+            session.commit()
         except BaseException:
-            Session.rollback(session)
+            session.rollback()
             raise
 
 
@@ -525,7 +509,7 @@ def _seed_moderator(session: Session) -> User:
         user = User(email=MODERATOR_EMAIL, role=Role.moderator, password_hash=None,
                     email_verified_at=utcnow())
         session.add(user)
-        session.commit()
+        session.flush()
     return user
 
 
@@ -636,7 +620,7 @@ class _Seeder:
         facts, reason, basis = SANCTION_TEXT[kind]
         enforcement.apply_sanction(session, registration=registration, actor=moderator, kind=kind,
                                  facts=facts, reason=reason, legal_basis=basis, until=until,
-                                 version=registration.version, commit=False,
+                                 version=registration.version,
                                  settings=self.settings)
 
     def expire_batch(self, session: Session) -> None:

@@ -79,9 +79,8 @@ def open_case(
     session: Session, *, registration: Registration, category: str, description: str,
     source: str = "moderator", actor: User | None = None, client_id: int | None = None,
     occurred_at: datetime | None = None, evidence: list[str] | None = None,
-    commit: bool = True,
 ) -> Case:
-    """Open a case on an approved or suspended registration; commit unless ``commit=False``.
+    """Open a case on an approved or suspended registration; the caller commits.
 
     A platform's violation report carries its ``client_id`` (its case events go to it alone),
     when the violation happened and links to its evidence.
@@ -112,8 +111,6 @@ def open_case(
                    event_type="case.opened",
                    event_data={"case_id": case.id, "category": category, "source": source},
                    client_id=client_id)
-    if commit:
-        session.commit()
     return case
 
 
@@ -125,13 +122,13 @@ def get_case(session: Session, case_id: int) -> Case:
 
 
 def add_note(session: Session, *, case: Case, author: User, text: str) -> CaseNote:
-    """Add an investigation note to an open case; commit."""
+    """Add an investigation note to an open case; the caller commits."""
     if case.status != "open":
         raise FormErrors({"note": _("This case is closed")})
     note = CaseNote(case_id=case.id, author_id=author.id,  # type: ignore[arg-type]
                     text=staff_text(text, "note", required=_("Write the note")))
     session.add(note)
-    session.commit()
+    session.flush()
     return note
 
 
@@ -155,7 +152,7 @@ def close_case(
     session: Session, *, case: Case, moderator: User, outcome: str, note: str,
     sanction_id: int | None = None,
 ) -> Case:
-    """Close a case by dismissal or by the sanction it led to; commit."""
+    """Close a case by dismissal or by the sanction it led to; the caller commits."""
     case.closing_note = check_closing(case, outcome, note)
     case.status = "closed"
     case.outcome = outcome
@@ -169,7 +166,7 @@ def close_case(
                    data={"case": case.id, "outcome": outcome}, event_type="case.closed",
                    event_data={"case_id": case.id, "outcome": outcome},
                    client_id=case.client_id)
-    session.commit()
+    session.flush()
     return case
 
 

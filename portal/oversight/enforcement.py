@@ -20,7 +20,7 @@ from portal.base.forms import staff_text
 from portal.base.i18n import gettext as _
 from portal.base.i18n import lazy_gettext
 from portal.base.settings import Settings
-from portal.ledger.events import SYSTEM, Actor
+from portal.ledger.events import Actor
 from portal.ledger.tlog import rfc3339
 from portal.lifecycle import changes
 from portal.platforms import notify
@@ -63,10 +63,9 @@ def apply_sanction(
     legal_basis: str,
     until: datetime | None = None,
     version: int | None = None,
-    commit: bool = True,
     settings: Settings,
 ) -> tuple[Sanction, list[notify.Message]]:
-    """Sanction an approved (or suspended) registration; commit unless told not to."""
+    """Sanction an approved (or suspended) registration; the caller commits."""
     errors: dict[str, str] = {}
     if kind not in KINDS:
         errors["kind"] = _("Choose the sanction")
@@ -110,7 +109,6 @@ def apply_sanction(
                            reason=sanction.reason, data={"sanction": sanction.id},
                            event_type=STATUS_EVENTS[MOVES[kind]], logged=True)
         except (StaleState, NotAllowed):
-            session.rollback()
             raise FormErrors({"_": _("This registration changed while you were looking at it. "
                                      "Check it again.")}) from None
     changes.change(
@@ -137,8 +135,6 @@ def apply_sanction(
           if sanction.until else "",
           appeal=sanction.appeal_channel),
     )
-    if commit:
-        session.commit()
     return sanction, [mail]
 
 
@@ -188,16 +184,17 @@ def _entry_to_lift(session: Session, entry_id: int, actor: User) -> BlocklistEnt
 
 
 def request_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEntry:
-    """First of the two staff members needed to lift a blocklist entry; commit."""
+    """First of the two staff members needed to lift a blocklist entry; the caller commits."""
     entry = _entry_to_lift(session, entry_id, actor)
     entry.lift_requested_by = actor.id
     session.add(entry)
-    session.commit()
+    session.flush()
     return entry
 
 
 def confirm_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEntry:
-    """Second staff member confirms the lift (four eyes), a moderator's among them; commit."""
+    """Second staff member confirms the lift (four eyes), a moderator's among them; the caller
+    commits."""
     entry = _entry_to_lift(session, entry_id, actor)
     if entry.lift_requested_by is None:
         raise FormErrors({"_": _("Nobody has asked to lift this entry yet")})
@@ -216,13 +213,13 @@ def confirm_lift(session: Session, *, entry_id: int, actor: User) -> BlocklistEn
                    registration_id=entry.registration_id, data={"entry": entry.id},
                    event_type="blocklist.person_removed", event_data={"entry_id": entry.id},
                    log_entry=_blocklist_entry("blocklist.person_removed", entry))
-    session.commit()
+    session.flush()
     return entry
 
 
 def file_appeal(session: Session, *, sanction_id: int, user: User, text: str
                 ) -> Appeal:
-    """The sanctioned person appeals, once per sanction; commit."""
+    """The sanctioned person appeals, once per sanction; the caller commits."""
     sanction = session.get(Sanction, sanction_id)
     registration = session.get(Registration, sanction.registration_id) if sanction else None
     if sanction is None or registration is None or registration.user_id != user.id:
@@ -237,7 +234,7 @@ def file_appeal(session: Session, *, sanction_id: int, user: User, text: str
     session.add(appeal)
     changes.record(session, action="appeal_filed", actor=Actor.of(user),
                    registration_id=registration.id, data={"sanction": sanction.id})
-    session.commit()
+    session.flush()
     return appeal
 
 
@@ -245,7 +242,7 @@ def decide_appeal(
     session: Session, settings: Settings, *, appeal_id: int, moderator: User, outcome: str,
     reason: str,
 ) -> tuple[Appeal, list[notify.Message]]:
-    """A moderator other than the one who sanctioned upholds or overturns; commit."""
+    """A moderator other than the one who sanctioned upholds or overturns; the caller commits."""
     appeal = session.get(Appeal, appeal_id)
     if appeal is None:
         raise NotFound()
@@ -299,34 +296,8 @@ def decide_appeal(
                  _("Your appeal has been decided: %(outcome)s", outcome=verdict),
                  _("Your appeal against the %(sanction)s was %(outcome)s.\n%(reason)s",
                    sanction=str(KINDS[sanction.kind]).lower(), outcome=verdict, reason=reason))
-    session.commit()
+    session.flush()
     return appeal, [mail]
-
-
-def end_due_suspensions(session: Session, settings: Settings, *, now: datetime | None = None
-                         ) -> list[str]:
-    """Reinstate registrations whose suspension has run out; commit each. Returns the numbers."""
-    now = now or utcnow()
-    done = []
-    due = session.exec(select(Sanction, Registration).where(
-        Sanction.kind == "suspend", Sanction.state == "active",
-        col(Sanction.until) <= now, Registration.id == Sanction.registration_id,
-    )).all()
-    for sanction, registration in due:
-        sanction.state = "ended"
-        sanction.ended_at = now
-        session.add(sanction)
-        if registration.status == "suspended":
-            try:
-                changes.change(session, settings, registration, action="reinstated",
-                               actor=SYSTEM, to_status="approved", reason="suspension ended",
-                               event_type="registration.reinstated", logged=True)
-            except (StaleState, NotAllowed):
-                session.rollback()  # another process got there first
-                continue
-            done.append(registration.number or "")
-        session.commit()
-    return done
 
 
 def blocklist_page(session: Session, *, q: str = "", include_lifted: bool = False

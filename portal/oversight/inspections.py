@@ -149,7 +149,7 @@ def open_inspection(
     client_id: str = "",
 ) -> Inspection:
     """Open an inspection of a registration within the auditor's jurisdiction, or of a
-    platform; commit. Raises FormErrors, writing nothing."""
+    platform; the caller commits. Raises FormErrors, writing nothing."""
     errors: dict[str, str] = {}
     try:
         subject = staff_text(subject, "subject", required=_("Say what the inspection is about"),
@@ -189,7 +189,7 @@ def open_inspection(
     session.flush()
     _record(session, inspection, action="inspection_opened", actor=actor,
             data={"client": client.id} if client else None)
-    session.commit()
+    session.flush()
     return inspection
 
 
@@ -214,7 +214,7 @@ def parse_evidence(raw: str) -> list[str]:
 
 def add_finding(session: Session, *, inspection: Inspection, author: User, text: str,
                 evidence: str = "") -> Finding:
-    """Add a finding, with links to its evidence, to an open inspection; commit."""
+    """Add a finding, with links to its evidence, to an open inspection; the caller commits."""
     if inspection.status != "open":
         raise FormErrors({"_": _("This inspection is closed")})
     errors: dict[str, str] = {}
@@ -235,7 +235,7 @@ def add_finding(session: Session, *, inspection: Inspection, author: User, text:
     session.flush()
     _record(session, inspection, action="inspection_finding", actor=author,
             data={"finding": finding.id})
-    session.commit()
+    session.flush()
     return finding
 
 
@@ -244,7 +244,8 @@ def close_inspection(
     settings: Settings, sanction: dict[str, Any] | None = None,
 ) -> tuple[Inspection, list[notify.Message]]:
     """Close with a conclusion, ordering a sanction on the registration when asked, in one
-    transaction; commit. Raises FormErrors (every message at once), writing nothing.
+    transaction; the caller commits. Raises FormErrors (every message at once): the caller
+    rolls back what the sanction service may have written.
 
     ``sanction`` holds the sanction service's fields (kind, facts, reason, legal_basis, until);
     the auditor is its author, as a moderator is of theirs.
@@ -269,17 +270,16 @@ def close_inspection(
             errors["_"] = _("This registration is not within your jurisdiction")
         else:
             # Checked even when the conclusion is missing, so every message shows at once;
-            # whatever it wrote is rolled back below.
+            # whatever it wrote is rolled back by the caller, as the errors below say.
             try:
                 ordered, mail = enforcement.apply_sanction(
-                    session, registration=registration, actor=actor, commit=False,
+                    session, registration=registration, actor=actor,
                     settings=settings, kind=sanction.get("kind", ""),
                     facts=sanction.get("facts", ""), reason=sanction.get("reason", ""),
                     legal_basis=sanction.get("legal_basis", ""), until=sanction.get("until"))
             except FormErrors as exc:
                 errors.update({k: v for k, v in exc.errors.items() if k not in errors})
     if errors:
-        session.rollback()
         raise FormErrors(errors)
     inspection.status = "closed"
     inspection.conclusion = conclusion
@@ -289,5 +289,5 @@ def close_inspection(
     session.add(inspection)
     _record(session, inspection, action="inspection_closed", actor=actor,
             data={"sanction": ordered.id} if ordered else None)
-    session.commit()
+    session.flush()
     return inspection, mail

@@ -161,7 +161,6 @@ def _decide(
             event_type=event_type, new_certificate=to_status == "approved",
         )
     except (StaleState, NotAllowed):
-        session.rollback()
         raise DecisionConflict() from None
     decision = Decision(
         registration_id=registration.id,  # type: ignore[arg-type]
@@ -176,7 +175,7 @@ def approve(
     session: Session, settings: Settings, *, registration: Registration, moderator: User,
     version: int, note: str = "",
 ) -> Outcome:
-    """Approve a submitted registration for CERT_VALID_DAYS; commit."""
+    """Approve a submitted registration for CERT_VALID_DAYS; the caller commits."""
     note = staff_text(note, "internal_note")
     now = utcnow()
     until = now + timedelta(days=settings.cert_valid_days)
@@ -195,7 +194,7 @@ def approve(
         body=_("Your registration %(number)s has been approved. It is valid until %(date)s.",
                number=registration.number, date=identity.china_date(until).isoformat()),
     )
-    session.commit()
+    session.flush()
     return Outcome(registration, decision, [mail])
 
 
@@ -203,7 +202,7 @@ def request_changes(
     session: Session, settings: Settings, *, registration: Registration, moderator: User,
     version: int, step_messages: dict[str, str], note: str = "",
 ) -> Outcome:
-    """Ask the applicant to change some steps, each with a message; commit."""
+    """Ask the applicant to change some steps, each with a message; the caller commits."""
     asked = {}
     for step, message in step_messages.items():
         if step not in steps.EDITABLE_STEPS:
@@ -231,7 +230,7 @@ def request_changes(
         body=_("A moderator asks you to change your registration %(number)s:\n%(lines)s\n\n"
                "Make the changes, then submit again.", number=registration.number, lines=lines),
     )
-    session.commit()
+    session.flush()
     return Outcome(registration, decision, [mail])
 
 
@@ -239,7 +238,7 @@ def reject(
     session: Session, settings: Settings, *, registration: Registration, moderator: User,
     version: int, reason_code: str, message: str, note: str = "",
 ) -> Outcome:
-    """Reject a submitted registration with a reason code and a message; commit."""
+    """Reject a submitted registration with a reason code and a message; the caller commits."""
     errors = {}
     if reason_code not in REJECTION_REASONS:
         errors["reason_code"] = _("Choose the reason for rejecting")
@@ -267,7 +266,7 @@ def reject(
                "You may start a new registration.", number=registration.number,
                reason=str(REJECTION_REASONS[reason_code]), message=message),
     )
-    session.commit()
+    session.flush()
     return Outcome(registration, decision, [mail])
 
 
@@ -275,7 +274,8 @@ def reveal(
     session: Session, settings: Settings, *, registration: Registration, actor: User,
     field: str, reason: str,
 ) -> str:
-    """Return one clear personal value after logging who asked, for what and why; commit."""
+    """Return one clear personal value after logging who asked, for what and why; the caller
+    commits."""
     if actor.role not in (Role.moderator, Role.auditor, Role.admin):
         raise NotFound()
     if field not in REVEALABLE:
@@ -284,7 +284,7 @@ def reveal(
     value = _clear_value(settings, registration, field, f"reason_{field}")
     session.add(PiiAccess(actor_id=actor.id, actor_role=str(actor.role),
                                   registration_id=registration.id, field=field, reason=reason))
-    session.commit()
+    session.flush()
     return value
 
 
@@ -339,7 +339,7 @@ def access_log(session: Session, registration_id: int) -> list[PiiAccess]:
 
 def override_risk(session: Session, settings: Settings, *, registration: Registration,
                   moderator: User, level: str, reason: str) -> None:
-    """Set the level by hand, with a reason; commit."""
+    """Set the level by hand, with a reason; the caller commits."""
     errors = {}
     if level not in RISK_LEVELS:
         errors["risk_level"] = _("Choose a risk level")
@@ -357,4 +357,4 @@ def override_risk(session: Session, settings: Settings, *, registration: Registr
     # The risk level is part of what the certificate states: the pipeline re-issues it.
     changes.change(session, settings, registration, action="risk_override",
                    actor=Actor.of(moderator), reason=reason, data={"from": previous, "to": level})
-    session.commit()
+    session.flush()

@@ -160,9 +160,8 @@ def notifications_of(session: Session, user_id: int, *, limit: int = 50) -> list
 
 
 def mark_read(session: Session, user_id: int) -> None:
-    """Mark every unread notification of the user as read; commit."""
+    """Mark every unread notification of the user as read; the caller commits."""
     for note in session.exec(select(Notification).where(
             Notification.user_id == user_id, Notification.read_at.is_(None))):  # type: ignore[union-attr]
         note.read_at = utcnow()
         session.add(note)
-    session.commit()

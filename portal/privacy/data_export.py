@@ -36,13 +36,13 @@ EXPORT_REASON = "download my data"
 
 
 def log_data_export(session: Session, user: Any) -> None:
-    """Record that a person downloaded their own data, once per registration; commit."""
+    """Record that a person downloaded their own data, once per registration; the caller commits."""
     ids = [r.id for r in registrations_of(session, user)] or [None]
     for registration_id in ids:
         session.add(PiiAccess(actor_id=user.id, actor_role=str(user.role),
                               registration_id=registration_id, field=EXPORT_FIELD,
                               reason=EXPORT_REASON))
-    session.commit()
+    session.flush()
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -30,7 +30,15 @@ from portal.records.certificates import Certificate
 from portal.registration import attestations, models, risk, site_probe, steps
 from portal.registration.models import Registration
 from portal.web import summary
-from portal.web.core import form_value, namespaced, page, redirect, render
+from portal.web.core import (
+    attempt,
+    form_value,
+    keep_writes,
+    namespaced,
+    page,
+    redirect,
+    render,
+)
 
 
 class FormValues:
@@ -235,31 +243,33 @@ def save_step(request: Request) -> Response:
     action = form_value(request.state.form, "action")
     settings = request.app.state.settings
     received, upload_errors = _uploads(request, step)
+    verification = None
+    if not upload_errors and step == "identity" and identity.is_remote(settings):
+        claim = wizard.identity_claim(settings, registration, form, today=today())
+        if claim is not None:
+            # Nothing is written yet: end the transaction so that no write lock waits while
+            # the identity provider answers.
+            request.state.db.rollback()
+            verification = wizard.verify_identity(
+                settings, claim, claim.get("id_number"), today())
     # Files that passed their checks are kept whatever else is wrong with the page.
     wizard.keep_uploads(request.state.db, settings, registration=registration, step=step,
-                               uploads=received)
+                        uploads=received)
+    keep_writes(request)
     if step == "roles" and (action == "add_channel" or form_value(request.state.form,
                                                                   "remove_channel")):
         return _change_channels(request, registration, form, action)
     try:
-        if upload_errors:
-            errors = wizard.check_step(settings, registration, step, form, today=today())
-            raise FormErrors({**upload_errors, **errors})
-        verification = None
-        if step == "identity" and identity.is_remote(settings):
-            claim = wizard.identity_claim(settings, registration, form, today=today())
-            if claim is not None:
-                # Nothing is pending (kept uploads are committed): end the transaction so no
-                # write lock waits while the identity provider answers.
-                request.state.db.rollback()
-                verification = wizard.verify_identity(
-                    settings, claim, claim.get("id_number"), today())
-        wizard.save_step(
-            request.state.db, settings, registration=registration, step=step, form=form,
-            uploads=[], signing=_signing(request), today=today(), verification=verification,
-        )
+        with attempt(request):
+            if upload_errors:
+                errors = wizard.check_step(settings, registration, step, form, today=today())
+                raise FormErrors({**upload_errors, **errors})
+            wizard.save_step(
+                request.state.db, settings, registration=registration, step=step, form=form,
+                uploads=[], signing=_signing(request), today=today(),
+                verification=verification,
+            )
     except FormErrors as exc:
-        request.state.db.rollback()
         return _render_step(request, registration, step, form, exc.errors, status_code=422)
     if step == "identity":
         saved = registration.answers["identity"]

@@ -117,7 +117,7 @@ def close_case(request: Request) -> Response:
                 db, registration=registration, actor=request.state.user,
                 kind=form_value(form, "kind"), facts=form_value(form, "facts"),
                 reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
-                until=end_of_day(form_value(form, "until")), commit=False,
+                until=end_of_day(form_value(form, "until")),
                 settings=request.app.state.settings,
             )
             sanction_id = sanction.id

@@ -7,7 +7,8 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -29,6 +30,7 @@ from portal.accounts import Role, User
 from portal.base import i18n
 from portal.base.crypto import mask_email, mask_name
 from portal.base.db import session_scope
+from portal.base.errors import FormErrors
 from portal.base.forms import ID_MAX, whole_number
 from portal.base.resources import templates_dir
 from portal.base.settings import Settings
@@ -325,10 +327,12 @@ def _run(
     with session_scope(request.app.state.engine, write=write) as db:
         request.state.db = db
         request.state.mail = []
+        request.state.keep = False
         response = _handle(handler, request, db, settings, allowed, needs_login, before_totp)
         # The unit of work (DESIGN §1): what the handler changed is committed once, here, when
-        # it answered with a success or a redirect; an error answer or an exception rolls back.
-        if response.status_code >= 400:
+        # it answered with a success or a redirect (or kept what it wrote before a failed
+        # attempt: ``keep_writes``); an error answer or an exception rolls back.
+        if response.status_code >= 400 and not request.state.keep:
             db.rollback()
             return response
         db.commit()
@@ -337,6 +341,26 @@ def _run(
             notify.deliver(settings, request.state.mail, session=db)
             db.commit()
         return response
+
+
+def keep_writes(request: Request) -> None:
+    """Commit what the request has written so far even if it then answers with an error: the
+    files of a wizard step that passed their checks when the rest of the page did not. What
+    comes after runs in an ``attempt``, so a failure there leaves nothing half-written."""
+    request.state.keep = True
+
+
+@contextmanager
+def attempt(request: Request) -> Iterator[None]:
+    """Run a part of the request that may fail with FormErrors: on failure, what it wrote is
+    undone (a savepoint) and what the request wrote before it stays."""
+    savepoint = request.state.db.begin_nested()
+    try:
+        yield
+    except FormErrors:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
 
 
 def send_after_commit(request: Request, messages: Iterable[notify.Message]) -> None:

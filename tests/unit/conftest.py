@@ -141,7 +141,10 @@ def make_user(session: Session, *, email: str, role: str = "applicant",
     from portal import accounts
 
     session.rollback()  # a write from an old read snapshot would fail in WAL mode
-    return accounts.create_user(session, email=email, password=password, role=accounts.Role(role))
+    user = accounts.create_user(session, email=email, password=password,
+                                role=accounts.Role(role))
+    session.commit()  # services leave the commit to the caller: here, the test
+    return user
 
 
 def staff_client(app, session: Session, email: str, role: str = "auditor",  # type: ignore[no-untyped-def]

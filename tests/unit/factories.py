@@ -126,6 +126,7 @@ def make_account(session: Session, *, email: str, role: str = "applicant",
     user = accounts.find_user_by_email(session, accounts.normalize_email(email))
     if user is None:
         user = accounts.create_user(session, email=email, password=None, role=Role(role))
+        session.commit()
     if verified and user.email_verified_at is None:
         user.email_verified_at = utcnow()
         session.add(user)
@@ -224,17 +225,20 @@ def _decide(
     if status == "changes_requested":
         outcome = review.request_changes(session, settings, version=registration.version,
                                          step_messages=dict(step_messages), **common)
+        session.commit()
         _deliver(session, settings, outcome.mail)
         return
     if status == "rejected":
         outcome = review.reject(session, settings, version=registration.version,
                                 reason_code=reason_code, message=message, **common)
+        session.commit()
         _deliver(session, settings, outcome.mail)
         return
     # Every other state starts from an approval ("expired": one valid for no days).
     approving = (settings.model_copy(update={"cert_valid_days": 0}) if status == "expired"
                  else settings)
     outcome = review.approve(session, approving, version=registration.version, **common)
+    session.commit()
     _deliver(session, settings, outcome.mail)
     if status in ("suspended", "revoked"):
         kind = "suspend" if status == "suspended" else "close"
@@ -245,6 +249,7 @@ def _decide(
             until=until if kind == "suspend" else None, version=registration.version,
             settings=settings, **SANCTION_TEXT,
         )
+        session.commit()
         _deliver(session, settings, mail)
     elif status == "deregistered":
         transitions.deregister(session, settings, registration=registration, user=applicant)

@@ -69,6 +69,7 @@ def test_authenticate_right_wrong_and_unknown(session) -> None:
 
 def test_authenticate_refuses_account_without_password(session) -> None:
     accounts.create_user(session, email="seeded@example.com", password=None)
+    session.commit()
     assert accounts.authenticate(session, email="seeded@example.com", password="") is None
 
 
@@ -89,6 +90,7 @@ def test_email_token_verifies_once_and_rejects_tampering(session) -> None:
     user = make_user(session, email="v@example.com")
     token = accounts.email_token("k" * 40, user)
     verified = accounts.verify_email_token(session, "k" * 40, token, max_age=3600)
+    session.commit()
     assert verified.email_verified_at is not None
     with pytest.raises(ValueError, match="not valid"):
         accounts.verify_email_token(session, "k" * 40, token[:-2] + "xx", max_age=3600)

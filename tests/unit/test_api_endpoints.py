@@ -80,6 +80,7 @@ def blocklist_person(session, settings, id_number: str = OTHER_ID,  # type: igno
         session, registration=None, actor=staff, reason_code="fraud", reason="Fraud ring",
         identity_index=crypto.identity_index(settings, "cn_resident_id", id_number),
         legal_name="王五", id_type="cn_resident_id")
+    session.commit()
     for key, value in extra.items():
         setattr(entry, key, value)
     session.add(entry)

@@ -114,3 +114,34 @@ def test_the_pipeline_rule_sees_a_history_row_written_by_hand(tmp_path: Path) ->
     service.write_text("def act(session):\n    session.add(HistoryEntry(action='x'))\n"
                        "    events.record_change(session, action='y')\n")
     assert _writes(service) == [(2, "HistoryEntry"), (3, "record_change")]
+
+
+# The owners of a unit of work that may commit (DESIGN §1: the request wrapper, the API
+# pipeline, each CLI command and each job), each for the reason given. Services only flush.
+TRANSACTION_OWNERS = {
+    "web/core.py": "the page wrapper",
+    "api/core.py": "the API pipeline",
+    "cli.py": "each command",
+    "ops/jobs.py": "scheduled jobs, one registration at a time",
+    "ops/seed.py": "demo data, in batches",
+    "ops/backup.py": "restore and its checks",
+    "ops/migrate.py": "the registry rows filled after a migration",
+    "privacy/retention.py": "the purge job, in batches",
+    "privacy/data_keys.py": "the re-encryption job, in batches",
+    "platforms/webhooks.py": "the delivery worker",
+    "platforms/notify.py": "mail delivered after the change it announces committed",
+    "oversight/exports.py": "an export's record, written when its stream ends",
+    "api/log.py": "a checkpoint signed in a transaction of its own",
+    "web/audit_log.py": "a checkpoint signed in a transaction of its own",
+}
+
+
+def test_services_flush_and_leave_commit_and_rollback_to_the_unit_of_work() -> None:
+    wrong = [f"{path.relative_to(PORTAL)}:{line}: {name}()"
+             for path in sorted(PORTAL.rglob("*.py"))
+             if str(path.relative_to(PORTAL)) not in TRANSACTION_OWNERS
+             and path.parent != WEB  # page handlers: the rule above, commits only
+             for line, name in _calls(path)
+             if name.rpartition(".")[2] in ("commit", "rollback")
+             and not name.startswith("savepoint.")]
+    assert wrong == [], "a service flushes; its caller commits: " + ", ".join(wrong)

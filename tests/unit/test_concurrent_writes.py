@@ -57,6 +57,7 @@ def test_writing_gets_answer_while_four_api_clients_write(app, session, settings
     make_user(session, email="applicant@example.com")
     people = [accounts.create_user(session, email=f"new{n}@example.com", password=None)
               for n in range(ROUNDS)]
+    session.commit()
     links = [accounts.email_token(settings.secret("secret_key"), user) for user in people]
     reader = TestClient(app, follow_redirects=False)
     assert Auth(reader).log_in("applicant@example.com").status_code == 303

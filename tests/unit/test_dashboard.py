@@ -37,8 +37,10 @@ def _sanction_and_case(app, session, number: str) -> None:  # type: ignore[no-un
     enforcement.apply_sanction(session, registration=registration, actor=moderator,
                              kind="warning", facts="Claims not backed", reason="Misleading",
                              legal_basis="Art. 18", settings=app.state.settings)
+    session.commit()
     cases.open_case(session, registration=registration, category="fake_data",
                     description="Bought followers", actor=moderator)
+    session.commit()
 
 
 def test_dashboard_draws_each_figure_with_its_numbers(approved, app, session) -> None:

@@ -63,6 +63,7 @@ def populated(approved, session, settings) -> dict[str, Any]:  # type: ignore[no
     session.commit()
     staff = make_user(session, email="admin2@example.com", role="admin")
     totp = accounts.start_totp(session, staff, cipher)
+    session.commit()
     return {"webhook_secret": webhook_secret, "totp": totp, "client_id": client.id,
             "user_id": staff.id}
 

@@ -108,9 +108,12 @@ def eventful(session: Session, settings: Settings, *, decide_appeal: bool = True
     session.commit()
     case = cases.open_case(session, registration=registration, category="counterfeit",
                            description=CASE_TEXT, actor=moderator)
+    session.commit()
     cases.add_note(session, case=case, author=moderator, text=NOTE_TEXT)
+    session.commit()
     review.reveal(session, settings, registration=registration, actor=auditor,
                   field="id_number", reason=REVEAL_REASON)
+    session.commit()
     # The test client signs from "testclient"; a real address shows how it is masked.
     session.execute(update(Submission)
                     .where(col(Submission.registration_id) == registration.id)

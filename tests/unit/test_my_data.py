@@ -43,8 +43,10 @@ def sanctioned(approved, client, session, settings):  # type: ignore[no-untyped-
         session, registration=registration, actor=moderator, kind="warning",
         facts="Unlabelled paid promotion on 1 May", reason="Advertising rules",
         legal_basis="Measures Art. 18", settings=settings)
+    session.commit()
     enforcement.file_appeal(session, sanction_id=sanction.id, user=session.get(
         User, registration.user_id), text="It was labelled at the start of the stream")
+    session.commit()
     return number
 
 
@@ -165,5 +167,6 @@ def test_the_moderators_internal_note_is_not_exported(client, auth, session, app
     registration = registration_of(session, "applicant@example.com")
     review.approve(session, settings, registration=registration, moderator=moderator,
                    version=registration.version, note="Seen this person before, watch them")
+    session.commit()
     text = json.dumps(download(client), ensure_ascii=False)
     assert "Seen this person before" not in text

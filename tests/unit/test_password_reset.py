@@ -154,6 +154,7 @@ def test_no_link_for_a_deactivated_account_or_one_without_password(client, sessi
     session.add(user)
     session.commit()
     accounts.create_user(session, email="seeded@example.com", password=None)
+    session.commit()
     for email in ("gone@example.com", "seeded@example.com"):
         assert ask_for_link(client, email).headers["location"] == "/password/forgot?sent=1"
     assert mails(session) == []
@@ -170,7 +171,9 @@ def test_a_reset_does_not_skip_the_second_factor(client, session, settings, monk
     user = make_user(session, email="mod@example.com", role="moderator")
     cipher = crypto.cipher_for(settings)
     secret = accounts.start_totp(session, user, cipher)
+    session.commit()
     accounts.confirm_totp(session, user, cipher, pyotp.TOTP(secret).now())
+    session.commit()
     ask_for_link(client, "mod@example.com")
     done = set_password(client, reset_link(session, "mod@example.com"), NEW_PASSWORD)
     assert done.headers["location"] == "/login?done=reset"

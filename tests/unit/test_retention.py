@@ -59,13 +59,16 @@ def people(app, session, settings) -> dict[str, Registration]:  # type: ignore[n
             review.reject(session, settings, registration=registration, moderator=moderator,
                           version=registration.version, reason_code=next(iter(
                               review.REJECTION_REASONS)), message="Not this time")
+            session.commit()
         else:
             review.approve(session, settings, registration=registration, moderator=moderator,
                            version=registration.version)
+            session.commit()
         registration = registration_of(session, email)
         if name in ("old", "recent"):
             user = session.get(User, registration.user_id)
             transitions.deregister(session, settings, registration=registration, user=user)
+            session.commit()
         if name == "expired":
             registration.valid_until = utcnow() - timedelta(seconds=1)
             session.add(registration)

@@ -372,16 +372,21 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         session, registration=registration, actor=moderator_user, kind="warning",
         facts="Claimed a cream cures eczema", reason="False advertising",
         legal_basis="Measures Art. 18", settings=settings)
+    session.commit()
     appeal = enforcement.file_appeal(session, sanction_id=sanction.id, user=applicant_user,
                                    text="The claim was a customer's, read aloud")
+    session.commit()
     case = cases.open_case(session, registration=session.get(Registration, registration.id),
                            category="false_advertising", description="Claims a cure",
                            actor=moderator_user)
+    session.commit()
     inspection = inspections.open_inspection(
         session, actor=auditor_user, target_kind="registration", subject="Bought followers",
         number=number)
+    session.commit()
     entry = enforcement.add_to_blocklist(session, registration=registration, actor=moderator_user,
                                        reason_code="manual", reason="Fraud ring")
+    session.commit()
     link = RosterLink(manager_id=draft.id, streamer_id=registration.id)
     event = session.exec(select(OutboxEvent)).first()
     assert event is not None

@@ -13,7 +13,7 @@ from portal.base.identity import china_today
 from portal.ledger import tlog
 from portal.ledger.events import HistoryEntry, OutboxEvent
 from portal.ops import jobs
-from portal.oversight.enforcement import end_due_suspensions
+from portal.ops.jobs import end_due_suspensions
 from portal.records.certificates import Certificate
 from portal.registration.blocklist import BlocklistEntry
 from portal.registration.models import Registration

@@ -183,6 +183,7 @@ def two_servers(database_url: str, tmp_path: Path) -> Iterator[Setup]:
     with Session(engine, expire_on_commit=False) as session:
         accounts.create_user(session, email=MODERATOR, password=STRONG_PASSWORD,
                              role=accounts.Role.moderator)
+        session.commit()
         client, _key, secret = new_client(session, settings, name="Webhook platform",
                                           kind="platform", webhook_url=receiver.url)
         rate_client = clients.create_client(session, name="Busy platform", kind="platform")

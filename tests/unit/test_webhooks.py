@@ -148,6 +148,7 @@ def block_buyers(session: Session, client_id: int, n: int) -> list[int]:
     for _ in range(n):
         buyers.add_buyer(session, client_id=client_id, buyer_ref=f"buyer-{next(_refs)}",
                          reason="fraud")
+        session.commit()
     session.commit()
     return [e.id or 0 for e in session.exec(select(OutboxEvent).where(
         OutboxEvent.type == "blocklist.buyer_added", OutboxEvent.client_id == client_id))]
