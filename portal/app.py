@@ -37,7 +37,18 @@ from portal.base.resources import static_dir
 from portal.base.settings import Settings, get_settings
 from portal.ops import jobs
 from portal.platforms import webhooks
-from portal.web import accounts, apply, audit_log, cases, dashboard, pages, review, staff, verify
+from portal.web import (
+    accounts,
+    api_reference,
+    apply,
+    audit_log,
+    cases,
+    dashboard,
+    pages,
+    review,
+    staff,
+    verify,
+)
 from portal.web import admin as admin_pages
 from portal.web import audit as audit_pages
 from portal.web import inspections as inspection_pages
@@ -256,6 +267,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *records_api.routes,
         *log_api.routes,
         *openapi_api.routes,
+        *api_reference.routes,
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]
     hot = {f"api:{op.name}" for op in api_core.OPERATIONS if op.hot}
@@ -281,6 +293,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.templates = make_templates()
+    app.state.api_reference = openapi_api.reference_context
     app.state.logger = logger
     app.state.limiter = throttle.make_limiter(settings)
     app.state.api_limits = api_core.Limits(settings)

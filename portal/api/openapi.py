@@ -28,7 +28,6 @@ from starlette.routing import Route
 from portal.api import core
 from portal.base import i18n
 from portal.base.i18n import gettext as _
-from portal.web.core import namespaced, page, render
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
@@ -598,19 +597,17 @@ def reference() -> list[tuple[str, str, str, list[OperationView]]]:
             for kind in ("platform", "authority", "public") if kind in groups]
 
 
-@page()
-def show_reference(request: Request) -> Response:
+def reference_context() -> dict[str, Any]:
+    """What the HTML API reference (``portal.web.api_reference``, given this function by
+    ``create_app``) shows: the operations by kind and the problem document's fields."""
     items = documented()
     _refs, defs = _schemas(items)
-    return render(request, "api/reference.html", {
+    return {
         "groups": reference(),
         "problem_rows": field_rows({"$ref": REF.format(model="Problem")}, defs),
-        "rate_limit": request.app.state.settings.rate_limit,
-        "max_body": request.app.state.settings.api_max_body_bytes,
-    })
+    }
 
 
-routes = namespaced("api", [
-    Route(core.PREFIX + "/openapi.json", show_document, methods=["GET"], name="openapi"),
-    Route(core.PREFIX + "/docs", show_reference, methods=["GET"], name="reference"),
-])
+routes = [
+    Route(core.PREFIX + "/openapi.json", show_document, methods=["GET"], name="api:openapi"),
+]

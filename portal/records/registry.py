@@ -25,6 +25,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.base.db import UTCDateTime, utcnow
+from portal.ledger import tlog
 from portal.ledger.events import HistoryEntry
 from portal.ledger.tlog import rfc3339
 from portal.records import certificates
@@ -368,3 +369,43 @@ def _rebuild_touched(session: Session) -> None:
 def _forget(session: Session) -> None:
     session.info.pop(_TOUCHED, None)
     session.info.pop(_TERMS, None)
+
+
+# --- The public verification page ----------------------------------------------------------
+
+
+def certificate_checks(session: Session, certificate: Certificate) -> dict[str, bool]:
+    """Whether the certificate's signature holds and its log entry is in the current tree."""
+    body = json.loads(certificate.document)
+    checks = {"signature": certificates.verify_signature(body, certificates.public_keys(session)),
+              "logged": False}
+    index = certificate.log_index
+    size = tlog.size(session)
+    if index is not None and index < size:
+        entry = tlog.entries(session, index, index + 1)[0]["entry"]
+        proof = tlog.inclusion_proof(session, index, size)
+        leaf = tlog.leaf_hash(tlog.entry_bytes(entry))
+        checks["logged"] = (entry.get("certificate_sha256") == certificate.sha256
+                            and tlog.verify_inclusion(leaf, index, size, proof.audit_path,
+                                                      tlog.root_hash(session, size)))
+    return checks
+
+
+def public_record(session: Session, number: str) -> dict[str, Any] | None:
+    """What the public may know of a registration (``/verify/<number>``): never a draft, never
+    clear personal data; ``valid`` by the same rule as the API's, and only while its current
+    certificate's signature and log entry check out."""
+    registration = session.exec(select(Registration).where(Registration.number == number)).first()
+    if registration is None or registration.status == "draft":
+        return None
+    certificate = certificates.current_certificate(session, registration.id or 0)
+    body = json.loads(certificate.document) if certificate else None
+    checks = certificate_checks(session, certificate) if certificate else None
+    return {
+        "registration": registration,
+        "certificate": body,
+        "checks": checks,
+        "valid": bool(checks and checks["signature"] and checks["logged"]
+                      and is_valid(registration.status, registration.valid_until,
+                                   is_blocked(session, registration))),
+    }

@@ -22,7 +22,7 @@ from typing import Any
 import rfc8785
 
 from portal.ledger import tlog
-from portal.records import certificates
+from portal.records import certificates, registry
 
 
 class Invalid(Exception):
@@ -54,8 +54,10 @@ def check_certificate(certificate: dict[str, Any], keys: list[dict[str, Any]], *
     if certificate.get("status") != "approved":
         raise Invalid(f"the registration is {certificate.get('status')}, not approved")
     until = certificate.get("valid_until")
-    now = now or datetime.now(UTC)
-    if not until or datetime.fromisoformat(until.replace("Z", "+00:00")) <= now:
+    ends = datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None
+    # The rule the API and /verify apply; a certificate does not state the blocklist, which the
+    # registry checks and a new certificate (revoked) announces.
+    if not registry.is_valid("approved", ends, False, now or datetime.now(UTC)):
         raise Invalid(f"the certificate expired on {until}")
 
 

@@ -8,10 +8,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
 from typing import Any
 
+from markupsafe import Markup
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from portal.base import identity, jurisdictions, regions, uploads
@@ -129,6 +130,7 @@ def _render_step(
     *,
     status_code: int = 200,
     extra_channels: int = 0,
+    fragments: dict[str, Markup] | None = None,
 ) -> Response:
     saved = {**(registration.answers.get(step) or {}),
              **wizard.saved_documents(registration, step)}
@@ -151,6 +153,8 @@ def _render_step(
             request.state.form, "return"),
         **_choices(),
     }
+    if fragments is not None:
+        context["fragments"] = fragments
     return render(request, f"apply/{step}.html", context, status_code=status_code)
 
 
@@ -313,7 +317,8 @@ def _change_channels(
 @page(roles={"applicant"})
 @_guard
 def check_step(request: Request) -> Response:
-    """Check one field as the applicant leaves it, with the same validator as the save."""
+    """Check one field as the applicant leaves it, with the same validator as the save; the
+    answer is that field's markup alone."""
     registration = _registration(request)
     step = _step_for(request, registration)
     form = form_input(request.state.form.multi_items())
@@ -322,7 +327,12 @@ def check_step(request: Request) -> Response:
         request.app.state.settings, registration, step, form, today=today()
     )
     shown = {name: errors[name]} if name in errors else {}
-    return _render_step(request, registration, step, form, shown)
+    fragments: dict[str, Markup] = {}
+    page_answer = _render_step(request, registration, step, form, shown, fragments=fragments)
+    if name not in fragments:
+        return page_answer  # a field of no macro of ours: the page, from which htmx selects
+    # The field alone, with its message (htmx morphs it into the page).
+    return HTMLResponse(str(fragments[name]))
 
 
 def _review_context(request: Request, registration: Registration) -> dict[str, Any]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from sqlmodel import Session, select
+from sqlmodel import select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,43 +11,11 @@ from starlette.routing import Route
 from portal.base import throttle
 from portal.base.errors import FormErrors
 from portal.base.i18n import gettext as _
-from portal.ledger import tlog
 from portal.oversight import cases
-from portal.records import certificates
+from portal.records import registry
 from portal.registration import attestations, steps
 from portal.registration.models import Registration
 from portal.web.core import form_value, page, redirect, render
-
-
-def check_certificate(session: Session, certificate: certificates.Certificate) -> dict[str, bool]:
-    """Whether the certificate's signature holds and its log entry is in the current tree."""
-    body = json.loads(certificate.document)
-    checks = {"signature": certificates.verify_signature(body, certificates.public_keys(session)),
-              "logged": False}
-    index = certificate.log_index
-    size = tlog.size(session)
-    if index is not None and index < size:
-        entry = tlog.entries(session, index, index + 1)[0]["entry"]
-        proof = tlog.inclusion_proof(session, index, size)
-        leaf = tlog.leaf_hash(tlog.entry_bytes(entry))
-        checks["logged"] = (entry.get("certificate_sha256") == certificate.sha256
-                            and tlog.verify_inclusion(leaf, index, size, proof.audit_path,
-                                                      tlog.root_hash(session, size)))
-    return checks
-
-
-def verification(session: Session, number: str) -> dict[str, Any] | None:
-    """What the public may know of a registration: never a draft, never clear personal data."""
-    registration = session.exec(select(Registration).where(Registration.number == number)).first()
-    if registration is None or registration.status == "draft":
-        return None
-    certificate = certificates.current_certificate(session, registration.id or 0)
-    body = json.loads(certificate.document) if certificate else None
-    return {
-        "registration": registration,
-        "certificate": body,
-        "checks": check_certificate(session, certificate) if certificate else None,
-    }
 
 
 @page()
@@ -65,7 +30,7 @@ def find_registration(request: Request) -> Response:
 def _page(request: Request, *, errors: dict[str, str] | None = None,
           values: dict[str, str] | None = None, status_code: int = 200) -> Response:
     number = request.path_params["number"].upper()
-    found = verification(request.state.db, number)
+    found = registry.public_record(request.state.db, number)
     if found is None:
         raise HTTPException(status_code=404)
     return render(request, "verify/show.html", {

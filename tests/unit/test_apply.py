@@ -317,6 +317,12 @@ def test_inline_check_answers_with_the_field_alone(wizard) -> None:
     assert "typing mistakes" in errors["id_number"]
     soup = BeautifulSoup(response.text, "html.parser")
     assert soup.find(id="field-id_number") is not None
+    # Only the field: no page around it, no other field, no navigation.
+    assert "<html" not in response.text and "<nav" not in response.text
+    assert [e["id"] for e in soup.select("[id^=field-]")] == ["field-id_number"]
+    fine = wizard.check("identity", identity_form(), "legal_name")
+    assert [e["id"] for e in BeautifulSoup(fine.text, "html.parser").select("[id^=field-]")] \
+        == ["field-legal_name"] and field_errors(fine.text) == {}
 
 
 def test_roles_rules(wizard) -> None:

@@ -11,8 +11,8 @@ from portal.accounts import User
 from portal.base import charts
 from portal.base.identity import CHINA_TZ
 from portal.oversight import cases, enforcement
+from portal.oversight.statistics import month_starts
 from portal.registration.models import Registration, Submission
-from portal.web.dashboard import month_starts
 from tests.unit.conftest import staff_client
 from tests.unit.http_wizard import fresh
 

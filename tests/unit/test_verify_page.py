@@ -5,7 +5,11 @@ from __future__ import annotations
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
+from portal.accounts import User
+from portal.oversight import enforcement
 from portal.records.certificates import Certificate
+from portal.registration.models import Registration
+from tests.unit.factories import MODERATOR_EMAIL
 from tests.unit.http_wizard import ADULT_ID, fresh
 
 
@@ -71,3 +75,24 @@ def test_buyer_reports_a_problem_which_opens_a_case(approved, app, session, sett
     case = fresh(session, Case)[0]
     assert case.source == "complaint" and "buyer@example.com" in case.description
     assert "The bag I received is a fake" in moderator.get(f"/cases/{case.id}").text
+
+
+def test_the_page_and_the_api_apply_one_validity_rule(approved, app, session, platform
+                                                      ) -> None:
+    """An approved registration whose identity is then put on the blocklist by hand (another
+    registration of the same person, say) is not valid: the API says so, and so must /verify,
+    although its certificate still says "approved" and checks out."""
+    number, _moderator = approved
+    registration = fresh(session, Registration, number=number)[0]
+    moderator = fresh(session, User, email=MODERATOR_EMAIL)[0]
+    enforcement.add_to_blocklist(
+        session, registration=None, actor=moderator, reason_code="sanction",
+        reason="Blacklisted under another registration",
+        identity_index=registration.identity_index, legal_name="张三",
+        id_type=(registration.answers.get("identity") or {}).get("id_type"))
+    session.commit()
+    assert platform.get(f"/registrations/{number}").json()["valid"] is False
+    with TestClient(app) as visitor:
+        body = text_of(visitor.get(f"/verify/{number}"))
+    assert "Not valid for livestream selling" in body and "Valid registration" not in body
+    assert "The certificate is signed by the registry." in body
