@@ -317,7 +317,7 @@ _NOT_DIGITS = re.compile(r"[\s-]")
 _NOT_HEX = re.compile(r"[^0-9a-f]")
 
 
-def _totp_context(user: User) -> bytes:
+def totp_context(user: User) -> bytes:
     return f"user:{user.id}:totp".encode()
 
 
@@ -329,7 +329,7 @@ def start_totp(session: Session, user: User, cipher: DataCipher) -> str:
     if user.has_totp:
         raise ValueError("TOTP is already set up")
     secret = pyotp.random_base32()
-    user.totp_secret = cipher.encrypt_text(secret, context=_totp_context(user))
+    user.totp_secret = cipher.encrypt_text(secret, context=totp_context(user))
     session.add(user)
     session.flush()
     return secret
@@ -339,7 +339,7 @@ def totp_secret(user: User, cipher: DataCipher) -> str | None:
     """The clear secret (pending or enrolled), or None."""
     if user.totp_secret is None:
         return None
-    return cipher.decrypt_text(user.totp_secret, context=_totp_context(user))
+    return cipher.decrypt_text(user.totp_secret, context=totp_context(user))
 
 
 def totp_uri(secret: str, email: str) -> str:

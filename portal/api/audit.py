@@ -130,7 +130,7 @@ def list_registrations(call: Call) -> dict[str, Any]:
     query: RegistrationsQuery = call.query
     filters, _values = query.search()
     jurisdiction = _jurisdiction(call)
-    conditions = auditing._conditions(jurisdiction, filters)
+    conditions = auditing.search_conditions(jurisdiction, filters)
     rows = call.session.exec(
         select(RegistryEntry).where(*conditions).order_by(col(RegistryEntry.number).desc())
         .offset((query.page - 1) * query.per_page).limit(query.per_page))

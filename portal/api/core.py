@@ -241,7 +241,7 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, str]]:
 SAFE_INTEGER = 2**53 - 1
 
 
-def _unsafe_integer(value: Any, where: str) -> str | None:
+def unsafe_integer(value: Any, where: str) -> str | None:
     """The dotted path of the first integer out of range in a validated value, or None."""
     if isinstance(value, bool):
         return None
@@ -255,7 +255,7 @@ def _unsafe_integer(value: Any, where: str) -> str | None:
     elif isinstance(value, list | tuple):
         items = enumerate(value)
     for key, item in items:
-        found = _unsafe_integer(item, f"{where}.{key}" if where else str(key))
+        found = unsafe_integer(item, f"{where}.{key}" if where else str(key))
         if found is not None:
             return found
     return None
@@ -267,7 +267,7 @@ def _validate(model: type[BaseModel], data: Any) -> BaseModel:
     except ValidationError as exc:
         raise ApiError(422, "The request does not match the schema",
                        errors=_validation_errors(exc)) from None
-    where = _unsafe_integer(value, "")
+    where = unsafe_integer(value, "")
     if where is not None:
         raise field_error(where, f"Integers must be between -{SAFE_INTEGER} and {SAFE_INTEGER}")
     return value

@@ -199,7 +199,7 @@ def mask_phone(phone: str) -> str:
     return plus + _mask_middle(digits, 0, min(2, max(len(digits) - 1, 0)))
 
 
-def _is_cjk(ch: str) -> bool:
+def is_cjk(ch: str) -> bool:
     return unicodedata.name(ch, "").startswith(("CJK ", "HANGUL ", "HIRAGANA ", "KATAKANA "))
 
 
@@ -208,7 +208,7 @@ def mask_name(name: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", name).split())
     if len(name) <= 1:
         return name
-    if any(_is_cjk(ch) for ch in name):
+    if any(is_cjk(ch) for ch in name):
         # Chinese names are not split into words: the family name alone is shown.
         return name[0] + "*" * (len(name) - 1)
     return " ".join(word[0] + "*" * (len(word) - 1) for word in name.split(" "))

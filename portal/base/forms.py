@@ -16,7 +16,7 @@ FormInput = Mapping[str, Sequence[str]]
 
 T = TypeVar("T")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -64,7 +64,7 @@ class Checker:
         value = self.raw(name).replace("\r\n", "\n").strip()
         if not multiline:
             value = " ".join(value.split())
-        pattern = _CONTROL if multiline else _CONTROL_SINGLE_LINE
+        pattern = CONTROL if multiline else _CONTROL_SINGLE_LINE
         if pattern.search(value):
             self.error(name, _("%(label)s contains characters that cannot be used", label=label))
             value = pattern.sub("", value)

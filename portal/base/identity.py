@@ -92,7 +92,7 @@ def normalize_id_number(id_type: str, raw: str) -> str:
     return _clean(raw).upper()
 
 
-def _resident_check_char(first17: str) -> str:
+def resident_check_char(first17: str) -> str:
     total = sum(int(c) * w for c, w in zip(first17, _RESIDENT_WEIGHTS, strict=True))
     return _RESIDENT_CHECK[total % 11]
 
@@ -111,7 +111,7 @@ def _check_embedded_birth_date(number: str, today: date) -> None:
 
 
 def _check_mod11_2(number: str) -> None:
-    if _resident_check_char(number[:17]) != number[17]:
+    if resident_check_char(number[:17]) != number[17]:
         raise ValueError(_("This ID number is not valid: check it for typing mistakes"))
 
 
@@ -174,7 +174,7 @@ def make_resident_id(region: str, birth: date, seq: int) -> str:
     if not 0 <= seq <= 999:
         raise ValueError("seq must be from 0 to 999")
     first17 = f"{region}{birth:%Y%m%d}{seq:03d}"
-    return first17 + _resident_check_char(first17)
+    return first17 + resident_check_char(first17)
 
 
 def check_birth_date(id_type: str, id_number: str, date_of_birth: date) -> None:

@@ -70,7 +70,7 @@ _PDF_NAME = re.compile(rb"/([^\s/\[\]()<>{}%]*)")
 _PDF_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 _PDF_STREAM = re.compile(rb"(?<![A-Za-z])stream(?:\r\n|\n|\r)")
 # Object streams (where /JS may hide, compressed) are inflated to at most this much in all.
-_PDF_INFLATE_LIMIT = 32 * 1024 * 1024
+PDF_INFLATE_LIMIT = 32 * 1024 * 1024
 
 
 def clean_upload(data: bytes, content_type: str) -> bytes:
@@ -160,11 +160,11 @@ def _check_pdf(data: bytes) -> None:
                 raise unchecked
             body = data[match.end():end]
             if b"FlateDecode" in own:
-                if inflated >= _PDF_INFLATE_LIMIT:
+                if inflated >= PDF_INFLATE_LIMIT:
                     raise unchecked
                 inflater = zlib.decompressobj()
                 try:
-                    body = inflater.decompress(body, _PDF_INFLATE_LIMIT - inflated)
+                    body = inflater.decompress(body, PDF_INFLATE_LIMIT - inflated)
                 except zlib.error:
                     raise unchecked from None
                 if inflater.unconsumed_tail:

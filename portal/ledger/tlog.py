@@ -462,7 +462,7 @@ def _fetch(session: Session, coords: Iterable[tuple[int, int]]) -> dict[tuple[in
     return found
 
 
-def _cover(lo: int, hi: int) -> list[tuple[int, int]]:
+def cover(lo: int, hi: int) -> list[tuple[int, int]]:
     """The complete subtrees making up [lo, hi), largest (leftmost) first."""
     parts = []
     while lo < hi:
@@ -477,7 +477,7 @@ def _cover(lo: int, hi: int) -> list[tuple[int, int]]:
 def _range_hash(stored: dict[tuple[int, int], bytes], lo: int, hi: int) -> bytes:
     """MTH(D[lo:hi]) from the stored hashes of its complete parts (RFC 6962 splits at the
     largest power of two, so the parts fold from the right)."""
-    hashes = [stored[c] for c in _cover(lo, hi)]
+    hashes = [stored[c] for c in cover(lo, hi)]
     result = hashes[-1]
     for left in reversed(hashes[:-1]):
         result = node_hash(left, result)
@@ -488,12 +488,12 @@ def _hash_ranges(
     session: Session, ranges: list[tuple[int, int]], extra: Iterable[tuple[int, int]] = ()
 ) -> tuple[list[bytes], dict[tuple[int, int], bytes]]:
     """The hashes of the ranges, and every stored hash read for them (plus ``extra``)."""
-    coords = [c for lo, hi in ranges for c in _cover(lo, hi)]
+    coords = [c for lo, hi in ranges for c in cover(lo, hi)]
     stored = _fetch(session, [*coords, *extra])
     return [_range_hash(stored, lo, hi) for lo, hi in ranges], stored
 
 
-def _path_ranges(index: int, tree_size: int) -> list[tuple[int, int]]:
+def path_ranges(index: int, tree_size: int) -> list[tuple[int, int]]:
     """The leaf ranges whose hashes make up PATH(index, D[tree_size]), leaf to root."""
     ranges = []
     lo, hi = 0, tree_size
@@ -509,7 +509,7 @@ def _path_ranges(index: int, tree_size: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def _proof_ranges(first: int, second: int) -> list[tuple[int, int]]:
+def proof_ranges(first: int, second: int) -> list[tuple[int, int]]:
     """The leaf ranges whose hashes make up PROOF(first, D[second]), in the RFC's order."""
     ranges = []
     lo, hi, m, whole = 0, second, first, True
@@ -570,8 +570,8 @@ def append_many(
     """
     lock(session)
     start = size(session)
-    stored = _fetch(session, _cover(0, start))
-    stack = [stored[c] for c in _cover(0, start)]
+    stored = _fetch(session, cover(0, start))
+    stack = [stored[c] for c in cover(0, start)]
     index = start
     leaf_rows: list[dict[str, Any]] = []
     node_rows: list[dict[str, Any]] = []
@@ -647,7 +647,7 @@ def inclusion_proof(session: Session, index: int, tree_size: int) -> InclusionPr
     if not 0 <= index < tree_size:
         raise ValueError(f"leaf {index} is not in a tree of size {tree_size}")
     try:
-        hashes, stored = _hash_ranges(session, _path_ranges(index, tree_size), [(0, index)])
+        hashes, stored = _hash_ranges(session, path_ranges(index, tree_size), [(0, index)])
     except LookupError:
         raise ValueError(f"the log has fewer than {tree_size} entries") from None
     return InclusionProof(index, tree_size, stored[(0, index)], hashes)
@@ -659,7 +659,7 @@ def consistency_proof(session: Session, first: int, second: int) -> ConsistencyP
     if not 0 < first <= second:
         raise ValueError(f"no consistency proof from size {first} to size {second}")
     try:
-        hashes, _ = _hash_ranges(session, _proof_ranges(first, second), [(0, second - 1)])
+        hashes, _ = _hash_ranges(session, proof_ranges(first, second), [(0, second - 1)])
     except LookupError:
         raise ValueError(f"the log has fewer than {second} entries") from None
     return ConsistencyProof(first, second, hashes)

@@ -26,7 +26,7 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
     if revision == "head":
-        _fill_registry(url)
+        fill_registry(url)
 
 
 # Indexes made by hand in a migration for one database, which the models do not describe.
@@ -39,7 +39,7 @@ def include_object(obj: object, name: str | None, kind: str, reflected: bool,
     return not (kind == "index" and name in DATABASE_ONLY_INDEXES)
 
 
-def _fill_registry(url: str) -> None:
+def fill_registry(url: str) -> None:
     """Build the registry's rows once, for registrations made before it existed."""
     from sqlalchemy import inspect, text
 

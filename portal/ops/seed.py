@@ -14,10 +14,9 @@ characters from random birth dates and codes, names come from the short lists be
 are ``seed-NNNNNN@example.invalid``, and phone numbers lie in the range Ofcom reserves for drama
 (+44 7700 900000–900999), which is never assigned to anyone.
 
-Speed: a few hundred registrations share one transaction. The services commit as they would for
-a person at a browser; in the seeding session ``commit()`` only flushes and the batch commits once
-at its end (a service that rolls back raises instead of silently undoing the batch). On SQLite the
-batch holds the write lock throughout (``BEGIN IMMEDIATE``), on PostgreSQL the log's advisory
+Speed: a few hundred registrations share one transaction. The services flush, as they do for a
+person at a browser, and the batch commits once at its end. On SQLite the batch holds the write
+lock throughout (``BEGIN IMMEDIATE``), on PostgreSQL the log's advisory
 lock from its first certificate on, so a server using the same database waits up to one batch.
 """
 
@@ -489,7 +488,7 @@ def plan(count: int, seed: int) -> list[str]:
 
 
 @contextmanager
-def _batch(engine: Engine) -> Iterator[Session]:
+def batch(engine: Engine) -> Iterator[Session]:
     """One transaction for many registrations (SQLite: holding the write lock throughout); the
     services flush, and the batch commits once (running the commit hooks once for it all)."""
     bind = engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -502,7 +501,7 @@ def _batch(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def _seed_moderator(session: Session) -> User:
+def seed_moderator(session: Session) -> User:
     user = session.exec(select(User).where(User.email == MODERATOR_EMAIL)).first()
     if user is None:
         # No password: nobody logs in as the seed moderator; it only signs the decisions.
@@ -527,7 +526,7 @@ def _end_of_day_in_china(day: date) -> datetime:
     return datetime.combine(day, dtime(23, 59, 59), tzinfo=identity.CHINA_TZ)
 
 
-class _Seeder:
+class Seeder:
     """Makes one registration at a time, remembering what later ones may refer to."""
 
     def __init__(self, settings: Settings, seed: int) -> None:
@@ -637,12 +636,12 @@ def seed(engine: Engine, settings: Settings, *, registrations: int, seed: int | 
         seed = random.SystemRandom().randrange(2**31)
     report = Report(seed=seed)
     targets = plan(registrations, seed)
-    seeder = _Seeder(settings, seed)
+    seeder = Seeder(settings, seed)
     started = time.perf_counter()
     language = set_language("zh-Hans")  # the applicants' (and so their notices') language
     try:
-        with _batch(engine) as session:
-            moderator = _seed_moderator(session)
+        with batch(engine) as session:
+            moderator = seed_moderator(session)
             first = _next_number(session)
             # The signing key is loaded before the first batch, not raced for inside it.
             certificates.ensure_registered(session, seeder.settings)
@@ -650,7 +649,7 @@ def seed(engine: Engine, settings: Settings, *, registrations: int, seed: int | 
                    desc="seeding")
         with bar:
             for start in range(0, registrations, batch_size):
-                with _batch(engine) as session:
+                with batch(engine) as session:
                     moderator = session.get(User, moderator.id) or moderator
                     for offset, target in enumerate(targets[start:start + batch_size]):
                         seeder.one(session, moderator, first + start + offset, target, report)

@@ -84,7 +84,7 @@ class Page:
     filters: dict[str, Any] = field(default_factory=dict)
 
 
-def _conditions(jurisdiction: str, filters: Filters, *, scan: bool = False
+def search_conditions(jurisdiction: str, filters: Filters, *, scan: bool = False
                 ) -> list[ColumnElement[bool]]:
     """``scan``: many rows match, so read along the number index rather than the region's
     or the dates' (see ``registry.unindexed``)."""
@@ -138,9 +138,9 @@ def search(session: Session, jurisdiction: str, filters: Filters, *, after: str 
 
     Keyset pagination: the next page starts after the last number shown, so page 10 000
     costs what page 1 does. ``many``: more than ``COUNT_CAP`` rows match (``count`` said so),
-    so the page is read along the number index (``_conditions``' ``scan``).
+    so the page is read along the number index (``search_conditions``' ``scan``).
     """
-    conditions = _conditions(jurisdiction, filters, scan=many)
+    conditions = search_conditions(jurisdiction, filters, scan=many)
     if after:
         conditions.append(col(RegistryEntry.number) < after)
     rows = list(session.exec(select(RegistryEntry).where(*conditions)
@@ -155,7 +155,7 @@ def count(session: Session, jurisdiction: str, filters: Filters, *, cap: int | N
           ) -> int:
     """How many rows match; with ``cap``, counting stops at ``cap + 1`` (a page needs to
     say "more than 1,000", not to read a million rows to say how many more)."""
-    matching = select(RegistryEntry.number).where(*_conditions(jurisdiction, filters))
+    matching = select(RegistryEntry.number).where(*search_conditions(jurisdiction, filters))
     if cap is not None:
         matching = matching.limit(cap + 1)
     query = select(func.count()).select_from(matching.subquery())
@@ -177,7 +177,7 @@ def stream(session: Session, jurisdiction: str, filters: Filters, *, batch: int 
     columns = [type_coerce(getattr(RegistryEntry, name), String).label(name)
                if name in ("submitted_at", "valid_until") else getattr(RegistryEntry, name)
                for name in STREAM_COLUMNS]
-    query = (select(*columns).where(*_conditions(jurisdiction, filters))
+    query = (select(*columns).where(*search_conditions(jurisdiction, filters))
              .order_by(col(RegistryEntry.number).desc())
              .execution_options(yield_per=batch))
     yield from session.connection().execute(query)  # Core rows: no ORM bookkeeping

@@ -126,7 +126,7 @@ def secret_of(settings: Settings, client: ApiClient) -> str | None:
         client.webhook_secret, context=secret_context(client.id))
 
 
-def _store_secret(settings: Settings, client: ApiClient) -> str:
+def store_secret(settings: Settings, client: ApiClient) -> str:
     secret = new_secret()
     client.webhook_secret = cipher_for(settings).encrypt_text(
         secret, context=secret_context(client.id))
@@ -214,7 +214,7 @@ def configure(
     url = check_webhook_url(url, settings, resolve=resolve)
     secret = None
     if not client.webhook_url or client.webhook_secret is None:
-        secret = _store_secret(settings, client)
+        secret = store_secret(settings, client)
         client.webhook_cursor = _outbox_end(session)
     client.webhook_url = url
     session.add(client)
@@ -231,7 +231,7 @@ def rotate_secret(session: Session, settings: Settings, client: ApiClient) -> st
         _refuse(_("This client has been revoked"))
     if client.kind != "platform" or not client.webhook_url:
         _refuse(_("Set a webhook URL first"))
-    secret = _store_secret(settings, client)
+    secret = store_secret(settings, client)
     session.add(client)
     session.flush()
     return secret
@@ -344,7 +344,7 @@ def lease_seconds(settings: Settings) -> float:
     return max(LEASE_SECONDS, 4 * settings.webhook_timeout_seconds)
 
 
-def _claim(engine: Engine, settings: Settings, *, now: datetime, limit: int
+def claim(engine: Engine, settings: Settings, *, now: datetime, limit: int
            ) -> tuple[list[_Job], int]:
     """Lease up to ``limit`` due deliveries to this worker and commit; return what to send, and
     how many were given up at once because their platform no longer has a webhook."""
@@ -513,7 +513,7 @@ def deliver_due(
     if needed:
         with session_scope(engine, write=True) as session:
             report.queued = fan_out(session, now=now)
-    jobs, report.failed = _claim(engine, settings, now=now, limit=limit)
+    jobs, report.failed = claim(engine, settings, now=now, limit=limit)
     started = time.monotonic()
     # Leave room for one more request at its time limit before the lease runs out.
     budget = lease_seconds(settings) - 2 * settings.webhook_timeout_seconds

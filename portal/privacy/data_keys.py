@@ -170,7 +170,7 @@ def _webhook_context(row: Any) -> bytes:
     return webhook_secret_context(row.id)
 
 
-def _totp_context(row: Any) -> bytes:
+def totp_row_context(row: Any) -> bytes:
     # As portal.accounts binds it (a test checks the two agree).
     return f"user:{row.id}:totp".encode()
 
@@ -195,7 +195,7 @@ TARGETS: tuple[_Target, ...] = (
     _Target("api_clients.webhook_secret", _table("portal.platforms.clients", "ApiClient"),
             "webhook_secret", _blob_row(_webhook_context, "webhook_secret")),
     _Target("users.totp_secret", _table("portal.accounts", "User"), "totp_secret",
-            _blob_row(_totp_context, "totp_secret")),
+            _blob_row(totp_row_context, "totp_secret")),
 )
 
 

@@ -76,7 +76,7 @@ def _account_key(email: str) -> str:
         return (email or "").strip().lower()[: accounts.EMAIL_MAX]
 
 
-def _wait_seconds(limiter: RateLimiter, rules: str, *keys: str) -> float:
+def wait_seconds(limiter: RateLimiter, rules: str, *keys: str) -> float:
     """How long until one more attempt is allowed under every rule (0: now)."""
     now = time.time()
     wait = 0.0
@@ -87,12 +87,12 @@ def _wait_seconds(limiter: RateLimiter, rules: str, *keys: str) -> float:
     return wait
 
 
-def _count_failure(limiter: RateLimiter, rules: str, *keys: str) -> None:
+def count_failure(limiter: RateLimiter, rules: str, *keys: str) -> None:
     for rule in parse_many(rules):
         limiter.hit(rule, *keys)
 
 
-def _try_again_in(seconds: float) -> str:
+def try_again_in(seconds: float) -> str:
     minutes = math.ceil(seconds / 60)
     if minutes <= 90:
         return ngettext("Too many attempts: try again in %(num)d minute",
@@ -104,9 +104,9 @@ def _try_again_in(seconds: float) -> str:
 def _may_mail(request: Request, email: str) -> bool:
     """Count one message to this address; False once it has had its share (sent silently)."""
     limiter = request.app.state.limiter
-    if _wait_seconds(limiter, MAIL_LIMITS, "mail-to", email):
+    if wait_seconds(limiter, MAIL_LIMITS, "mail-to", email):
         return False
-    _count_failure(limiter, MAIL_LIMITS, "mail-to", email)
+    count_failure(limiter, MAIL_LIMITS, "mail-to", email)
     return True
 
 
@@ -224,16 +224,16 @@ def log_in_user(request: Request) -> Response:
     limiter = request.app.state.limiter
     account = ("login-account", _account_key(email))
     address = ("login-address", _client_address(request))
-    wait = max(_wait_seconds(limiter, ACCOUNT_LIMITS, *account),
-               _wait_seconds(limiter, ADDRESS_LIMITS, *address))
+    wait = max(wait_seconds(limiter, ACCOUNT_LIMITS, *account),
+               wait_seconds(limiter, ADDRESS_LIMITS, *address))
     if wait:
         # Known or unknown email alike: the count is kept for whatever was typed.
         return _login_page(request, values={"email": email}, next_url=next_url,
-                           errors={"_throttled": _try_again_in(wait)}, status_code=429)
+                           errors={"_throttled": try_again_in(wait)}, status_code=429)
     user = accounts.authenticate(request.state.db, email=email, password=password)
     if user is None:
-        _count_failure(limiter, ACCOUNT_LIMITS, *account)
-        _count_failure(limiter, ADDRESS_LIMITS, *address)
+        count_failure(limiter, ACCOUNT_LIMITS, *account)
+        count_failure(limiter, ADDRESS_LIMITS, *address)
         # One message for an unknown email and a wrong password: nobody learns who has an account.
         errors = {"email": _("The email address or password is not right")}
         return _login_page(request, values={"email": email}, errors=errors, next_url=next_url,
@@ -296,14 +296,14 @@ def check_login_code(request: Request) -> Response:
     field = "recovery_code" if recovery else "code"
     limiter = request.app.state.limiter
     key = ("login-code", str(user.id))
-    if wait := _wait_seconds(limiter, CODE_LIMITS, *key):
-        return _code_page(request, {"_throttled": _try_again_in(wait)}, status_code=429)
+    if wait := wait_seconds(limiter, CODE_LIMITS, *key):
+        return _code_page(request, {"_throttled": try_again_in(wait)}, status_code=429)
     db = request.state.db
     cipher = crypto.cipher_for(request.app.state.settings)
     ok = (accounts.use_recovery_code(db, user, code) if recovery
           else accounts.check_totp(db, user, cipher, code))
     if not ok:
-        _count_failure(limiter, CODE_LIMITS, *key)
+        count_failure(limiter, CODE_LIMITS, *key)
         message = (_("This recovery code is not right, or has been used already") if recovery
                    else _("The code is not right. Enter the 6 digits the app shows now"))
         return _code_page(request, {field: message}, status_code=422)
@@ -349,12 +349,12 @@ def request_password_reset(request: Request) -> Response:
         }, status_code=422)
     limiter = request.app.state.limiter
     address = ("reset-address", _client_address(request))
-    if wait := _wait_seconds(limiter, RESET_ADDRESS_LIMITS, *address):
+    if wait := wait_seconds(limiter, RESET_ADDRESS_LIMITS, *address):
         return render(request, "accounts/forgot.html", {
-            "values": {"email": email}, "errors": {"_throttled": _try_again_in(wait)},
+            "values": {"email": email}, "errors": {"_throttled": try_again_in(wait)},
             "sent": False,
         }, status_code=429)
-    _count_failure(limiter, RESET_ADDRESS_LIMITS, *address)
+    count_failure(limiter, RESET_ADDRESS_LIMITS, *address)
     user = accounts.user_for_password_reset(request.state.db, email)
     # The same answer whether or not the address has an account.
     if user is not None and _may_mail(request, user.email):
@@ -478,13 +478,13 @@ def _checked_code(request: Request, field: str) -> dict[str, str] | None:
     user = request.state.user
     limiter = request.app.state.limiter
     key = ("login-code", str(user.id))
-    if wait := _wait_seconds(limiter, CODE_LIMITS, *key):
-        return {"_throttled": _try_again_in(wait)}
+    if wait := wait_seconds(limiter, CODE_LIMITS, *key):
+        return {"_throttled": try_again_in(wait)}
     cipher = crypto.cipher_for(request.app.state.settings)
     if accounts.check_second_factor(request.state.db, user, cipher,
                                     form_value(request.state.form, field)):
         return None
-    _count_failure(limiter, CODE_LIMITS, *key)
+    count_failure(limiter, CODE_LIMITS, *key)
     return {field: _("The code is not right. Enter the 6 digits the app shows now")}
 
 
@@ -512,13 +512,13 @@ def confirm_totp(request: Request) -> Response:
         return redirect(request.url_for("accounts:security").path)
     limiter = request.app.state.limiter
     key = ("login-code", str(user.id))
-    if wait := _wait_seconds(limiter, CODE_LIMITS, *key):
-        return _setup_page(request, secret, {"_throttled": _try_again_in(wait)}, 429)
+    if wait := wait_seconds(limiter, CODE_LIMITS, *key):
+        return _setup_page(request, secret, {"_throttled": try_again_in(wait)}, 429)
     try:
         codes = accounts.confirm_totp(
             request.state.db, user, cipher, form_value(request.state.form, "code"))
     except FormErrors as exc:
-        _count_failure(limiter, CODE_LIMITS, *key)
+        count_failure(limiter, CODE_LIMITS, *key)
         return _setup_page(request, secret, exc.errors, 422)
     # Every other session (password only) has ended; this one goes on with the new epoch.
     log_in(request, user)

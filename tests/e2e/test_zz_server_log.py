@@ -57,7 +57,7 @@ def leaks(log: str, *, numbers: set[str], passwords: set[str], secrets: dict[str
     found = [f"ID or phone number {n}" for n in sorted(numbers) if n in log]
     for match in RESIDENT_ID.finditer(log):
         number = match.group(0)
-        if identity._resident_check_char(number[:17]) == number[17]:
+        if identity.resident_check_char(number[:17]) == number[17]:
             found.append(f"resident ID number {number}")
     found += [f"mobile number {m.group(0)}" for m in MOBILE.finditer(log)]
     found += [f"a password used in the tests ({p[:3]}…)" for p in sorted(passwords) if p in log]

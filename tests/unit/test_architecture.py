@@ -145,3 +145,37 @@ def test_services_flush_and_leave_commit_and_rollback_to_the_unit_of_work() -> N
              if name.rpartition(".")[2] in ("commit", "rollback")
              and not name.startswith("savepoint.")]
     assert wrong == [], "a service flushes; its caller commits: " + ", ".join(wrong)
+
+
+def _private_uses(path: Path) -> list[tuple[int, str]]:
+    """Private names of the portal a file imports or reaches through an imported module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("portal"):
+            for alias in node.names:
+                imported.add(alias.asname or alias.name)
+                if alias.name.startswith("_"):
+                    found.append((node.lineno, f"{node.module}.{alias.name}"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id in imported and node.attr.startswith("_") \
+                and not node.attr.startswith("__"):
+            found.append((node.lineno, f"{node.value.id}.{node.attr}"))
+    return sorted(found)
+
+
+def test_tests_use_what_the_portal_offers_not_its_private_names() -> None:
+    tests = Path(__file__).parent.parent
+    wrong = [f"{path.relative_to(tests)}:{line}: {name}"
+             for path in sorted(tests.rglob("*.py"))
+             for line, name in _private_uses(path)]
+    assert wrong == [], "test through public names: " + ", ".join(wrong)
+
+
+def test_the_private_name_rule_sees_both_ways_in(tmp_path: Path) -> None:
+    test = tmp_path / "test_x.py"
+    test.write_text("from portal.ledger import tlog\nfrom portal.base.forms import _CONTROL\n"
+                    "tlog._cover(0, 1)\n")
+    assert _private_uses(test) == [(2, "portal.base.forms._CONTROL"), (3, "tlog._cover")]

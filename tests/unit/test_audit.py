@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from portal.base import jurisdictions
 from portal.base.errors import FormErrors, NotFound
-from portal.ops.migrate import _fill_registry
+from portal.ops.migrate import fill_registry
 from portal.oversight import auditing
 from portal.records import registry
 from portal.registration.attestations import Attestation
@@ -112,7 +112,7 @@ def test_terms_written_after_an_upgrade_that_adds_them(approved, session, settin
     session.commit()
     assert auditing.search(session, "national", auditing.Filters(q="张三")).items == []
     session.rollback()  # end the read, so the next one sees what the upgrade wrote
-    _fill_registry(settings.resolved_database_url)
+    fill_registry(settings.resolved_database_url)
     found = auditing.search(session, "national", auditing.Filters(q="张三")).items
     assert [r.number for r in found] == [number]
 
@@ -128,10 +128,10 @@ def test_many_matches_read_along_the_number_index_with_the_same_results(approved
     number, _moderator = approved
     filters = auditing.Filters(region="11", submitted_from=datetime(2020, 1, 1, tzinfo=UTC))
     sql = str(select(registry.RegistryEntry.number).where(
-        *auditing._conditions("11", filters, scan=True)).compile(dialect=sqlite.dialect()))
+        *auditing.search_conditions("11", filters, scan=True)).compile(dialect=sqlite.dialect()))
     assert "+registry.region" in sql and "+registry.submitted_at" in sql
     plain = str(select(registry.RegistryEntry.number).where(
-        *auditing._conditions("11", filters)).compile(dialect=sqlite.dialect()))
+        *auditing.search_conditions("11", filters)).compile(dialect=sqlite.dialect()))
     assert "+registry" not in plain
     for many in (False, True):
         assert [r.number for r in auditing.search(session, "11", filters, many=many).items] \

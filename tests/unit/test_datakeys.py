@@ -58,7 +58,7 @@ def populated(approved, session, settings) -> dict[str, Any]:  # type: ignore[no
     cipher = DataCipher(KEY_A)
     client = clients.create_client(session, name="Platform A", kind="platform")
     session.flush()
-    webhook_secret = webhooks._store_secret(settings, client)
+    webhook_secret = webhooks.store_secret(settings, client)
     client.webhook_url = "https://platform.example/hooks"
     session.commit()
     staff = make_user(session, email="admin2@example.com", role="admin")
@@ -199,7 +199,7 @@ def test_values_under_an_unknown_key_are_reported_and_left_alone(populated, engi
 
 def test_totp_context_matches_the_accounts_module(session) -> None:
     user = make_user(session, email="admin3@example.com", role="admin")
-    assert data_keys._totp_context(user) == accounts._totp_context(user)
+    assert data_keys.totp_row_context(user) == accounts.totp_context(user)
 
 
 def test_cli_rotates_prints_progress_and_a_final_count(populated, settings, monkeypatch,

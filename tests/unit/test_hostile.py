@@ -38,7 +38,7 @@ from starlette.testclient import TestClient
 from portal.app import CSP
 from portal.base import crypto, identity, outbound, uploads
 from portal.base.errors import FormErrors
-from portal.base.forms import _CONTROL, Checker, StepContext, staff_text
+from portal.base.forms import CONTROL, Checker, StepContext, staff_text
 from portal.base.identity import HTTPProvider, IdentityClaim, ProviderUnavailable
 from portal.base.settings import Settings
 from portal.platforms import webhooks
@@ -276,7 +276,7 @@ def test_step_validators_take_any_text_and_answer_with_messages(
                 yield from strings(item)
 
     for value in strings(checker.data):  # nothing kept holds a control or bidi character
-        assert not _CONTROL.search(value), (step, value)
+        assert not CONTROL.search(value), (step, value)
 
 
 @PURE
@@ -342,7 +342,7 @@ def test_a_name_mask_shows_first_characters_only(name: str) -> None:
     masked = crypto.mask_name(name)
     clean = " ".join(unicodedata.normalize("NFC", name).split())
     shown = _revealed(clean, masked)
-    if any(crypto._is_cjk(c) for c in clean):
+    if any(crypto.is_cjk(c) for c in clean):
         assert set(shown) <= {0}
     else:
         starts = {0} | {i + 1 for i, c in enumerate(clean) if c == " "}

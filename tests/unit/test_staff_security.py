@@ -408,21 +408,21 @@ def test_the_wait_grows_with_each_window(monkeypatch) -> None:
 
     def fail(times: int) -> None:
         for _ in range(times):
-            assert not web_accounts._wait_seconds(limiter, rules, *key)
-            web_accounts._count_failure(limiter, rules, *key)
+            assert not web_accounts.wait_seconds(limiter, rules, *key)
+            web_accounts.count_failure(limiter, rules, *key)
 
     fail(5)
-    assert web_accounts._wait_seconds(limiter, rules, *key) == pytest.approx(15 * 60)
+    assert web_accounts.wait_seconds(limiter, rules, *key) == pytest.approx(15 * 60)
     now[0] += 15 * 60 + 1
     fail(5)  # ten in the hour: wait for the first of them to leave the hour
-    assert web_accounts._wait_seconds(limiter, rules, *key) == pytest.approx(45 * 60 - 1)
+    assert web_accounts.wait_seconds(limiter, rules, *key) == pytest.approx(45 * 60 - 1)
     now[0] += 45 * 60
     fail(5)
     now[0] += 15 * 60 + 1
     fail(5)  # twenty in the day: wait for the first to leave the day
-    wait = web_accounts._wait_seconds(limiter, rules, *key)
+    wait = web_accounts.wait_seconds(limiter, rules, *key)
     assert 22 * 3600 < wait <= 24 * 3600
-    assert web_accounts._try_again_in(wait) == "Too many attempts: try again in 23 hours"
+    assert web_accounts.try_again_in(wait) == "Too many attempts: try again in 23 hours"
 
 
 def test_second_factor_codes_are_throttled_per_account(mod, clock) -> None:

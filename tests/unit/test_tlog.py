@@ -505,12 +505,12 @@ def test_internal_reads_are_bounded_by_the_proof_size() -> None:
     for n in range(1, 1025):
         bound = 2 * ceil_log2(n) + 1
         for m in {0, 1, n // 3, n // 2, n - 2, n - 1} & set(range(n)):
-            ranges = tlog._path_ranges(m, n)
-            keys = {c for lo, hi in ranges for c in tlog._cover(lo, hi)} | {(0, m)}
+            ranges = tlog.path_ranges(m, n)
+            keys = {c for lo, hi in ranges for c in tlog.cover(lo, hi)} | {(0, m)}
             assert len(keys) <= bound, (m, n)
             assert sum(hi - lo > 0 and (hi - lo) & (hi - lo - 1) != 0 for lo, hi in ranges) <= 1
-            ranges = tlog._proof_ranges(m + 1, n)
-            keys = {c for lo, hi in ranges for c in tlog._cover(lo, hi)} | {(0, n - 1)}
+            ranges = tlog.proof_ranges(m + 1, n)
+            keys = {c for lo, hi in ranges for c in tlog.cover(lo, hi)} | {(0, n - 1)}
             assert len(keys) <= bound, (m + 1, n)
 
 

@@ -212,10 +212,10 @@ def two_servers(database_url: str, tmp_path: Path) -> Iterator[Setup]:
 
 def submitted(engine: Engine, settings: Settings, count: int) -> list[str]:
     """Registrations waiting for review, made by the seeder's services."""
-    seeder = seed._Seeder(settings, 2024)
+    seeder = seed.Seeder(settings, 2024)
     report = seed.Report()
-    with seed._batch(engine) as session:
-        moderator = seed._seed_moderator(session)
+    with seed.batch(engine) as session:
+        moderator = seed.seed_moderator(session)
         for number in range(1, count + 1):
             seeder.one(session, moderator, number, "submitted", report)
     assert report.statuses == Counter({"submitted": count})

@@ -206,7 +206,7 @@ def test_an_object_stream_that_cannot_be_read_is_refused() -> None:
     garbled = pdf(b"<</Type/ObjStm/N 1/First 4/Filter/FlateDecode>>\nstream\nnot zlib\nendstream")
     with pytest.raises(UploadError, match="could not be checked"):
         clean_upload(garbled, "application/pdf")
-    bomb = zlib.compress(b" " * (uploads._PDF_INFLATE_LIMIT + 1), 9)
+    bomb = zlib.compress(b" " * (uploads.PDF_INFLATE_LIMIT + 1), 9)
     with pytest.raises(UploadError, match="could not be checked"):
         clean_upload(pdf(b"<</Type/ObjStm/N 1/First 4/Filter/FlateDecode>>\nstream\n" + bomb
                          + b"\nendstream"), "application/pdf")

@@ -345,7 +345,7 @@ def test_a_crashed_worker_only_delays_its_deliveries(hook, session, engine, sett
     crashed = make_engine(settings.resolved_database_url)
     with session_scope(crashed, write=True) as db:
         assert webhooks.fan_out(db, now=now) == 2
-    claimed, _ = webhooks._claim(crashed, settings, now=now, limit=50)
+    claimed, _ = webhooks.claim(crashed, settings, now=now, limit=50)
     crashed.dispose()  # dies before sending anything
     assert len(claimed) == 2
     assert webhooks.deliver_due(engine, settings, now=now + timedelta(seconds=30)).attempted == 0
