@@ -69,7 +69,7 @@ def step_secrets(settings: Settings, registration: Registration, step: str) -> d
     saved = registration.answers.get(step) or {}
     cipher = crypto.cipher_for(settings)
     out = {}
-    for name in steps.SENSITIVE.get(step, ()):
+    for name in steps.DEFINITIONS[step].sensitive:
         blob = saved.get(f"{name}_enc")
         if blob:
             out[name] = cipher.decrypt_text(
@@ -82,8 +82,8 @@ def saved_documents(registration: Registration, step: str) -> dict[str, int]:
     """Upload field -> document id: the step's saved files, overridden by newer pending ones."""
     saved = registration.answers.get(step) or {}
     pending = (registration.answers.get(PENDING) or {}).get(step) or {}
-    out = {name: saved[name] for name in steps.UPLOADS.get(step, ()) if saved.get(name)}
-    uploads = steps.UPLOADS.get(step, ())
+    out = {name: saved[name] for name in steps.DEFINITIONS[step].uploads if saved.get(name)}
+    uploads = steps.DEFINITIONS[step].uploads
     out.update({name: doc for name, doc in pending.items() if name in uploads})
     return out
 
@@ -119,7 +119,7 @@ def step_states(settings: Settings, registration: Registration, *, today: date) 
             states.append(StepState(step, "not_started", {}))
             continue
         ctx = context_for(settings, registration, step, today=today)
-        checker = steps.VALIDATORS[step](steps.to_form(step, saved), ctx)
+        checker = steps.DEFINITIONS[step].validate(steps.to_form(step, saved), ctx)
         errors = dict(checker.errors)
         if step == "identity" and not errors and (problem := verification_problem(saved)):
             errors["id_number"] = problem
@@ -175,8 +175,8 @@ def check_step(
 ) -> dict[str, str]:
     """Validate a step's form without saving (the inline check); uploads count as given."""
     ctx = context_for(settings, registration, step, today=today,
-                      extra_documents=set(steps.UPLOADS.get(step, ())))
-    return steps.VALIDATORS[step](form, ctx).errors
+                      extra_documents=set(steps.DEFINITIONS[step].uploads))
+    return steps.DEFINITIONS[step].validate(form, ctx).errors
 
 
 def _store_document(
@@ -258,7 +258,7 @@ def save_step(
         raise NotFound()
     given = {upload.field for upload in uploads}
     ctx = context_for(settings, registration, step, today=today, extra_documents=given)
-    checker = steps.VALIDATORS[step](form, ctx)
+    checker = steps.DEFINITIONS[step].validate(form, ctx)
     if checker.errors:
         raise FormErrors(checker.errors)
     data = checker.data
@@ -269,8 +269,8 @@ def save_step(
     for upload in uploads:
         data[upload.field] = _store_document(session, settings, registration, upload)
 
-    clear_values = {name: data.get(name) for name in steps.SENSITIVE.get(step, ())}
-    for name in steps.SENSITIVE.get(step, ()):
+    clear_values = {name: data.get(name) for name in steps.DEFINITIONS[step].sensitive}
+    for name in steps.DEFINITIONS[step].sensitive:
         clear = data.pop(name, None)
         if clear is None:
             continue
@@ -329,7 +329,7 @@ def identity_claim(settings: Settings, registration: Registration, form: FormInp
                    today: date) -> dict[str, Any] | None:
     """The identity step's validated answers (clear values included), or None if invalid."""
     ctx = context_for(settings, registration, "identity", today=today)
-    checker = steps.VALIDATORS["identity"](form, ctx)
+    checker = steps.DEFINITIONS["identity"].validate(form, ctx)
     return None if checker.errors else checker.data
 
 

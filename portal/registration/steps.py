@@ -1,4 +1,5 @@
-"""The wizard's steps: which apply, and the validators of identity, guardian and roles.
+"""The wizard's steps: one ``Step`` definition each (``DEFINITIONS``, at the end), which apply,
+the validators of identity, guardian and roles, and the rows each shows.
 
 A step's validator reads a form (``FormInput``) and returns a ``Checker`` with clean data and
 messages. Saved answers are turned back into a form (``to_form``) and validated again by the same
@@ -10,27 +11,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from portal.base import identity, regions
 from portal.base.forms import Checker, FormInput, StepContext
-from portal.base.i18n import LazyString, lazy_gettext
+from portal.base.i18n import LazyString, format_date, format_number, lazy_gettext
 from portal.base.i18n import gettext as _
 from portal.registration import attestations
 
 STEPS = ("identity", "guardian", "roles", "security", "content", "commitments", "review")
 EDITABLE_STEPS = STEPS[:-1]
 
-STEP_TITLES: dict[str, LazyString] = {
-    "identity": lazy_gettext("Your identity"),
-    "guardian": lazy_gettext("Guardian's consent"),
-    "roles": lazy_gettext("Roles and channels"),
-    "security": lazy_gettext("Security attestation"),
-    "content": lazy_gettext("Content rating"),
-    "commitments": lazy_gettext("Consumer protection"),
-    "review": lazy_gettext("Check your answers and submit"),
-}
 
 SUBJECT_KINDS: dict[str, LazyString] = {
     "person": lazy_gettext("As a person (a streamer or a live-room operator)"),
@@ -85,20 +78,6 @@ MAX_CHANNELS = 20
 NUMBER_PATTERN = re.compile(r"^LR-\d{4}-\d{7}$")
 _HANDLE = re.compile(r"^[^\s<>\"'`]{1,64}$")
 
-# Fields whose clear value is never stored: encrypted, with a masked copy for screens.
-SENSITIVE = {"identity": ("id_number", "phone"), "guardian": ("guardian_id_number",)}
-
-UPLOADS: dict[str, tuple[str, ...]] = {
-    "identity": ("id_front", "id_back"),
-    "guardian": ("consent_letter",),
-    "roles": ("business_licence",),
-    "security": ("assessment_report",),
-    "content": tuple(
-        attestations.qualification_field(code)
-        for code in [*attestations.RESTRICTED_PRODUCTS, *attestations.PROFESSIONAL_TOPICS]
-    ),
-    "commitments": (),
-}
 
 
 def age_of(answers: Mapping[str, Mapping[str, Any]], today: date) -> int | None:
@@ -313,14 +292,6 @@ def validate_roles(form: FormInput, ctx: StepContext) -> Checker:
     return c
 
 
-VALIDATORS: dict[str, Callable[[FormInput, StepContext], Checker]] = {
-    "identity": validate_identity,
-    "guardian": validate_guardian,
-    "roles": validate_roles,
-    "security": attestations.validate_security,
-    "content": attestations.validate_content,
-    "commitments": attestations.validate_commitments,
-}
 
 
 def to_form(step: str, data: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -341,6 +312,182 @@ def to_form(step: str, data: Mapping[str, Any]) -> dict[str, list[str]]:
             form[key] = [""]
         else:
             form[key] = [str(value)]
-    for name in SENSITIVE.get(step, ()):
+    for name in DEFINITIONS[step].sensitive if step in DEFINITIONS else ():
         form.pop(name, None)
     return form
+
+
+# --- What a step shows on the check-your-answers page and the moderator's ---------------------
+# Rows of (label, value); documents appear as their document id (int).
+
+
+def _yes_no(value: Any) -> str:
+    if value is None:
+        return ""
+    return _("Yes") if value else _("No")
+
+
+def _names(codes: list[str] | None, labels: Mapping[str, Any]) -> str:
+    return ", ".join(str(labels.get(code, code)) for code in codes or []) or _("None")
+
+
+def _label(labels: Mapping[str, Any], code: str | None) -> str:
+    return str(labels.get(code or "", code or ""))
+
+
+def _identity_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        (_("Registering as"), _label(SUBJECT_KINDS, a.get("subject_kind"))),
+        (_("Full legal name"), a.get("legal_name", "")),
+        (_("Type of ID document"), _label(ID_TYPE_LABELS, a.get("id_type"))),
+        (_("ID number"), a.get("id_number_masked", "")),
+        (_("Date of birth"), format_date(a.get("date_of_birth", ""))),
+        (_("Nationality"), regions.nationality_name(a.get("nationality", ""))),
+        (_("Lives in"), f"{regions.province_name(a.get('residence_province', ''))} "
+                        f"{a.get('residence_city', '')}"),
+        (_("Mobile phone number"), a.get("phone_masked", "")),
+        (_("Front of your ID document"), a.get("id_front")),
+        (_("Back of your ID document"), a.get("id_back")),
+        (_("Consent to processing"), _yes_no(a.get("consent"))),
+    ]
+
+
+def _guardian_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        (_("Guardian's full legal name"), a.get("guardian_name", "")),
+        (_("Type of the guardian's ID document"),
+         _label(ID_TYPE_LABELS, a.get("guardian_id_type"))),
+        (_("Guardian's ID number"), a.get("guardian_id_number_masked", "")),
+        (_("Guardian's date of birth"), format_date(a.get("guardian_date_of_birth", ""))),
+        (_("Relationship to you"), _label(RELATIONSHIPS, a.get("relationship"))),
+        (_("Guardian's consent"), a.get("consent_name", "")),
+        (_("Consent letter signed by the guardian"), a.get("consent_letter")),
+    ]
+
+
+def _roles_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = [(_("Roles"), _names(a.get("roles"), ROLES))]
+    if a.get("org_name"):
+        rows += [
+            (_("Organisation name"), a.get("org_name", "")),
+            (_("Unified social credit code"), a.get("uscc", "")),
+            (_("Legal representative"), a.get("legal_representative", "")),
+            (_("Province of the registered address"),
+             regions.province_name(a.get("org_province", ""))),
+            (_("Business licence"), a.get("business_licence")),
+        ]
+    for i, channel in enumerate(a.get("channels") or [], start=1):
+        text = f"{_label(PLATFORMS, channel.get('platform'))}: {channel.get('handle')}"
+        if channel.get("followers") is not None:
+            text += " · " + _("%(n)s followers", n=format_number(channel["followers"]))
+        rows.append((_("Channel %(n)d", n=i), text))
+    rows.append((_("Monthly sales through your livestreams"),
+                 _label(MONTHLY_SALES, a.get("monthly_sales"))))
+    avatar = a.get("avatar_name") if a.get("uses_avatar") else _("No virtual avatar")
+    rows.append((_("Virtual avatar"), avatar))
+    if a.get("roster"):
+        rows.append((_("Streamers you manage"), ", ".join(a["roster"])))
+    return rows
+
+
+def _security_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = [(str(label), _yes_no(a.get(item)))
+            for item, label in attestations.SECURITY_ITEMS.items()]
+    if a.get("staff_list"):
+        rows.append((_("Named staff"), a["staff_list"]))
+    rows.append((_("Security contact"), a.get("security_contact", "")))
+    rows.append((_("Your own shop site"), a.get("site_domain") or _("No")))
+    if a.get("own_site"):
+        rows += [
+            (_("ICP filing number"), a.get("icp_number", "")),
+            (_("HTTPS only"), _yes_no(a.get("https_only"))),
+            (_("Date of the latest security assessment"),
+             format_date(a.get("assessment_date", ""))),
+            (_("Report of the latest security assessment"), a.get("assessment_report")),
+        ]
+    rows.append((_("Signed by"), a.get("signature", "")))
+    return rows
+
+
+def _content_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = [
+        (_("Content categories"), _names(a.get("categories"), attestations.CONTENT_CATEGORIES)),
+        (_("Audience"), _label(attestations.AUDIENCES, a.get("audience"))),
+        (_("Minors appear on stream"), _yes_no(a.get("minors_on_stream"))),
+        (_("Restricted products"),
+         _names(a.get("restricted_products"), attestations.RESTRICTED_PRODUCTS)),
+        (_("Professional topics"),
+         _names(a.get("professional_topics"), attestations.PROFESSIONAL_TOPICS)),
+    ]
+    chosen = [*(a.get("restricted_products") or []), *(a.get("professional_topics") or [])]
+    for code in chosen:
+        label = (attestations.RESTRICTED_PRODUCTS.get(code)
+                 or attestations.PROFESSIONAL_TOPICS[code])
+        rows.append((_("Qualification for %(item)s", item=str(label)),
+                     a.get(attestations.qualification_field(code))))
+    return rows
+
+
+def _commitments_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    confirmed = sum(
+        1 for code in attestations.PROHIBITED_CONDUCT if a.get(f"prohibited_{code}")
+    )
+    channel = _label(attestations.COMPLAINT_CHANNELS, a.get("complaint_channel"))
+    return [
+        (_("Your return policy"),
+         _label(attestations.RETURN_POLICIES, a.get("return_policy"))),
+        (_("Complaints"), f"{channel}: {a.get('complaint_contact', '')}"),
+        (_("Answer within"), _("%(hours)s hours", hours=a.get("response_hours", ""))),
+        (_("Paid promotion labelled"), _yes_no(a.get("paid_promotion_disclosure"))),
+        (_("Prohibited conduct"), _("%(n)d of %(total)d confirmed", n=confirmed,
+                                    total=len(attestations.PROHIBITED_CONDUCT))),
+    ]
+
+
+# --- One definition per step ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """Everything about one wizard step: its title, the validator its form goes through (the
+    inline check, the save, the task list, the review and the submission use the same one),
+    the files it takes, the fields kept only encrypted (with a masked copy for screens), and
+    the rows it shows on the check-your-answers page and the moderator's."""
+
+    name: str
+    title: LazyString
+    validate: Callable[[FormInput, StepContext], Checker]
+    rows: Callable[[Mapping[str, Any]], list[tuple[str, Any]]]
+    uploads: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
+
+
+DEFINITIONS: dict[str, Step] = {step.name: step for step in (
+    Step("identity", lazy_gettext("Your identity"), validate_identity, _identity_rows,
+         uploads=("id_front", "id_back"), sensitive=("id_number", "phone")),
+    Step("guardian", lazy_gettext("Guardian's consent"), validate_guardian, _guardian_rows,
+         uploads=("consent_letter",), sensitive=("guardian_id_number",)),
+    Step("roles", lazy_gettext("Roles and channels"), validate_roles, _roles_rows,
+         uploads=("business_licence",)),
+    Step("security", lazy_gettext("Security attestation"), attestations.validate_security,
+         _security_rows, uploads=("assessment_report",)),
+    Step("content", lazy_gettext("Content rating"), attestations.validate_content,
+         _content_rows, uploads=tuple(
+             attestations.qualification_field(code)
+             for code in [*attestations.RESTRICTED_PRODUCTS, *attestations.PROFESSIONAL_TOPICS])),
+    Step("commitments", lazy_gettext("Consumer protection"), attestations.validate_commitments,
+         _commitments_rows),
+)}
+assert tuple(DEFINITIONS) == EDITABLE_STEPS
+
+# The titles of the task list, the last being the check-your-answers page.
+STEP_TITLES: dict[str, LazyString] = {
+    **{name: step.title for name, step in DEFINITIONS.items()},
+    "review": lazy_gettext("Check your answers and submit"),
+}
+
+
+def summarize(answers: Mapping[str, Mapping[str, Any]], step: str) -> list[tuple[str, Any]]:
+    """The rows of one step's saved answers (none for a step not answered)."""
+    saved = answers.get(step) or {}
+    return DEFINITIONS[step].rows(saved) if saved and step in DEFINITIONS else []

@@ -30,7 +30,6 @@ from portal.records import certificates
 from portal.records.certificates import Certificate
 from portal.registration import attestations, models, risk, site_probe, steps
 from portal.registration.models import Registration
-from portal.web import summary
 from portal.web.core import (
     attempt,
     form_value,
@@ -221,7 +220,7 @@ def _uploads(request: Request, step: str) -> tuple[list[Upload], dict[str, str]]
     """Read and check the files posted with a step; errors name the file field."""
     received, errors = [], {}
     form = request.state.form
-    for name in steps.UPLOADS.get(step, ()):
+    for name in steps.DEFINITIONS[step].uploads:
         part = form.get(name) if form is not None else None
         if not isinstance(part, UploadFile) or not part.filename:
             continue
@@ -344,7 +343,7 @@ def _review_context(request: Request, registration: Registration) -> dict[str, A
         "nav": _step_nav(request, registration),
         "applicable": steps.applicable_steps(registration.answers, today()),
         "step_titles": steps.STEP_TITLES,
-        "summarize": summary.summarize,
+        "summarize": steps.summarize,
         "province_name": regions.province_name,
         "nationality_name": regions.nationality_name,
         **_choices(),

@@ -34,7 +34,6 @@ from portal.oversight.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept impo
 from portal.records import certificates
 from portal.registration import risk, sanctions, screening, steps
 from portal.registration.models import Registration
-from portal.web import summary
 from portal.web.core import form_value, namespaced, page, render
 
 logger = logging.getLogger("portal")
@@ -224,7 +223,7 @@ ROLE_NAMES: dict[str, LazyString] = {
 def answer_sections(answers: Mapping[str, Any], wanted: Iterable[str]
                     ) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
     """The answers of each wanted step that has some, as (step, title, rows of label and value)."""
-    return [(s, steps.STEP_TITLES[s], summary.summarize(answers, s)) for s in wanted
+    return [(s, steps.STEP_TITLES[s], steps.summarize(answers, s)) for s in wanted
             if answers.get(s)]
 
 

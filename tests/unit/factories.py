@@ -102,7 +102,7 @@ def form_input(form: Form) -> dict[str, list[str]]:
 def uploads_for(step: str, files: Files) -> list[Upload]:
     """The step's files checked and cleaned as ``portal.web.apply._uploads`` does."""
     out = []
-    for name in steps.UPLOADS.get(step, ()):
+    for name in steps.DEFINITIONS[step].uploads:
         if name not in files:
             continue
         filename, data, _content_type = files[name]

@@ -210,7 +210,7 @@ def test_phone_numbers_come_back_in_one_of_two_shapes(raw: str) -> None:
 
 # --- 2. The wizard's step validators ----------------------------------------------------------
 
-DOCUMENTS = sorted({name for names in steps.UPLOADS.values() for name in names})
+DOCUMENTS = sorted({name for step in steps.DEFINITIONS.values() for name in step.uploads})
 VALID_FORMS: dict[str, dict[str, Any]] = {
     "identity": identity_form(),
     "guardian": {"guardian_name": "张大山", "guardian_id_type": "cn_resident_id",
@@ -261,7 +261,7 @@ def step_forms(draw: st.DrawFn) -> tuple[str, dict[str, list[str]], StepContext]
 def test_step_validators_take_any_text_and_answer_with_messages(
         case: tuple[str, dict[str, list[str]], StepContext]) -> None:
     step, form, ctx = case
-    checker = steps.VALIDATORS[step](form, ctx)
+    checker = steps.DEFINITIONS[step].validate(form, ctx)
     assert isinstance(checker, Checker)
     assert all(isinstance(m, str) and m for m in checker.errors.values())
 
