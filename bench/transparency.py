@@ -5,7 +5,7 @@
 3c. Inclusion and consistency proofs at 1,000,000 leaves, p50 ≤ 2 ms each.
 
 The million-leaf tree is built with ``tlog.append_many``, which writes exactly the rows a
-million ``tlog.append`` calls would (tests/unit/test_tlog_bulk.py) in one pass; it is kept in
+million ``tlog.append`` calls would (tests/unit/ledger/test_tlog_bulk.py) in one pass; it is kept in
 bench/.cache/ (keyed by the migration head and the code of ``append_many``) for the next run.
 """
 

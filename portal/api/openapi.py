@@ -3,7 +3,7 @@
 
 The keyless public endpoints that live outside the registry (the four log endpoints, the signing
 keys, the health check) are described here by hand (``PUBLIC``); their schemas are checked
-against real answers by tests/unit/test_openapi.py, as every registered operation's are.
+against real answers by tests/unit/api/test_openapi.py, as every registered operation's are.
 
 Each registered operation is documented with the errors it declares plus those the framework
 itself may answer with (401, 403 and 429 for a keyed endpoint; 400, 413 and 422 for one with a

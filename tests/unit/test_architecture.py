@@ -179,3 +179,13 @@ def test_the_private_name_rule_sees_both_ways_in(tmp_path: Path) -> None:
     test.write_text("from portal.ledger import tlog\nfrom portal.base.forms import _CONTROL\n"
                     "tlog._cover(0, 1)\n")
     assert _private_uses(test) == [(2, "portal.base.forms._CONTROL"), (3, "tlog._cover")]
+
+
+def test_test_folders_mirror_the_packages() -> None:
+    """tests/unit/<package>/ holds the tests of portal/<package>; the tests at the top of
+    tests/unit are those that cross packages (the route matrix, hostile input, two servers...)."""
+    unit = Path(__file__).parent
+    folders = {p.name for p in unit.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    packages = {p.name for p in PORTAL.iterdir() if (p / "__init__.py").exists()} | {"accounts"}
+    assert folders and folders <= packages, sorted(folders - packages)
+    assert all((unit / folder / "__init__.py").exists() for folder in folders)

@@ -15,7 +15,7 @@ from portal import cli
 from portal.platforms import clients
 from portal.platforms.clients import ApiClient, ApiKey
 from tests.unit.conftest import Auth, csrf_from, make_user
-from tests.unit.test_cli import run_portal
+from tests.unit.ops.test_cli import run_portal
 
 LOCAL_HOOK = "http://127.0.0.1:9000/hook"
 

@@ -25,7 +25,7 @@ from portal.base.identity import (
 )
 from portal.base.settings import Settings
 
-DATA = json.loads((Path(__file__).parents[1] / "data" / "identities.json").read_text("utf-8"))
+DATA = json.loads((Path(__file__).parents[2] / "data" / "identities.json").read_text("utf-8"))
 TODAY = date(2025, 6, 15)
 
 LENGTH = "18 characters: 17 digits and a final digit or X"

@@ -13,7 +13,7 @@ from portal.records.certificates import Certificate
 from portal.registration import risk
 from portal.registration.models import Registration
 from tests.unit.http_wizard import Wizard, field_errors, fresh, post, version_of
-from tests.unit.test_sanctions import sanction
+from tests.unit.oversight.test_sanctions import sanction
 
 
 def registration_with(followers: int, sales: str, products=(), audience="all_ages"

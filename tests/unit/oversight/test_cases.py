@@ -9,7 +9,7 @@ from portal.oversight.cases import Case, CaseNote
 from portal.registration.models import Registration
 from portal.registration.sanctions import Sanction
 from tests.unit.http_wizard import field_errors, fresh, post
-from tests.unit.test_sanctions import SANCTION
+from tests.unit.oversight.test_sanctions import SANCTION
 
 
 def open_one(moderator, number):  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from portal.records import registry
 from portal.registration.models import Registration
 from tests.unit.conftest import Auth, Platform, make_user
 from tests.unit.http_wizard import ADULT_ID, fresh
-from tests.unit.test_sanctions import sanction
+from tests.unit.oversight.test_sanctions import sanction
 
 PROBLEM = "application/problem+json"
 REASON = "Inspection 2026-17: counterfeit goods complaint"

@@ -18,7 +18,7 @@ from portal.api import core
 from portal.app import create_app
 from tests.unit.conftest import Platform
 
-# More for a deeper search: PORTAL_FUZZ_EXAMPLES=500 pytest tests/unit/test_openapi.py
+# More for a deeper search: PORTAL_FUZZ_EXAMPLES=500 pytest tests/unit/api/test_openapi.py
 MAX_EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "25"))
 CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
           schemathesis.checks.content_type_conformance,

@@ -13,7 +13,7 @@ from bs4 import BeautifulSoup
 
 from portal.base import i18n
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ZH_PO = ROOT / "portal" / "locale" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
 
 

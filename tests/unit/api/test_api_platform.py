@@ -10,7 +10,7 @@ from portal.records import certificates
 from portal.registration.models import Registration
 from tests.unit.conftest import Platform
 from tests.unit.http_wizard import fresh
-from tests.unit.test_sanctions import sanction
+from tests.unit.oversight.test_sanctions import sanction
 
 PROBLEM = "application/problem+json"
 

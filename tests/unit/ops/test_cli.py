@@ -12,7 +12,7 @@ from portal import cli
 from portal.accounts import User, authenticate
 from tests.unit.conftest import STRONG_PASSWORD
 
-PORTAL = shutil.which("portal") or str(Path(__file__).resolve().parents[2] / ".venv/bin/portal")
+PORTAL = shutil.which("portal") or str(Path(__file__).resolve().parents[3] / ".venv/bin/portal")
 
 
 def run_portal(args: list[str], *, data_dir: Path, stdin: str = "", cwd: Path | None = None,

@@ -57,7 +57,7 @@ def test_wrong_key_is_invalid(downloaded, capsys, tmp_path) -> None:
 
 
 def test_superseded_certificate_fails_the_log_check(downloaded, approved, capsys) -> None:
-    from tests.unit.test_sanctions import sanction
+    from tests.unit.oversight.test_sanctions import sanction
 
     cert, keys = downloaded
     number, moderator = approved

@@ -22,7 +22,7 @@ from portal.base import crypto
 from portal.base.settings import Settings
 from portal.web import accounts as web_accounts
 from tests.unit.conftest import STRONG_PASSWORD, Auth, csrf_from, make_user
-from tests.unit.test_certificate_page import decode
+from tests.unit.records.test_certificate_page import decode
 
 MOD = "mod@example.com"
 

@@ -26,7 +26,7 @@ from portal import cli
 from portal.base.db import session_scope, utcnow
 from portal.ledger import tlog
 from portal.records import verifier
-from tests.unit.test_log_api import verify_consistency, verify_inclusion
+from tests.unit.api.test_log_api import verify_consistency, verify_inclusion
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def flip(b64: str) -> str:
 
 def test_first_run_stores_and_later_runs_are_consistent(approved, app, live, state, capsys
                                                         ) -> None:
-    from tests.unit.test_sanctions import sanction
+    from tests.unit.oversight.test_sanctions import sanction
 
     code, out = run("--url", live, "--state", str(state), capsys=capsys)
     assert code == 0 and out.startswith("first checkpoint stored: tree_size 1 root ")
