@@ -129,7 +129,7 @@ def unb64(data: str) -> bytes:
 def rfc3339(moment: datetime) -> str:
     """A UTC timestamp as RFC 3339 with a ``Z`` and whole seconds, e.g. 2026-11-30T08:00:00Z."""
     if moment.tzinfo is None:
-        raise ValueError("naive datetime given; use portal.db.utcnow()")
+        raise ValueError("naive datetime given; use portal.base.db.utcnow()")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
