@@ -162,9 +162,23 @@ def identity_index(settings_or_key: Settings | bytes, id_type: str, id_number: s
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def fold(text: str) -> str:
+    """Text as screening compares it: compatibility forms unified (full-width ``ｃａｓｉｎｏ``
+    is ``casino``), format characters removed (zero-width spaces and joiners, soft hyphens,
+    direction marks), case folded, spaces collapsed to one. ``李\u200b四`` folds to ``李四``."""
+    unified = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    visible = "".join(ch for ch in unified if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split())
+
+
+def has_format_characters(text: str) -> bool:
+    """Whether the text holds characters that change nothing one sees (category Cf)."""
+    return any(unicodedata.category(ch) == "Cf" for ch in text)
+
+
 def name_key(name: str) -> str:
-    """Return a legal name folded for comparison: NFKC, case-folded, single spaces."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    """Return a legal name folded for comparison (``fold``)."""
+    return fold(name)
 
 
 # --- Masking ---------------------------------------------------------------------------------

@@ -59,8 +59,11 @@ class Checker:
         max_length: int = 200,
         multiline: bool = False,
         store: bool = True,
+        plain: bool = False,
     ) -> str:
-        """A free-text answer: trimmed, bounded, without control characters."""
+        """A free-text answer: trimmed, bounded, without control characters. ``plain``: a name
+        or a handle, which also refuses invisible format characters (a zero-width space makes
+        ``李\u200b四`` look like a name it is not)."""
         value = self.raw(name).replace("\r\n", "\n").strip()
         if not multiline:
             value = " ".join(value.split())
@@ -68,6 +71,10 @@ class Checker:
         if pattern.search(value):
             self.error(name, _("%(label)s contains characters that cannot be used", label=label))
             value = pattern.sub("", value)
+        elif plain and any(unicodedata.category(ch) == "Cf" for ch in value):
+            self.error(name, _("%(label)s contains invisible characters: type it again without "
+                               "copying it", label=label))
+            value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
         elif len(value) > max_length:
             self.error(
                 name,

@@ -42,15 +42,16 @@ class ScreeningFlag(SQLModel, table=True):
 
 
 def banned_terms(settings: Settings) -> list[str]:
-    return [t.strip().casefold() for t in settings.banned_terms.split(",") if t.strip()]
+    return [folded for t in settings.banned_terms.split(",") if (folded := crypto.fold(t))]
 
 
 def find_banned_terms(settings: Settings, texts: dict[str, str]) -> list[dict[str, str]]:
-    """Which banned terms appear in which of the given texts (case-insensitive)."""
+    """Which banned terms appear in which of the given texts, both folded (``crypto.fold``):
+    a zero-width space, a full-width letter or a capital hides nothing."""
     found = []
     terms = banned_terms(settings)
     for where, text in texts.items():
-        folded = (text or "").casefold()
+        folded = crypto.fold(text or "")
         for term in terms:
             if term in folded:
                 found.append({"term": term, "where": where})

@@ -111,7 +111,7 @@ def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
         required=_("Choose whether you register as a person or as an organisation"),
     )
     c.text("legal_name", _("Full legal name"), required=_("Enter your full legal name"),
-           max_length=100)
+           max_length=100, plain=True)
     id_type = c.choice("id_type", identity.ID_TYPES, required=_("Choose the type of ID document"))
     number = _sensitive(c, ctx, "id_number")
     if not number:
@@ -166,7 +166,8 @@ def validate_guardian(form: FormInput, ctx: StepContext) -> Checker:
     """Check the guardian's identity, age, relationship and consent (16- and 17-year-olds)."""
     c = Checker(form)
     name = c.text("guardian_name", _("Guardian's full legal name"),
-                  required=_("Enter the guardian's full legal name"), max_length=100)
+                  required=_("Enter the guardian's full legal name"), max_length=100,
+                  plain=True)
     id_type = c.choice("guardian_id_type", identity.ID_TYPES,
                        required=_("Choose the type of the guardian's ID document"))
     number = _sensitive(c, ctx, "guardian_id_number")
@@ -227,11 +228,12 @@ def validate_roles(form: FormInput, ctx: StepContext) -> Checker:
                                "this in the identity step"))
     if kind == "organization":
         c.text("org_name", _("Organisation name"), required=_("Enter the organisation's name"),
-               max_length=200)
+               max_length=200, plain=True)
         c.apply("uscc", identity.validate_uscc,
                 required=_("Enter the unified social credit code"))
         c.text("legal_representative", _("Legal representative"),
-               required=_("Enter the name of the legal representative"), max_length=100)
+               required=_("Enter the name of the legal representative"), max_length=100,
+               plain=True)
         c.choice("org_province", regions.PROVINCES,
                  required=_("Choose the province of the registered address"))
         if "business_licence" not in ctx.documents:
@@ -247,7 +249,7 @@ def validate_roles(form: FormInput, ctx: StepContext) -> Checker:
         sub = Checker({k: [v] for k, v in row.items()})
         sub.choice("platform", PLATFORMS, required=_("Choose the platform"))
         handle = sub.text("handle", _("Account name"), required=_("Enter the account name"),
-                          max_length=64)
+                          max_length=64, plain=True)
         if handle and not _HANDLE.match(handle):
             sub.error("handle", _("An account name cannot contain spaces, quotes or angle "
                                   "brackets"))
@@ -268,7 +270,7 @@ def validate_roles(form: FormInput, ctx: StepContext) -> Checker:
                                                 "presenter is used"))
     if avatar:
         c.text("avatar_name", _("Avatar name"), required=_("Enter the avatar's name"),
-               max_length=64)
+               max_length=64, plain=True)
         c.checked("avatar_consent", required=_("Confirm that the person whose likeness is used "
                                                "consented"))
     else:
