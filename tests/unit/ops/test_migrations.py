@@ -4,6 +4,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -12,6 +13,7 @@ from sqlmodel import SQLModel
 
 import portal.ops.schema  # noqa: F401
 from portal.accounts import User
+from portal.base.crypto import fold
 from portal.base.db import make_engine, session_scope, utcnow
 from portal.ops.migrate import alembic_config, include_object
 from tests.unit.conftest import make_user
@@ -70,3 +72,22 @@ def test_timestamps_come_back_in_utc(session) -> None:
 def test_postgres_stores_timestamps_with_time_zone(engine) -> None:
     columns = {c["name"]: c for c in inspect(engine).get_columns("users")}
     assert columns["created_at"]["type"].timezone is True
+
+
+def test_blocklist_name_keys_are_folded_by_the_upgrade(tmp_path) -> None:
+    """Revision 0015 recomputes the keys of names stored before screening removed invisible
+    characters, so a folded name matches them."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0014")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO person_blocklist (id_type, identity_index, legal_name, "
+                          "name_key, reason_code, reason, created_at) VALUES (NULL, NULL, "
+                          ":name, :name, 'manual', 'x', :at)"),
+                     {"name": "李\u200b四", "at": utcnow().replace(tzinfo=None)})
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        key = conn.execute(text("SELECT name_key FROM person_blocklist")).scalar_one()
+    engine.dispose()
+    assert key == fold("李四") == "李四"
