@@ -247,8 +247,8 @@ def cmd_rotate_data(settings: Settings, args: argparse.Namespace) -> int:
     engine = _engine(settings)
     try:
         report = data_keys.rotate(engine, settings, dry_run=args.dry_run,
-                                 batch_size=args.batch_size,
-                                 progress=lambda line: print(line, flush=True))
+                                  batch_size=args.batch_size,
+                                  progress=lambda line: print(line, flush=True))
     finally:
         engine.dispose()
     for failure in report.failures:

@@ -291,7 +291,7 @@ def get_record(call: Call) -> dict[str, Any]:
     value with `POST /audit/registrations/{number}/reveal`. Outside the jurisdiction, and for
     drafts, the answer is 404."""
     registration = auditing.registration_for(call.session, _jurisdiction(call),
-                                          call.params["number"])
+                                             call.params["number"])
     return record(call.session, registration)
 
 
@@ -326,7 +326,7 @@ def reveal(call: Call) -> dict[str, Any]:
     `Idempotency-Key` is ignored: each call is a new reveal."""
     body: RevealRequest = call.body
     registration = auditing.registration_for(call.session, _jurisdiction(call),
-                                          call.params["number"])
+                                             call.params["number"])
     value = review.reveal_for_client(call.session, call.settings, registration=registration,
                                      client_id=call.client["id"], field=body.field,
                                      reason=body.reason)

@@ -259,7 +259,7 @@ class _Generator(GenerateJsonSchema):
 
 
 def _schemas(items: list[Documented]) -> tuple[dict[tuple[type[BaseModel], str], Any],
-                                                dict[str, Any]]:
+                                               dict[str, Any]]:
     wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         (Problem, "serialization")]
     for item in items:
@@ -362,7 +362,7 @@ def _operation(item: Documented, refs: dict[tuple[type[BaseModel], str], Any],
         headers["Idempotent-Replayed"] = {
             "description": "true when this is the stored answer to an earlier request with "
                            "the same Idempotency-Key", "schema": {"type": "string",
-                                                                   "enum": ["true"]}}
+                                                                  "enum": ["true"]}}
     if headers:
         success["headers"] = headers
     if op.status != 204:
@@ -578,7 +578,7 @@ def reference() -> list[tuple[str, str, str, list[OperationView]]]:
             Row(name=p["name"], type=f"{type_label(p['schema'], defs)} · {p['in']}",
                 required=p["required"],
                 description="; ".join(x for x in [p.get("description", ""),
-                                                    *_constraints(p["schema"], defs)] if x))
+                                                  *_constraints(p["schema"], defs)] if x))
             for p in _parameters(item, refs, defs)]
         errors = item.statuses + tuple(status for status, _model in item.alternatives)
         groups.setdefault(op.kind, []).append(OperationView(

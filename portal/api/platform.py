@@ -274,7 +274,7 @@ def _blocked_people(call: Call, indexes: list[str]) -> dict[str, blocklist.Block
         key = entry.identity_index or ""
         current = found.get(key)
         if current is None or (current.until is not None
-                                and (entry.until is None or entry.until > current.until)):
+                               and (entry.until is None or entry.until > current.until)):
             found[key] = entry
     return found
 

@@ -143,7 +143,7 @@ def line_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
             body.append(_marker(n, x(i), y(v), colour, f"{s.name}, {label}: {v}"))
     summary = "; ".join(
         f"{s.name}: " + ", ".join(f"{labels[i] if i < len(labels) else ''} {v}"
-                                   for i, v in enumerate(s.values))
+                                  for i, v in enumerate(s.values))
         for s in series)
     return _frame(chart_id, title, f"{desc} {summary}".strip(), height, body)
 

@@ -269,7 +269,7 @@ def _person_identity(rng: random.Random, today: date, *, minor: bool, kind: str
         # Some live where the work is rather than where they were born.
         residence = home if rng.random() < 0.8 else rng.choice(("44", "33", "31", "11", "32"))
         id_type, number, nationality = "cn_resident_id", _resident_id(rng, home, birth,
-                                                                     male=male), "CN"
+                                                                      male=male), "CN"
         name = _chinese_name(rng, male=male)
     elif roll < 0.985:
         residence = rng.choice(("81", "82", "44"))
@@ -550,12 +550,12 @@ class Seeder:
         registration = wizard.start_registration(session, user)
         for step, form, uploads in applicant.steps:
             wizard.save_step(session, self.settings, registration=registration, step=step,
-                                    form=_form_input(form), uploads=uploads, signing=signing,
-                                    today=self.today)
+                             form=_form_input(form), uploads=uploads, signing=signing,
+                             today=self.today)
         try:
             transitions.submit(session, self.settings, registration=registration, user=user,
-                             signature=applicant.legal_name, signing=signing,
-                             today=self.today)
+                               signature=applicant.legal_name, signing=signing,
+                               today=self.today)
         except FormErrors:
             report.blocked += 1
             report.statuses[registration.status] += 1
@@ -618,9 +618,9 @@ class Seeder:
                   kind: str, until: datetime | None = None) -> None:
         facts, reason, basis = SANCTION_TEXT[kind]
         enforcement.apply_sanction(session, registration=registration, actor=moderator, kind=kind,
-                                 facts=facts, reason=reason, legal_basis=basis, until=until,
-                                 version=registration.version,
-                                 settings=self.settings)
+                                   facts=facts, reason=reason, legal_basis=basis, until=until,
+                                   version=registration.version,
+                                   settings=self.settings)
 
     def expire_batch(self, session: Session) -> None:
         """Move the batch's no-day approvals to `expired` the way the scheduled job does."""

@@ -250,7 +250,7 @@ def integrity(session: Session, registration: Registration) -> Integrity:
                 "The signature of certificate %(serial)s does not verify", serial=serial)))
             continue
         for kind, label in (("attestation", _("attestation")), ("declaration",
-                                                                 _("declaration"))):
+                                                                _("declaration"))):
             wanted = body.get(f"{kind}_sha256", "")
             if erased and kind == "attestation":
                 continue

@@ -208,7 +208,7 @@ def request_changes(
         if step not in steps.EDITABLE_STEPS:
             continue
         asked[step] = staff_text(message, f"message_{step}",
-                             required=_("Say what the applicant must change in this step"))
+                                 required=_("Say what the applicant must change in this step"))
     if not asked:
         raise FormErrors({"steps": _("Choose at least one step to change, with a message")})
     note = staff_text(note, "internal_note")
@@ -244,7 +244,7 @@ def reject(
         errors["reason_code"] = _("Choose the reason for rejecting")
     try:
         message = staff_text(message, "message",
-                         required=_("Write a message that tells the applicant why"))
+                             required=_("Write a message that tells the applicant why"))
     except FormErrors as exc:
         errors.update(exc.errors)
     if errors:
@@ -283,7 +283,7 @@ def reveal(
     reason = _reveal_reason(reason, f"reason_{field}")
     value = _clear_value(settings, registration, field, f"reason_{field}")
     session.add(PiiAccess(actor_id=actor.id, actor_role=str(actor.role),
-                                  registration_id=registration.id, field=field, reason=reason))
+                          registration_id=registration.id, field=field, reason=reason))
     session.flush()
     return value
 
@@ -309,7 +309,7 @@ def reveal_for_client(
     else:
         value = _clear_value(settings, registration, field, "field")
     session.add(PiiAccess(actor_id=None, actor_role="authority", client_id=client_id,
-                                  registration_id=registration.id, field=field, reason=reason))
+                          registration_id=registration.id, field=field, reason=reason))
     return value
 
 

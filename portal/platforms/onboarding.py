@@ -69,8 +69,8 @@ def new_client(
     client: clients.ApiClient | None = None
     try:
         client = clients.create_client(session, name=name, kind=kind,
-                                         jurisdiction=clean_jurisdiction,
-                                         created_by=created_by)
+                                       jurisdiction=clean_jurisdiction,
+                                       created_by=created_by)
     except FormErrors as exc:
         errors = {**exc.errors, **errors}
     if errors or client is None:

@@ -158,7 +158,7 @@ def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
     if "id_back" not in ctx.documents:
         c.error("id_back", _("Upload a photo or scan of the back of your ID document"))
     c.checked("consent", required=_("To register you must consent to the processing of your "
-                                     "personal information"))
+                                    "personal information"))
     return c
 
 
@@ -242,7 +242,7 @@ def validate_roles(form: FormInput, ctx: StepContext) -> Checker:
     for i in channel_indexes(form):
         prefix = f"channel-{i}-"
         row = {k: c.raw(prefix + k).strip() for k in ("platform", "handle", "room_url", "bio",
-                                                          "followers")}
+                                                      "followers")}
         if not any(row.values()) or (row["platform"] and not any(
                 row[k] for k in ("handle", "room_url", "bio", "followers"))):
             continue  # an empty row, or one with only the platform chosen, is left out
@@ -394,7 +394,7 @@ def _roles_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 def _security_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = [(str(label), _yes_no(a.get(item)))
-            for item, label in attestations.SECURITY_ITEMS.items()]
+                                   for item, label in attestations.SECURITY_ITEMS.items()]
     if a.get("staff_list"):
         rows.append((_("Named staff"), a["staff_list"]))
     rows.append((_("Security contact"), a.get("security_contact", "")))

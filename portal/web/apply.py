@@ -412,7 +412,7 @@ def _probe_declared_site(request: Request, settings: Any, registration: Registra
         result = site_probe.ProbeResult(
             domain=domain, checked_at=tlog.rfc3339(utcnow()), reachable=False,
             findings=[site_probe.Finding("https_reachable", False,
-                                    f"no answer within {settings.probe_timeout:g} s")])
+                                         f"no answer within {settings.probe_timeout:g} s")])
     return result.as_dict()
 
 
@@ -489,8 +489,8 @@ def appeal_sanction(request: Request) -> Response:
     """File the one appeal a sanction allows."""
     try:
         enforcement.file_appeal(request.state.db, sanction_id=request.path_params["sanction_id"],
-                              user=request.state.user,
-                              text=form_value(request.state.form, "appeal_text"))
+                                user=request.state.user,
+                                text=form_value(request.state.form, "appeal_text"))
     except NotFound:
         raise HTTPException(status_code=404) from None
     except FormErrors as exc:
@@ -509,7 +509,7 @@ def deregister(request: Request) -> Response:
         return redirect(str(request.app.url_path_for("accounts:me")) + "?deregister=confirm")
     try:
         transitions.deregister(request.state.db, request.app.state.settings,
-                             registration=registration, user=request.state.user)
+                               registration=registration, user=request.state.user)
     except FormErrors:
         request.state.db.rollback()
     return redirect(str(request.app.url_path_for("accounts:me")) + "?deregistered=1")
@@ -522,7 +522,7 @@ def renew(request: Request) -> Response:
     if registration is None or registration.status != "expired":
         return redirect(request.app.url_path_for("accounts:me"))
     transitions.start_renewal(request.state.db, registration=registration,
-                            user=request.state.user)
+                              user=request.state.user)
     return redirect(request.app.url_path_for("apply:show_tasks"))
 
 
@@ -534,7 +534,7 @@ def confirm_data(request: Request) -> Response:
         return redirect(request.app.url_path_for("accounts:me"))
     try:
         transitions.confirm_data(request.state.db, registration=registration,
-                               user=request.state.user)
+                                 user=request.state.user)
     except NotFound:
         raise HTTPException(status_code=404) from None
     return redirect(str(request.app.url_path_for("accounts:me")) + "?confirmed=1")

@@ -140,7 +140,7 @@ def show_search(request: Request) -> Response:
     if not errors:
         total = auditing.count(db, user.jurisdiction, filters, cap=auditing.COUNT_CAP)
         results = auditing.search(db, user.jurisdiction, filters, after=after,
-                               many=total > auditing.COUNT_CAP)
+                                  many=total > auditing.COUNT_CAP)
     query = urlencode(values)
     return render(request, "audit/search.html", {
         "values": values, "errors": errors, "results": results, "total": total,
@@ -176,7 +176,7 @@ def _export(request: Request, fmt: str) -> Response:
         raise HTTPException(status_code=400)
     name = export_filename(values, utcnow(), fmt)
     body = export_rows(request.app.state.engine, user.jurisdiction, filters, fmt,
-                        user_id=user.id, logged={**values, "jurisdiction": user.jurisdiction})
+                       user_id=user.id, logged={**values, "jurisdiction": user.jurisdiction})
     return StreamingResponse(
         body,
         media_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json",
@@ -203,7 +203,7 @@ def export_json(request: Request) -> Response:
 def _registration(request: Request) -> Registration:
     try:
         return auditing.registration_for(request.state.db, request.state.user.jurisdiction,
-                                      request.path_params["number"])
+                                         request.path_params["number"])
     except NotFound:
         raise HTTPException(status_code=404) from None
 

@@ -81,7 +81,7 @@ def open_case(request: Request) -> Response:
         request.state.db.rollback()
         return render(request, "review/detail.html",
                       detail_context(request, registration, errors=exc.errors,
-                                      values=_form_values(request)), status_code=422)
+                                     values=_form_values(request)), status_code=422)
     return redirect(str(request.app.url_path_for("cases:show", case_id=case.id)))
 
 

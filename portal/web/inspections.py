@@ -63,7 +63,7 @@ def show_inspection_form(request: Request) -> Response:
     if number:
         try:
             registration = auditing.registration_for(request.state.db,
-                                                   request.state.user.jurisdiction, number)
+                                                     request.state.user.jurisdiction, number)
         except NotFound:
             raise HTTPException(status_code=404) from None
         values = {"target_kind": "registration", "number": registration.number or ""}

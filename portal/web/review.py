@@ -132,7 +132,7 @@ def _decision(request: Request, action: str) -> Response:
         values["steps"] = form.getlist("steps") if form is not None else []
         return render(request, "review/detail.html",
                       detail_context(request, registration, errors=exc.errors, values=values,
-                                      open_form=action), status_code=422)
+                                     open_form=action), status_code=422)
     send_after_commit(request, outcome.mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + f"?done={action}")
@@ -166,7 +166,7 @@ def reveal_value(request: Request) -> Response:
     except FormErrors as exc:
         return render(request, "review/detail.html",
                       detail_context(request, registration, errors=exc.errors,
-                                      values={f"reason_{field}": reason}), status_code=422)
+                                     values={f"reason_{field}": reason}), status_code=422)
     response = render(request, "review/detail.html",
                       detail_context(request, registration, revealed={field: value}))
     response.headers["Cache-Control"] = "no-store"
@@ -213,7 +213,7 @@ def sanction_registration(request: Request) -> Response:
         values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         return render(request, "review/detail.html",
                       detail_context(request, registration, errors=exc.errors, values=values,
-                                      open_form="sanction"), status_code=422)
+                                     open_form="sanction"), status_code=422)
     send_after_commit(request, mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=sanction")
@@ -261,7 +261,7 @@ def override_risk(request: Request) -> Response:
         values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         return render(request, "review/detail.html",
                       detail_context(request, _registration(request), errors=exc.errors,
-                                      values=values), status_code=422)
+                                     values=values), status_code=422)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=risk")
 
@@ -310,9 +310,9 @@ def add_blocklist_entry(request: Request) -> Response:
     if errors:
         return _blocklist_again(request, errors, values)
     enforcement.add_to_blocklist(request.state.db, registration=None, actor=request.state.user,
-                               reason_code="manual", reason=reason[:2000],
-                               identity_index=index, legal_name=name,
-                               id_type=id_type if index else None)
+                                 reason_code="manual", reason=reason[:2000],
+                                 identity_index=index, legal_name=name,
+                                 id_type=id_type if index else None)
     return redirect(str(request.app.url_path_for("review:blocklist")) + "?done=added")
 
 

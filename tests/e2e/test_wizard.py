@@ -40,7 +40,7 @@ def expect_status_page(page: Page, number: str) -> None:
 
 
 def test_adult_streamer_registers_with_the_keyboard_alone(page: Page, a11y: A11y,
-                                                           server: Server) -> None:
+                                                          server: Server) -> None:
     """Every step done with Tab, Shift+Tab, Space, Enter, arrow keys and typing; focus lands
     where a person expects it after each page."""
     kb = keyboard

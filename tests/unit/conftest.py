@@ -224,7 +224,7 @@ class Platform:
         from portal.platforms import clients
 
         self.row = clients.create_client(session, name=name, kind=kind,
-                                           jurisdiction=jurisdiction)
+                                         jurisdiction=jurisdiction)
         self.key = clients.issue_key(session, self.row)
         session.commit()
         self.id = self.row.id

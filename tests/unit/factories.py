@@ -189,11 +189,11 @@ def make_registration(
         uploads = uploads_for(step, files)
         # As the save_step handler: checked files are kept first, then the step is saved.
         wizard.keep_uploads(session, settings, registration=registration, step=step,
-                                   uploads=uploads)
+                            uploads=uploads)
         session.commit()
         wizard.save_step(session, settings, registration=registration, step=step,
-                                form=form_input(form), uploads=[], signing=testclient_signing(),
-                                today=today)
+                         form=form_input(form), uploads=[], signing=testclient_signing(),
+                         today=today)
         session.commit()
     if status == "draft":
         session.commit()
@@ -201,7 +201,7 @@ def make_registration(
 
     signature = str(registration.answers["identity"]["legal_name"])
     transitions.submit(session, settings, registration=registration, user=applicant,
-                     signature=signature, signing=testclient_signing(), today=today)
+                       signature=signature, signing=testclient_signing(), today=today)
     session.commit()
     if status in MODERATED:
         moderator = moderator or make_moderator(session)

@@ -112,7 +112,7 @@ def test_id_numbers_come_back_valid_and_normalised_or_with_a_message(id_type: st
        birth=st.dates(min_value=identity.EARLIEST_BIRTH, max_value=TODAY),
        seq=st.integers(0, 999), position=st.integers(0, 16), digit=st.sampled_from("0123456789"))
 def test_a_resident_id_passes_and_any_one_wrong_digit_fails(region: str, birth: date, seq: int,
-                                                           position: int, digit: str) -> None:
+                                                            position: int, digit: str) -> None:
     number = identity.make_resident_id(region, birth, seq)
     typed = f" {number[:6]} {number[6:14]} {number[14:]}".lower().translate(FULL_WIDTH)
     assert identity.validate_id_number("cn_resident_id", typed, today=TODAY) == number
@@ -153,7 +153,7 @@ def uscc_check(first17: str) -> str:
 @given(first17=st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17),
        position=st.integers(0, 17), char=st.sampled_from(USCC_ALPHABET + "IOZSV"))
 def test_a_uscc_passes_and_any_one_wrong_character_fails(first17: str, position: int,
-                                                        char: str) -> None:
+                                                         char: str) -> None:
     code = first17 + uscc_check(first17)
     assert identity.validate_uscc(f" {code.lower()} ") == code
     assume(code[position] != char)
@@ -174,7 +174,7 @@ def test_uscc_of_anything_is_a_code_or_a_message(raw: str) -> None:
 
 
 DATE_LIKE = st.one_of(st.text(), st.from_regex(r"[0-9]{1,5}[-/年][0-9]{1,3}[-/月][0-9]{1,3}日?",
-                                                fullmatch=True))
+                                               fullmatch=True))
 
 
 @PURE
@@ -910,7 +910,7 @@ def test_the_site_probe_connects_only_to_the_address_it_checked() -> None:
     resolve = Resolver(("127.0.0.1",), ("10.0.0.7",))
     try:
         result = site_probe.probe_site("shop.example", allow="127.0.0.1/32", resolve=resolve,
-                                  timeout=3, https_port=https.port, http_port=http.port)
+                                       timeout=3, https_port=https.port, http_port=http.port)
     finally:
         https.close()
         http.close()
@@ -1004,7 +1004,7 @@ def test_an_odd_channel_index_is_ignored_not_crashed(client, auth) -> None:
 
 
 def test_ids_no_table_can_hold_are_not_found_rather_than_errors(approved, platform, app,
-                                                                 session) -> None:
+                                                                session) -> None:
     """PostgreSQL's INTEGER stops at 2^31 - 1: a bigger id in a path, a form or a query names
     nothing, and must answer like any unknown id (this runs on both databases)."""
     from tests.unit.conftest import Auth, make_user

@@ -374,7 +374,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         legal_basis="Measures Art. 18", settings=settings)
     session.commit()
     appeal = enforcement.file_appeal(session, sanction_id=sanction.id, user=applicant_user,
-                                   text="The claim was a customer's, read aloud")
+                                     text="The claim was a customer's, read aloud")
     session.commit()
     case = cases.open_case(session, registration=session.get(Registration, registration.id),
                            category="false_advertising", description="Claims a cure",
@@ -385,7 +385,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         number=number)
     session.commit()
     entry = enforcement.add_to_blocklist(session, registration=registration, actor=moderator_user,
-                                       reason_code="manual", reason="Fraud ring")
+                                         reason_code="manual", reason="Fraud ring")
     session.commit()
     link = RosterLink(manager_id=draft.id, streamer_id=registration.id)
     event = session.exec(select(OutboxEvent)).first()

@@ -160,7 +160,7 @@ class Setup:
 def two_servers(database_url: str, tmp_path: Path) -> Iterator[Setup]:
     storage.storage_from_string(REDIS_URL).reset()
     key_file = certificates.generate_key_file(Settings(data_dir=tmp_path / "keys",
-                                                  _env_file=None))  # type: ignore[call-arg]
+                                                       _env_file=None))  # type: ignore[call-arg]
     shared = {
         "database_url": database_url,
         "secret_key": secrets.token_urlsafe(48),

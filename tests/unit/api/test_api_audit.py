@@ -291,9 +291,9 @@ def test_reveal_is_logged_with_the_client_and_shown_in_the_logs(
     assert shown.json() == {"field": "id_number", "value": ADULT_ID,
                             "id_type": "cn_resident_id"}
     assert reveal(national, number, "legal_name").json() == {"field": "legal_name",
-                                                            "value": "张三"}
+                                                             "value": "张三"}
     assert reveal(national, number, "phone").json() == {"field": "phone",
-                                                       "value": "13812345678"}
+                                                        "value": "13812345678"}
     # Never stored for replay: the same Idempotency-Key reveals (and logs) again.
     for _ in range(2):
         again = reveal(national, number, headers={"Idempotency-Key": "reveal-1"})
@@ -354,7 +354,7 @@ def test_the_csv_export_is_streamed_masked_named_and_recorded(
         approved, national, zhejiang, session) -> None:  # type: ignore[no-untyped-def]
     number, _moderator = approved
     response = national.get("/audit/export.csv", params={"status": "approved",
-                                                          "q": "zhangsan"})
+                                                         "q": "zhangsan"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert response.headers["cache-control"] == "no-store"

@@ -59,7 +59,7 @@ def chunk(kind: bytes, data: bytes) -> bytes:
 def png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims a huge image (a decompression bomb)."""
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
-                                                               0, 0, 0))
+                                                              0, 0, 0))
             + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
 
 
@@ -268,15 +268,15 @@ def test_files_stored_by_other_callers_are_cleaned_too(wizard, session, settings
     session.rollback()
     registration = session.exec(select(Registration)).one()
     keep_uploads(session, settings, registration=registration, step="identity",
-                               uploads=[Upload("id_front", "x.jpg", "image/jpeg",
-                                               jpeg(exif=exif()))])
+                 uploads=[Upload("id_front", "x.jpg", "image/jpeg",
+                                 jpeg(exif=exif()))])
     document = session.exec(select(Document)).one()
     assert not opened(models.read_document(settings, document)).getexif()
     with pytest.raises(UploadError):
         keep_uploads(session, settings, registration=registration,
-                                   step="identity",
-                                   uploads=[Upload("id_back", "x.png", "image/png",
-                                                   png_claiming(100_000, 100_000))])
+                     step="identity",
+                     uploads=[Upload("id_back", "x.png", "image/png",
+                                     png_claiming(100_000, 100_000))])
 
 
 # --- hostile bytes ------------------------------------------------------------------------------

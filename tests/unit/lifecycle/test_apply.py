@@ -331,9 +331,9 @@ def test_roles_rules(wizard) -> None:
     merchant = wizard.post("roles", roles_form(roles="merchant"))
     assert "register as an organisation" in field_errors(merchant.text)["roles"]
     no_channel = wizard.post("roles", roles_form(**{"channel-0-handle": "",
-                                                     "channel-0-room_url": "",
-                                                     "channel-0-bio": "",
-                                                     "channel-0-followers": ""}))
+                                                    "channel-0-room_url": "",
+                                                    "channel-0-bio": "",
+                                                    "channel-0-followers": ""}))
     assert "at least one channel" in field_errors(no_channel.text)["channel-0-handle"]
     avatar = wizard.post("roles", roles_form(uses_avatar="yes"))
     errors = field_errors(avatar.text)

@@ -158,7 +158,7 @@ def test_sqlite_backup_restore_and_verify(sqlite_engine, sqlite_settings, tmp_pa
 
 
 def test_backup_while_the_server_writes_is_consistent(sqlite_engine, sqlite_settings,
-                                                       tmp_path) -> None:
+                                                      tmp_path) -> None:
     engine, settings = sqlite_engine, sqlite_settings
     seed.seed(engine, settings, registrations=3, seed=5)
     writer = threading.Thread(target=seed.seed, args=(engine, settings),

@@ -47,7 +47,7 @@ def test_search_terms_and_filters(approved, session) -> None:
 
     def found(**filters: object) -> list[str]:
         return [r.number for r in auditing.search(session, "national",
-                                               auditing.Filters(**filters)).items]  # type: ignore[arg-type]
+                                                  auditing.Filters(**filters)).items]  # type: ignore[arg-type]
 
     assert found(q=number) == [number] and found(q=number[:4]) == [number]
     assert found(q="张三") == [number] and found(q="ZHANGSAN_live") == [number]

@@ -230,7 +230,7 @@ def test_reveal_needs_a_reason_and_is_logged_on_the_page(approved, staff, sessio
     path = f"/audit/registrations/{number}"
     token = csrf_from(auditor.get(path).text)
     refused = auditor.post(f"{path}/reveal", data={"field": "id_number", "reason_id_number": "",
-                                                    "csrf_token": token})
+                                                   "csrf_token": token})
     assert refused.status_code == 422
     assert soup(refused).select_one(".error-summary a")["href"] == "#reason_id_number"
     assert ADULT_ID not in refused.text and fresh(session, PiiAccess) == []

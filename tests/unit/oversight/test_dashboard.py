@@ -35,8 +35,8 @@ def _sanction_and_case(app, session, number: str) -> None:  # type: ignore[no-un
     registration = fresh(session, Registration, number=number)[0]
     moderator = fresh(session, User, email="mod@example.com")[0]
     enforcement.apply_sanction(session, registration=registration, actor=moderator,
-                             kind="warning", facts="Claims not backed", reason="Misleading",
-                             legal_basis="Art. 18", settings=app.state.settings)
+                               kind="warning", facts="Claims not backed", reason="Misleading",
+                               legal_basis="Art. 18", settings=app.state.settings)
     session.commit()
     cases.open_case(session, registration=registration, category="fake_data",
                     description="Bought followers", actor=moderator)

@@ -77,13 +77,13 @@ def eventful(session: Session, settings: Settings, *, decide_appeal: bool = True
     auditor = make_account(session, email="inspector@example.com", role="auditor")
     # The applicant saves the step again, then submits the second version.
     wizard.save_step(session, settings, registration=registration, step="roles",
-                            form=factories.form_input(http_wizard.roles_form()), uploads=[],
-                            signing=factories.testclient_signing(),
-                            today=identity.china_today())
+                     form=factories.form_input(http_wizard.roles_form()), uploads=[],
+                     signing=factories.testclient_signing(),
+                     today=identity.china_today())
     session.commit()
     transitions.submit(session, settings, registration=registration, user=applicant,
-                     signature="张三", signing=factories.testclient_signing(),
-                     today=identity.china_today())
+                       signature="张三", signing=factories.testclient_signing(),
+                       today=identity.china_today())
     session.commit()
     review.approve(session, settings, registration=registration, moderator=moderator,
                    version=registration.version)
@@ -93,7 +93,7 @@ def eventful(session: Session, settings: Settings, *, decide_appeal: bool = True
         version=registration.version, settings=settings, **SANCTION_TEXT)
     session.commit()
     appeal = enforcement.file_appeal(session, sanction_id=suspension.id,  # type: ignore[arg-type]
-                                   user=applicant, text=APPEAL_TEXT)
+                                     user=applicant, text=APPEAL_TEXT)
     session.commit()
     if decide_appeal:
         appeal, _mail = enforcement.decide_appeal(

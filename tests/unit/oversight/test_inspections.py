@@ -207,7 +207,7 @@ def test_a_platform_inspection_is_seen_by_every_auditor(approved, app, session, 
     assert inspection.status == "closed" and inspection.region == ""
     assert [h.action for h in fresh(session, HistoryEntry) if h.registration_id is None
             and h.data.get("inspection") == inspection.id] == ["inspection_opened",
-                                                                "inspection_closed"]
+                                                               "inspection_closed"]
 
 
 def test_moderators_and_applicants_may_not_inspect(approved, app, session, client) -> None:
@@ -219,7 +219,7 @@ def test_moderators_and_applicants_may_not_inspect(approved, app, session, clien
         for path in ("/audit/inspections", f"/audit/inspections/new?number={number}", page):
             assert who.get(path).status_code == 403
     for path, data in (("/audit/inspections/new", {"target_kind": "registration",
-                                                  "number": number, "subject": "x"}),
+                                                   "number": number, "subject": "x"}),
                        (f"{page}/findings", {"text": "x"}),
                        (f"{page}/close", {"conclusion": "x"})):
         assert moderator.post(path, data={**data, "csrf_token": token}).status_code == 403

@@ -281,7 +281,7 @@ def test_close_name_and_duplicate_identity_are_flagged(submitted, client, auth, 
     wizard.submit()
     second = fresh(session, Registration, user_id=fresh(session, Registration)[1].user_id)[0]
     flags = {f.code: f.detail for f in fresh(session, ScreeningFlag,
-                                               registration_id=second.id)}
+                                             registration_id=second.id)}
     assert flags["duplicate_identity"] == {"numbers": [submitted]}
     assert "blocklist_name" in flags and "blocklist_identity" not in flags
 

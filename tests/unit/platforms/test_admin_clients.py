@@ -289,7 +289,7 @@ def test_moderators_and_visitors_are_kept_out(staff, client) -> None:
     assert moderator.get("/admin/clients").status_code == 403
     token = csrf_from(moderator.get("/review").text)
     answer = moderator.post("/admin/clients", data={"name": "X", "kind": "platform",
-                                                     "csrf_token": token})
+                                                    "csrf_token": token})
     assert answer.status_code == 403
     visitor = client.get("/admin/clients")
     assert visitor.status_code == 303 and visitor.headers["location"].startswith("/login")

@@ -109,7 +109,7 @@ def clear_values(session, cipher: DataCipher) -> dict[str, Any]:  # type: ignore
     for document in session.exec(select(Document)):
         out[f"document {document.id}"] = cipher.decrypt(
             document.ciphertext, context=document_context(document.registration_id,
-                                                           document.kind))
+                                                          document.kind))
     for client in session.exec(select(clients.ApiClient)):
         if client.webhook_secret is not None:
             out[f"client {client.id}"] = cipher.decrypt_text(
@@ -134,7 +134,7 @@ def test_rotation_moves_every_ciphertext_to_the_new_key_and_nothing_else(
 
     lines: list[str] = []
     report = data_keys.rotate(engine, rotated_settings(settings, KEY_A), batch_size=1,
-                             progress=lines.append)
+                              progress=lines.append)
 
     assert report.failures == []
     counts = {t.name: t.values for t in report.tables}
@@ -203,7 +203,7 @@ def test_totp_context_matches_the_accounts_module(session) -> None:
 
 
 def test_cli_rotates_prints_progress_and_a_final_count(populated, settings, monkeypatch,
-                                                        capsys, session) -> None:
+                                                       capsys, session) -> None:
     monkeypatch.setenv("PORTAL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("PORTAL_DATABASE_URL", settings.resolved_database_url)
     monkeypatch.setenv("PORTAL_DATA_KEY", b64(KEY_B))

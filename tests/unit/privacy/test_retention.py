@@ -189,7 +189,7 @@ def test_purge_erases_what_ended_more_than_three_years_ago_and_nothing_else(
 
 
 def test_dry_run_changes_nothing_and_a_second_run_finds_nothing(people, engine,
-                                                               settings) -> None:
+                                                                settings) -> None:
     before = snapshot(engine)
     report = retention.purge(engine, settings, now=NOW, dry_run=True)
     assert report.dry_run and len(report.registrations) == 3 and report.documents == 6
