@@ -18,6 +18,9 @@ class BlocklistEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     identity_index: str | None = Field(default=None, max_length=64, index=True)
     id_type: str | None = Field(default=None, max_length=32)
+    # The person under any document, and an organisation by its USCC (DESIGN §5).
+    person_key: str | None = Field(default=None, max_length=64, index=True)
+    org_key: str | None = Field(default=None, max_length=64, index=True)
     # The legal name as blacklisted (for fuzzy screening) and its normalised key.
     legal_name: str = Field(default="", max_length=100)
     name_key: str = Field(default="", max_length=100, index=True)

@@ -57,6 +57,11 @@ class Registration(SQLModel, table=True):
     # Answers per step, as saved; sensitive values only encrypted and masked.
     answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     identity_index: str | None = Field(default=None, max_length=64, index=True)
+    # The same person under another document (DESIGN §5): a keyed hash of the folded legal
+    # name, the date of birth and the nationality.
+    person_key: str | None = Field(default=None, max_length=64, index=True)
+    # An organisation under any representative: a keyed hash of its USCC.
+    org_key: str | None = Field(default=None, max_length=64, index=True)
     region: str | None = Field(default=None, max_length=6, index=True)
     risk_level: str = Field(default="low", max_length=8, index=True)
     risk_overridden: bool = Field(default=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.base.db import UTCDateTime, utcnow
@@ -21,6 +21,15 @@ KINDS: dict[str, LazyString] = {
     "suspend": lazy_gettext("Suspension"),
     "close": lazy_gettext("Closure"),
     "blacklist": lazy_gettext("Blacklisting"),
+}
+
+# What a restriction of functions may restrict (REGULATION.md R9: "restrict functions (or
+# traffic)").
+FUNCTIONS: dict[str, LazyString] = {
+    "traffic": lazy_gettext("Recommendation and traffic"),
+    "live_selling": lazy_gettext("Selling goods in live streams"),
+    "live_streaming": lazy_gettext("Starting live streams"),
+    "new_products": lazy_gettext("Listing new products"),
 }
 
 
@@ -40,6 +49,11 @@ class Sanction(SQLModel, table=True):
     issued_by: int | None = Field(default=None, foreign_key="users.id")
     issued_role: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # What a restriction of functions restricts (FUNCTIONS).
+    functions: list[str] = Field(default_factory=list, sa_column=Column(
+        JSON, nullable=False, server_default="[]"))
+    # The case opened when a correction order's deadline passed uncorrected.
+    overdue_case_id: int | None = Field(default=None)
     # active | ended | overturned
     state: str = Field(default="active", max_length=16)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Column, delete
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.base import crypto
+from portal.base.db import UTCDateTime
 from portal.base.i18n import LazyString, lazy_gettext
 from portal.base.settings import Settings
 from portal.registration import attestations, steps
@@ -39,6 +40,10 @@ class ScreeningFlag(SQLModel, table=True):
     registration_id: int = Field(foreign_key="registrations.id", index=True)
     code: str = Field(max_length=32, index=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # A hold (HOLDS) blocks approval until a moderator clears it, with a reason.
+    cleared_by: int | None = Field(default=None, foreign_key="users.id")
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    clear_reason: str = Field(default="")
 
 
 def banned_terms(settings: Settings) -> list[str]:
