@@ -27,8 +27,10 @@ def upgrade() -> None:
     for table in ('registrations', 'person_blocklist'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('person_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+            batch_op.add_column(sa.Column('birth_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
             batch_op.add_column(sa.Column('org_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
             batch_op.create_index(batch_op.f(f'ix_{table}_person_key'), ['person_key'], unique=False)
+            batch_op.create_index(batch_op.f(f'ix_{table}_birth_key'), ['birth_key'], unique=False)
             batch_op.create_index(batch_op.f(f'ix_{table}_org_key'), ['org_key'], unique=False)
     with op.batch_alter_table('screening_flags', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cleared_by', sa.Integer(), nullable=True))
@@ -52,6 +54,8 @@ def downgrade() -> None:
     for table in ('registrations', 'person_blocklist'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(batch_op.f(f'ix_{table}_org_key'))
+            batch_op.drop_index(batch_op.f(f'ix_{table}_birth_key'))
             batch_op.drop_index(batch_op.f(f'ix_{table}_person_key'))
             batch_op.drop_column('org_key')
+            batch_op.drop_column('birth_key')
             batch_op.drop_column('person_key')

@@ -151,15 +151,53 @@ def normalize_id_number(number: str) -> str:
 
 def identity_index(settings_or_key: Settings | bytes, id_type: str, id_number: str) -> str:
     """Return the keyed hash that finds a person by ID without storing the number in clear."""
-    if isinstance(settings_or_key, Settings):
-        key = _decode_key(settings_or_key.secret("index_key"), "PORTAL_INDEX_KEY", exact=False)
-    else:
-        key = settings_or_key
+    key = _index_key(settings_or_key)
     if ":" in id_type:
         # The type and number are joined with ":"; a type containing one could mimic another pair.
         raise ValueError("id_type must not contain ':'")
     message = f"{id_type}:{normalize_id_number(id_number)}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _index_key(settings_or_key: Settings | bytes) -> bytes:
+    if isinstance(settings_or_key, Settings):
+        return _decode_key(settings_or_key.secret("index_key"), "PORTAL_INDEX_KEY", exact=False)
+    return settings_or_key
+
+
+def person_key(settings_or_key: Settings | bytes, legal_name: str, date_of_birth: str,
+               nationality: str) -> str | None:
+    """The keyed hash that links one person's documents (DESIGN §5): a resident ID card, a
+    passport and a travel permit of the same person share it. Made of the legal name as
+    screening compares it with no spaces at all ("李 四" is "李四", "LI Si" is "lisi"), the
+    date of birth (ISO 8601) and the nationality code; None when any of them is missing.
+    Two people may share one: a match is a reason to look, never a proof."""
+    name = "".join(fold(legal_name).split())
+    if not name or not date_of_birth or not nationality:
+        return None
+    message = f"person:{name}:{date_of_birth}:{nationality.strip().upper()}".encode()
+    return hmac.new(_index_key(settings_or_key), message, hashlib.sha256).hexdigest()
+
+
+def org_key(settings_or_key: Settings | bytes, uscc: str) -> str | None:
+    """The keyed hash that finds an organisation by its unified social credit code, whoever
+    represents it; None without a code."""
+    code = normalize_id_number(uscc or "")
+    if not code:
+        return None
+    return hmac.new(_index_key(settings_or_key), f"org:uscc:{code}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def birth_key(settings_or_key: Settings | bytes, date_of_birth: str, nationality: str
+              ) -> str | None:
+    """The keyed hash of a date of birth and a nationality: the people whose names screening
+    compares closely with a blacklisted person's (a name one character different, or written
+    another way, under another document)."""
+    if not date_of_birth or not nationality:
+        return None
+    message = f"birth:{date_of_birth}:{nationality.strip().upper()}".encode()
+    return hmac.new(_index_key(settings_or_key), message, hashlib.sha256).hexdigest()
 
 
 def fold(text: str) -> str:

@@ -23,7 +23,7 @@ from portal.base.settings import Settings
 from portal.ledger.events import SYSTEM, Actor
 from portal.lifecycle import changes
 from portal.lifecycle.wizard import Signing, missing
-from portal.registration import attestations, screening, steps
+from portal.registration import attestations, linking, screening, steps
 from portal.registration.models import (
     PENDING,
     PURGED,
@@ -86,6 +86,10 @@ def submit(
         raise FormErrors({"_": _("Your identity could not be verified. Check your identity "
                                  "answers")})
 
+    # The keys that link this person and organisation to their other documents and
+    # registrations (DESIGN §5): an exact match of the document or the USCC on the blocklist
+    # refuses; a close one holds the submission at screening.
+    linking.set_keys(settings, registration)
     if is_blocked(session, registration):
         raise FormErrors({"_": _("This identity cannot be registered. Contact the platform "
                                  "for more information")})
@@ -194,4 +198,6 @@ def _end_refresh_restrictions(session: Session, registration: Registration) -> N
         sanction.ended_at = utcnow()
         session.add(sanction)
         changes.record(session, action="restriction_ended", actor=SYSTEM,
-                       registration=registration, data={"sanction": sanction.id})
+                       registration=registration, data={"sanction": sanction.id},
+                       event_type="sanction.ended",
+                       event_data={"sanction_id": sanction.id, "kind": sanction.kind})

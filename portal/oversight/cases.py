@@ -1,8 +1,10 @@
 """Cases: complaints, violation reports and moderators' own findings about a registration.
 
-A case is opened on an approved (or suspended) registration, investigated with notes, and closed
-by dismissal or by a sanction. Buyers' complaints (the public verification page) and platforms'
-violation reports (the API) open cases through ``open_case`` too.
+A case is opened on a registration that was ever approved, whatever its state now (a revoked
+streamer may still be live: DESIGN §5), investigated with notes, and closed by dismissal or by a
+sanction. Buyers' complaints (the public verification page), platforms' violation reports (the
+API) and correction orders past their deadline (the scheduled jobs) open cases through
+``open_case`` too.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ CATEGORIES: dict[str, LazyString] = {
 }
 SOURCES: dict[str, LazyString] = {
     "moderator": lazy_gettext("Moderator's finding"),
+    "linked_blacklisting": lazy_gettext("A linked person or organisation was blacklisted"),
     "complaint": lazy_gettext("Buyer's complaint"),
     "violation_report": lazy_gettext("Platform's violation report"),
+    "correction_overdue": lazy_gettext("Order to correct past its deadline"),
 }
-OPENABLE = frozenset({"approved", "suspended"})
 
 
 class Case(SQLModel, table=True):
@@ -80,7 +83,7 @@ def open_case(
     source: str = "moderator", actor: User | None = None, client_id: int | None = None,
     occurred_at: datetime | None = None, evidence: list[str] | None = None,
 ) -> Case:
-    """Open a case on an approved or suspended registration; the caller commits.
+    """Open a case on a registration that was ever approved; the caller commits.
 
     A platform's violation report carries its ``client_id`` (its case events go to it alone),
     when the violation happened and links to its evidence.
@@ -94,8 +97,9 @@ def open_case(
                                  max_length=5000 if source == "violation_report" else 4000)
     except FormErrors as exc:
         errors.update(exc.errors)
-    if registration.status not in OPENABLE:
-        errors["_"] = _("Cases are opened on approved or suspended registrations only")
+    if registration.valid_from is None:
+        # Only an approval puts a registration before platforms and buyers (DESIGN §5).
+        errors["_"] = _("Cases are opened only on registrations that have been approved")
     if source not in SOURCES:
         raise ValueError(f"unknown case source {source!r}")
     if errors:

@@ -22,12 +22,14 @@ from portal.ledger.events import Actor
 from portal.ledger.pii_access import PiiAccess
 from portal.lifecycle import changes
 from portal.platforms import notify
-from portal.registration import steps
+from portal.registration import screening, steps
+from portal.registration.blocklist import BlocklistEntry
 from portal.registration.models import (
     REQUESTED,
     NotAllowed,
     Registration,
     StaleState,
+    is_blocked,
     secret_context,
 )
 from portal.registration.risk import LEVELS as RISK_LEVELS
@@ -175,8 +177,16 @@ def approve(
     session: Session, settings: Settings, *, registration: Registration, moderator: User,
     version: int, note: str = "",
 ) -> Outcome:
-    """Approve a submitted registration for CERT_VALID_DAYS; the caller commits."""
+    """Approve a submitted registration for CERT_VALID_DAYS; the caller commits.
+
+    Not while a screening hold is uncleared (``clear_hold``)."""
     note = staff_text(note, "internal_note")
+    if is_blocked(session, registration):
+        raise FormErrors({"_": _("This identity or organisation is on the blocklist: it cannot "
+                                 "be approved")})
+    if screening.open_holds(session, registration.id or 0):
+        raise FormErrors({"_": _("This submission is held: compare it with the record it may "
+                                 "match and clear the hold before approving it")})
     now = utcnow()
     until = now + timedelta(days=settings.cert_valid_days)
     decision = _decide(
@@ -358,3 +368,55 @@ def override_risk(session: Session, settings: Settings, *, registration: Registr
     changes.change(session, settings, registration, action="risk_override",
                    actor=Actor.of(moderator), reason=reason, data={"from": previous, "to": level})
     session.flush()
+
+
+# --- Screening holds ---------------------------------------------------------------------------
+
+
+@dataclass
+class HoldView:
+    """A hold and the records it compares: the submission and each blocklist entry it may match
+    (with the registration blacklisted, where there is one), side by side."""
+
+    flag: ScreeningFlag
+    registration: Registration
+    matches: list[tuple[BlocklistEntry, Registration | None]]
+
+
+def hold(session: Session, registration: Registration, flag_id: int) -> HoldView:
+    """A hold of this registration (NotFound for anything else)."""
+    flag = session.get(ScreeningFlag, flag_id)
+    if flag is None or flag.registration_id != registration.id or \
+            flag.code not in screening.HOLDS:
+        raise NotFound()
+    ids = [e["entry"] if isinstance(e, dict) else e for e in flag.detail.get("entries", [])]
+    matches = []
+    for entry_id in ids:
+        entry = session.get(BlocklistEntry, entry_id)
+        if entry is not None:
+            blacklisted = session.get(Registration, entry.registration_id) \
+                if entry.registration_id is not None else None
+            matches.append((entry, blacklisted))
+    return HoldView(flag, registration, matches)
+
+
+def clear_hold(session: Session, *, registration: Registration, flag_id: int, moderator: User,
+               reason: str) -> ScreeningFlag:
+    """A moderator who compared both records clears a hold, saying why; the caller commits."""
+    view = hold(session, registration, flag_id)
+    if view.flag.cleared_at is not None:
+        raise FormErrors({"_": _("This hold has already been cleared")})
+    if registration.status != "submitted":
+        raise FormErrors({"_": _("Only the hold of a submission waiting for a decision can be "
+                                 "cleared")})
+    reason = staff_text(reason, "clear_reason",
+                        required=_("Say why the records are not the same person"))
+    view.flag.cleared_by = moderator.id
+    view.flag.cleared_at = utcnow()
+    view.flag.clear_reason = reason
+    session.add(view.flag)
+    changes.record(session, action="hold_cleared", actor=Actor.of(moderator),
+                   registration=registration, reason=reason,
+                   data={"flag": view.flag.code, "flag_id": view.flag.id})
+    session.flush()
+    return view.flag

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.base.db import UTCDateTime, utcnow
@@ -20,6 +20,8 @@ class BlocklistEntry(SQLModel, table=True):
     id_type: str | None = Field(default=None, max_length=32)
     # The person under any document, and an organisation by its USCC (DESIGN §5).
     person_key: str | None = Field(default=None, max_length=64, index=True)
+    # The date of birth and nationality alone: names are compared closely within it.
+    birth_key: str | None = Field(default=None, max_length=64, index=True)
     org_key: str | None = Field(default=None, max_length=64, index=True)
     # The legal name as blacklisted (for fuzzy screening) and its normalised key.
     legal_name: str = Field(default="", max_length=100)
@@ -43,10 +45,17 @@ def active_conditions() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     )
 
 
-def identity_blocked(session: Session, identity_index: str) -> bool:
-    query = select(BlocklistEntry.id).where(
-        BlocklistEntry.identity_index == identity_index, *active_conditions()
-    )
+def blocked(session: Session, *, identity_index: str | None = None, org_key: str | None = None
+            ) -> bool:
+    """Whether an entry in force names this document exactly, or this organisation."""
+    conditions = []
+    if identity_index:
+        conditions.append(col(BlocklistEntry.identity_index) == identity_index)
+    if org_key:
+        conditions.append(col(BlocklistEntry.org_key) == org_key)
+    if not conditions:
+        return False
+    query = select(BlocklistEntry.id).where(or_(*conditions), *active_conditions())
     return session.exec(query).first() is not None
 
 

@@ -13,7 +13,7 @@ from portal.base import crypto
 from portal.base.db import UTCDateTime, utcnow
 from portal.base.errors import NotFound
 from portal.base.settings import Settings
-from portal.registration.blocklist import identity_blocked
+from portal.registration.blocklist import blocked
 
 STATUSES = (
     "draft", "submitted", "approved", "changes_requested", "rejected", "suspended", "revoked",
@@ -60,6 +60,8 @@ class Registration(SQLModel, table=True):
     # The same person under another document (DESIGN §5): a keyed hash of the folded legal
     # name, the date of birth and the nationality.
     person_key: str | None = Field(default=None, max_length=64, index=True)
+    # The date of birth and nationality alone: names are compared closely within it.
+    birth_key: str | None = Field(default=None, max_length=64, index=True)
     # An organisation under any representative: a keyed hash of its USCC.
     org_key: str | None = Field(default=None, max_length=64, index=True)
     region: str | None = Field(default=None, max_length=6, index=True)
@@ -226,10 +228,9 @@ def move(
 
 
 def is_blocked(session: Session, registration: Registration) -> bool:
-    """Whether the registration's identity is on the person blocklist."""
-    if not registration.identity_index:
-        return False
-    return identity_blocked(session, registration.identity_index)
+    """Whether the registration's document or organisation is on the blocklist."""
+    return blocked(session, identity_index=registration.identity_index,
+                   org_key=registration.org_key)
 
 
 def purged_at(registration: Any) -> str | None:

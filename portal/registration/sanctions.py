@@ -12,6 +12,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.base.db import UTCDateTime, utcnow
 from portal.base.i18n import LazyString, lazy_gettext
+from portal.registration import linking
 from portal.registration.models import Registration
 
 KINDS: dict[str, LazyString] = {
@@ -81,8 +82,12 @@ def sanctions_of(session: Session, registration_id: int) -> list[Sanction]:
 
 
 def in_force_count(session: Session, registration_id: int) -> int:
-    """The sanctions that count in the risk level: not overturned, not warnings."""
-    query = select(Sanction.id).where(Sanction.registration_id == registration_id,
+    """The sanctions that count in the risk level: not overturned, not warnings, those of the
+    same document, person or organisation under another registration included (deregistering
+    and applying again washes nothing)."""
+    registration = session.get(Registration, registration_id)
+    ids = linking.linked_ids(session, registration) if registration else [registration_id]
+    query = select(Sanction.id).where(col(Sanction.registration_id).in_(ids),
                                       col(Sanction.state) != "overturned",
                                       col(Sanction.kind) != "warning")
     return len(session.exec(query).all())

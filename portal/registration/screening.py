@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -13,13 +14,21 @@ from portal.base import crypto
 from portal.base.db import UTCDateTime
 from portal.base.i18n import LazyString, lazy_gettext
 from portal.base.settings import Settings
-from portal.registration import attestations, steps
+from portal.registration import attestations, linking, steps
 from portal.registration.blocklist import active_entries
 from portal.registration.models import ENDED, Registration
+from portal.registration.sanctions import Sanction
 
 FLAGS: dict[str, LazyString] = {
     "blocklist_identity": lazy_gettext("Identity on the person blocklist"),
     "blocklist_name": lazy_gettext("Name close to a name on the blocklist"),
+    "blocklist_person": lazy_gettext(
+        "May be a blacklisted person under another document: same date of birth and "
+        "nationality, same or close name"),
+    "blocklist_representative": lazy_gettext(
+        "The legal representative's name is on the blocklist"),
+    "prior_registrations": lazy_gettext(
+        "Earlier registrations of the same document, person or organisation"),
     "duplicate_identity": lazy_gettext("Same identity in another registration"),
     "minor": lazy_gettext("Streamer aged 16 or 17"),
     "attestation_no": lazy_gettext("\u201cNo\u201d answers in the security attestation"),
@@ -29,6 +38,10 @@ FLAGS: dict[str, LazyString] = {
     "identity_unverified": lazy_gettext("Identity not confirmed by the verification service"),
     "site_probe": lazy_gettext("Shop site failed the security probe"),
 }
+
+# Flags that hold a submission: no approval until a moderator has compared both records and
+# cleared the flag with a reason.
+HOLDS = frozenset({"blocklist_person", "blocklist_representative"})
 
 
 class ScreeningFlag(SQLModel, table=True):
@@ -67,7 +80,12 @@ def screen(
     session: Session, settings: Settings, registration: Any, *, today: date,
     site_probe: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Replace the registration's flags with those of its current answers; returns the codes."""
+    """Replace the registration's flags with those of its current answers; returns the codes.
+
+    A hold a moderator cleared stays cleared when the same finding comes back on the next
+    submission; a new finding holds again."""
+    cleared = {_finding(f.code, f.detail): f for f in flags_of(session, registration.id)
+               if f.cleared_at is not None}
     session.exec(delete(ScreeningFlag).where(
         col(ScreeningFlag.registration_id) == registration.id))
     answers = registration.answers
@@ -88,6 +106,18 @@ def screen(
                 close.append({"entry": entry.id, "score": round(score * 100)})
     if close:
         flags.append(("blocklist_name", {"matches": close}))
+
+    persons = linking.person_matches(session, settings, registration)
+    if persons:
+        flags.append(("blocklist_person", {"entries": [
+            {"entry": m.entry.id, "same_name": m.same_name} for m in persons]}))
+    representatives = linking.representative_matches(session, registration)
+    if representatives:
+        flags.append(("blocklist_representative",
+                      {"entries": [e.id for e in representatives]}))
+    past = history(session, registration)
+    if past.registrations:
+        flags.append(("prior_registrations", past.detail()))
 
     if index:
         others = session.exec(
@@ -134,13 +164,52 @@ def screen(
         flags.append(("identity_unverified", {}))
 
     for code, detail in flags:
-        session.add(ScreeningFlag(registration_id=registration.id, code=code, detail=detail))
+        flag = ScreeningFlag(registration_id=registration.id, code=code, detail=detail)
+        if (earlier := cleared.get(_finding(code, detail))) is not None:
+            flag.cleared_by, flag.cleared_at = earlier.cleared_by, earlier.cleared_at
+            flag.clear_reason = earlier.clear_reason
+        session.add(flag)
     registration.flag_count = len(flags)
     session.add(registration)
     session.flush()
     return [code for code, _detail in flags]
 
 
-def flags_of(session: Session, registration_id: int) -> list[ScreeningFlag]:
+def _finding(code: str, detail: dict[str, Any]) -> str:
+    return code + json.dumps(detail, sort_keys=True)
+
+
+def history(session: Session, registration: Registration) -> linking.History:
+    """The registrations linked to this one and the sanctions they received (overturned ones
+    and warnings left out, as in the risk level)."""
+    others = linking.linked(session, registration)
+    count = 0
+    if others:
+        count = len(session.exec(select(Sanction.id).where(
+            col(Sanction.registration_id).in_([r.id for r in others]),
+            col(Sanction.state) != "overturned", col(Sanction.kind) != "warning")).all())
+    return linking.History(others, count)
+
+
+def add_hold(session: Session, registration: Registration, code: str, detail: dict[str, Any]
+             ) -> ScreeningFlag:
+    """Hold a submission waiting for a decision on a finding made after it was screened (a
+    blocklist entry added since); the caller commits."""
+    flag = ScreeningFlag(registration_id=registration.id,  # type: ignore[arg-type]
+                        code=code, detail=detail)
+    session.add(flag)
+    registration.flag_count += 1
+    session.add(registration)
+    session.flush()
+    return flag
+
+
+def open_holds(session: Session, registration_id: int) -> list[ScreeningFlag]:
+    """The holds on a registration that no moderator has cleared."""
+    return [f for f in flags_of(session, registration_id)
+            if f.code in HOLDS and f.cleared_at is None]
+
+
+def flags_of(session: Session, registration_id: int | None) -> list[ScreeningFlag]:
     query = select(ScreeningFlag).where(ScreeningFlag.registration_id == registration_id)
     return list(session.exec(query.order_by(ScreeningFlag.id)))  # type: ignore[arg-type]

@@ -12,12 +12,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.accounts import Role
-from portal.base import crypto, identity, jurisdictions
+from portal.base import crypto, identity, jurisdictions, regions
 from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import whole_number
 from portal.base.i18n import gettext as _
 from portal.oversight import enforcement, full_record, review
-from portal.registration import sanctions, screening, steps
+from portal.registration import linking, sanctions, screening, steps
 from portal.registration.models import Registration
 from portal.web import audit as audit_pages
 from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
@@ -173,8 +173,48 @@ def reveal_value(request: Request) -> Response:
     return response
 
 
+def _hold_context(request: Request, registration: Registration, flag_id: int,
+                  **extra: Any) -> dict[str, Any]:
+    try:
+        view = review.hold(request.state.db, registration, flag_id)
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    return {"view": view, "registration": registration, "flag_names": screening.FLAGS,
+            "id_types": steps.ID_TYPE_LABELS, "statuses": audit_pages.STATUSES,
+            "nationality_name": regions.nationality_name,
+            "province_name": regions.province_name, "errors": {}, "values": {}, **extra}
+
+
+@page(roles=MODERATORS)
+def show_hold(request: Request) -> Response:
+    """Both records side by side: the submission held and the blacklisted one it may match."""
+    registration = _registration(request)
+    return render(request, "review/hold.html",
+                  _hold_context(request, registration, request.path_params["flag_id"]))
+
+
+@page(roles=MODERATORS)
+def clear_hold(request: Request) -> Response:
+    registration = _registration(request)
+    flag_id = request.path_params["flag_id"]
+    reason = form_value(request.state.form, "clear_reason")
+    try:
+        review.clear_hold(request.state.db, registration=registration, flag_id=flag_id,
+                          moderator=request.state.user, reason=reason)
+    except FormErrors as exc:
+        request.state.db.rollback()
+        return render(request, "review/hold.html",
+                      _hold_context(request, registration, flag_id, errors=exc.errors,
+                                    values={"clear_reason": reason}), status_code=422)
+    return redirect(str(request.app.url_path_for("review:show", number=registration.number))
+                    + "?done=hold")
+
+
 routes = namespaced("review", [
     Route("/review", show_queue, methods=["GET"], name="queue"),
+    Route("/review/{number}/holds/{flag_id:id}", show_hold, methods=["GET"], name="hold"),
+    Route("/review/{number}/holds/{flag_id:id}/clear", clear_hold, methods=["POST"],
+          name="clear_hold"),
     Route("/review/{number}", show_registration, methods=["GET"], name="show"),
     Route("/review/{number}/approve", approve_registration, methods=["POST"], name="approve"),
     Route("/review/{number}/request-changes", request_changes, methods=["POST"],
@@ -195,6 +235,11 @@ def end_of_day(raw: str) -> datetime | None:
     return datetime.combine(day, time(23, 59, 59), tzinfo=identity.CHINA_TZ)
 
 
+def chosen_functions(form: Any) -> list[str]:
+    """The functions ticked on a sanction form (a restriction's)."""
+    return [v for v in form.getlist("functions") if isinstance(v, str)] if form else []
+
+
 @page(roles=SANCTIONERS)
 def sanction_registration(request: Request) -> Response:
     registration = _registration(request)
@@ -204,13 +249,14 @@ def sanction_registration(request: Request) -> Response:
             request.state.db, registration=registration, actor=request.state.user,
             kind=form_value(form, "kind"), facts=form_value(form, "facts"),
             reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
-            until=end_of_day(form_value(form, "until")), version=_version(request),
-            settings=request.app.state.settings,
+            until=end_of_day(form_value(form, "until")), functions=chosen_functions(form),
+            version=_version(request), settings=request.app.state.settings,
         )
     except FormErrors as exc:
         request.state.db.rollback()
         registration = _registration(request)
-        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        values: dict[str, Any] = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        values["functions"] = chosen_functions(form)
         return render(request, "review/detail.html",
                       detail_context(request, registration, errors=exc.errors, values=values,
                                      open_form="sanction"), status_code=422)
@@ -248,6 +294,28 @@ def decide_appeal(request: Request) -> Response:
 
 
 @page(roles=MODERATORS)
+def end_correction(request: Request) -> Response:
+    """End an order to correct as complied with."""
+    registration = _registration(request)
+    form = request.state.form
+    try:
+        enforcement.end_correction(request.state.db, request.app.state.settings,
+                                   sanction_id=request.path_params["sanction_id"],
+                                   registration=registration, moderator=request.state.user,
+                                   note=form_value(form, "complied_note"))
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    except FormErrors as exc:
+        request.state.db.rollback()
+        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return render(request, "review/detail.html",
+                      detail_context(request, _registration(request), errors=exc.errors,
+                                     values=values), status_code=422)
+    return redirect(str(request.app.url_path_for("review:show", number=registration.number))
+                    + "?done=complied")
+
+
+@page(roles=MODERATORS)
 def override_risk(request: Request) -> Response:
     registration = _registration(request)
     form = request.state.form
@@ -269,6 +337,8 @@ def override_risk(request: Request) -> Response:
 routes += namespaced("review", [
     Route("/review/{number}/risk", override_risk, methods=["POST"], name="risk"),
     Route("/review/{number}/sanction", sanction_registration, methods=["POST"], name="sanction"),
+    Route("/review/{number}/sanctions/{sanction_id:id}/complied", end_correction,
+          methods=["POST"], name="end_correction"),
     Route("/review/appeals/{appeal_id:id}/decide", decide_appeal, methods=["POST"],
           name="decide_appeal"),
 ])
@@ -309,10 +379,14 @@ def add_blocklist_entry(request: Request) -> Response:
             errors["id_number"] = str(exc)
     if errors:
         return _blocklist_again(request, errors, values)
-    enforcement.add_to_blocklist(request.state.db, registration=None, actor=request.state.user,
-                                 reason_code="manual", reason=reason[:2000],
-                                 identity_index=index, legal_name=name,
-                                 id_type=id_type if index else None)
+    settings = request.app.state.settings
+    enforcement.add_to_blocklist(request.state.db, settings, registration=None,
+                                 actor=request.state.user, reason_code="manual",
+                                 reason=reason[:2000], identity_index=index, legal_name=name,
+                                 id_type=id_type if index else None,
+                                 keys=linking.entry_keys(settings, id_type=id_type,
+                                                         id_number=number if index else "",
+                                                         legal_name=name))
     return redirect(str(request.app.url_path_for("review:blocklist")) + "?done=added")
 
 

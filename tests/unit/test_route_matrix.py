@@ -373,7 +373,8 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         facts="Claimed a cream cures eczema", reason="False advertising",
         legal_basis="Measures Art. 18", settings=settings)
     session.commit()
-    appeal = enforcement.file_appeal(session, sanction_id=sanction.id, user=applicant_user,
+    appeal = enforcement.file_appeal(session, settings, sanction_id=sanction.id,
+                                     user=applicant_user,
                                      text="The claim was a customer's, read aloud")
     session.commit()
     case = cases.open_case(session, registration=session.get(Registration, registration.id),
@@ -384,8 +385,9 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         session, actor=auditor_user, target_kind="registration", subject="Bought followers",
         number=number)
     session.commit()
-    entry = enforcement.add_to_blocklist(session, registration=registration, actor=moderator_user,
-                                         reason_code="manual", reason="Fraud ring")
+    entry = enforcement.add_to_blocklist(session, settings, registration=registration,
+                                         actor=moderator_user, reason_code="manual",
+                                         reason="Fraud ring")
     session.commit()
     link = RosterLink(manager_id=draft.id, streamer_id=registration.id)
     event = session.exec(select(OutboxEvent)).first()

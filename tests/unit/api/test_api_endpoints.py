@@ -77,7 +77,8 @@ def blocklist_person(session, settings, id_number: str = OTHER_ID,  # type: igno
     """Add a person to the person blocklist, as a moderator would."""
     staff = make_user(session, email=f"staff{next(_staff)}@example.com", role="moderator")
     entry = enforcement.add_to_blocklist(
-        session, registration=None, actor=staff, reason_code="fraud", reason="Fraud ring",
+        session, settings, registration=None, actor=staff, reason_code="fraud",
+        reason="Fraud ring",
         identity_index=crypto.identity_index(settings, "cn_resident_id", id_number),
         legal_name="王五", id_type="cn_resident_id")
     session.commit()

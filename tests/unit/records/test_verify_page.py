@@ -77,7 +77,7 @@ def test_buyer_reports_a_problem_which_opens_a_case(approved, app, session, sett
     assert "The bag I received is a fake" in moderator.get(f"/cases/{case.id}").text
 
 
-def test_the_page_and_the_api_apply_one_validity_rule(approved, app, session, platform
+def test_the_page_and_the_api_apply_one_validity_rule(approved, app, session, settings, platform
                                                       ) -> None:
     """An approved registration whose identity is then put on the blocklist by hand (another
     registration of the same person, say) is not valid: the API says so, and so must /verify,
@@ -86,7 +86,7 @@ def test_the_page_and_the_api_apply_one_validity_rule(approved, app, session, pl
     registration = fresh(session, Registration, number=number)[0]
     moderator = fresh(session, User, email=MODERATOR_EMAIL)[0]
     enforcement.add_to_blocklist(
-        session, registration=None, actor=moderator, reason_code="sanction",
+        session, settings, registration=None, actor=moderator, reason_code="sanction",
         reason="Blacklisted under another registration",
         identity_index=registration.identity_index, legal_name="张三",
         id_type=(registration.answers.get("identity") or {}).get("id_type"))
