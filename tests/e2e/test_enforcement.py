@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -107,3 +107,60 @@ def test_suspension_appeal_blacklist_and_lift(browser: Browser, server: Server,
     admin.goto("/blocklist")
     admin.get_by_role("button", name="Confirm the lift").first.click()
     expect(admin.get_by_role("status")).to_have_text("The entry has been lifted.")
+
+
+def test_a_blacklisted_person_returns_with_a_passport_and_is_held(
+        browser: Browser, server: Server, a11y: A11y) -> None:
+    """The evasion of DESIGN §5 done as a person would: blacklisted under a resident ID card,
+    back with a passport and an invisible character in the name. The name is refused; typed
+    plainly, the submission goes through and is held until a moderator compares both records."""
+    birth = date(1979, 6, 5)
+    person = {"name": "赵敏", "birth": birth.isoformat()}
+    first = new_page(browser, server)
+    number = w.register_adult(first, "blacklisted",
+                              id_number=identity.make_resident_id("330106", birth, 451), **person)
+    mod = new_page(browser, server)
+    log_in_staff(mod, "moderator")
+    open_registration(mod, number)
+    mod.get_by_role("button", name="Approve registration").click()
+    apply_sanction(mod, "blacklist")
+
+    again = new_page(browser, server)
+    w.sign_up_verified(again, "returning-passport")
+    again.get_by_role("button", name="Start your registration").click()
+    w.fill_identity(again, id_type="passport", id_number="E7654321", name="赵\u200b敏",
+                    birth=person["birth"])
+    w.save(again)
+    expect(again.get_by_role("alert")).to_contain_text("invisible characters")
+    again.get_by_label("Full legal name").fill("赵敏")
+    again.get_by_label("Front of your ID document").set_input_files(w.file("front.png"))
+    again.get_by_label("Back of your ID document").set_input_files(w.file("back.png"))
+    w.save(again)
+    expect(again.get_by_role("heading", level=1)).to_have_text("Roles and channels")
+    w.fill_roles(again)
+    w.save(again)
+    w.fill_security(again, name="赵敏")
+    w.save(again)
+    w.fill_content(again)
+    w.save(again)
+    w.fill_commitments(again)
+    w.save(again)
+    held = w.submit(again, "赵敏")
+
+    open_registration(mod, held)
+    expect(mod.get_by_text("Held", exact=True)).to_be_visible()
+    mod.get_by_role("button", name="Approve registration").click()
+    expect(mod.get_by_role("alert")).to_contain_text("This submission is held")
+    mod.get_by_role("link", name="Compare the records and decide").click()
+    expect(mod.get_by_role("heading", level=1)).to_have_text("Compare the records")
+    expect(mod.get_by_role("heading", name="The submission held")).to_be_visible()
+    expect(mod.get_by_role("link", name=number)).to_be_visible()
+    a11y.check(mod)
+    mod.get_by_role("button", name="Clear the hold").click()
+    expect(mod.get_by_role("alert")).to_contain_text("Say why the records are not the same person")
+    mod.get_by_label("Why are these not the same person?").fill(
+        "Passport photo shows another woman; born in Harbin, not Hangzhou")
+    mod.get_by_role("button", name="Clear the hold").click()
+    expect(mod.get_by_role("status").first).to_have_text(
+        "The hold has been cleared. You can now decide.")
+    expect(mod.get_by_text("Hold cleared", exact=True)).to_be_visible()

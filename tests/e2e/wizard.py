@@ -67,11 +67,12 @@ def save(page: Page) -> None:
 
 
 def fill_identity(page: Page, *, name: str = "张三", id_number: str = "110105198503128794",
-                  birth: str = "1985-03-12", organisation: bool = False) -> None:
+                  birth: str = "1985-03-12", organisation: bool = False,
+                  id_type: str = "cn_resident_id") -> None:
     who = "As an organisation" if organisation else "As a person"
     page.get_by_label(re.compile(who)).check()
     page.get_by_label("Full legal name").fill(name)
-    page.get_by_label("Type of ID document").select_option("cn_resident_id")
+    page.get_by_label("Type of ID document").select_option(id_type)
     page.get_by_label("ID number").fill(id_number)
     page.get_by_label("Date of birth").fill(birth)
     page.get_by_label("Nationality").select_option("CN")
@@ -157,17 +158,18 @@ def submit(page: Page, name: str = "张三") -> str:
     return number
 
 
-def register_adult(page: Page, prefix: str) -> str:
-    """Sign up, complete every step as an adult streamer and submit; returns the number."""
+def register_adult(page: Page, prefix: str, **person: str) -> str:
+    """Sign up, complete every step as an adult streamer and submit; returns the number.
+    ``person``: ``fill_identity``'s name, id_number, birth and id_type."""
     sign_up_verified(page, prefix)
     page.get_by_role("button", name="Start your registration").click()
-    fill_identity(page)
+    fill_identity(page, **person)  # type: ignore[arg-type]
     save(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("Roles and channels")
     fill_roles(page)
     save(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("Security attestation")
-    fill_security(page)
+    fill_security(page, name=person.get("name", "张三"))
     save(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("Content rating")
     fill_content(page)
@@ -175,4 +177,4 @@ def register_adult(page: Page, prefix: str) -> str:
     expect(page.get_by_role("heading", level=1)).to_have_text("Consumer protection")
     fill_commitments(page)
     save(page)
-    return submit(page)
+    return submit(page, person.get("name", "张三"))
