@@ -9,14 +9,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 import portal.ops.schema  # noqa: F401
 from portal.accounts import User
 from portal.base.crypto import fold
 from portal.base.db import make_engine, session_scope, utcnow
-from portal.ops.migrate import alembic_config, include_object
+from portal.ops.migrate import alembic_config, fill_keys, include_object
+from portal.oversight import enforcement
+from portal.registration.blocklist import BlocklistEntry
+from portal.registration.models import Registration
 from tests.unit.conftest import make_user
+from tests.unit.factories import SANCTION_TEXT, make_moderator, make_registration
 
 
 def test_migrated_schema_matches_models(engine) -> None:
@@ -91,3 +95,30 @@ def test_blocklist_name_keys_are_folded_by_the_upgrade(tmp_path) -> None:
         key = conn.execute(text("SELECT name_key FROM person_blocklist")).scalar_one()
     engine.dispose()
     assert key == fold("李四") == "李四"
+
+
+def test_keys_are_filled_for_registrations_made_before_them(session, settings) -> None:
+    """Revision 0016 adds the person, birth and organisation keys; ``fill_keys`` computes those
+    of earlier registrations and of their blocklist entries once."""
+    moderator = make_moderator(session)
+    registration = make_registration(session, settings, moderator=moderator)
+    enforcement.apply_sanction(session, registration=registration, actor=moderator,
+                               kind="blacklist", version=registration.version, settings=settings,
+                               **SANCTION_TEXT)
+    session.commit()
+    expected = (registration.person_key, registration.birth_key)
+    assert all(expected)
+    for statement in ("UPDATE registrations SET person_key = NULL, birth_key = NULL, "
+                      "org_key = NULL",
+                      "UPDATE person_blocklist SET person_key = NULL, birth_key = NULL, "
+                      "org_key = NULL"):
+        session.execute(text(statement))
+    session.commit()
+
+    assert fill_keys(settings) == 2
+    session.expire_all()
+    again = session.get(Registration, registration.id)
+    entry = session.exec(select(BlocklistEntry)).one()
+    assert (again.person_key, again.birth_key) == expected == (entry.person_key, entry.birth_key)
+    assert again.org_key == entry.org_key == ""  # a person: no organisation
+    assert fill_keys(settings) == 0
