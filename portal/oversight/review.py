@@ -33,6 +33,7 @@ from portal.registration.models import (
     secret_context,
 )
 from portal.registration.risk import LEVELS as RISK_LEVELS
+from portal.registration.sanctions import sanctions_of
 from portal.registration.screening import ScreeningFlag
 
 REJECTION_REASONS: dict[str, LazyString] = {
@@ -420,3 +421,28 @@ def clear_hold(session: Session, *, registration: Registration, flag_id: int, mo
                    data={"flag": view.flag.code, "flag_id": view.flag.id})
     session.flush()
     return view.flag
+
+
+def reinstate(session: Session, settings: Settings, *, registration: Registration,
+              moderator: User, version: int, reason: str) -> None:
+    """End a suspension no sanction set (one made pending review when the registration's person
+    or organisation was blacklisted), with a reason; the caller commits. A suspension sanction
+    ends on its date or on appeal, and a registration still on the blocklist stays suspended."""
+    reason = staff_text(reason, "reinstate_reason",
+                        required=_("Give the reason for reinstating it"))
+    if registration.status != "suspended":
+        raise FormErrors({"_": _("Only a suspended registration can be reinstated")})
+    if any(s.kind == "suspend" and s.state == "active"
+           for s in sanctions_of(session, registration.id or 0)):
+        raise FormErrors({"_": _("A suspension is in force: it ends on its date or on appeal")})
+    if is_blocked(session, registration):
+        raise FormErrors({"_": _("Its document or organisation is still on the blocklist: it "
+                                 "cannot be reinstated")})
+    try:
+        changes.change(session, settings, registration, action="reinstated",
+                       actor=Actor.of(moderator), to_status="approved",
+                       expected_version=version, reason=reason,
+                       event_type="registration.reinstated", logged=True)
+    except (StaleState, NotAllowed):
+        raise DecisionConflict() from None
+    session.flush()

@@ -316,6 +316,26 @@ def end_correction(request: Request) -> Response:
 
 
 @page(roles=MODERATORS)
+def reinstate(request: Request) -> Response:
+    registration = _registration(request)
+    form = request.state.form
+    try:
+        review.reinstate(request.state.db, request.app.state.settings,
+                         registration=registration, moderator=request.state.user,
+                         version=_version(request), reason=form_value(form, "reinstate_reason"))
+    except (FormErrors, review.DecisionConflict) as exc:
+        request.state.db.rollback()
+        errors = exc.errors if isinstance(exc, FormErrors) else {"_": _(
+            "This registration changed while you were looking at it. Check it again.")}
+        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return render(request, "review/detail.html",
+                      detail_context(request, _registration(request), errors=errors,
+                                     values=values), status_code=422)
+    return redirect(str(request.app.url_path_for("review:show", number=registration.number))
+                    + "?done=reinstated")
+
+
+@page(roles=MODERATORS)
 def override_risk(request: Request) -> Response:
     registration = _registration(request)
     form = request.state.form
@@ -336,6 +356,7 @@ def override_risk(request: Request) -> Response:
 
 routes += namespaced("review", [
     Route("/review/{number}/risk", override_risk, methods=["POST"], name="risk"),
+    Route("/review/{number}/reinstate", reinstate, methods=["POST"], name="reinstate"),
     Route("/review/{number}/sanction", sanction_registration, methods=["POST"], name="sanction"),
     Route("/review/{number}/sanctions/{sanction_id:id}/complied", end_correction,
           methods=["POST"], name="end_correction"),

@@ -19,6 +19,7 @@ from portal.lifecycle import transitions
 from portal.oversight import enforcement, review
 from portal.oversight.cases import Case
 from portal.registration import screening
+from portal.registration.blocklist import BlocklistEntry
 from portal.registration.models import Registration
 from tests.unit.conftest import csrf_from, staff_client
 from tests.unit.factories import SANCTION_TEXT, make_moderator, make_registration
@@ -187,6 +188,25 @@ def test_an_organisation_whose_responsible_person_is_blacklisted_is_suspended_an
     assert len(list(events)) == 1
     opened = session.exec(select(Case).where(Case.registration_id == org.id)).all()
     assert [c.source for c in opened] == ["linked_blacklisting"]
+
+    # Reinstated by a moderator, with a reason, once the person is off the blocklist.
+    suspended = fresh(session, Registration, number=org.number)[0]
+    with pytest.raises(FormErrors, match="still on the blocklist"):
+        review.reinstate(session, settings, registration=suspended, moderator=staff,
+                         version=suspended.version, reason="New responsible person named")
+    session.rollback()
+    entry = session.exec(select(BlocklistEntry)).one()
+    enforcement.request_lift(session, entry_id=entry.id, actor=staff)
+    enforcement.confirm_lift(session, entry_id=entry.id,
+                             actor=make_moderator(session, email="second@example.com"))
+    session.commit()
+    with pytest.raises(FormErrors, match="Give the reason"):
+        review.reinstate(session, settings, registration=suspended, moderator=staff,
+                         version=suspended.version, reason="")
+    review.reinstate(session, settings, registration=suspended, moderator=staff,
+                     version=suspended.version, reason="Blacklisting lifted on appeal")
+    session.commit()
+    assert platform.get(f"/registrations/{org.number}").json()["valid"] is True
 
 
 def test_an_organisation_whose_legal_representative_is_blacklisted_goes_to_the_moderators(
