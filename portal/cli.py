@@ -289,6 +289,7 @@ def cmd_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
 
     from portal.records import verifier
 
+    keys: list[dict[str, object]] = []
     try:
         certificate = json.loads(Path(args.file).read_text())
         keys_source = args.keys or f"{certificate.get('issuer', '').rstrip('/')}" \
@@ -300,12 +301,16 @@ def cmd_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
             where = f", log entry {verifier.check_log(certificate, keys, args.log)}"
     except verifier.Invalid as exc:
         print(f"invalid: {exc}")
+        # What a genuine certificate states about sanctions explains why it no longer holds.
+        if verifier.signed(certificate, keys):
+            print("\n".join(verifier.stated_sanctions(certificate)))
         return 1
     except (OSError, ValueError, KeyError) as exc:
         print(f"invalid: could not read what was given: {exc}")
         return 1
     print(f"valid: {certificate['number']} is {certificate['status']} until "
           f"{certificate['valid_until']}{where}")
+    print("\n".join(verifier.stated_sanctions(certificate)))
     return 0
 
 

@@ -64,6 +64,19 @@ class ContentRating(BaseModel):
     professional_topics: list[str]
 
 
+class SanctionInForce(BaseModel):
+    kind: str = Field(description="warning, order_correction, restrict_functions, suspend, close "
+                                  "or blacklist")
+    since: str = Field(description="When it was applied (RFC 3339, UTC)")
+    until: str | None = Field(default=None, description="The end of a suspension, restriction "
+                              "or blacklisting that has one; absent otherwise")
+    deadline: str | None = Field(default=None, description="A correction order's deadline; "
+                                 "absent for the other kinds")
+    restricted_functions: list[str] | None = Field(
+        default=None, description="What a restriction of functions restricts: traffic, "
+        "live_selling, live_streaming, new_products; absent for the other kinds")
+
+
 class RegistrationAnswer(BaseModel):
     number: str
     status: str = Field(description="submitted, changes_requested, approved, rejected, "
@@ -80,6 +93,9 @@ class RegistrationAnswer(BaseModel):
         description="The signed certificate (DESIGN §6), or null before approval")
     log_index: int | None = Field(
         description="Index of the log entry holding the current certificate's hash")
+    sanctions: list[SanctionInForce] = Field(
+        description="The sanctions in force (neither ended nor overturned), warnings and "
+        "correction orders included, oldest first; the current certificate states the same")
 
 
 class VerifyRequest(Strict):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
 
 from portal.base.db import utcnow
 from portal.base.settings import Settings
@@ -25,10 +26,17 @@ from portal.ledger.tlog import rfc3339
 from portal.records import certificates
 from portal.records.certificates import Certificate
 from portal.registration import risk, sanctions
-from portal.registration.models import Registration, move
+from portal.registration.blocklist import BlocklistEntry
+from portal.registration.models import Registration, is_blocked, move
 
 # What a certificate states about its moment of issue rather than about the registration.
 _ISSUE_FIELDS = frozenset({"issued_at", "serial", "kid", "signature"})
+
+# Person-blocklist log entries: by entry id only, and then one per registration number whose
+# document or organisation the change blocks or unblocks (DESIGN §6), so that an offline
+# verifier reading the log applies the one validity rule (not blacklisted) too.
+BLOCKLIST_ADDED = "blocklist.person_added"
+BLOCKLIST_REMOVED = "blocklist.person_removed"
 
 
 def change(
@@ -103,14 +111,59 @@ def record(
 ) -> HistoryEntry:
     """Record something that changes no registration's state or statement: a blocklist entry,
     a buyer, a key, an inspection, a case, a reminder. ``registration`` (or only its id) is the
-    registration it concerns, if any."""
-    return record_change(
-        session, action=action, actor=actor,
-        registration_id=registration.id if registration is not None else registration_id,
+    registration it concerns, if any.
+
+    A person-blocklist entry added or lifted (``log_entry`` of ``blocklist.person_added`` or
+    ``blocklist.person_removed`` with its ``entry_id``) is also logged under the number of every
+    registration, approved before, that it blocks or unblocks."""
+    concerned = registration.id if registration is not None else registration_id
+    entry = record_change(
+        session, action=action, actor=actor, registration_id=concerned,
         number=registration.number if registration is not None else None,
         reason=reason, data=data, event_type=event_type, event_data=event_data,
         log_entry=log_entry, client_id=client_id,
     )
+    if log_entry is not None and log_entry.get("type") in (BLOCKLIST_ADDED, BLOCKLIST_REMOVED) \
+            and log_entry.get("entry_id") is not None:
+        _log_blocked_numbers(session, int(log_entry["entry_id"]), added=log_entry["type"]
+                             == BLOCKLIST_ADDED, actor=actor, concerned=concerned)
+    return entry
+
+
+def _log_blocked_numbers(session: Session, entry_id: int, *, added: bool, actor: Actor,
+                         concerned: int | None) -> None:
+    """Log the blocklist change under each registration number it now blocks (``added``) or no
+    longer blocks. The registration the change was recorded on is left out unless it is
+    approved or suspended: its blacklisting revoked it, and its history already has the row."""
+    listed = session.get(BlocklistEntry, entry_id)
+    if listed is None:
+        return
+    keys = []
+    if listed.identity_index:
+        keys.append(col(Registration.identity_index) == listed.identity_index)
+    if listed.org_key:
+        keys.append(col(Registration.org_key) == listed.org_key)
+    if not keys:
+        return
+    found = session.exec(select(Registration).where(
+        or_(*keys), col(Registration.valid_from).is_not(None)).order_by(col(Registration.id)))
+    for other in list(found):
+        if other.id == concerned and other.status not in ("approved", "suspended"):
+            continue
+        if is_blocked(session, other) != added:
+            continue  # another entry still blocks it, or it was not blocked by this one
+        _log_block_state(session, other, added=added, actor=actor, entry_id=entry_id)
+
+
+def _log_block_state(session: Session, registration: Registration, *, added: bool,
+                     actor: Actor, entry_id: int | None = None) -> None:
+    kind = BLOCKLIST_ADDED if added else BLOCKLIST_REMOVED
+    record_change(
+        session, action="blocklist_added" if added else "blocklist_removed", actor=actor,
+        registration_id=registration.id, number=registration.number,
+        data={"entry": entry_id} if entry_id is not None else None,
+        log_entry={"type": kind, "at": rfc3339(utcnow()), "number": registration.number,
+                   "status": registration.status})
 
 
 def started(session: Session, registration: Registration, *, actor: Actor) -> HistoryEntry:
@@ -122,6 +175,8 @@ def started(session: Session, registration: Registration, *, actor: Actor) -> Hi
 def _publish_certificate(session: Session, settings: Settings, registration: Registration, *,
                          actor: Actor) -> Certificate:
     """Issue a certificate for the registration's current state and log it."""
+    first = registration.id is None \
+        or certificates.current_certificate(session, registration.id) is None
     certificate, body = certificates.issue_certificate(session, settings, registration,
                                                        status=registration.status)
     history = record_change(
@@ -135,6 +190,9 @@ def _publish_certificate(session: Session, settings: Settings, registration: Reg
     )
     certificate.log_index = history.data["log_index"]
     session.add(certificate)
+    if first and is_blocked(session, registration):
+        # Approved while its document or organisation is blocklisted: the log says so too.
+        _log_block_state(session, registration, added=True, actor=actor)
     return certificate
 
 

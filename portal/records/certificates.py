@@ -28,6 +28,7 @@ from portal.base.db import UTCDateTime, utcnow
 from portal.base.settings import Settings, SettingsError
 from portal.ledger.tlog import b64, rfc3339
 from portal.registration.attestations import Attestation, Declaration
+from portal.registration.sanctions import Sanction
 
 CERTIFICATE_TYPE = "LivestreamRegistrationCertificate"
 
@@ -180,8 +181,36 @@ class Certificate(SQLModel, table=True):
     log_index: int | None = Field(default=None)
 
 
-def statement(registration: Any) -> dict[str, Any]:
-    """What a registration states about its subject, in the certificate's shape (DESIGN §6)."""
+def sanction_statement(sanction: Sanction) -> dict[str, Any]:
+    """One sanction as certificates and the API state it (DESIGN §7): its kind, since when, and
+    its end (``until``), a correction order's ``deadline`` or what a restriction restricts."""
+    stated: dict[str, Any] = {"kind": sanction.kind, "since": rfc3339(sanction.created_at)}
+    if sanction.until is not None:
+        stated["deadline" if sanction.kind == "order_correction" else "until"] = \
+            rfc3339(sanction.until)
+    if sanction.kind == "restrict_functions":
+        stated["restricted_functions"] = list(sanction.functions or [])
+    return stated
+
+
+def sanctions_in_force(session: Session, registration_id: int | None) -> list[dict[str, Any]]:
+    """The sanctions in force against a registration (neither ended nor overturned), warnings
+    and correction orders included, oldest first, as ``sanction_statement`` states them."""
+    if registration_id is None:
+        return []
+    query = select(Sanction).where(Sanction.registration_id == registration_id,
+                                   Sanction.state == "active")
+    return [sanction_statement(s)
+            for s in session.exec(query.order_by(col(Sanction.created_at), col(Sanction.id)))]
+
+
+def statement(registration: Any, sanctions: list[dict[str, Any]] | None = None
+              ) -> dict[str, Any]:
+    """What a registration states about its subject, in the certificate's shape (DESIGN §6).
+
+    ``sanctions`` (``sanctions_in_force``) are stated when given; without them the statement is
+    what the registration's answers say, which is what the integrity check compares (a
+    certificate issued before certificates stated sanctions has none)."""
     answers = registration.answers
     ident = answers.get("identity") or {}
     roles = answers.get("roles") or {}
@@ -198,7 +227,7 @@ def statement(registration: Any) -> dict[str, Any]:
     if organization:
         subject["organization_name"] = roles.get("org_name", "")
         subject["uscc"] = roles.get("uscc", "")
-    return {
+    stated: dict[str, Any] = {
         "subject": subject,
         "roles": [r for r in registration.roles.split(",") if r],
         "channels": [{"platform": c.get("platform", ""), "handle": c.get("handle", "")}
@@ -212,12 +241,15 @@ def statement(registration: Any) -> dict[str, Any]:
             "professional_topics": content.get("professional_topics") or [],
         },
     }
+    if sanctions is not None:
+        stated["sanctions"] = sanctions
+    return stated
 
 
 def certificate_body(session: Session, settings: Settings, registration: Any, *, status: str
                      ) -> dict[str, Any]:
     """Everything a certificate states, before serial, kid and signature."""
-    stated = statement(registration)
+    stated = statement(registration, sanctions_in_force(session, registration.id))
     return {
         "type": CERTIFICATE_TYPE,
         "version": 1,

@@ -6,8 +6,9 @@ transaction, and a read is one primary-key look-up. ``valid`` depends on the clo
 added at read time from the row's status, validity and blocklist flag.
 
 Nothing has to remember to refresh the row: a session hook notes every registration,
-certificate, blocklist entry and history row written in a transaction (a history row covers
-status moves made by a bulk UPDATE) and rebuilds the rows concerned just before the commit.
+certificate, sanction, blocklist entry and history row written in a transaction (a history row
+covers status moves made by a bulk UPDATE) and rebuilds the rows concerned just before the
+commit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,18 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, String, and_, bindparam, delete, event, insert
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    and_,
+    bindparam,
+    delete,
+    event,
+    insert,
+    or_,
+)
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -29,9 +41,10 @@ from portal.ledger import tlog
 from portal.ledger.events import HistoryEntry
 from portal.ledger.tlog import rfc3339
 from portal.records import certificates
-from portal.records.certificates import Certificate, statement
+from portal.records.certificates import Certificate, sanctions_in_force, statement
 from portal.registration.blocklist import BlocklistEntry
 from portal.registration.models import Registration, is_blocked
+from portal.registration.sanctions import Sanction
 
 _TOUCHED = "registry_touched"
 _TERMS = "registry_terms_due"
@@ -172,7 +185,7 @@ def write_terms(session: Session, number: str, text: str, *, new: bool = False) 
 def answer(session: Session, registration: Any) -> dict[str, Any]:
     """The API answer for a registration (DESIGN §7), without ``valid``."""
     certificate = certificates.current_certificate(session, registration.id)
-    stated = statement(registration)
+    stated = statement(registration, sanctions_in_force(session, registration.id))
     return {
         "number": registration.number,
         "status": registration.status,
@@ -185,6 +198,7 @@ def answer(session: Session, registration: Any) -> dict[str, Any]:
         "valid_until": rfc3339(registration.valid_until) if registration.valid_until else None,
         "certificate": certificates.certificate_json(certificate) if certificate else None,
         "log_index": certificate.log_index if certificate else None,
+        "sanctions": stated["sanctions"],
     }
 
 
@@ -342,11 +356,15 @@ def _note_writes(session: Session, _context: Any) -> None:
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, Registration):
             touch(session, obj.id)
-        elif isinstance(obj, Certificate | HistoryEntry):
+        elif isinstance(obj, Certificate | HistoryEntry | Sanction):
+            # A sanction applied, ended or overturned changes what the answer lists in force.
             touch(session, obj.registration_id)
-        elif isinstance(obj, BlocklistEntry) and obj.identity_index:
-            ids = session.exec(select(Registration.id).where(
-                Registration.identity_index == obj.identity_index)).all()
+        elif isinstance(obj, BlocklistEntry) and (obj.identity_index or obj.org_key):
+            keys = [col(Registration.identity_index) == obj.identity_index] \
+                if obj.identity_index else []
+            if obj.org_key:
+                keys.append(col(Registration.org_key) == obj.org_key)
+            ids = session.exec(select(Registration.id).where(or_(*keys))).all()
             for registration_id in ids:
                 touch(session, registration_id)
 
@@ -405,6 +423,8 @@ def public_record(session: Session, number: str) -> dict[str, Any] | None:
         "registration": registration,
         "certificate": body,
         "checks": checks,
+        # In force now; the current certificate states the same (the pipeline re-issues it).
+        "sanctions": sanctions_in_force(session, registration.id),
         "valid": bool(checks and checks["signature"] and checks["logged"]
                       and is_valid(registration.status, registration.valid_until,
                                    is_blocked(session, registration))),

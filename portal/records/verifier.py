@@ -61,8 +61,38 @@ def check_certificate(certificate: dict[str, Any], keys: list[dict[str, Any]], *
         raise Invalid(f"the certificate expired on {until}")
 
 
+# Person-blocklist entries logged under a registration's number (besides the one by entry id):
+# the last one says whether its document or organisation is blocklisted now.
+BLOCKLIST_ENTRIES = {"blocklist.person_added": True, "blocklist.person_removed": False}
+
+
+def signed(certificate: Any, keys: list[dict[str, Any]]) -> bool:
+    """Whether the certificate's signature checks out with one of ``keys``."""
+    return isinstance(certificate, dict) and certificates.verify_signature(certificate, keys)
+
+
+def stated_sanctions(certificate: dict[str, Any]) -> list[str]:
+    """The sanctions in force the certificate states, one line each."""
+    if "sanctions" not in certificate:
+        return ["sanctions: not stated (issued before certificates stated them)"]
+    lines = []
+    for sanction in certificate["sanctions"] or []:
+        line = f"sanction: {sanction.get('kind')} since {sanction.get('since')}"
+        if sanction.get("until"):
+            line += f" until {sanction['until']}"
+        if sanction.get("deadline"):
+            line += f", correction due by {sanction['deadline']}"
+        if "restricted_functions" in sanction:
+            line += f", restricts {', '.join(sanction['restricted_functions']) or 'nothing'}"
+        lines.append(line)
+    return lines or ["sanctions: none in force"]
+
+
 def check_log(certificate: dict[str, Any], keys: list[dict[str, Any]], log_url: str) -> int:
-    """The certificate's entry is in a fresh, signed checkpoint and nothing later supersedes it."""
+    """The certificate's entry is in a fresh, signed checkpoint, nothing later supersedes it (a
+    status change or a newer certificate of the number) and the log does not say the
+    registration's document or organisation is blocklisted: the one validity rule, read from
+    the log."""
     base = log_url.rstrip("/")
     checkpoint = fetch_json(f"{base}/checkpoint")
     if not certificates.verify_signature(checkpoint, keys):
@@ -72,18 +102,25 @@ def check_log(certificate: dict[str, Any], keys: list[dict[str, Any]], log_url: 
     found: int | None = None
     found_entry: dict[str, Any] = {}
     superseded = False
+    blocked = False
     for start in range(0, size, tlog.MAX_ENTRIES):
         end = min(size, start + tlog.MAX_ENTRIES)
         for item in fetch_json(f"{base}/entries?start={start}&end={end}")["entries"]:
             entry = item["entry"]
             if entry.get("certificate_sha256") == digest:
                 found, found_entry = item["index"], entry
-            elif found is not None and entry.get("number") == certificate["number"]:
+            elif entry.get("number") != certificate["number"]:
+                continue
+            elif entry.get("type") in BLOCKLIST_ENTRIES:
+                blocked = BLOCKLIST_ENTRIES[entry["type"]]
+            elif found is not None:
                 superseded = True
     if found is None:
         raise Invalid("the certificate is not in the log")
     if superseded:
         raise Invalid("a later log entry supersedes this certificate")
+    if blocked:
+        raise Invalid("the log says the registration's person or organisation is blacklisted")
     proof = fetch_json(f"{base}/proof/inclusion?index={found}&tree_size={size}")
     # The leaf is recomputed from the entry itself, not taken from the log's word for it.
     leaf = tlog.leaf_hash(tlog.entry_bytes(found_entry))

@@ -28,7 +28,7 @@ from portal.privacy import data_export
 from portal.records import certificate_page as printable
 from portal.records import certificates
 from portal.records.certificates import Certificate
-from portal.registration import attestations, models, risk, site_probe, steps
+from portal.registration import attestations, models, risk, sanctions, site_probe, steps
 from portal.registration.models import Registration
 from portal.web.core import (
     attempt,
@@ -573,6 +573,7 @@ def certificate_page(request: Request) -> Response:
         "categories": attestations.CONTENT_CATEGORIES,
         "restricted": attestations.RESTRICTED_PRODUCTS,
         "topics": attestations.PROFESSIONAL_TOPICS, "risk_levels": risk.LEVELS,
+        "sanction_kinds": sanctions.KINDS, "sanction_functions": sanctions.FUNCTIONS,
     })
 
 

@@ -13,7 +13,7 @@ from portal.base.errors import FormErrors
 from portal.base.i18n import gettext as _
 from portal.oversight import cases
 from portal.records import registry
-from portal.registration import attestations, steps
+from portal.registration import attestations, sanctions, steps
 from portal.registration.models import Registration
 from portal.web.core import form_value, page, redirect, render
 
@@ -37,6 +37,7 @@ def _page(request: Request, *, errors: dict[str, str] | None = None,
         **found, "number": number, "roles": steps.ROLES, "audiences": attestations.AUDIENCES,
         "categories": attestations.CONTENT_CATEGORIES,
         "platforms": steps.PLATFORMS, "case_categories": cases.CATEGORIES,
+        "sanction_kinds": sanctions.KINDS, "sanction_functions": sanctions.FUNCTIONS,
         "errors": errors or {}, "values": values or {},
         "reported": request.query_params.get("reported") == "1",
     }, status_code=status_code)

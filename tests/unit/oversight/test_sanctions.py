@@ -48,7 +48,8 @@ def test_warning_leaves_the_registration_approved(approved, client, session) -> 
     me = client.get("/me").text
     assert "Warning" in me and "Sold counterfeit bags" in me and "Art. 18(3)" in me
     events = [e.type for e in fresh(session, OutboxEvent)]
-    assert events[-1] == "sanction.applied"
+    # The certificate states the sanctions in force: a new one follows.
+    assert events[-2:] == ["sanction.applied", "certificate.issued"]
 
 
 def test_sanction_states_facts_reason_and_basis(approved, session) -> None:

@@ -64,4 +64,65 @@ def test_superseded_certificate_fails_the_log_check(downloaded, approved, capsys
     sanction(moderator, number, "suspend", until="2099-01-01")
     code, out = run(str(cert), "--keys", str(keys), "--log", "http://x/api/v1/log",
                     capsys=capsys)
-    assert code == 1 and out == "invalid: a later log entry supersedes this certificate"
+    assert code == 1 and out.splitlines() == [
+        "invalid: a later log entry supersedes this certificate", "sanctions: none in force"]
+
+
+def _with_later_entries(monkeypatch, client, *extra: dict) -> None:  # type: ignore[no-untyped-def]
+    """The app's log, with ``extra`` entries shown after the last one (what a blocklist
+    change logs under a number)."""
+    def fetch(url: str):  # type: ignore[no-untyped-def]
+        parts = urlsplit(url)
+        answer = client.get(parts.path + (f"?{parts.query}" if parts.query else "")).json()
+        if parts.path.endswith("/entries"):
+            answer["entries"] += [{"index": 10_000 + i, "entry": e} for i, e in enumerate(extra)]
+        return answer
+    monkeypatch.setattr(verifier, "fetch_json", fetch)
+
+
+@pytest.mark.parametrize(("later", "valid"), [
+    (["blocklist.person_added"], False),
+    (["blocklist.person_added", "blocklist.person_removed"], True),
+    (["blocklist.person_removed", "blocklist.person_added"], False),
+])
+def test_the_log_says_whether_the_number_is_blocklisted(downloaded, client, monkeypatch, capsys,
+                                                         later, valid) -> None:
+    cert, keys = downloaded
+    number = json.loads(cert.read_text())["number"]
+    _with_later_entries(monkeypatch, client, *(
+        {"type": kind, "at": "2026-12-01T00:00:00Z", "number": number, "status": "approved"}
+        for kind in later))
+    code, out = run(str(cert), "--keys", str(keys), "--log", "http://x/api/v1/log",
+                    capsys=capsys)
+    assert (code == 0) is valid
+    if not valid:
+        assert out.splitlines()[0] == ("invalid: the log says the registration's person or "
+                                       "organisation is blacklisted")
+
+
+def test_blocklist_entries_of_other_numbers_do_not_count(downloaded, client, monkeypatch,
+                                                         capsys) -> None:
+    cert, keys = downloaded
+    _with_later_entries(monkeypatch, client, {"type": "blocklist.person_added",
+                                              "at": "2026-12-01T00:00:00Z", "entry_id": 1},
+                        {"type": "blocklist.person_added", "at": "2026-12-01T00:00:00Z",
+                         "number": "LR-2026-0000001", "status": "approved"})
+    code, _out = run(str(cert), "--keys", str(keys), "--log", "http://x/api/v1/log",
+                     capsys=capsys)
+    assert code == 0
+
+
+def test_the_sanctions_stated_are_printed(downloaded, capsys) -> None:
+    cert, keys = downloaded
+    code, out = run(str(cert), "--keys", str(keys), capsys=capsys)
+    assert code == 0 and out.splitlines()[1:] == ["sanctions: none in force"]
+    assert verifier.stated_sanctions({"sanctions": [
+        {"kind": "order_correction", "since": "2026-12-01T00:00:00Z",
+         "deadline": "2026-12-15T15:59:59Z"},
+        {"kind": "restrict_functions", "since": "2026-12-02T00:00:00Z",
+         "restricted_functions": ["traffic"]}]}) == [
+        "sanction: order_correction since 2026-12-01T00:00:00Z, correction due by "
+        "2026-12-15T15:59:59Z",
+        "sanction: restrict_functions since 2026-12-02T00:00:00Z, restricts traffic"]
+    assert verifier.stated_sanctions({}) == [
+        "sanctions: not stated (issued before certificates stated them)"]
