@@ -379,7 +379,8 @@ def remove_buyer(call: Call) -> Reply:
 
 class ViolationRequest(Strict):
     number: str = Field(pattern=NUMBER_PATTERN,
-                        description="The registration reported (approved or suspended)")
+                        description="The registration reported: any registration ever "
+                                    "approved, whatever its state now")
     category: str = Field(json_schema_extra={"enum": list(cases.CATEGORIES)})
     description: str = Field(min_length=1, max_length=5000)
     occurred_at: Timestamp = Field(description="When it happened (RFC 3339, not in the "
@@ -412,8 +413,10 @@ class ViolationAnswer(BaseModel):
            summary="Report a violation by a registered operator", body=ViolationRequest,
            response=ViolationAnswer, status=201, errors=(400, 401, 403, 413, 422, 429))
 def report_violation(call: Call) -> dict[str, Any]:
-    """Open a case in the moderators' queue about an approved or suspended registration. The
-    case's events (`case.opened`, `case.closed`) go to the reporting platform alone."""
+    """Open a case in the moderators' queue about a registration that was ever approved, whatever
+    its state now (a revoked streamer may still be live); one never approved is refused on
+    `number`. The case's events (`case.opened`, `case.closed`) go to the reporting platform
+    alone."""
     body = call.body
     registration = call.session.exec(select(Registration).where(
         Registration.number == body.number, Registration.status != "draft")).first()
@@ -457,8 +460,8 @@ class EventsAnswer(BaseModel):
            summary="The events this platform receives, oldest first", query=EventsQuery,
            response=EventsAnswer, errors=(401, 403, 422, 429))
 def list_events(call: Call) -> dict[str, Any]:
-    """Registration, certificate and person-blocklist events (every platform), and this
-    platform's own buyer-blocklist and case events, in id order. Poll with after=next."""
+    """Registration, certificate, sanction and person-blocklist events (every platform), and
+    this platform's own buyer-blocklist and case events, in id order. Poll with after=next."""
     query = call.query
     if query.after >= ID_MAX:  # no event has a greater id (and the column could not hold one)
         return {"events": [], "next": query.after}

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     base_url: str = ""
     cert_valid_days: int = 365
     refresh_days: int = 183
+    # Days after a sanction within which the person may appeal against it (DESIGN §5).
+    appeal_days: int = 15
     redis_url: str = ""
     smtp_url: str = ""
     mail_from: str = "Livestream Registration Portal <no-reply@localhost>"

@@ -52,10 +52,10 @@ class OutboxEvent(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="api_clients.id", index=True)
 
 
-# What every platform hears of (DESIGN §7): the registration, certificate and person-blocklist
-# events. Events that belong to one client (its buyer-blocklist entries, its violation reports'
-# cases) carry its id and go to it alone.
-SHARED_EVENT_PREFIXES = ("registration.", "certificate.", "blocklist.person_")
+# What every platform hears of (DESIGN §7): the registration, certificate, sanction and
+# person-blocklist events. Events that belong to one client (its buyer-blocklist entries, its
+# violation reports' cases) carry its id and go to it alone.
+SHARED_EVENT_PREFIXES = ("registration.", "certificate.", "sanction.", "blocklist.person_")
 
 
 def visible_to_platform(client_id: int) -> ColumnElement[bool]:

@@ -86,6 +86,8 @@ EVENT_TYPES = frozenset(
         "case.opened",
         "case.closed",
         "key.rotated",
+        "sanction.ended",
+        "sanction.overturned",
     }
 )
 

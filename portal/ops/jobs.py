@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -20,7 +21,7 @@ from portal.base.identity import ADULT_AGE, CHINA_TZ, age_on, china_date, china_
 from portal.base.settings import Settings
 from portal.ledger.events import SYSTEM, HistoryEntry
 from portal.lifecycle import changes
-from portal.oversight import enforcement
+from portal.oversight import cases, enforcement
 from portal.platforms import notify
 from portal.registration.models import NotAllowed, Registration, StaleState
 from portal.registration.sanctions import Sanction
@@ -37,10 +38,13 @@ class Report:
     adults: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
     restricted: list[str] = field(default_factory=list)
+    overdue: list[str] = field(default_factory=list)
+    unblocked: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return ", ".join(f"{name} {len(getattr(self, name))}" for name in (
-            "reinstated", "expired", "warned", "adults", "reminded", "restricted"))
+            "reinstated", "expired", "warned", "adults", "reminded", "restricted", "overdue",
+            "unblocked"))
 
 
 def _tell(session: Session, registration: Registration, subject: str, body: str
@@ -61,9 +65,10 @@ def end_due_suspensions(session: Session, settings: Settings, *, now: datetime |
         col(Sanction.until) <= now, Registration.id == Sanction.registration_id,
     )).all()
     for sanction, registration in due:
-        sanction.state = "ended"
-        sanction.ended_at = now
-        session.add(sanction)
+        # The reinstatement that follows refreshes the risk level and issues the certificate.
+        enforcement.end_sanction(session, settings, sanction=sanction, registration=registration,
+                                 reason="suspension ended", now=now,
+                                 follows=registration.status == "suspended")
         if registration.status == "suspended":
             try:
                 changes.change(session, settings, registration, action="reinstated",
@@ -137,8 +142,59 @@ def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> R
         report.warned = warn_expiring(session, settings, now=now)
         report.adults = update_age_bands(session, settings, today=today)
         report.reminded, report.restricted = refresh_operators(session, settings, now=now)
+        report.overdue = open_overdue_corrections(session, settings, now=now)
+        report.unblocked = end_due_blacklistings(session, settings, now=now)
     logger.info("jobs: %s", report)
     return report
+
+
+def open_overdue_corrections(session: Session, settings: Settings, *, now: datetime
+                             ) -> list[str]:
+    """Open a case for the moderators on each order to correct still in force past its
+    deadline, once per order; commit each. Returns the numbers."""
+    done = []
+    due = session.exec(select(Sanction, Registration).where(
+        Sanction.kind == "order_correction", Sanction.state == "active",
+        col(Sanction.until) <= now, col(Sanction.overdue_case_id).is_(None),
+        Registration.id == Sanction.registration_id)).all()
+    for sanction, registration in due:
+        deadline = china_date(sanction.until).isoformat() if sanction.until else ""
+        case = cases.open_case(
+            session, registration=registration, category="other", source="correction_overdue",
+            description=_("The order to correct of %(date)s was not ended as complied with by "
+                          "its deadline, %(deadline)s.\nFacts: %(facts)s",
+                          date=china_date(sanction.created_at).isoformat(), deadline=deadline,
+                          facts=sanction.facts))
+        # Conditional, so that of two processes only one keeps its case.
+        claimed = session.exec(update(Sanction).where(
+            col(Sanction.id) == sanction.id, col(Sanction.overdue_case_id).is_(None),
+        ).values(overdue_case_id=case.id))
+        if claimed.rowcount != 1:
+            session.rollback()
+            continue
+        session.commit()
+        logger.info("order to correct %s on %s past its deadline %s: case %s opened",
+                    sanction.id, registration.number, deadline, case.id)
+        done.append(registration.number or "")
+    return done
+
+
+def end_due_blacklistings(session: Session, settings: Settings, *, now: datetime) -> list[str]:
+    """End the blacklistings whose end date has passed: their blocklist entries are lifted
+    (logged and announced) and the sanction ends; commit each. Returns the numbers."""
+    done = []
+    due = session.exec(select(Sanction, Registration).where(
+        Sanction.kind == "blacklist", Sanction.state == "active", col(Sanction.until) <= now,
+        Registration.id == Sanction.registration_id)).all()
+    for sanction, registration in due:
+        lifted = enforcement.end_blacklisting(session, settings, sanction=sanction,
+                                              registration=registration, now=now)
+        session.commit()
+        logger.info("blacklisting %s of %s ended on %s: entries %s lifted", sanction.id,
+                    registration.number, china_date(now).isoformat(),
+                    ", ".join(str(e.id) for e in lifted) or "none")
+        done.append(registration.number or "")
+    return done
 
 
 def update_age_bands(session: Session, settings: Settings, *, today: date) -> list[str]:
@@ -190,7 +246,7 @@ def refresh_operators(session: Session, settings: Settings, *, now: datetime) ->
                 reason=_("Operators must re-confirm their data every %(days)d days.",
                          days=settings.refresh_days),
                 legal_basis=_("2026 Measures: operators' data is refreshed every six months"),
-                settings=settings)
+                functions=["live_selling"], settings=settings)
             changes.record(session, action="refresh_restricted", actor=SYSTEM,
                            registration=registration)
             session.commit()

@@ -17,11 +17,12 @@ from starlette.routing import Route
 
 from portal import accounts
 from portal.accounts import STAFF_ROLES, Role, User
-from portal.base import crypto
+from portal.base import crypto, identity
 from portal.base.errors import FormErrors
 from portal.base.i18n import gettext as _
 from portal.base.i18n import ngettext
 from portal.ledger import events
+from portal.oversight import enforcement
 from portal.platforms import notify
 from portal.registration import models, sanctions, steps
 from portal.web.core import (
@@ -584,6 +585,8 @@ def show_me(request: Request) -> Response:
         # An ended registration (rejected, revoked, deregistered) stays visible with its outcome.
         history = models.registrations_of(db, user)
         current = history[0] if history else None
+    sanction_rows = sanctions.sanctions_of(db, current.id) if current and current.id else []
+    settings = request.app.state.settings
     messages = notify.notifications_of(db, user.id)
     unread_ids = {m.id for m in messages if m.read_at is None}
     if unread_ids:
@@ -604,7 +607,11 @@ def show_me(request: Request) -> Response:
             "roster_links": models.pending_roster_links(db, user),
             "editable": models.EDITABLE,
             "ended": models.ENDED,
-            "sanctions": sanctions.sanctions_of(db, current.id) if current and current.id else [],
+            "sanctions": sanction_rows,
+            # The last day each sanction may be appealed against (DESIGN §5: the appeal window).
+            "appeal_closes": {s.id: enforcement.appeal_closes_on(s, settings)
+                              for s in sanction_rows},
+            "today": identity.china_today(),
             "appeals": sanctions.appeals_of(db, current.id) if current and current.id else {},
             "sanction_kinds": sanctions.KINDS,
             "appeal_error": request.query_params.get("appeal_error", "")[:200],

@@ -488,7 +488,8 @@ routes = namespaced("apply", [
 def appeal_sanction(request: Request) -> Response:
     """File the one appeal a sanction allows."""
     try:
-        enforcement.file_appeal(request.state.db, sanction_id=request.path_params["sanction_id"],
+        enforcement.file_appeal(request.state.db, request.app.state.settings,
+                                sanction_id=request.path_params["sanction_id"],
                                 user=request.state.user,
                                 text=form_value(request.state.form, "appeal_text"))
     except NotFound:

@@ -18,14 +18,17 @@ from portal.platforms.clients import ApiClient
 from portal.registration import sanctions
 from portal.registration.models import Registration
 from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
-from portal.web.review import detail_context, end_of_day
+from portal.web.review import chosen_functions, detail_context, end_of_day
 
 MODERATORS = {Role.moderator, Role.admin}
 
 
-def _form_values(request: Request) -> dict[str, str]:
+def _form_values(request: Request) -> dict[str, Any]:
     form = request.state.form
-    return {k: v for k, v in form.multi_items() if isinstance(v, str)} if form else {}
+    values: dict[str, Any] = {k: v for k, v in form.multi_items() if isinstance(v, str)} \
+        if form else {}
+    values["functions"] = chosen_functions(form)
+    return values
 
 
 @page(roles=MODERATORS)
@@ -47,7 +50,7 @@ def _case_context(request: Request, case: cases.Case, **extra: Any) -> dict[str,
         "authors": {u.id: u.email
                     for u in db.exec(select(User).where(User.role != Role.applicant))},
         "categories": cases.CATEGORIES, "sources": cases.SOURCES,
-        "sanction_kinds": sanctions.KINDS,
+        "sanction_kinds": sanctions.KINDS, "functions": sanctions.FUNCTIONS,
         "errors": {}, "values": {}, **extra,
     }
 
@@ -117,7 +120,7 @@ def close_case(request: Request) -> Response:
                 db, registration=registration, actor=request.state.user,
                 kind=form_value(form, "kind"), facts=form_value(form, "facts"),
                 reason=form_value(form, "reason"), legal_basis=form_value(form, "legal_basis"),
-                until=end_of_day(form_value(form, "until")),
+                until=end_of_day(form_value(form, "until")), functions=chosen_functions(form),
                 settings=request.app.state.settings,
             )
             sanction_id = sanction.id

@@ -168,6 +168,7 @@ MATRIX: dict[str, Expected] = {
     "review:risk": moderators(422),
     "review:sanction": sanctioners(422),
     "review:decide_appeal": moderators(422),
+    "review:end_correction": moderators(404),  # the sanction of the world is no order to correct
     "review:blocklist": moderators(200),
     "review:add_blocklist_entry": moderators(422),
     "review:lift_blocklist_entry": sanctioners(303),  # step "request": the first pair of eyes

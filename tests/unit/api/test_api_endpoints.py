@@ -402,10 +402,10 @@ def test_violation_rules(approved, platform, authority, client) -> None:
                               headers={"Content-Type": "application/json"}).status_code == 400
 
 
-def test_violations_only_about_approved_or_suspended_registrations(submitted, platform,
-                                                                   session) -> None:
+def test_violations_only_about_registrations_ever_approved(submitted, platform,
+                                                           session) -> None:
     refused = errors_of(platform.post("/violations", violation(submitted)))
-    assert "approved or suspended registrations only" in refused["number"]
+    assert "registrations that have been approved" in refused["number"]
     assert fresh(session, Case) == []
     assert fresh(session, OutboxEvent, type="case.opened") == []
 

@@ -66,5 +66,5 @@ def test_cases_only_on_approved_registrations(submitted, moderator, session) -> 
     assert fresh(session, Registration)[0].status == "submitted"
     refused = open_one(moderator, submitted)
     assert refused.status_code == 422
-    assert "approved or suspended registrations only" in refused.text
+    assert "registrations that have been approved" in refused.text
     assert fresh(session, Case) == []

@@ -92,7 +92,7 @@ def eventful(session: Session, settings: Settings, *, decide_appeal: bool = True
         session, registration=registration, actor=moderator, kind="suspend", until=_in_days(30),
         version=registration.version, settings=settings, **SANCTION_TEXT)
     session.commit()
-    appeal = enforcement.file_appeal(session, sanction_id=suspension.id,  # type: ignore[arg-type]
+    appeal = enforcement.file_appeal(session, settings, sanction_id=suspension.id,  # type: ignore[arg-type]
                                      user=applicant, text=APPEAL_TEXT)
     session.commit()
     if decide_appeal:
