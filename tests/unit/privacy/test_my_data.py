@@ -44,7 +44,7 @@ def sanctioned(approved, client, session, settings):  # type: ignore[no-untyped-
         facts="Unlabelled paid promotion on 1 May", reason="Advertising rules",
         legal_basis="Measures Art. 18", settings=settings)
     session.commit()
-    enforcement.file_appeal(session, sanction_id=sanction.id, user=session.get(
+    enforcement.file_appeal(session, settings, sanction_id=sanction.id, user=session.get(
         User, registration.user_id), text="It was labelled at the start of the stream")
     session.commit()
     return number
