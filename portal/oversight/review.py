@@ -182,10 +182,11 @@ def approve(
 
     Not while a screening hold is uncleared (``clear_hold``)."""
     note = staff_text(note, "internal_note")
-    if is_blocked(session, registration):
+    if registration.status == "submitted" and is_blocked(session, registration):
         raise FormErrors({"_": _("This identity or organisation is on the blocklist: it cannot "
                                  "be approved")})
-    if screening.open_holds(session, registration.id or 0):
+    if registration.status == "submitted" and screening.open_holds(session,
+                                                                   registration.id or 0):
         raise FormErrors({"_": _("This submission is held: compare it with the record it may "
                                  "match and clear the hold before approving it")})
     now = utcnow()

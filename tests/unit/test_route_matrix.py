@@ -28,6 +28,7 @@ from portal.oversight import cases, enforcement, inspections
 from portal.platforms.clients import ApiKey
 from portal.platforms.webhooks import WebhookDelivery
 from portal.records import certificates
+from portal.registration import screening
 from portal.registration.models import Document, Registration, RosterLink
 from tests.unit.conftest import Auth, Platform, csrf_from, make_user
 from tests.unit.http_wizard import Wizard, fresh
@@ -166,6 +167,9 @@ MATRIX: dict[str, Expected] = {
     "review:reject": moderators(422),  # no reason
     "review:reveal": sanctioners(422),
     "review:risk": moderators(422),
+    "review:hold": moderators(200),
+    "review:clear_hold": moderators(422),  # no reason
+    "review:reinstate": moderators(422),  # not suspended
     "review:sanction": sanctioners(422),
     "review:decide_appeal": moderators(422),
     "review:end_correction": moderators(404),  # the sanction of the world is no order to correct
@@ -402,6 +406,8 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
     certificate = certificates.current_certificate(session, registration.id)
     key = session.exec(select(ApiKey).where(ApiKey.client_id == target.id)).one()
     assert document is not None and certificate is not None
+    hold = screening.add_hold(session, registration, "blocklist_person", {"entries": []})
+    session.commit()
 
     values = {
         "number": number, "lang": "en", "step": "identity", "path": "css/portal.css",
@@ -409,6 +415,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         "appeal_id": appeal.id, "entry_id": entry.id, "case_id": case.id,
         "inspection_id": inspection.id, "client_id": target.id, "key_id": key.id,
         "delivery_id": delivery.id, "serial": certificate.serial, "id": buyer.json()["id"],
+        "flag_id": hold.id,
     }
     clients = {VISITOR: visitor, APPLICANT: client, OTHER: other, MODERATOR: moderator,
                AUDITOR: auditor, OUTSIDER: outsider, ADMIN: admin, PLATFORM: platform.http,

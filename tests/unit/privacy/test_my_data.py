@@ -90,8 +90,10 @@ def test_an_applicant_downloads_all_their_data(sanctioned, client, session) -> N
     actions = [h["action"] for h in mine["history"]]
     assert actions[:2] == ["started", "submitted"] and "sanction_applied" in actions
     assert all("actor_id" not in h for h in mine["history"])
-    (certificate,) = mine["certificates"]
-    assert certificate["certificate"]["number"] == sanctioned
+    # The approval's certificate, and the one that states the warning.
+    first, latest = mine["certificates"]
+    assert first["certificate"]["number"] == latest["certificate"]["number"] == sanctioned
+    assert [s["kind"] for s in latest["certificate"]["sanctions"]] == ["warning"]
     assert mine["roster"] == {"manages": [], "managed_by": []}
     subjects = [n["subject"] for n in data["notifications"]]
     assert any(sanctioned in s for s in subjects) and len(subjects) >= 2

@@ -138,6 +138,9 @@ def test_a_sanction_that_raises_the_level_reissues_once(approved, session) -> No
     sanction(moderator, number, "suspend", until="2099-01-01")
     issued = certificates(session)
     assert [(c["status"], c["risk_level"]) for c in issued][2:] == [("suspended", "high")]
-    # A warning changes neither.
+    # A warning changes neither status nor level; the certificate states it (DESIGN §5).
     sanction(moderator, number, "warning")
-    assert len(certificates(session)) == 3
+    issued = certificates(session)
+    assert [(c["status"], c["risk_level"]) for c in issued][3:] == [("suspended", "high")]
+    assert [s["kind"] for s in issued[-1]["sanctions"]] == ["order_correction", "suspend",
+                                                            "warning"]
