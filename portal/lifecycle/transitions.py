@@ -176,7 +176,8 @@ def start_renewal(session: Session, *, registration: Registration, user: User) -
     session.flush()
 
 
-def confirm_data(session: Session, *, registration: Registration, user: User) -> None:
+def confirm_data(session: Session, settings: Settings, *, registration: Registration,
+                 user: User) -> None:
     """The operator confirms their data is still correct (every REFRESH_DAYS); the caller
     commits."""
     if registration.user_id != user.id or registration.status not in ("approved", "suspended"):
@@ -185,19 +186,22 @@ def confirm_data(session: Session, *, registration: Registration, user: User) ->
     session.add(registration)
     changes.record(session, action="data_confirmed", actor=Actor.of(user),
                    registration=registration)
-    _end_refresh_restrictions(session, registration)
+    _end_refresh_restrictions(session, settings, registration)
     session.flush()
 
 
-def _end_refresh_restrictions(session: Session, registration: Registration) -> None:
-    """Lift the system's restriction once the operator has confirmed their data; caller commits."""
+def _end_refresh_restrictions(session: Session, settings: Settings,
+                              registration: Registration) -> None:
+    """Lift the system's restriction once the operator has confirmed their data; caller commits.
+    The certificate, which states the sanctions in force, is re-issued by the pipeline."""
     for sanction in session.exec(select(Sanction).where(
             Sanction.registration_id == registration.id, Sanction.kind == "restrict_functions",
             col(Sanction.issued_by).is_(None), Sanction.state == "active")):
         sanction.state = "ended"
         sanction.ended_at = utcnow()
         session.add(sanction)
-        changes.record(session, action="restriction_ended", actor=SYSTEM,
-                       registration=registration, data={"sanction": sanction.id},
+        session.flush()
+        changes.change(session, settings, registration, action="restriction_ended",
+                       actor=SYSTEM, data={"sanction": sanction.id},
                        event_type="sanction.ended",
                        event_data={"sanction_id": sanction.id, "kind": sanction.kind})

@@ -534,7 +534,8 @@ def confirm_data(request: Request) -> Response:
     if registration is None:
         return redirect(request.app.url_path_for("accounts:me"))
     try:
-        transitions.confirm_data(request.state.db, registration=registration,
+        transitions.confirm_data(request.state.db, request.app.state.settings,
+                                 registration=registration,
                                  user=request.state.user)
     except NotFound:
         raise HTTPException(status_code=404) from None

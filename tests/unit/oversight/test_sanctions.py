@@ -14,6 +14,7 @@ from portal.ledger import tlog
 from portal.ledger.events import HistoryEntry, OutboxEvent
 from portal.ops import jobs
 from portal.ops.jobs import end_due_suspensions
+from portal.records import certificates
 from portal.records.certificates import Certificate
 from portal.registration.blocklist import BlocklistEntry
 from portal.registration.models import Registration
@@ -301,7 +302,18 @@ def test_operators_are_reminded_then_restricted(client, auth, session, app, sett
     restriction = fresh(session, Sanction)[0]
     assert restriction.kind == "restrict_functions" and restriction.issued_by is None
     assert "Restriction of functions" in client.get("/me").text
+    registration_id = fresh(session, Registration)[0].id
+
+    def stated() -> list[dict]:
+        session.rollback()
+        current = certificates.current_certificate(session, registration_id)
+        return certificates.certificate_json(current)["sanctions"]
+
+    assert [(s["kind"], s["restricted_functions"]) for s in stated()] == [
+        ("restrict_functions", ["live_selling"])]
     token = csrf_from(client.get("/me").text)
     assert client.post("/me/confirm-data", data={"csrf_token": token}).status_code == 303
     assert fresh(session, Sanction)[0].state == "ended"
+    # The certificate the pipeline re-issued states no restriction any more.
+    assert stated() == []
     assert fresh(session, Registration)[0].data_confirmed_at > confirmed
