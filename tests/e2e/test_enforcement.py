@@ -164,3 +164,51 @@ def test_a_blacklisted_person_returns_with_a_passport_and_is_held(
     expect(mod.get_by_role("status").first).to_have_text(
         "The hold has been cleared. You can now decide.")
     expect(mod.get_by_text("Hold cleared", exact=True)).to_be_visible()
+
+
+def test_deregistering_and_applying_again_washes_nothing(browser: Browser, server: Server,
+                                                         a11y: A11y) -> None:
+    """A sanctioned streamer deregisters and applies again from the same account: a new number,
+    and the moderator sees the earlier one with its sanctions, the risk level raised by them."""
+    birth = date(1988, 11, 2)
+    person = {"name": "钱多多", "birth": birth.isoformat(),
+              "id_number": identity.make_resident_id("440305", birth, 372)}
+    applicant = new_page(browser, server)
+    number = w.register_adult(applicant, "washer", **person)
+    mod = new_page(browser, server)
+    log_in_staff(mod, "moderator")
+    open_registration(mod, number)
+    mod.get_by_role("button", name="Approve registration").click()
+    until = (identity.china_today() + timedelta(days=7)).isoformat()
+    apply_sanction(mod, "order_correction", until)
+    apply_sanction(mod, "suspend", until)
+
+    applicant.goto("/me")
+    applicant.get_by_label("I want to end my registration").check()
+    applicant.get_by_role("button", name="Deregister").click()
+    expect(applicant.get_by_role("status").first).to_have_text(
+        "Your registration has been deregistered.")
+    applicant.get_by_role("button", name="Start a new registration").click()
+    w.fill_identity(applicant, **person)
+    w.save(applicant)
+    w.fill_roles(applicant)
+    w.save(applicant)
+    w.fill_security(applicant, name=person["name"])
+    w.save(applicant)
+    w.fill_content(applicant)
+    w.save(applicant)
+    w.fill_commitments(applicant)
+    w.save(applicant)
+    again = w.submit(applicant, person["name"])
+    assert again != number
+
+    open_registration(mod, again)
+    earlier = mod.get_by_role("listitem").filter(
+        has_text="Earlier registrations of the same document, person or organisation")
+    expect(earlier.get_by_role("link", name=number)).to_be_visible()
+    expect(earlier).to_contain_text("(Deregistered)")
+    expect(earlier).to_contain_text("2 sanctions")
+    risk = mod.locator(".summary-list > div").filter(
+        has=mod.get_by_text("Risk level", exact=True)).locator("dd")
+    expect(risk).to_have_text("High")
+    a11y.check(mod)
