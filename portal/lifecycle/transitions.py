@@ -24,6 +24,7 @@ from portal.ledger.events import SYSTEM, Actor
 from portal.lifecycle import changes
 from portal.lifecycle.wizard import Signing, missing
 from portal.registration import attestations, linking, screening, steps
+from portal.registration.blocklist import blocked
 from portal.registration.models import (
     PENDING,
     PURGED,
@@ -90,6 +91,9 @@ def submit(
     # registrations (DESIGN §5): an exact match of the document or the USCC on the blocklist
     # refuses; a close one holds the submission at screening.
     linking.set_keys(settings, registration)
+    if registration.org_key and blocked(session, org_key=registration.org_key):
+        raise FormErrors({"_": _("This organisation cannot be registered. Contact the "
+                                 "platform for more information")})
     if is_blocked(session, registration):
         raise FormErrors({"_": _("This identity cannot be registered. Contact the platform "
                                  "for more information")})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from playwright.sync_api import Browser, Page, expect
@@ -212,3 +213,56 @@ def test_deregistering_and_applying_again_washes_nothing(browser: Browser, serve
         has=mod.get_by_text("Risk level", exact=True)).locator("dd")
     expect(risk).to_have_text("High")
     a11y.check(mod)
+
+
+def register_organisation(page: Page, prefix: str, *, uscc: str, representative: str,
+                          responsible: dict[str, str]) -> None:
+    """Fill every step as an MCN agency, up to the page where it is signed and submitted."""
+    w.sign_up_verified(page, prefix)
+    page.get_by_role("button", name="Start your registration").click()
+    w.fill_identity(page, organisation=True, **responsible)
+    w.save(page)
+    page.get_by_role("group", name="Which roles do you register for?").get_by_label(
+        "MCN agency (marketer service agency)").check()
+    page.get_by_label("Organisation name").fill("杭州星辰文化传媒有限公司")
+    page.get_by_label("Unified social credit code").fill(uscc)
+    page.get_by_label("Legal representative").fill(representative)
+    page.get_by_label("Province of the registered address").select_option("33")
+    page.get_by_label("Business licence").set_input_files(
+        w.file("licence.pdf", w.PDF, "application/pdf"))
+    w.fill_channel(page, handle=f"{prefix}_mcn")
+    page.get_by_label("Monthly sales through your livestreams").select_option("10k_100k")
+    w.yes_no(page, re.compile("virtual avatar or an AI-generated presenter"), "No")
+    w.save(page)
+    w.fill_security(page, name=responsible["name"])
+    w.save(page)
+    w.fill_content(page)
+    w.save(page)
+    w.fill_commitments(page)
+    w.save(page)
+
+
+def test_a_blacklisted_organisation_returns_under_a_new_representative_and_is_refused(
+        browser: Browser, server: Server) -> None:
+    uscc = "91330106MA2H0K1X7X"
+    first_born, second_born = date(1975, 2, 14), date(1991, 8, 30)
+    first = new_page(browser, server)
+    register_organisation(first, "mcn-first", uscc=uscc, representative="孙立",
+                          responsible={"name": "孙立", "birth": first_born.isoformat(),
+                                       "id_number": identity.make_resident_id(
+                                           "330106", first_born, 515)})
+    number = w.submit(first, "孙立")
+    mod = new_page(browser, server)
+    log_in_staff(mod, "moderator")
+    open_registration(mod, number)
+    mod.get_by_role("button", name="Approve registration").click()
+    apply_sanction(mod, "blacklist")
+
+    again = new_page(browser, server)
+    register_organisation(again, "mcn-again", uscc=uscc.lower(), representative="周新",
+                          responsible={"name": "周新", "birth": second_born.isoformat(),
+                                       "id_number": identity.make_resident_id(
+                                           "330102", second_born, 628)})
+    again.get_by_label("Type your full legal name").fill("周新")
+    again.get_by_role("button", name="Submit registration").click()
+    expect(again.get_by_role("alert")).to_contain_text("This organisation cannot be registered")

@@ -139,7 +139,7 @@ def test_a_blacklisted_organisation_under_a_new_representative_is_refused(
                             identity={"subject_kind": "organization"}, roles=ORG,
                             roles_files=ORG_FILES)
     blacklist(session, settings, org, staff)
-    with pytest.raises(FormErrors, match="cannot be registered"):
+    with pytest.raises(FormErrors, match="This organisation cannot be registered"):
         make_registration(session, settings, status="submitted", email="b@example.com",
                           identity={"subject_kind": "organization", "legal_name": "赵六",
                                     "id_number": OTHER_ID, "date_of_birth": "1990-03-07"},
