@@ -32,6 +32,9 @@ def upgrade() -> None:
             batch_op.create_index(batch_op.f(f'ix_{table}_person_key'), ['person_key'], unique=False)
             batch_op.create_index(batch_op.f(f'ix_{table}_birth_key'), ['birth_key'], unique=False)
             batch_op.create_index(batch_op.f(f'ix_{table}_org_key'), ['org_key'], unique=False)
+    with op.batch_alter_table('registrations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('representative_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.create_index(batch_op.f('ix_registrations_representative_key'), ['representative_key'], unique=False)
     with op.batch_alter_table('screening_flags', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cleared_by', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('cleared_at', portal.base.db.UTCDateTime(timezone=True), nullable=True))
@@ -51,6 +54,9 @@ def downgrade() -> None:
         batch_op.drop_column('clear_reason')
         batch_op.drop_column('cleared_at')
         batch_op.drop_column('cleared_by')
+    with op.batch_alter_table('registrations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_registrations_representative_key'))
+        batch_op.drop_column('representative_key')
     for table in ('registrations', 'person_blocklist'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(batch_op.f(f'ix_{table}_org_key'))

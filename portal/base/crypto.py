@@ -189,6 +189,16 @@ def org_key(settings_or_key: Settings | bytes, uscc: str) -> str | None:
                     hashlib.sha256).hexdigest()
 
 
+def name_hash(settings_or_key: Settings | bytes, name: str) -> str | None:
+    """The keyed hash of a name alone, folded and without spaces: how an organisation's legal
+    representative (named on the form, never identified) is found by a blacklisted name."""
+    compact = "".join(fold(name).split())
+    if not compact:
+        return None
+    return hmac.new(_index_key(settings_or_key), f"name:{compact}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
 def birth_key(settings_or_key: Settings | bytes, date_of_birth: str, nationality: str
               ) -> str | None:
     """The keyed hash of a date of birth and a nationality: the people whose names screening

@@ -88,7 +88,8 @@ def fill_keys(settings: Settings) -> int:
                 keys[row.id] = (row.identity_index, found)
                 session.execute(update(registrations).where(registrations.c.id == row.id).values(
                     person_key=found.person_key or "", birth_key=found.birth_key or "",
-                    org_key=found.org_key or ""))
+                    org_key=found.org_key or "",
+                    representative_key=found.representative_key or ""))
                 done += 1
             for entry in session.execute(select(entries.c.id, entries.c.registration_id,
                                                 entries.c.identity_index).where(

@@ -37,6 +37,7 @@ class Keys:
     person_key: str | None = None
     birth_key: str | None = None
     org_key: str | None = None
+    representative_key: str | None = None
 
 
 def keys_of(settings: Settings, answers: dict[str, Any]) -> Keys:
@@ -53,6 +54,8 @@ def keys_of(settings: Settings, answers: dict[str, Any]) -> Keys:
                                      nationality),
         birth_key=crypto.birth_key(settings, birth, nationality),
         org_key=crypto.org_key(settings, uscc),
+        representative_key=crypto.name_hash(settings, roles.get("legal_representative") or "")
+        if uscc else None,
     )
 
 
@@ -76,6 +79,7 @@ def set_keys(settings: Settings, registration: Registration) -> None:
     registration.person_key = keys.person_key
     registration.birth_key = keys.birth_key
     registration.org_key = keys.org_key
+    registration.representative_key = keys.representative_key
 
 
 def compact_name(name: str) -> str:
@@ -186,14 +190,12 @@ def close_to_entry(session: Session, settings: Settings, entry: BlocklistEntry
             name = (registration.answers.get("identity") or {}).get("legal_name") or ""
             if same or names_close(settings, name, entry.legal_name):
                 found[registration.id or 0] = (registration, "person")
-    name = compact_name(entry.legal_name)
-    if name:
+    named = crypto.name_hash(settings, entry.legal_name)
+    if named:
         for registration in session.exec(select(Registration).where(
-                Registration.subject_kind == "organization",
+                Registration.representative_key == named,
                 col(Registration.number).is_not(None))):
-            roles = registration.answers.get("roles") or {}
-            if compact_name(roles.get("legal_representative") or "") == name:
-                found.setdefault(registration.id or 0, (registration, "representative"))
+            found.setdefault(registration.id or 0, (registration, "representative"))
     return [found[k] for k in sorted(found)]
 
 

@@ -64,6 +64,8 @@ class Registration(SQLModel, table=True):
     birth_key: str | None = Field(default=None, max_length=64, index=True)
     # An organisation under any representative: a keyed hash of its USCC.
     org_key: str | None = Field(default=None, max_length=64, index=True)
+    # An organisation's legal representative by name (``crypto.name_hash``).
+    representative_key: str | None = Field(default=None, max_length=64, index=True)
     region: str | None = Field(default=None, max_length=6, index=True)
     risk_level: str = Field(default="low", max_length=8, index=True)
     risk_overridden: bool = Field(default=False)
