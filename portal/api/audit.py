@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from portal.api.core import Call, Reply, operation
 from portal.api.platform import Strict
+from portal.base import identity
 from portal.base.db import utcnow
 from portal.ledger.pii_access import PiiAccess
 from portal.ledger.tlog import rfc3339
@@ -137,6 +138,57 @@ def list_registrations(call: Call) -> dict[str, Any]:
     return {"items": [_item(entry) for entry in rows],
             "total": auditing.count(call.session, jurisdiction, filters),
             "page": query.page, "per_page": query.per_page}
+
+
+# --- Look-up by identity ----------------------------------------------------------------------
+
+LookupType = Literal["cn_resident_id", "passport", "hk_macao_permit", "taiwan_permit",
+                     "foreign_permanent_residence"]
+assert set(get_args(LookupType)) == set(identity.ID_TYPES), "LookupType must follow ID_TYPES"
+
+
+class LookupRequest(Strict):
+    id_type: LookupType | None = Field(
+        default=None, description="The document's type, with id_number")
+    id_number: str | None = Field(default=None, max_length=40)
+    uscc: str | None = Field(default=None, max_length=40,
+                             description="An organisation's unified social credit code, "
+                                         "instead of id_type and id_number")
+    reason: str = Field(min_length=5, max_length=500,
+                        description="Why the look-up is needed; kept in the access log")
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> LookupRequest:
+        if (self.uscc is None) == (self.id_type is None or self.id_number is None):
+            raise ValueError("give either id_type and id_number, or uscc")
+        return self
+
+
+class LookupAnswer(BaseModel):
+    items: list[RegistrationItem] = Field(
+        description="The registrations of that identity or organisation within the "
+                    "jurisdiction, oldest first; none is an empty list")
+
+
+@operation("POST", "/audit/lookup", name="audit_lookup", kind="authority",
+           summary="Find the registrations of an ID document or a USCC, with a reason",
+           body=LookupRequest, response=LookupAnswer,
+           errors=(400, 401, 403, 413, 422, 429), idempotency=False)
+def lookup(call: Call) -> dict[str, Any]:
+    """The registrations of one identity document (its type and number) or one organisation
+    (its USCC), under any account, found through the portal's keyed indexes. Every look-up is
+    written to the personal-data access log with the client and the reason, found or not."""
+    body: LookupRequest = call.body
+    by_uscc = body.uscc is not None
+    found = auditing.lookup(
+        call.session, call.settings, jurisdiction=_jurisdiction(call),
+        id_type=auditing.USCC if by_uscc else str(body.id_type),
+        number=(body.uscc if by_uscc else body.id_number) or "", reason=body.reason,
+        client_id=call.client["id"], number_field="uscc" if by_uscc else "id_number")
+    numbers = [r.number for r in found]
+    rows = {e.number: e for e in call.session.exec(select(RegistryEntry).where(
+        col(RegistryEntry.number).in_(numbers)))}
+    return {"items": [_item(rows[n]) for n in numbers if n in rows]}
 
 
 # --- A registration's record ------------------------------------------------------------------

@@ -16,10 +16,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, false, func, or_, type_coerce, union
 from sqlmodel import Session, col, select
 
+from portal.base import crypto, identity
 from portal.base.errors import FormErrors, NotFound
 from portal.base.i18n import gettext as _
 from portal.base.jurisdictions import covers, parse_jurisdiction
+from portal.base.settings import Settings
 from portal.ledger import tlog
+from portal.ledger.pii_access import PiiAccess
 from portal.records import certificates, registry
 from portal.records.certificates import statement
 from portal.records.registry import RegistryEntry
@@ -50,6 +53,63 @@ def registration_for(session: Session, jurisdiction: str, number: str) -> Regist
             not covers(jurisdiction, registration.region):
         raise NotFound()
     return registration
+
+
+# --- Look-up by identity ----------------------------------------------------------------------
+
+# What an inspector may look a seller up by: an identity document's number, or an
+# organisation's unified social credit code.
+USCC = "uscc"
+LOOKUP_KINDS = (*identity.ID_TYPES, USCC)
+
+
+def lookup(
+    session: Session, settings: Settings, *, jurisdiction: str, id_type: str, number: str,
+    reason: str, actor_id: int | None = None, actor_role: str = "authority",
+    client_id: int | None = None, number_field: str = "id_number",
+) -> list[Registration]:
+    """The registrations (drafts excluded) of one identity document or organisation within the
+    jurisdiction, found through the keyed indexes (nothing is stored in clear to search).
+
+    Every look-up is a personal-data access: one row in the access log per registration found
+    (one without a registration when none is), with the reason. ``number_field`` names the
+    field errors about the number are reported on; the caller commits."""
+    errors: dict[str, str] = {}
+    if id_type not in LOOKUP_KINDS:
+        errors["id_type"] = _("Choose the type of document")
+    text = (reason or "").strip()
+    if len(text) < 5:
+        errors["reason"] = _("Give the reason for the look-up")
+    elif len(text) > 500:
+        errors["reason"] = _("Write %(max)d characters or fewer", max=500)
+    key = None
+    if not (number or "").strip():
+        errors[number_field] = _("Enter the number to look up")
+    elif id_type == USCC:
+        try:
+            key = crypto.org_key(settings, identity.validate_uscc(number))
+        except ValueError as exc:
+            errors[number_field] = str(exc)
+    elif id_type in identity.ID_TYPES:
+        try:
+            key = crypto.identity_index(settings, id_type,
+                                        identity.validate_id_number(id_type, number))
+        except ValueError as exc:
+            errors[number_field] = str(exc)
+    if errors:
+        raise FormErrors(errors)
+    column = col(Registration.org_key) if id_type == USCC else col(Registration.identity_index)
+    found = [r for r in session.exec(select(Registration).where(
+        column == key, col(Registration.number).is_not(None),
+        Registration.status != "draft").order_by(col(Registration.id)))
+        if covers(jurisdiction, r.region)]
+    field_name = "uscc_lookup" if id_type == USCC else "identity_lookup"
+    for registration in found or [None]:
+        session.add(PiiAccess(actor_id=actor_id, actor_role=actor_role, client_id=client_id,
+                              registration_id=registration.id if registration else None,
+                              field=field_name, reason=text))
+    session.flush()
+    return found
 
 
 # --- Search -----------------------------------------------------------------------------------

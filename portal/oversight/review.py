@@ -63,6 +63,8 @@ ACCESS_LABELS: dict[str, LazyString] = {
     **REVEAL_LABELS,
     "legal_name": lazy_gettext("Legal name"),
     "identity_match": lazy_gettext("Identity match by a platform"),
+    "identity_lookup": lazy_gettext("Look-up by ID number"),
+    "uscc_lookup": lazy_gettext("Look-up by unified social credit code"),
 }
 
 

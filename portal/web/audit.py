@@ -32,6 +32,7 @@ from portal.oversight.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept impo
     export_rows,
 )
 from portal.records import certificates
+from portal.records.registry import RegistryEntry
 from portal.registration import risk, sanctions, screening, steps
 from portal.registration.models import Registration
 from portal.web.core import form_value, namespaced, page, render
@@ -153,6 +154,43 @@ def show_search(request: Request) -> Response:
         "region_name": lambda code: regions.province_name((code or "")[:2]),
         "jurisdiction": _jurisdiction_text(user.jurisdiction),
     }, status_code=422 if errors else 200)
+
+
+# --- Look-up by identity ----------------------------------------------------------------------
+
+
+def _lookup_kinds() -> list[tuple[str, Any]]:
+    return [*steps.ID_TYPE_LABELS.items(),
+            (auditing.USCC, lazy_gettext("Unified social credit code (organisation)"))]
+
+
+@page(roles=VIEWERS)
+def lookup(request: Request) -> Response:
+    """Find the registrations of the ID document or organisation in front of the inspector, by
+    its number, with a reason (logged as a personal-data access)."""
+    user: User = request.state.user
+    context: dict[str, Any] = {"kinds": _lookup_kinds(), "errors": {}, "values": {},
+                               "found": None, "statuses": STATUSES,
+                               "region_name": lambda code: regions.province_name(
+                                   (code or "")[:2])}
+    if request.method == "GET":
+        return render(request, "audit/lookup.html", context)
+    form = request.state.form
+    values = {name: form_value(form, name) for name in ("id_type", "id_number", "reason")}
+    try:
+        found = auditing.lookup(request.state.db, request.app.state.settings,
+                                jurisdiction=user.jurisdiction, id_type=values["id_type"],
+                                number=values["id_number"], reason=values["reason"],
+                                actor_id=user.id, actor_role=str(user.role))
+    except FormErrors as exc:
+        request.state.db.rollback()
+        return render(request, "audit/lookup.html",
+                      {**context, "errors": exc.errors, "values": values}, status_code=422)
+    # The number is not shown back: the results say what was found, the log says who asked.
+    values.pop("id_number")
+    return render(request, "audit/lookup.html", {**context, "values": values, "found": [
+        (r, registry_row) for r in found
+        if (registry_row := request.state.db.get(RegistryEntry, r.number)) is not None]})
 
 
 def _jurisdiction_text(jurisdiction: str) -> str:
@@ -335,6 +373,8 @@ def download_certificate(request: Request) -> Response:
 
 routes = namespaced("audit", [
     Route("/audit", show_search, methods=["GET"], name="search"),
+    Route("/audit/lookup", lookup, methods=["GET"], name="lookup_form"),
+    Route("/audit/lookup", lookup, methods=["POST"], name="lookup"),
     Route("/audit/export.csv", export_csv, methods=["GET"], name="export_csv"),
     Route("/audit/export.json", export_json, methods=["GET"], name="export_json"),
     Route("/audit/registrations/{number}", show_record, methods=["GET"], name="record"),

@@ -183,6 +183,8 @@ MATRIX: dict[str, Expected] = {
     "cases:open": moderators(422),
     # auditors (auditor, admin)
     "audit:search": auditors(200),
+    "audit:lookup_form": auditors(200),
+    "audit:lookup": auditors(422),  # no reason
     "audit:export_csv": auditors(200),
     "audit:export_json": auditors(200),
     "audit:record": auditors(200),
@@ -222,6 +224,7 @@ MATRIX: dict[str, Expected] = {
     "api:audit_registrations": api("authority", 200),
     "api:audit_registration": api("authority", 200),
     "api:audit_reveal": api("authority", 200),  # with a field and a reason (API_BODIES)
+    "api:audit_lookup": api("authority", 200),  # an ID number and a reason (API_BODIES)
     "api:audit_access_log": api("authority", 200),
     "api:audit_export": api("authority", 200),
 }
@@ -257,6 +260,8 @@ FORMS: dict[str, dict[str, str]] = {
 # jurisdiction it answers the value and outside it 404 (an empty body is 422 to everyone).
 API_BODIES: dict[str, dict[str, str]] = {
     "api:audit_reveal": {"field": "phone", "reason": "Inspection of the live room"},
+    "api:audit_lookup": {"id_type": "passport", "id_number": "E12345678",
+                         "reason": "Inspection of the live room"},
 }
 # Query strings some routes need to answer 200.
 QUERIES: dict[str, str] = {
