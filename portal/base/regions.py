@@ -1,8 +1,15 @@
-"""Provincial divisions (GB/T 2260 codes) and nationalities, named in the page's language."""
+"""Provincial and prefecture-level divisions (GB/T 2260 codes) and nationalities, named in the
+page's language.
+
+A region is a province's 2-digit code or a city's 4-digit one (a prefecture-level division, from
+``data/cities.json``: see ``data/README.md`` for how it was made).
+"""
 
 from __future__ import annotations
 
 import functools
+import json
+from pathlib import Path
 
 from babel import Locale
 
@@ -56,6 +63,70 @@ def province_name(code: str) -> str:
 
 def province_options() -> list[tuple[str, str]]:
     return [(code, province_name(code)) for code in PROVINCES]
+
+
+@functools.cache
+def _cities() -> dict[str, tuple[str, str]]:
+    # Read once: the package ships the file (package data), never changed at run time.
+    text = (Path(__file__).resolve().parent / "data" / "cities.json").read_text(encoding="utf-8")
+    return {code: (names[0], names[1]) for code, names in json.loads(text)["cities"].items()}
+
+
+def cities(province: str) -> list[tuple[str, str]]:
+    """The cities of a province (code, name in the page's language), in code order."""
+    return [(code, city_name(code)) for code in _cities() if code[:2] == province]
+
+
+def city_options() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every province that has cities, named, with its cities: for one list grouped by province."""
+    return [(province_name(p), cities(p)) for p in PROVINCES if has_cities(p)]
+
+
+def has_cities(province: str) -> bool:
+    """Whether the province is divided into cities (Taiwan, Hong Kong and Macao are not here)."""
+    return any(code[:2] == province for code in _cities())
+
+
+def is_city(code: str) -> bool:
+    return code in _cities()
+
+
+def city_name(code: str) -> str:
+    """A city's name in the page's language (the code itself if it is not a city)."""
+    names = _cities().get(code)
+    if names is None:
+        return code
+    return names[1] if i18n.current_language() == "zh-Hans" else names[0]
+
+
+def city_in_province(city: str, province: str) -> bool:
+    """Whether the city is one of the province's."""
+    return city in _cities() and city[:2] == province
+
+
+def region_for(province: str | None, city: str | None) -> str | None:
+    """The region a registration belongs to: the city when there is one, else the province."""
+    if city and province and city_in_province(city, province):
+        return city
+    return province or None
+
+
+def place_name(province: str, city: str | None = None) -> str:
+    """"Province · City", or the province alone when there is no city or the city is the
+    province (a municipality: Beijing, not "Beijing · Beijing")."""
+    name = province_name(province)
+    if not city or not is_city(city):
+        return name
+    town = city_name(city)
+    return name if town == name else f"{name} · {town}"
+
+
+def region_name(region: str | None) -> str:
+    """A region code named: the province, and the city when the code is a city's."""
+    region = region or ""
+    if not region:
+        return ""
+    return place_name(region[:2], region[:4] if len(region) >= 4 else None)
 
 
 def nationality_options() -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, select
 
 from portal.accounts import User
-from portal.base import crypto, identity, uploads
+from portal.base import crypto, identity, regions, uploads
 from portal.base.db import utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import FormInput, StepContext
@@ -286,7 +286,8 @@ def save_step(
     elif step == "roles":
         registration.roles = ",".join(data["roles"])
         if registration.subject_kind == "organization":
-            registration.region = data.get("org_province")
+            registration.region = regions.region_for(data.get("org_province"),
+                                                     data.get("org_city"))
         _link_roster(session, registration, data["roster"])
     elif step == "security":
         data["signed_at"] = signing.at.isoformat()
@@ -316,7 +317,8 @@ def _apply_identity(
 ) -> None:
     registration.subject_kind = data["subject_kind"]
     if registration.subject_kind == "person":
-        registration.region = data["residence_province"]
+        registration.region = regions.region_for(data["residence_province"],
+                                                 data.get("residence_city"))
     if clear_number:
         registration.identity_index = crypto.identity_index(
             settings, data["id_type"], clear_number

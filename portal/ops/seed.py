@@ -100,6 +100,20 @@ PROVINCES: dict[str, tuple[int, tuple[str, ...], str]] = {
     "64": (1, ("银川",), "宁"), "65": (1, ("乌鲁木齐",), "新"), "71": (1, ("台北",), "台"),
     "81": (1, ("香港",), "港"), "82": (1, ("澳门",), "澳"),
 }
+# The seed's cities by their GB/T 2260 code (4 digits; Yiwu is a city of Jinhua); Taipei, Hong
+# Kong and Macao are in provinces that the city list does not divide.
+CITY_CODES = {
+    "北京": "1101", "天津": "1201", "石家庄": "1301", "保定": "1306", "太原": "1401",
+    "呼和浩特": "1501", "沈阳": "2101", "大连": "2102", "长春": "2201", "哈尔滨": "2301",
+    "上海": "3101", "南京": "3201", "苏州": "3205", "无锡": "3202", "杭州": "3301",
+    "宁波": "3302", "义乌": "3307", "合肥": "3401", "福州": "3501", "厦门": "3502",
+    "泉州": "3505", "南昌": "3601", "济南": "3701", "青岛": "3702", "临沂": "3713",
+    "郑州": "4101", "洛阳": "4103", "武汉": "4201", "长沙": "4301", "广州": "4401",
+    "深圳": "4403", "东莞": "4419", "佛山": "4406", "南宁": "4501", "桂林": "4503",
+    "海口": "4601", "三亚": "4602", "重庆": "5001", "成都": "5101", "贵阳": "5201",
+    "昆明": "5301", "拉萨": "5401", "西安": "6101", "兰州": "6201", "西宁": "6301",
+    "银川": "6401", "乌鲁木齐": "6501", "台北": "", "香港": "", "澳门": "",
+}
 # Resident ID cards are issued on the mainland only.
 MAINLAND = tuple(code for code in PROVINCES if code not in ("71", "81", "82"))
 
@@ -293,7 +307,8 @@ def _person_identity(rng: random.Random, today: date, *, minor: bool, kind: str
     form = {
         "subject_kind": kind, "legal_name": name, "id_type": id_type, "id_number": number,
         "date_of_birth": birth.isoformat(), "nationality": nationality,
-        "residence_province": residence, "residence_city": rng.choice(PROVINCES[residence][1]),
+        "residence_province": residence,
+        "residence_city": CITY_CODES[rng.choice(PROVINCES[residence][1])],
         "phone": _phone(rng), "consent": "yes",
     }
     return form, male, age
@@ -334,7 +349,7 @@ def _roles_form(rng: random.Random, kind: str, roles: list[str], name: str, prov
             "org_name": f"{city}{brand}{industry}有限公司", "uscc": _uscc(rng, province),
             "legal_representative": name if rng.random() < 0.6 else _chinese_name(
                 rng, male=rng.random() < 0.6),
-            "org_province": province,
+            "org_province": province, "org_city": CITY_CODES[city],
         })
     count = rng.choices((1, 2, 3, 4), weights=(55, 30, 10, 5))[0]
     platforms: list[str] = []

@@ -103,6 +103,33 @@ def _sensitive(c: Checker, ctx: StepContext, name: str) -> str:
     return raw or ctx.secrets.get(name, "")
 
 
+def check_place(c: Checker, province_field: str, city_field: str, *, province_required: str,
+                city_required: str) -> None:
+    """A province, then one of its cities (GB/T 2260 codes); a province that has no cities in
+    the list (Taiwan, Hong Kong, Macao) is enough."""
+    province = c.choice(province_field, regions.PROVINCES, required=province_required)
+    city = c.raw(city_field).strip()
+    c.data[city_field] = ""
+    if not province or not regions.has_cities(province):
+        return
+    if not regions.is_city(city):
+        c.error(city_field, city_required)
+    elif not regions.city_in_province(city, province):
+        c.error(city_field, _("%(city)s is not in %(province)s: choose a city of %(province)s",
+                              city=regions.city_name(city),
+                              province=regions.province_name(province)))
+    else:
+        c.data[city_field] = city
+
+
+def place_label(province: str | None, city: str | None) -> str:
+    """Where a person lives or an organisation is registered: "Province · City" (answers saved
+    before cities were asked may hold the city as text: shown as typed)."""
+    if city and not regions.is_city(city):
+        return f"{regions.province_name(province or '')} {city}".strip()
+    return regions.place_name(province or "", city)
+
+
 def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
     """Check the identity step: who registers, their document, age, contact and consent."""
     c = Checker(form)
@@ -141,10 +168,9 @@ def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
                 c.error("date_of_birth", str(exc))
     c.choice("nationality", regions.nationality_codes(),
              required=_("Choose your nationality"))
-    c.choice("residence_province", regions.PROVINCES,
-             required=_("Choose the province where you live"))
-    c.text("residence_city", _("City"), required=_("Enter the city where you live"),
-           max_length=60)
+    check_place(c, "residence_province", "residence_city",
+                province_required=_("Choose the province where you live"),
+                city_required=_("Choose the city where you live"))
     phone = _sensitive(c, ctx, "phone")
     if not phone:
         c.error("phone", _("Enter a mobile phone number"))
@@ -234,8 +260,9 @@ def validate_roles(form: FormInput, ctx: StepContext) -> Checker:
         c.text("legal_representative", _("Legal representative"),
                required=_("Enter the name of the legal representative"), max_length=100,
                plain=True)
-        c.choice("org_province", regions.PROVINCES,
-                 required=_("Choose the province of the registered address"))
+        check_place(c, "org_province", "org_city",
+                    province_required=_("Choose the province of the registered address"),
+                    city_required=_("Choose the city of the registered address"))
         if "business_licence" not in ctx.documents:
             c.error("business_licence", _("Upload the business licence"))
     channels = []
@@ -345,8 +372,7 @@ def _identity_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
         (_("ID number"), a.get("id_number_masked", "")),
         (_("Date of birth"), format_date(a.get("date_of_birth", ""))),
         (_("Nationality"), regions.nationality_name(a.get("nationality", ""))),
-        (_("Lives in"), f"{regions.province_name(a.get('residence_province', ''))} "
-                        f"{a.get('residence_city', '')}"),
+        (_("Lives in"), place_label(a.get("residence_province"), a.get("residence_city"))),
         (_("Mobile phone number"), a.get("phone_masked", "")),
         (_("Front of your ID document"), a.get("id_front")),
         (_("Back of your ID document"), a.get("id_back")),
@@ -374,8 +400,7 @@ def _roles_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
             (_("Organisation name"), a.get("org_name", "")),
             (_("Unified social credit code"), a.get("uscc", "")),
             (_("Legal representative"), a.get("legal_representative", "")),
-            (_("Province of the registered address"),
-             regions.province_name(a.get("org_province", ""))),
+            (_("Registered address"), place_label(a.get("org_province"), a.get("org_city"))),
             (_("Business licence"), a.get("business_licence")),
         ]
     for i, channel in enumerate(a.get("channels") or [], start=1):

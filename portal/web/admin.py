@@ -100,7 +100,7 @@ def _client_context(request: Request, client: clients.ApiClient, **extra: Any) -
         "can_change": request.state.user.role == Role.admin and client.active,
         "is_admin": request.state.user.role == Role.admin,
         "kinds": _kinds(),
-        "regions": [regions.province_name(code) if code in regions.PROVINCES else code
+        "regions": [regions.region_name(code) if code[:2] in regions.PROVINCES else code
                     for code in client.jurisdiction.split(",") if code != "national"],
         "new_key": None, "new_secret": None, "created": False, "done": "",
         "errors": {}, "values": values, **extra,

@@ -106,6 +106,8 @@ def _choices() -> dict[str, Any]:
         "platforms": steps.PLATFORMS,
         "monthly_sales": steps.MONTHLY_SALES,
         "provinces": regions.province_options(),
+        "city_groups": regions.city_options(),
+        "cities_of": regions.cities,
         "nationalities": regions.nationality_options(),
         "security_items": attestations.SECURITY_ITEMS,
         "categories": attestations.CONTENT_CATEGORIES,

@@ -68,10 +68,12 @@ def region_options(jurisdiction: str) -> list[tuple[str, str]]:
         codes = jurisdictions.parse_jurisdiction(jurisdiction)
     except FormErrors:
         return []
-    if codes is None:
-        return regions.province_options()
-    return [(code, regions.province_name(code) if len(code) == 2
-             else f"{regions.province_name(code[:2])} {code}") for code in codes]
+    options = []
+    for code in tuple(regions.PROVINCES) if codes is None else codes:
+        options.append((code, regions.region_name(code)))
+        if len(code) == 2:  # a province's cities, to narrow it further
+            options += [(city, regions.region_name(city)) for city, _name in regions.cities(code)]
+    return options
 
 
 def _day_start(raw: str) -> datetime:
@@ -151,7 +153,7 @@ def show_search(request: Request) -> Response:
         if results and results.next_after else "",
         "statuses": STATUSES, "roles": steps.ROLES, "risk_levels": risk.LEVELS,
         "kinds": KINDS, "region_options": region_options(user.jurisdiction),
-        "region_name": lambda code: regions.province_name((code or "")[:2]),
+        "region_name": regions.region_name,
         "jurisdiction": _jurisdiction_text(user.jurisdiction),
     }, status_code=422 if errors else 200)
 
@@ -294,7 +296,7 @@ def record_context(record: full_record.FullRecord, *, audit_view: bool) -> dict[
         "sections": answer_sections(record.answers, current_steps(record.answers)),
         "submitted_versions": [(v, answer_sections(v.answers, steps.EDITABLE_STEPS))
                                for v in record.submissions] if audit_view else [],
-        "region_name": regions.province_name((registration.region or "")[:2]),
+        "region_name": regions.region_name(registration.region),
         "kinds": KINDS,
         "roles": steps.ROLES,
         "risk_levels": risk.LEVELS,

@@ -82,8 +82,7 @@ def jurisdiction_text(jurisdiction: str) -> str:
         return _("None (the account's jurisdiction is not valid)")
     if codes is None:
         return _("National")
-    return ", ".join(regions.province_name(c) if len(c) == 2
-                     else f"{regions.province_name(c[:2])} ({c})" for c in codes)
+    return ", ".join(regions.region_name(c) for c in codes)
 
 
 def _bar_figure(key: str, title: str, caption: str, label: str, rows: list[tuple[str, int]],

@@ -227,7 +227,8 @@ def register_organisation(page: Page, prefix: str, *, uscc: str, representative:
     page.get_by_label("Organisation name").fill("杭州星辰文化传媒有限公司")
     page.get_by_label("Unified social credit code").fill(uscc)
     page.get_by_label("Legal representative").fill(representative)
-    page.get_by_label("Province of the registered address").select_option("33")
+    w.choose_place(page, "Province of the registered address", "33",
+                   "City of the registered address", "3301")
     page.get_by_label("Business licence").set_input_files(
         w.file("licence.pdf", w.PDF, "application/pdf"))
     w.fill_channel(page, handle=f"{prefix}_mcn")

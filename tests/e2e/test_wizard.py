@@ -71,7 +71,8 @@ def test_adult_streamer_registers_with_the_keyboard_alone(page: Page, a11y: A11y
     kb.type_into(page, page.get_by_label("ID number"), "110105198503128794")
     kb.enter_date(page, page.get_by_label("Date of birth"), "1985-03-12")
     kb.select(page, page.get_by_label("Province where you live"), "Beijing")
-    kb.type_into(page, page.get_by_label("City where you live"), "北京")
+    w.narrowed_to(page, page.get_by_label("City where you live"))
+    kb.select(page, page.get_by_label("City where you live"), "Beijing")
     kb.type_into(page, page.get_by_label("Mobile phone number"), "13812345678")
     kb.upload(page, page.get_by_label("Front of your ID document"), w.file("front.png"))
     kb.upload(page, page.get_by_label("Back of your ID document"), w.file("back.png"))
@@ -199,7 +200,8 @@ def test_merchant_company_with_its_own_shop_site(page: Page, a11y: A11y) -> None
     page.get_by_label("Organisation name").fill("北京星光商贸有限公司")
     page.get_by_label("Unified social credit code").fill("91110000MA01ABCD1M")
     page.get_by_label("Legal representative").fill("张三")
-    page.get_by_label("Province of the registered address").select_option("11")
+    w.choose_place(page, "Province of the registered address", "11",
+                   "City of the registered address", "1101")
     page.get_by_label("Business licence").set_input_files(w.file("licence.pdf", w.PDF,
                                                                  "application/pdf"))
     w.fill_roles(page, roles=("Merchant", "Live-room operator"))

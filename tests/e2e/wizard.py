@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from portal.base import identity
 from tests.e2e.conftest import unique_email
@@ -66,6 +66,23 @@ def save(page: Page) -> None:
     page.get_by_role("button", name="Save and continue").last.click()
 
 
+def narrowed_to(page: Page, city_field: Locator) -> None:
+    """Wait until the city list holds only the cities of the province chosen (htmx asks the
+    server as the province changes); without JavaScript it holds every city at once."""
+    if page.evaluate("typeof htmx !== 'undefined'"):
+        expect(city_field.locator("optgroup")).to_have_count(0)
+
+
+def choose_place(page: Page, province_label: str, province: str, city_label: str,
+                 city: str) -> None:
+    """Choose a province, then one of its cities (GB/T 2260 codes)."""
+    page.get_by_label(province_label).select_option(province)
+    city_field = page.get_by_label(city_label)
+    narrowed_to(page, city_field)
+    expect(city_field.locator(f"option[value='{city}']")).to_be_attached()
+    city_field.select_option(city)
+
+
 def fill_identity(page: Page, *, name: str = "张三", id_number: str = "110105198503128794",
                   birth: str = "1985-03-12", organisation: bool = False,
                   id_type: str = "cn_resident_id") -> None:
@@ -76,8 +93,7 @@ def fill_identity(page: Page, *, name: str = "张三", id_number: str = "1101051
     page.get_by_label("ID number").fill(id_number)
     page.get_by_label("Date of birth").fill(birth)
     page.get_by_label("Nationality").select_option("CN")
-    page.get_by_label("Province where you live").select_option("11")
-    page.get_by_label("City where you live").fill("北京")
+    choose_place(page, "Province where you live", "11", "City where you live", "1101")
     page.get_by_label("Mobile phone number").fill("13812345678")
     page.get_by_label("Front of your ID document").set_input_files(file("front.png"))
     page.get_by_label("Back of your ID document").set_input_files(file("back.png"))

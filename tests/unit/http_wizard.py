@@ -56,7 +56,7 @@ def identity_form(**overrides: str) -> dict[str, str]:
         "date_of_birth": ADULT_DOB,
         "nationality": "CN",
         "residence_province": "11",
-        "residence_city": "北京",
+        "residence_city": "1101",
         "phone": "13812345678",
         "consent": "yes",
     }
@@ -95,6 +95,8 @@ def roles_form(**overrides: str) -> dict[str, str]:
         "monthly_sales": "10k_100k",
         "uses_avatar": "no",
         "roster": "",
+        # Read only for an organisation, with its "org_province" (Beijing by default).
+        "org_city": "1101",
     }
     data.update(overrides)
     return data

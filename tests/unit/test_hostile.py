@@ -218,7 +218,8 @@ VALID_FORMS: dict[str, dict[str, Any]] = {
                  "guardian_date_of_birth": "1992-11-30", "relationship": "father",
                  "consent_name": "张大山"},
     "roles": {**roles_form(), "org_name": "杭州示例科技有限公司", "uscc": "91330106MA2CFXXX0X",
-              "legal_representative": "王五", "org_province": "33", "avatar_name": "小星",
+              "legal_representative": "王五", "org_province": "33", "org_city": "3301",
+              "avatar_name": "小星",
               "avatar_consent": "yes", "channel-1-platform": "kuaishou",
               "channel-1-handle": "second", "channel-1-followers": "5"},
     "security": {**security_form(), "site_domain": "shop.example.cn",
@@ -453,7 +454,7 @@ def test_markup_in_every_wizard_field_is_shown_as_typed(client, auth, session, a
     wizard = Wizard(client)
     wizard.start()
     answers = {
-        "identity": identity_form(legal_name=PAYLOAD, residence_city=PAYLOAD),
+        "identity": identity_form(legal_name=PAYLOAD),
         "roles": roles_form(**{"channel-0-handle": HANDLE, "channel-0-bio": PAYLOAD,
                                "channel-0-room_url": "https://live.example.cn/" + HANDLE}),
         "security": security_form(staff_list=PAYLOAD, incident_details=PAYLOAD,

@@ -152,7 +152,7 @@ def test_the_list_is_masked_filtered_and_paged(approved, national, session) -> N
     assert item["number"] == number and item["status"] == "approved"
     assert item["roles"] == ["streamer"] and item["subject_kind"] == "person"
     assert item["id_type"] == "cn_resident_id" and item["display_name"] == "张*"
-    assert item["region"] == "11" and item["risk_level"] == "low"
+    assert item["region"] == "1101" and item["risk_level"] == "low"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", item["submitted_at"])
     assert item["valid_until"] is not None and "张三" not in response.text
 
@@ -230,7 +230,7 @@ def test_the_record_is_whole_and_masked(approved, national, platform, session) -
     assert "_enc" not in text  # not even the ciphertexts
     body = response.json()
     assert body["number"] == number and body["status"] == "approved"
-    assert body["subject_kind"] == "person" and body["region"] == "11"
+    assert body["subject_kind"] == "person" and body["region"] == "1101"
     assert body["roles"] == ["streamer"] and body["risk_level"] == "low"
     identity = body["answers"]["identity"]
     assert identity["legal_name"] == "张*"

@@ -69,7 +69,7 @@ def test_adult_streamer_completes_and_submits(wizard, client, session) -> None:
 
     registration = registration_of(session)
     assert registration.status == "submitted" and registration.number == number
-    assert registration.roles == "streamer" and registration.region == "11"
+    assert registration.roles == "streamer" and registration.region == "1101"
     assert count(session, Submission) == 1
     attestation = session.exec(select(Attestation)).one()
     assert attestation.sha256 == canonical_sha256(attestation.data)
@@ -171,7 +171,7 @@ def test_identity_rules_show_next_to_the_field(wizard, session, overrides, field
     assert response.status_code == 422
     assert message in field_errors(response.text)[field]
     soup = BeautifulSoup(response.text, "html.parser")
-    assert soup.find("input", id="residence_city")["value"] == "北京"
+    assert soup.find("select", id="residence_city").find("option", selected=True)["value"] == "1101"
     assert "identity" not in registration_of(session).answers
     # The files that passed their checks are kept, so nobody has to choose them again.
     assert soup.find(id="id_front-saved") and soup.find(id="id_back-saved")
@@ -301,7 +301,7 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(wizard, session, content,
 
 def test_html_in_text_fields_is_shown_escaped(wizard, client) -> None:
     wizard.start()
-    wizard.post("identity", identity_form(residence_city="<script>alert(1)</script>"),
+    wizard.post("identity", identity_form(legal_name="<script>alert(1)</script>"),
                 identity_files())
     page = client.get("/apply/identity").text
     assert "<script>alert(1)</script>" not in page
@@ -379,7 +379,7 @@ def test_organisation_needs_details_and_an_adult(wizard, session) -> None:
     )
     assert ok.status_code == 303
     registration = registration_of(session)
-    assert registration.subject_kind == "organization" and registration.region == "11"
+    assert registration.subject_kind == "organization" and registration.region == "1101"
 
 
 def test_own_site_needs_domain_icp_and_report(wizard) -> None:
@@ -529,7 +529,7 @@ def test_mcn_lists_a_streamer_who_confirms(wizard, client, auth, session) -> Non
                                        id_number="440305197801016988",
                                        date_of_birth="1978-01-01"), identity_files())
     org = roles_form(roles="mcn", org_name="星火传媒有限公司", uscc="91310115MA1K3XY02C",
-                     legal_representative="王五", org_province="31")
+                     legal_representative="王五", org_province="31", org_city="3101")
     unknown = mcn.post("roles", {**org, "roster": "LR-2026-0000001"},
                        {"business_licence": ("licence.pdf", PDF, "application/pdf")})
     assert "No submitted registration has the number LR-2026-0000001" in field_errors(

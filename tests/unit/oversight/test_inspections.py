@@ -69,7 +69,7 @@ def test_an_inspection_closed_with_a_suspension(approved, app, session) -> None:
         page = open_on(auditor, number.lower())  # typed in lower case: still found
         inspection = fresh(session, Inspection)[0]
         assert page.endswith(f"/audit/inspections/{inspection.id}")
-        assert inspection.region == "11" and inspection.status == "open"
+        assert inspection.region == "1101" and inspection.status == "open"
 
         added = send(auditor, f"{page}/findings", {
             "text": "47 000 of 50 000 followers created on one day",
