@@ -37,7 +37,8 @@ RoleName = Literal["streamer", "room_operator", "merchant", "mcn"]
 assert set(get_args(RoleName)) == set(steps.ROLES), "RoleName must follow steps.ROLES"
 RiskLevel = Literal["low", "medium", "high", "key"]
 assert set(get_args(RiskLevel)) == set(risk.LEVELS), "RiskLevel must follow risk.LEVELS"
-RevealField = Literal["id_number", "phone", "legal_name", "guardian_id_number"]
+RevealField = Literal["id_number", "phone", "date_of_birth", "guardian_id_number",
+                      "guardian_date_of_birth", "security_contact", "staff_list", "legal_name"]
 assert set(get_args(RevealField)) == set(review.CLIENT_REVEALABLE), \
     "RevealField must follow review.CLIENT_REVEALABLE"
 Q_MAX = 100

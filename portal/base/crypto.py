@@ -9,6 +9,7 @@ import functools
 import hashlib
 import hmac
 import os
+import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -259,6 +260,18 @@ def mask_phone(phone: str) -> str:
         return plus + _mask_middle(digits, 3, 4)
     # Too short to keep 3 + 4 digits and still hide some: show at most the last two.
     return plus + _mask_middle(digits, 0, min(2, max(len(digits) - 1, 0)))
+
+
+_PHONE_IN_TEXT = re.compile(r"\+?\d[\d \t-]{5,22}\d")
+
+
+def mask_phones_in_text(text: str) -> str:
+    """Free text with each phone number in it (seven digits or more, spaces and dashes
+    allowed) masked as ``mask_phone`` does: "李四 139 1234 5678" is "李四 139****5678"."""
+    def masked(match: re.Match[str]) -> str:
+        found = match.group(0)
+        return mask_phone(found) if sum(c.isdigit() for c in found) >= 7 else found
+    return _PHONE_IN_TEXT.sub(masked, text)
 
 
 def is_cjk(ch: str) -> bool:

@@ -121,7 +121,8 @@ def submit(
         ip=signing.ip, user_agent=signing.user_agent[:400],
     ))
     security = registration.answers["security"]
-    attestation_data = {k: v for k, v in security.items() if k not in ("ip", "user_agent")}
+    attestation_data = {k: v for k, v in security.items()
+                        if k not in ("ip", "user_agent") and not k.endswith("_enc")}
     session.add(attestations.Attestation(
         registration_id=registration.id,  # type: ignore[arg-type]
         version=version,

@@ -69,13 +69,23 @@ def step_secrets(settings: Settings, registration: Registration, step: str) -> d
     saved = registration.answers.get(step) or {}
     cipher = crypto.cipher_for(settings)
     out = {}
-    for name in steps.DEFINITIONS[step].sensitive:
+    for name in (*steps.DEFINITIONS[step].sensitive, *steps.DEFINITIONS[step].contacts):
         blob = saved.get(f"{name}_enc")
         if blob:
             out[name] = cipher.decrypt_text(
                 base64.b64decode(blob), context=secret_context(registration.id, step, name)
             )
     return out
+
+
+def form_answers(settings: Settings, registration: Registration, step: str) -> dict[str, Any]:
+    """A step's saved answers as its owner's form shows them again: the free text with phone
+    numbers in it as typed (screens everywhere else show the numbers masked)."""
+    saved = dict(registration.answers.get(step) or {})
+    secrets = step_secrets(settings, registration, step)
+    saved.update({name: secrets[name] for name in steps.DEFINITIONS[step].contacts
+                  if name in secrets})
+    return saved
 
 
 def saved_documents(registration: Registration, step: str) -> dict[str, int]:
@@ -280,6 +290,8 @@ def save_step(
             crypto.mask_phone(clear) if name == "phone" else crypto.mask_id_number(clear)
         )
 
+    _protect_contacts(cipher, registration, step, data)
+
     if step == "identity":
         _apply_identity(settings, registration, data, clear_number=clear_values["id_number"],
                         today=today, signing=signing, verification=verification)
@@ -303,6 +315,19 @@ def save_step(
     session.add(registration)
     session.flush()
     return data
+
+
+def _protect_contacts(cipher: crypto.DataCipher, registration: Registration, step: str,
+                      data: dict[str, Any]) -> None:
+    """Free text that may hold phone numbers (a security contact, a staff list): the text as
+    typed only encrypted, beside it a copy with the numbers masked, as for the phone number."""
+    for name in steps.DEFINITIONS[step].contacts:
+        text = data.get(name)
+        if not text:
+            continue
+        blob = cipher.encrypt_text(text, context=secret_context(registration.id, step, name))
+        data[f"{name}_enc"] = base64.b64encode(blob).decode()
+        data[name] = crypto.mask_phones_in_text(text)
 
 
 def _apply_identity(

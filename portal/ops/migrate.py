@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import select, update
 
+from portal.base import crypto
 from portal.base.db import make_engine, session_scope
 from portal.base.resources import alembic_ini, migrations_dir
 from portal.base.settings import Settings
 from portal.records import registry
-from portal.registration import linking
+from portal.registration import linking, steps
 from portal.registration.blocklist import BlocklistEntry
-from portal.registration.models import Registration
+from portal.registration.models import Registration, Submission, secret_context
 
 
 def alembic_config(database_url: str) -> Config:
@@ -28,10 +32,24 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     url = settings.resolved_database_url
     if url.startswith("sqlite:///"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    before = current_revision(url)
     command.upgrade(alembic_config(url), revision)
     if revision == "head":
-        fill_keys(settings)
+        if before is not None and int(before) < 16:
+            # Data written before revision 0016 gets what that revision's code writes: once.
+            fill_keys(settings)
+            fill_contacts(settings)
         fill_registry(url)
+
+
+def current_revision(url: str) -> str | None:
+    """The database's Alembic revision, or None for an empty database."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
 
 
 # Indexes made by hand in a migration for one database, which the models do not describe.
@@ -101,6 +119,44 @@ def fill_keys(settings: Settings) -> int:
                     person_key=found.person_key or "", birth_key=found.birth_key or "",
                     org_key=found.org_key or ""))
                 done += 1
+            session.commit()
+    finally:
+        engine.dispose()
+    return done
+
+
+def fill_contacts(settings: Settings) -> int:
+    """Encrypt the free-text contacts (security contact, staff list) saved before phone numbers
+    typed in them were kept encrypted, in the current answers and in each submitted version,
+    leaving a copy with the numbers masked; returns how many answers were changed. (The signed
+    attestations keep the text they were signed with: their hash binds it.)"""
+    engine = make_engine(settings.resolved_database_url)
+    cipher = crypto.cipher_for(settings)
+    contacts = steps.DEFINITIONS["security"].contacts
+    done = 0
+    try:
+        with session_scope(engine, write=True) as session:
+            for table, owner in ((Registration.__table__, "id"),  # type: ignore[attr-defined]
+                                 (Submission.__table__, "registration_id")):  # type: ignore[attr-defined]
+                for row in session.execute(select(table.c.id, table.c[owner],
+                                                  table.c.answers)).all():
+                    answers = row.answers or {}
+                    security = answers.get("security")
+                    if not isinstance(security, dict) or not any(
+                            security.get(n) and not security.get(f"{n}_enc") for n in contacts):
+                        continue
+                    security = dict(security)
+                    for name in contacts:
+                        text = security.get(name)
+                        if not text or security.get(f"{name}_enc"):
+                            continue
+                        blob = cipher.encrypt_text(text, context=secret_context(
+                            row[1], "security", name))
+                        security[f"{name}_enc"] = base64.b64encode(blob).decode()
+                        security[name] = crypto.mask_phones_in_text(text)
+                    session.execute(update(table).where(table.c.id == row.id).values(
+                        answers={**answers, "security": security}))
+                    done += 1
             session.commit()
     finally:
         engine.dispose()

@@ -104,10 +104,10 @@ def lookup(
         Registration.status != "draft").order_by(col(Registration.id)))
         if covers(jurisdiction, r.region)]
     field_name = "uscc_lookup" if id_type == USCC else "identity_lookup"
-    for registration in found or [None]:
+    ids: list[int | None] = [r.id for r in found] or [None]
+    for registration_id in ids:
         session.add(PiiAccess(actor_id=actor_id, actor_role=actor_role, client_id=client_id,
-                              registration_id=registration.id if registration else None,
-                              field=field_name, reason=text))
+                              registration_id=registration_id, field=field_name, reason=text))
     session.flush()
     return found
 

@@ -54,10 +54,26 @@ def _mask_words(text: str) -> str:
                     for w in text.split())
 
 
+# Dates of birth, shown as the year only wherever an ID number is shown masked (DESIGN §8).
+BIRTH_DATES: dict[str, str] = {"identity": "date_of_birth", "guardian": "guardian_date_of_birth"}
+
+
+def birth_years(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Answers with each date of birth cut to its year: beside a masked ID number (which shows
+    its region and check digits) a full date leaves a handful of candidates. The clear date is
+    revealed like an ID number, with a reason."""
+    out = dict(answers)
+    for step, name in BIRTH_DATES.items():
+        saved = out.get(step)
+        if isinstance(saved, Mapping) and saved.get(name):
+            out[step] = {**saved, name: str(saved[name])[:4]}
+    return out
+
+
 def masked_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
     """Answers with people's names and contacts masked (ID and phone numbers are stored masked
-    already)."""
-    out = dict(answers)
+    already) and dates of birth cut to their year."""
+    out = birth_years(answers)
     for step, names in NAME_FIELDS.items():
         if isinstance(out.get(step), Mapping):
             out[step] = {**out[step], **{n: mask_name(str(out[step][n])) for n in names

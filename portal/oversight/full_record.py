@@ -150,12 +150,13 @@ def build_record(session: Session, registration: models.Registration, *, masked:
         masked=masked,
         applicant=applicant,
         applicant_email=crypto.mask_email(applicant.email) if applicant else "",
-        answers=mask_answers(registration.answers) if masked else dict(registration.answers),
+        answers=mask_answers(registration.answers) if masked
+        else exports.birth_years(registration.answers),
         submissions=[SubmittedVersion(
             submission=s,
             signed_name=crypto.mask_name(s.signed_name) if masked else s.signed_name,
             ip=mask_ip(s.ip) if masked else s.ip,
-            answers=mask_answers(s.answers) if masked else dict(s.answers),
+            answers=mask_answers(s.answers) if masked else exports.birth_years(s.answers),
         ) for s in submitted],
         documents=documents,
         flags=screening.flags_of(session, rid),

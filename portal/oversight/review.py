@@ -50,12 +50,23 @@ REJECTION_REASONS: dict[str, LazyString] = {
 REVEALABLE: dict[str, tuple[str, str]] = {
     "id_number": ("identity", "id_number"),
     "phone": ("identity", "phone"),
+    "date_of_birth": ("identity", "date_of_birth"),
     "guardian_id_number": ("guardian", "guardian_id_number"),
+    "guardian_date_of_birth": ("guardian", "guardian_date_of_birth"),
+    "security_contact": ("security", "security_contact"),
+    "staff_list": ("security", "staff_list"),
 }
+# Kept in clear in the answers (the age is computed from them) but shown as the year only, since
+# beside a masked ID number a full date of birth narrows the number to a handful (DESIGN §8).
+CLEAR_REVEALABLE = frozenset({"date_of_birth", "guardian_date_of_birth"})
 REVEAL_LABELS: dict[str, LazyString] = {
     "id_number": lazy_gettext("ID number"),
     "phone": lazy_gettext("Mobile phone number"),
+    "date_of_birth": lazy_gettext("Date of birth"),
     "guardian_id_number": lazy_gettext("Guardian's ID number"),
+    "guardian_date_of_birth": lazy_gettext("Guardian's date of birth"),
+    "security_contact": lazy_gettext("Security contact, with the phone numbers"),
+    "staff_list": lazy_gettext("Live-room staff, with the phone numbers"),
 }
 # What the PII access log records: reveals by staff and authorities, and platforms' identity
 # matches (DESIGN §7).
@@ -336,8 +347,23 @@ def _reveal_reason(reason: str, key: str) -> str:
     return reason
 
 
+def revealable_fields(registration: Registration) -> list[str]:
+    """The clear values this registration holds, which staff may reveal with a reason."""
+    out = []
+    for field, (step, name) in REVEALABLE.items():
+        saved = registration.answers.get(step) or {}
+        if saved.get(f"{name}_enc") or (field in CLEAR_REVEALABLE and saved.get(name)):
+            out.append(field)
+    return out
+
+
 def _clear_value(settings: Settings, registration: Registration, field: str, key: str) -> str:
     step, name = REVEALABLE[field]
+    if field in CLEAR_REVEALABLE:
+        value = (registration.answers.get(step) or {}).get(name)
+        if not value:
+            raise FormErrors({key: _("There is no such value in this registration")})
+        return str(value)
     blob = (registration.answers.get(step) or {}).get(f"{name}_enc")
     if not blob:
         raise FormErrors({key: _("There is no such value in this registration")})

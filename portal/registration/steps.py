@@ -364,13 +364,20 @@ def _label(labels: Mapping[str, Any], code: str | None) -> str:
     return str(labels.get(code or "", code or ""))
 
 
+def _birth_row(date_label: str, year_label: str, value: str) -> tuple[str, Any]:
+    """A date of birth, or only its year where staff read it beside a masked ID number."""
+    if len(str(value)) == 4:
+        return year_label, value
+    return date_label, format_date(value)
+
+
 def _identity_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [
         (_("Registering as"), _label(SUBJECT_KINDS, a.get("subject_kind"))),
         (_("Full legal name"), a.get("legal_name", "")),
         (_("Type of ID document"), _label(ID_TYPE_LABELS, a.get("id_type"))),
         (_("ID number"), a.get("id_number_masked", "")),
-        (_("Date of birth"), format_date(a.get("date_of_birth", ""))),
+        _birth_row(_("Date of birth"), _("Year of birth"), a.get("date_of_birth", "")),
         (_("Nationality"), regions.nationality_name(a.get("nationality", ""))),
         (_("Lives in"), place_label(a.get("residence_province"), a.get("residence_city"))),
         (_("Mobile phone number"), a.get("phone_masked", "")),
@@ -386,7 +393,8 @@ def _guardian_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
         (_("Type of the guardian's ID document"),
          _label(ID_TYPE_LABELS, a.get("guardian_id_type"))),
         (_("Guardian's ID number"), a.get("guardian_id_number_masked", "")),
-        (_("Guardian's date of birth"), format_date(a.get("guardian_date_of_birth", ""))),
+        _birth_row(_("Guardian's date of birth"), _("Guardian's year of birth"),
+                   a.get("guardian_date_of_birth", "")),
         (_("Relationship to you"), _label(RELATIONSHIPS, a.get("relationship"))),
         (_("Guardian's consent"), a.get("consent_name", "")),
         (_("Consent letter signed by the guardian"), a.get("consent_letter")),
@@ -487,6 +495,8 @@ class Step:
     rows: Callable[[Mapping[str, Any]], list[tuple[str, Any]]]
     uploads: tuple[str, ...] = ()
     sensitive: tuple[str, ...] = ()
+    # Free text that may hold phone numbers: kept encrypted, shown with the numbers masked.
+    contacts: tuple[str, ...] = ()
 
 
 DEFINITIONS: dict[str, Step] = {step.name: step for step in (
@@ -497,7 +507,8 @@ DEFINITIONS: dict[str, Step] = {step.name: step for step in (
     Step("roles", lazy_gettext("Roles and channels"), validate_roles, _roles_rows,
          uploads=("business_licence",)),
     Step("security", lazy_gettext("Security attestation"), attestations.validate_security,
-         _security_rows, uploads=("assessment_report",)),
+         _security_rows, uploads=("assessment_report",),
+         contacts=("security_contact", "staff_list")),
     Step("content", lazy_gettext("Content rating"), attestations.validate_content,
          _content_rows, uploads=tuple(
              attestations.qualification_field(code)

@@ -214,7 +214,7 @@ def show_step(request: Request) -> Response:
     if registration.status not in models.EDITABLE:
         return redirect(request.app.url_path_for("accounts:me"))
     step = _step_for(request, registration)
-    saved = registration.answers.get(step) or {}
+    saved = wizard.form_answers(request.app.state.settings, registration, step)
     return _render_step(request, registration, step, steps.to_form(step, saved), {})
 
 

@@ -274,10 +274,8 @@ def current_steps(answers: Mapping[str, Any]) -> list[str]:
 
 def revealable(registration: Registration) -> dict[str, LazyString]:
     """The clear values this registration holds, which staff may reveal with a reason."""
-    answers = registration.answers
-    return {field: label for field, label in review.REVEAL_LABELS.items()
-            if (answers.get(review.REVEALABLE[field][0]) or {}).get(
-                f"{review.REVEALABLE[field][1]}_enc")}
+    held = review.revealable_fields(registration)
+    return {field: label for field, label in review.REVEAL_LABELS.items() if field in held}
 
 
 def record_context(record: full_record.FullRecord, *, audit_view: bool) -> dict[str, Any]:
@@ -293,7 +291,8 @@ def record_context(record: full_record.FullRecord, *, audit_view: bool) -> dict[
         "audit_view": audit_view,
         "can_decide": False,
         "people": record.people,
-        "sections": answer_sections(record.answers, current_steps(record.answers)),
+        "sections": answer_sections(record.answers,
+                                   current_steps(record.registration.answers)),
         "submitted_versions": [(v, answer_sections(v.answers, steps.EDITABLE_STEPS))
                                for v in record.submissions] if audit_view else [],
         "region_name": regions.region_name(registration.region),

@@ -81,7 +81,7 @@ def detail_context(request: Request, registration: Registration, **extra: Any) -
         **audit_pages.record_context(record, audit_view=False),
         "can_decide": can_decide,
         "editable_steps": [(s, steps.STEP_TITLES[s])
-                           for s in audit_pages.current_steps(record.answers)],
+                           for s in audit_pages.current_steps(registration.answers)],
         "errors": {},
         "values": {},
         "revealed": {},

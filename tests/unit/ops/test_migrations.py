@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 
@@ -15,10 +16,10 @@ import portal.ops.schema  # noqa: F401
 from portal.accounts import User
 from portal.base.crypto import fold
 from portal.base.db import make_engine, session_scope, utcnow
-from portal.ops.migrate import alembic_config, fill_keys, include_object
+from portal.ops.migrate import alembic_config, fill_contacts, fill_keys, include_object
 from portal.oversight import enforcement
 from portal.registration.blocklist import BlocklistEntry
-from portal.registration.models import Registration
+from portal.registration.models import Registration, Submission
 from tests.unit.conftest import make_user
 from tests.unit.factories import SANCTION_TEXT, make_moderator, make_registration
 
@@ -122,3 +123,26 @@ def test_keys_are_filled_for_registrations_made_before_them(session, settings) -
     assert (again.person_key, again.birth_key) == expected == (entry.person_key, entry.birth_key)
     assert again.org_key == entry.org_key == ""  # a person: no organisation
     assert fill_keys(settings) == 0
+
+
+def test_contacts_typed_before_are_encrypted_once(session, settings) -> None:
+    """``fill_contacts`` keeps the free-text contacts saved before revision 0016 encrypted, with
+    the phone numbers masked in the copy screens show, in the answers and each version."""
+    registration = make_registration(session, settings, status="submitted",
+                                     security={"security_contact": "李四 13912345678"})
+    typed = {**registration.answers["security"], "security_contact": "李四 13912345678"}
+    typed.pop("security_contact_enc")
+    old = {**registration.answers, "security": typed}
+    for table in ("registrations", "submissions"):
+        column = "id" if table == "registrations" else "registration_id"
+        session.execute(text(f"UPDATE {table} SET answers = :a WHERE {column} = :id"),  # noqa: S608
+                        {"a": json.dumps(old), "id": registration.id})
+    session.commit()
+
+    assert fill_contacts(settings) == 2
+    session.expire_all()
+    for answers in (session.get(Registration, registration.id).answers,
+                    session.exec(select(Submission)).one().answers):
+        assert answers["security"]["security_contact"] == "李四 139****5678"
+        assert answers["security"]["security_contact_enc"]
+    assert fill_contacts(settings) == 0
