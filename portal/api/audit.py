@@ -74,7 +74,10 @@ class Paging(Strict):
 
 
 class RegistrationsQuery(Paging, Filters):
-    pass
+    cursor: Annotated[str | None, BeforeValidator(_empty_is_none)] = Field(
+        default=None, max_length=20, pattern=r"^LR-\d{4}-\d{7}$",
+        description="The `next` of the previous answer: the page after it (then `page` is "
+                    "not used). Deep pages cost what the first does.")
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -103,9 +106,12 @@ class RegistrationItem(BaseModel):
 
 class RegistrationList(BaseModel):
     items: list[RegistrationItem]
-    total: int = Field(description="How many registrations match, on every page")
+    total: int = Field(description="How many registrations match; past 1,000 an estimate "
+                                   "(`total_is_estimate`)")
+    total_is_estimate: bool = Field(description="Whether `total` is the database's estimate")
     page: int
     per_page: int
+    next: str | None = Field(description="The `cursor` of the next page; null on the last")
 
 
 def _item(entry: RegistryEntry) -> dict[str, Any]:
@@ -132,13 +138,24 @@ def list_registrations(call: Call) -> dict[str, Any]:
     query: RegistrationsQuery = call.query
     filters, _values = query.search()
     jurisdiction = _jurisdiction(call)
-    conditions = auditing.search_conditions(jurisdiction, filters)
-    rows = call.session.exec(
-        select(RegistryEntry).where(*conditions).order_by(col(RegistryEntry.number).desc())
-        .offset((query.page - 1) * query.per_page).limit(query.per_page))
-    return {"items": [_item(entry) for entry in rows],
-            "total": auditing.count(call.session, jurisdiction, filters),
-            "page": query.page, "per_page": query.per_page}
+    total = auditing.count(call.session, jurisdiction, filters, cap=auditing.COUNT_CAP)
+    many = total > auditing.COUNT_CAP
+    if many:
+        total = max(total, auditing.estimate(call.session, jurisdiction, filters))
+    if query.cursor is not None:
+        found = auditing.search(call.session, jurisdiction, filters, after=query.cursor,
+                                limit=query.per_page, many=many)
+        rows, following = found.items, found.next_after
+    else:
+        conditions = auditing.search_conditions(jurisdiction, filters, scan=many)
+        rows = list(call.session.exec(
+            select(RegistryEntry).where(*conditions).order_by(col(RegistryEntry.number).desc())
+            .offset((query.page - 1) * query.per_page).limit(query.per_page + 1)))
+        following = rows[query.per_page - 1].number if len(rows) > query.per_page else None
+        rows = rows[:query.per_page]
+    return {"items": [_item(entry) for entry in rows], "total": total,
+            "total_is_estimate": many, "page": query.page, "per_page": query.per_page,
+            "next": following}
 
 
 # --- Look-up by identity ----------------------------------------------------------------------

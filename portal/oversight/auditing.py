@@ -9,6 +9,7 @@ registered address or, for a person, the residence province; one outside is not 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -220,6 +221,23 @@ def count(session: Session, jurisdiction: str, filters: Filters, *, cap: int | N
         matching = matching.limit(cap + 1)
     query = select(func.count()).select_from(matching.subquery())
     return int(session.exec(query).one())
+
+
+def estimate(session: Session, jurisdiction: str, filters: Filters) -> int:
+    """How many rows match, roughly, without reading them: PostgreSQL's planner estimate of
+    the search (its statistics, not a count). SQLite has no planner estimate, and a count of
+    an embedded database's rows is cheap: it counts."""
+    matching = select(RegistryEntry.number).where(
+        *search_conditions(jurisdiction, filters, scan=True))
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return count(session, jurisdiction, filters)
+    compiled = matching.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": False})
+    plan = session.connection().exec_driver_sql(
+        f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 # What an export reads of each row (portal.oversight.exports.export_row): not the API answer's JSON.

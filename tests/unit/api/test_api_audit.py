@@ -15,12 +15,14 @@ from starlette.testclient import TestClient
 
 from portal.base.db import utcnow
 from portal.ledger.pii_access import PiiAccess
+from portal.oversight import auditing
 from portal.oversight.exports import EXPORT_COLUMNS
 from portal.oversight.inspections import ExportRecord
 from portal.platforms.clients import IdempotencyRecord
 from portal.records import registry
 from portal.registration.models import Registration
 from tests.unit.conftest import Auth, Platform, make_user
+from tests.unit.factories import make_registration
 from tests.unit.http_wizard import ADULT_ID, fresh
 from tests.unit.oversight.test_sanctions import sanction
 
@@ -423,3 +425,28 @@ def test_real_answers_match_the_openapi_document(approved, national, app, sessio
         response = case.call_and_validate(headers={"Authorization": f"Bearer {national.key}"},
                                           checks=checks)
         assert response.status_code == 200, (path, response.text)
+
+
+def test_deep_pages_by_cursor_and_an_estimated_total_past_the_cap(
+        national, session, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Past ``COUNT_CAP`` matches the total is the database's estimate, flagged; the cursor in
+    ``next`` walks every page once, newest number first."""
+    numbers = sorted((make_registration(session, settings, status="submitted",
+                                        email=f"seller{i}@example.com").number
+                      for i in range(5)), reverse=True)
+    first = national.get("/audit/registrations?per_page=2").json()
+    assert first["total"] == 5 and first["total_is_estimate"] is False
+    monkeypatch.setattr(auditing, "COUNT_CAP", 3)
+    seen, cursor = [], None
+    while True:
+        answer = national.get("/audit/registrations?per_page=2"
+                              + (f"&cursor={cursor}" if cursor else "")).json()
+        assert answer["total_is_estimate"] is True and answer["total"] >= 4
+        seen += [item["number"] for item in answer["items"]]
+        cursor = answer["next"]
+        if cursor is None:
+            break
+    assert seen == numbers
+    by_page = national.get("/audit/registrations?per_page=2&page=3").json()
+    assert [i["number"] for i in by_page["items"]] == numbers[4:] and by_page["next"] is None
+    assert national.get("/audit/registrations?cursor=LR-1").status_code == 422
