@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portal.api import audit as audit_api  # noqa: F401  (registers its operations)
 from portal.api import core as api_core
 from portal.api import health
+from portal.api import inspection_requests as inspection_requests_api  # noqa: F401  (registers its operations)
 from portal.api import log as log_api
 from portal.api import openapi as openapi_api
 from portal.api import platform as platform_api  # noqa: F401  (registers its operations)
@@ -51,6 +52,7 @@ from portal.web import (
 )
 from portal.web import admin as admin_pages
 from portal.web import audit as audit_pages
+from portal.web import inspection_requests as inspection_request_pages
 from portal.web import inspections as inspection_pages
 from portal.web import webhooks as webhook_pages
 from portal.web.core import make_templates
@@ -261,6 +263,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *audit_log.routes,
         *dashboard.routes,
         *inspection_pages.routes,
+        *inspection_request_pages.routes,
         *admin_pages.routes,
         *webhook_pages.routes,
         *health.routes,

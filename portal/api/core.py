@@ -105,6 +105,8 @@ class Call:
     params: dict[str, str]
     headers: dict[str, str]
     engine: Any = None
+    # The body as received, for an operation that reads a form (``Operation.form``).
+    raw: bytes = b""
 
     @property
     def session(self) -> Session:
@@ -133,6 +135,10 @@ class Operation:
     # One primary-key read: answered on the event loop when the database is embedded and the
     # rate limits in memory (nothing then waits on a network), sparing the thread hop.
     hot: bool = False
+    # A multipart/form-data body (the endpoint parses ``Call.raw``); its model documents it.
+    form: type[BaseModel] | None = None
+    # The body limit when it is not the settings' api_max_body_bytes (bodies carrying files).
+    max_body: int = 0
 
     @property
     def writes(self) -> bool:
@@ -148,7 +154,8 @@ def operation(method: str, path: str, *, name: str, kind: str, summary: str,
               response: type[BaseModel] | None = None, status: int = 200,
               errors: tuple[int, ...] = (), description: str = "",
               content_type: str = "application/json", read_only: bool = False,
-              idempotency: bool = True, hot: bool = False) -> Callable[[Handler], Handler]:
+              idempotency: bool = True, hot: bool = False, form: type[BaseModel] | None = None,
+              max_body: int = 0) -> Callable[[Handler], Handler]:
     """Register an endpoint under /api/v1 (``path`` without the prefix)."""
 
     def register(handler: Handler) -> Handler:
@@ -159,7 +166,7 @@ def operation(method: str, path: str, *, name: str, kind: str, summary: str,
             body=body, query=query, response=response, status=status, errors=errors,
             description=description or inspect.cleandoc(handler.__doc__ or ""),
             content_type=content_type, read_only=read_only, idempotency=idempotency,
-            hot=hot and method == "GET"))
+            hot=hot and method == "GET", form=form, max_body=max_body))
         return handler
 
     return register
@@ -365,7 +372,8 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
             if replay is not None:
                 return replay
         call = Call(sessions=sessions, settings=settings, client=client, body=body,
-                    query=parsed_query, params=params, headers=headers, engine=engine)
+                    query=parsed_query, params=params, headers=headers, engine=engine,
+                    raw=raw_body if op.form is not None else b"")
         result = op.handler(call)
         reply = result if isinstance(result, Reply) else Reply(body=result, status=op.status)
         if op.writes:
@@ -424,7 +432,8 @@ def endpoint(op: Operation) -> Callable[[Request], Any]:
         try:
             raw = b""
             if op.method != "GET":
-                raw = await _read_body(request, request.app.state.settings.api_max_body_bytes)
+                raw = await _read_body(request, op.max_body
+                                       or request.app.state.settings.api_max_body_bytes)
         except ApiError as exc:
             return problem(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
         headers = {k.lower(): v for k, v in request.headers.items()}

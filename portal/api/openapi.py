@@ -187,6 +187,8 @@ def implied_errors(op: core.Operation) -> tuple[int, ...]:
         statuses.add(413)
     if op.body is not None:
         statuses |= {400, 422}
+    if op.form is not None:
+        statuses.add(422)
     if op.query is not None:
         statuses.add(422)
     if op.writes and op.idempotency and op.method == "POST" and op.kind != "public":
@@ -266,6 +268,8 @@ def _schemas(items: list[Documented]) -> tuple[dict[tuple[type[BaseModel], str],
         op = item.op
         if op.body is not None:
             wanted.append((op.body, "validation"))
+        if op.form is not None:
+            wanted.append((op.form, "validation"))
         if op.query is not None:
             wanted.append((op.query, "validation"))
         if op.response is not None:
@@ -353,6 +357,9 @@ def _operation(item: Documented, refs: dict[tuple[type[BaseModel], str], Any],
     if op.body is not None:
         out["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": refs[(op.body, "validation")]}}}
+    elif op.form is not None:
+        out["requestBody"] = {"required": True, "content": {
+            "multipart/form-data": {"schema": refs[(op.form, "validation")]}}}
     success: dict[str, Any] = {"description": op.summary}
     headers: dict[str, Any] = {}
     if keyed:
@@ -581,11 +588,12 @@ def reference() -> list[tuple[str, str, str, list[OperationView]]]:
                                                   *_constraints(p["schema"], defs)] if x))
             for p in _parameters(item, refs, defs)]
         errors = item.statuses + tuple(status for status, _model in item.alternatives)
+        sent = op.body or op.form
         groups.setdefault(op.kind, []).append(OperationView(
             method=op.method, path=PARAM.sub(r"{\1}", item.path), name=op.name,
             summary=op.summary, description=inspect.cleandoc(op.description), kind=op.kind,
             parameters=parameters,
-            body=field_rows(refs[(op.body, "validation")], defs) if op.body else [],
+            body=field_rows(refs[(sent, "validation")], defs) if sent else [],
             status=op.status, content_type=op.content_type,
             response=field_rows(refs[(op.response, "serialization")], defs)
             if op.response else [],

@@ -88,6 +88,9 @@ EVENT_TYPES = frozenset(
         "key.rotated",
         "sanction.ended",
         "sanction.overturned",
+        "inspection.requested",
+        "inspection.answered",
+        "inspection.overdue",
     }
 )
 

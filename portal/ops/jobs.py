@@ -21,7 +21,7 @@ from portal.base.identity import ADULT_AGE, CHINA_TZ, age_on, china_date, china_
 from portal.base.settings import Settings
 from portal.ledger.events import SYSTEM, HistoryEntry
 from portal.lifecycle import changes
-from portal.oversight import cases, enforcement
+from portal.oversight import cases, enforcement, inspection_requests
 from portal.platforms import notify
 from portal.registration.models import NotAllowed, Registration, StaleState
 from portal.registration.sanctions import Sanction
@@ -40,11 +40,13 @@ class Report:
     restricted: list[str] = field(default_factory=list)
     overdue: list[str] = field(default_factory=list)
     unblocked: list[str] = field(default_factory=list)
+    # Inspection requests flagged overdue (their ids).
+    requests_overdue: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
         return ", ".join(f"{name} {len(getattr(self, name))}" for name in (
             "reinstated", "expired", "warned", "adults", "reminded", "restricted", "overdue",
-            "unblocked"))
+            "unblocked", "requests_overdue"))
 
 
 def _tell(session: Session, registration: Registration, subject: str, body: str
@@ -144,8 +146,16 @@ def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> R
         report.reminded, report.restricted = refresh_operators(session, settings, now=now)
         report.overdue = open_overdue_corrections(session, settings, now=now)
         report.unblocked = end_due_blacklistings(session, settings, now=now)
+        report.requests_overdue = flag_overdue_requests(session, now=now)
     logger.info("jobs: %s", report)
     return report
+
+
+def flag_overdue_requests(session: Session, *, now: datetime) -> list[int]:
+    """Flag inspection requests past their deadline unanswered, once each; commit."""
+    flagged = inspection_requests.flag_overdue(session, now=now)
+    session.commit()
+    return [r.id for r in flagged if r.id is not None]
 
 
 def open_overdue_corrections(session: Session, settings: Settings, *, now: datetime

@@ -27,7 +27,7 @@ from portal.base.db import utcnow
 from portal.base.errors import FormErrors
 from portal.base.i18n import LazyString, lazy_gettext
 from portal.base.i18n import gettext as _
-from portal.oversight import cases
+from portal.oversight import cases, inspection_requests
 from portal.oversight.statistics import (
     WAIT_BUCKETS,
     approval_waits,
@@ -145,7 +145,8 @@ def build(session: Session, jurisdiction: str, now: datetime | None = None) -> d
                              cases.CATEGORIES)),
     ]
     return {"figures": figures, "jurisdiction": jurisdiction_text(jurisdiction),
-            "period": period}
+            "period": period,
+            "overdue_requests": inspection_requests.overdue_count(session, jurisdiction)}
 
 
 @page(roles=AUDITORS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,15 +24,16 @@ from starlette.routing import BaseRoute, Mount
 from starlette.testclient import TestClient
 
 from portal.accounts import User
-from portal.ledger.events import OutboxEvent
-from portal.oversight import cases, enforcement, inspections
+from portal.base.db import utcnow
+from portal.ledger.events import Actor, OutboxEvent
+from portal.oversight import cases, enforcement, inspection_requests, inspections
 from portal.platforms.clients import ApiKey
 from portal.platforms.webhooks import WebhookDelivery
 from portal.records import certificates
 from portal.registration import screening
 from portal.registration.models import Document, Registration, RosterLink
 from tests.unit.conftest import Auth, Platform, csrf_from, make_user
-from tests.unit.http_wizard import Wizard, fresh
+from tests.unit.http_wizard import PNG, Wizard, fresh
 
 (VISITOR, APPLICANT, OTHER, MODERATOR, AUDITOR, OUTSIDER, ADMIN, PLATFORM, AUTHORITY,
  FAR_AUTHORITY) = ACTORS = (
@@ -199,6 +201,11 @@ MATRIX: dict[str, Expected] = {
     "inspections:show": auditors(200),
     "inspections:add_finding": auditors(422),
     "inspections:close": auditors(422),
+    "inspection_requests:list": auditors(200),
+    "inspection_requests:new": auditors(200),
+    "inspection_requests:send": auditors(422),
+    "inspection_requests:show": auditors(200),
+    "inspection_requests:file": auditors(200),
     # administration: auditors read the API clients (R2), only admins change them
     "staff:admin_home": admins(200),
     "admin:clients": auditors(200),
@@ -220,6 +227,8 @@ MATRIX: dict[str, Expected] = {
     "api:remove_buyer": api("platform", 204),
     "api:report_violation": api("platform", 422),
     "api:list_events": api("platform", 200),
+    "api:list_inspection_requests": api("platform", 200),
+    "api:answer_inspection_request": api("platform", 409),  # answered already in this world
     # the authority API
     "api:audit_registrations": api("authority", 200),
     "api:audit_registration": api("authority", 200),
@@ -227,6 +236,9 @@ MATRIX: dict[str, Expected] = {
     "api:audit_lookup": api("authority", 200),  # an ID number and a reason (API_BODIES)
     "api:audit_access_log": api("authority", 200),
     "api:audit_export": api("authority", 200),
+    "api:audit_send_inspection_request": api("authority", 422),
+    "api:audit_inspection_request": api("authority", 200),
+    "api:audit_inspection_file": api("authority", 200),
 }
 # The objects the routes act on belong to Beijing (11); the auditor and the authority key of
 # Guangdong (44) see none of them: every route that takes such an object's id answers them 404,
@@ -236,6 +248,8 @@ OUTSIDE_JURISDICTION = {
     "review:lift_blocklist_entry", "audit:record", "audit:reveal", "audit:certificate",
     "inspections:show", "inspections:add_finding", "inspections:close",
     "api:audit_registration", "api:audit_reveal",
+    "inspection_requests:show", "inspection_requests:file", "api:audit_inspection_request",
+    "api:audit_inspection_file",
 }
 for _name, _expected in MATRIX.items():
     _expected.setdefault(PLATFORM, _expected[VISITOR])
@@ -250,6 +264,10 @@ for _name, _expected in MATRIX.items():
 # Path values that differ from the defaults for one route.
 PATH_OVERRIDES: dict[str, dict[str, str]] = {
     "review:lift_blocklist_entry": {"step": "request"},
+    # {id} is the buyer block's elsewhere; here the inspection request's.
+    "api:answer_inspection_request": {"id": "{request_id}"},
+    "api:audit_inspection_request": {"id": "{request_id}"},
+    "api:audit_inspection_file": {"id": "{file_id}"},
 }
 # Form fields some POSTs need beyond the token: the login throttle counts failures per email
 # typed, so each actor types its own (eight empty ones would be throttled from the sixth on).
@@ -395,6 +413,17 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         session, actor=auditor_user, target_kind="registration", subject="Bought followers",
         number=number)
     session.commit()
+    asked = inspection_requests.send_request(
+        session, jurisdiction="national", platform=str(platform.id),
+        request="The room's sales records", deadline=utcnow() + timedelta(days=7),
+        number=number, actor=Actor.of(auditor_user))
+    session.commit()
+    answer = inspection_requests.answer_request(
+        session, settings, request=asked, client_id=platform.id, text="Attached",
+        files=[inspection_requests.Received("sales.png", PNG)])
+    session.commit()
+    answer_file = inspection_requests.answers_of(session, asked.id)[0][1][0]
+    assert answer.id is not None
     entry = enforcement.add_to_blocklist(session, settings, registration=registration,
                                          actor=moderator_user, reason_code="manual",
                                          reason="Fraud ring")
@@ -420,7 +449,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         "appeal_id": appeal.id, "entry_id": entry.id, "case_id": case.id,
         "inspection_id": inspection.id, "client_id": target.id, "key_id": key.id,
         "delivery_id": delivery.id, "serial": certificate.serial, "id": buyer.json()["id"],
-        "flag_id": hold.id,
+        "flag_id": hold.id, "request_id": asked.id, "file_id": answer_file.id,
     }
     clients = {VISITOR: visitor, APPLICANT: client, OTHER: other, MODERATOR: moderator,
                AUDITOR: auditor, OUTSIDER: outsider, ADMIN: admin, PLATFORM: platform.http,
@@ -434,7 +463,8 @@ PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
 def fill(route: AppRoute, values: dict[str, str]) -> str:
-    chosen = {**values, **PATH_OVERRIDES.get(route.name, {})}
+    chosen = {**values, **{k: v.format(**values)
+                           for k, v in PATH_OVERRIDES.get(route.name, {}).items()}}
     return PARAM.sub(lambda m: chosen[m.group(1)], route.path) + QUERIES.get(route.name, "")
 
 
