@@ -62,8 +62,8 @@ ERASED_ANSWERS: dict[str, tuple[str, ...]] = {
     "guardian": ("guardian_name", "guardian_date_of_birth", "guardian_id_number_enc",
                  "guardian_id_number_masked", "consent_name"),
     "roles": ("legal_representative",),
-    "security": ("signature", "staff_list", "security_contact", "incident_details", "ip",
-                 "user_agent"),
+    "security": ("signature", "staff_list", "staff_list_enc", "security_contact",
+                 "security_contact_enc", "incident_details", "ip", "user_agent"),
     "commitments": ("complaint_contact",),
 }
 # The identity provider's answer keeps its status, provider and time.

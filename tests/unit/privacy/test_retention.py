@@ -149,7 +149,9 @@ def test_purge_erases_what_ended_more_than_three_years_ago_and_nothing_else(
     assert identity["subject_kind"] == "person" and identity["id_type"] == "cn_resident_id"
     assert "reference" not in identity["verification"]
     assert identity["verification"]["status"] == "verified"
-    assert "signature" not in registration.answers["security"]
+    for name in ("signature", "security_contact", "security_contact_enc", "staff_list",
+                 "staff_list_enc"):
+        assert name not in registration.answers["security"]
     assert registration.answers["security"]["two_factor"] is True
     assert "complaint_contact" not in registration.answers["commitments"]
     assert registration.answers["roles"]["channels"][0]["handle"] == "zhangsan_live"
