@@ -173,8 +173,7 @@ def lookup(request: Request) -> Response:
     user: User = request.state.user
     context: dict[str, Any] = {"kinds": _lookup_kinds(), "errors": {}, "values": {},
                                "found": None, "statuses": STATUSES,
-                               "region_name": lambda code: regions.province_name(
-                                   (code or "")[:2])}
+                               "region_name": regions.region_name}
     if request.method == "GET":
         return render(request, "audit/lookup.html", context)
     form = request.state.form

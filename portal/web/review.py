@@ -182,7 +182,7 @@ def _hold_context(request: Request, registration: Registration, flag_id: int,
     return {"view": view, "registration": registration, "flag_names": screening.FLAGS,
             "id_types": steps.ID_TYPE_LABELS, "statuses": audit_pages.STATUSES,
             "nationality_name": regions.nationality_name,
-            "province_name": regions.province_name, "errors": {}, "values": {}, **extra}
+            "place_name": regions.place_name, "errors": {}, "values": {}, **extra}
 
 
 @page(roles=MODERATORS)
