@@ -22,7 +22,7 @@ from portal.base.settings import Settings
 from portal.ledger.events import SYSTEM, HistoryEntry
 from portal.lifecycle import changes
 from portal.oversight import cases, enforcement, inspection_requests
-from portal.platforms import notify
+from portal.platforms import filings, notify
 from portal.registration.models import NotAllowed, Registration, StaleState
 from portal.registration.sanctions import Sanction
 
@@ -42,11 +42,13 @@ class Report:
     unblocked: list[str] = field(default_factory=list)
     # Inspection requests flagged overdue (their ids).
     requests_overdue: list[int] = field(default_factory=list)
+    # Platform licences whose coming expiry the admins were reminded of (their ids).
+    licences: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
         return ", ".join(f"{name} {len(getattr(self, name))}" for name in (
             "reinstated", "expired", "warned", "adults", "reminded", "restricted", "overdue",
-            "unblocked", "requests_overdue"))
+            "unblocked", "requests_overdue", "licences"))
 
 
 def _tell(session: Session, registration: Registration, subject: str, body: str
@@ -147,6 +149,7 @@ def run(engine: Engine, settings: Settings, *, now: datetime | None = None) -> R
         report.overdue = open_overdue_corrections(session, settings, now=now)
         report.unblocked = end_due_blacklistings(session, settings, now=now)
         report.requests_overdue = flag_overdue_requests(session, now=now)
+        report.licences = remind_licences(session, settings, now=now)
     logger.info("jobs: %s", report)
     return report
 
@@ -156,6 +159,28 @@ def flag_overdue_requests(session: Session, *, now: datetime) -> list[int]:
     flagged = inspection_requests.flag_overdue(session, now=now)
     session.commit()
     return [r.id for r in flagged if r.id is not None]
+
+
+def remind_licences(session: Session, settings: Settings, *, now: datetime) -> list[int]:
+    """Tell every admin, once, of each platform licence that expires within 30 days; commit."""
+    due = filings.licences_to_remind(session, today=china_date(now))
+    if not due:
+        return []
+    admins = list(session.exec(select(User).where(User.role == "admin")))
+    mails = []
+    for licence, client in due:
+        for admin in admins:
+            mails.append(notify.notify_user(
+                session, user_id=admin.id or 0, email=admin.email,
+                subject=_("A platform's licence expires soon"),
+                body=_("The licence %(licence)s of %(platform)s expires on %(date)s. Ask the "
+                       "platform for the renewed licence and record it on its page.",
+                       licence=licence.name, platform=client.name,
+                       date=licence.expires_on.isoformat())))
+        filings.mark_reminded(session, licence, now=now)
+    session.commit()
+    notify.deliver(settings, mails, session=session)
+    return [licence.id for licence, _client in due if licence.id is not None]
 
 
 def open_overdue_corrections(session: Session, settings: Settings, *, now: datetime

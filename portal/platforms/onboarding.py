@@ -1,7 +1,8 @@
 """Setting up an API client (the admin's pages and ``portal create-platform`` /
 ``create-authority`` share these): create it with its first key and webhook, parse an
-authority's jurisdiction, and record what a platform declares (REGULATION R2: filing, security
-assessment, moderation staffing). The caller commits."""
+authority's jurisdiction, and record what a platform declares (REGULATION R2: the ICP filing
+number, checked for its format; the security assessment; moderation staffing), each change in
+the record's history (``portal.platforms.filings``). The caller commits."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from collections.abc import Mapping, Sequence
 
 from sqlmodel import Session
 
-from portal.base import regions
+from portal.base import identity, regions
 from portal.base.errors import FormErrors
 from portal.base.forms import Checker, whole_number
 from portal.base.i18n import gettext as _
 from portal.base.identity import china_today, parse_date
 from portal.base.settings import Settings
-from portal.platforms import clients, webhooks
+from portal.platforms import clients, filings, webhooks
 
 DETAIL_FIELDS = ("filing_number", "security_assessment", "security_assessed_on",
                  "moderators_employed", "moderation_hours", "rooms_per_moderator")
@@ -88,10 +89,16 @@ def set_webhook(session: Session, settings: Settings, client: clients.ApiClient,
 
 
 def save_details(session: Session, client: clients.ApiClient,
-                 form: Mapping[str, Sequence[str]]) -> None:
-    """Record what a platform declares (R2 and its moderation staffing); the caller commits."""
+                 form: Mapping[str, Sequence[str]], *, actor_id: int | None = None) -> None:
+    """Record what a platform declares (R2 and its moderation staffing), each change kept in
+    the record's history with who made it; the caller commits."""
     c = Checker(form)
     c.text("filing_number", _("Filing number"), max_length=100)
+    if c.data["filing_number"] and "filing_number" not in c.errors:
+        try:
+            c.data["filing_number"] = identity.validate_icp(c.data["filing_number"])
+        except ValueError as exc:
+            c.error("filing_number", str(exc))
     c.text("security_assessment", _("Security assessment summary"), max_length=4000,
            multiline=True)
     assessed = c.raw("security_assessed_on").strip()
@@ -113,8 +120,11 @@ def save_details(session: Session, client: clients.ApiClient,
     if c.errors:
         raise FormErrors({name: c.errors[name] for name in DETAIL_FIELDS if name in c.errors})
     for name in DETAIL_FIELDS:
+        filings.note_change(session, client, name, getattr(client, name), c.data[name],
+                            actor_id=actor_id)
         setattr(client, name, c.data[name])
     session.add(client)
+    session.flush()
 
 
 def _count(c: Checker, name: str, label: str, minimum: int, maximum: int) -> None:

@@ -14,7 +14,9 @@ Where ciphertexts live, with the associated data each is bound to:
   ``registration:<registration id>:<step>:<field>`` (submissions copy the registration's);
 - ``documents.ciphertext``: ``document:<registration id>:<kind>`` (empty once purged);
 - ``api_clients.webhook_secret``: ``api_client:<id>:webhook_secret``;
-- ``users.totp_secret``: ``user:<id>:totp``.
+- ``users.totp_secret``: ``user:<id>:totp``;
+- ``inspection_files.ciphertext``: ``inspection_request:<request id>``;
+- ``platform_documents.ciphertext``: ``platform_document:<client id>:<kind>``.
 
 A new place that stores ciphertext adds a ``_Target`` to ``TARGETS``.
 """
@@ -34,6 +36,8 @@ from sqlmodel import Session
 from portal.base.crypto import DataCipher, DecryptionError, cipher_for
 from portal.base.db import session_scope
 from portal.base.settings import Settings
+from portal.oversight.inspection_requests import file_context as inspection_file_context
+from portal.platforms.filings import document_context as platform_document_context
 from portal.platforms.webhooks import secret_context as webhook_secret_context
 from portal.registration.models import document_context, secret_context
 
@@ -170,6 +174,14 @@ def _webhook_context(row: Any) -> bytes:
     return webhook_secret_context(row.id)
 
 
+def _inspection_file_context(row: Any) -> bytes:
+    return inspection_file_context(row.request_id)
+
+
+def _platform_document_context(row: Any) -> bytes:
+    return platform_document_context(row.client_id, row.kind)
+
+
 def totp_row_context(row: Any) -> bytes:
     # As portal.accounts binds it (a test checks the two agree).
     return f"user:{row.id}:totp".encode()
@@ -196,6 +208,12 @@ TARGETS: tuple[_Target, ...] = (
             "webhook_secret", _blob_row(_webhook_context, "webhook_secret")),
     _Target("users.totp_secret", _table("portal.accounts", "User"), "totp_secret",
             _blob_row(totp_row_context, "totp_secret")),
+    _Target("inspection_files.ciphertext",
+            _table("portal.oversight.inspection_requests", "InspectionFile"), "ciphertext",
+            _blob_row(_inspection_file_context, "ciphertext"), ("request_id",)),
+    _Target("platform_documents.ciphertext", _table("portal.platforms.filings",
+                                                    "PlatformDocument"), "ciphertext",
+            _blob_row(_platform_document_context, "ciphertext"), ("client_id", "kind")),
 )
 
 

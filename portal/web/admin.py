@@ -1,5 +1,6 @@
 """The administrator's API-client pages: platforms and authorities, their keys, webhook URL and
-what a platform declares (REGULATION R2: filing, security assessment, moderation staffing).
+each platform's record (REGULATION R2: ICP filing, security assessment and its document,
+licences with their expiry, moderation staffing, and the history of every change).
 
 Admins change; auditors see everything read-only (no forms, POSTs answer 403). A new key or
 webhook secret is rendered directly in the answer to the POST that made it (``no-store``): it
@@ -10,17 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import col, select
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.accounts import Role, User
-from portal.base import regions
+from portal.base import regions, uploads
 from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import form_input
 from portal.base.i18n import gettext as _
-from portal.platforms import clients
+from portal.platforms import clients, filings
 from portal.platforms.onboarding import DETAIL_FIELDS, new_client, save_details, set_webhook
 from portal.web.core import namespaced, page, redirect, render
 
@@ -87,6 +90,36 @@ def create_client(request: Request) -> Response:
                                             created=True)))
 
 
+def record_context(request: Request, client: clients.ApiClient) -> dict[str, Any]:
+    """The platform's record beyond its declared fields: licences, the security assessment
+    document, and the history of changes with who made each."""
+    db = request.state.db
+    history = filings.history_of(db, client.id)  # type: ignore[arg-type]
+    people = {c.changed_by for c in history if c.changed_by is not None}
+    return {
+        "licences": filings.licences_of(db, client.id),  # type: ignore[arg-type]
+        "assessment": filings.current_assessment(db, client.id),  # type: ignore[arg-type]
+        "history": history,
+        "history_people": {u.id: u.email for u in db.exec(
+            select(User).where(col(User.id).in_(sorted(people))))} if people else {},
+        "record_fields": record_fields(),
+    }
+
+
+def record_fields() -> dict[str, str]:
+    """What each field of the history is, for people."""
+    return {
+        "filing_number": _("Filing number"),
+        "security_assessment": _("Security assessment summary"),
+        "security_assessed_on": _("Date of the latest security assessment"),
+        "security_assessment_document": _("Security assessment document"),
+        "moderators_employed": _("Content moderators employed"),
+        "moderation_hours": _("Hours covered by moderators"),
+        "rooms_per_moderator": _("Live rooms per moderator"),
+        "licence": _("Licence"),
+    }
+
+
 def _client_context(request: Request, client: clients.ApiClient, **extra: Any) -> dict[str, Any]:
     db = request.state.db
     creator = db.get(User, client.created_by) if client.created_by else None
@@ -103,6 +136,7 @@ def _client_context(request: Request, client: clients.ApiClient, **extra: Any) -
         "regions": [regions.region_name(code) if code[:2] in regions.PROVINCES else code
                     for code in client.jurisdiction.split(",") if code != "national"],
         "new_key": None, "new_secret": None, "created": False, "done": "",
+        **(record_context(request, client) if client.kind == "platform" else {}),
         "errors": {}, "values": values, **extra,
     }
 
@@ -116,7 +150,8 @@ def show_client(request: Request) -> Response:
 
 
 # What a redirect after a change may announce (a code in the URL, never a value).
-DONE = ("key_revoked", "client_revoked", "details_saved", "webhook_saved", "webhook_removed")
+DONE = ("key_revoked", "client_revoked", "details_saved", "webhook_saved", "webhook_removed",
+        "licence_added", "licence_removed", "assessment_saved")
 
 
 def _changeable(request: Request) -> clients.ApiClient:
@@ -197,13 +232,88 @@ def save_client_details(request: Request) -> Response:
         raise HTTPException(status_code=404)
     values = _values(request)
     try:
-        save_details(db, client, form_input(request.state.form.multi_items()))
+        save_details(db, client, form_input(request.state.form.multi_items()),
+                     actor_id=request.state.user.id)
     except FormErrors as exc:
         db.rollback()
         return render(request, "admin/client.html",
                       _client_context(request, client, errors=exc.errors, values=values),
                       status_code=422)
     return redirect(_client_url(request, client, "details_saved"))
+
+
+def _platform(request: Request) -> clients.ApiClient:
+    client = _changeable(request)
+    if client.kind != "platform":
+        raise HTTPException(status_code=404)
+    return client
+
+
+def _refused(request: Request, client: clients.ApiClient, exc: FormErrors) -> Response:
+    request.state.db.rollback()
+    return render(request, "admin/client.html",
+                  _client_context(request, client, errors=exc.errors,
+                                  values={**_client_context(request, client)["values"],
+                                          **_values(request)}),
+                  status_code=422)
+
+
+@page(roles=ADMINS)
+def add_licence(request: Request) -> Response:
+    client = _platform(request)
+    values = _values(request)
+    try:
+        filings.add_licence(request.state.db, client, name=values.get("licence_name", ""),
+                            number=values.get("licence_number", ""),
+                            expires_on=values.get("licence_expires_on", ""),
+                            actor_id=request.state.user.id)
+    except FormErrors as exc:
+        return _refused(request, client, exc)
+    return redirect(_client_url(request, client, "licence_added") + "#licences-title")
+
+
+@page(roles=ADMINS)
+def remove_licence(request: Request) -> Response:
+    client = _platform(request)
+    try:
+        filings.remove_licence(request.state.db, client, request.path_params["licence_id"],
+                               actor_id=request.state.user.id)
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    return redirect(_client_url(request, client, "licence_removed") + "#licences-title")
+
+
+@page(roles=ADMINS)
+def upload_assessment(request: Request) -> Response:
+    client = _platform(request)
+    part = request.state.form.get("assessment_file") if request.state.form else None
+    try:
+        if not isinstance(part, UploadFile) or not part.filename:
+            raise FormErrors({"assessment_file": _("Choose the security assessment's file")})
+        filings.upload_assessment(
+            request.state.db, request.app.state.settings, client, filename=part.filename,
+            data=part.file.read(uploads.MAX_UPLOAD_BYTES + 1), actor_id=request.state.user.id)
+    except FormErrors as exc:
+        return _refused(request, client, exc)
+    return redirect(_client_url(request, client, "assessment_saved"))
+
+
+@page(roles=VIEWERS)
+def show_record_document(request: Request) -> Response:
+    """A document of a platform's record, to admins and auditors."""
+    client = _client(request)
+    try:
+        document, data = filings.read_document(request.state.db, request.app.state.settings,
+                                               client.id,  # type: ignore[arg-type]
+                                               request.path_params["document_id"])
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    filename = document.filename.encode("ascii", "replace").decode().replace('"', "")
+    return Response(data, media_type=document.content_type, headers={
+        "Content-Disposition": f'inline; filename="{filename}"',
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+    })
 
 
 def _client_url(request: Request, client: clients.ApiClient, done: str) -> str:
@@ -227,5 +337,13 @@ routes = namespaced(
               name="webhook"),
         Route("/admin/clients/{client_id:id}/details", save_client_details,
               methods=["POST"], name="details"),
+        Route("/admin/clients/{client_id:id}/licences", add_licence, methods=["POST"],
+              name="add_licence"),
+        Route("/admin/clients/{client_id:id}/licences/{licence_id:id}/remove", remove_licence,
+              methods=["POST"], name="remove_licence"),
+        Route("/admin/clients/{client_id:id}/assessment", upload_assessment, methods=["POST"],
+              name="upload_assessment"),
+        Route("/admin/clients/{client_id:id}/documents/{document_id:id}", show_record_document,
+              methods=["GET"], name="record_document"),
     ],
 )

@@ -27,7 +27,8 @@ from portal.accounts import User
 from portal.base.db import utcnow
 from portal.ledger.events import Actor, OutboxEvent
 from portal.oversight import cases, enforcement, inspection_requests, inspections
-from portal.platforms.clients import ApiKey
+from portal.platforms import filings
+from portal.platforms.clients import ApiClient, ApiKey
 from portal.platforms.webhooks import WebhookDelivery
 from portal.records import certificates
 from portal.registration import screening
@@ -216,6 +217,11 @@ MATRIX: dict[str, Expected] = {
     "admin:revoke_client": admins(422),  # not confirmed
     "admin:webhook": admins(303),  # empty: the webhook is removed
     "admin:details": admins(303),  # every detail is optional
+    "admin:add_licence": admins(422),
+    "admin:remove_licence": admins(303),
+    "admin:upload_assessment": admins(422),  # no file
+    "admin:record_document": auditors(200),
+    "compliance:platforms": auditors(200),
     "webhooks:deliveries": admins(200),
     "webhooks:retry": admins(303),
     # the platform API
@@ -268,6 +274,7 @@ PATH_OVERRIDES: dict[str, dict[str, str]] = {
     "api:answer_inspection_request": {"id": "{request_id}"},
     "api:audit_inspection_request": {"id": "{request_id}"},
     "api:audit_inspection_file": {"id": "{file_id}"},
+    "admin:record_document": {"document_id": "{platform_document_id}"},
 }
 # Form fields some POSTs need beyond the token: the login throttle counts failures per email
 # typed, so each actor types its own (eight empty ones would be throttled from the sixth on).
@@ -439,6 +446,12 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         Document.registration_id == registration.id)).first()
     certificate = certificates.current_certificate(session, registration.id)
     key = session.exec(select(ApiKey).where(ApiKey.client_id == target.id)).one()
+    target_row = session.get(ApiClient, target.id)
+    licence = filings.add_licence(session, target_row, name="ICP licence", number="B2-1",
+                                  expires_on="2030-01-01", actor_id=None)
+    assessment = filings.upload_assessment(session, settings, target_row, filename="a.png",
+                                           data=PNG, actor_id=None)
+    session.commit()
     assert document is not None and certificate is not None
     hold = screening.add_hold(session, registration, "blocklist_person", {"entries": []})
     session.commit()
@@ -450,6 +463,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         "inspection_id": inspection.id, "client_id": target.id, "key_id": key.id,
         "delivery_id": delivery.id, "serial": certificate.serial, "id": buyer.json()["id"],
         "flag_id": hold.id, "request_id": asked.id, "file_id": answer_file.id,
+        "licence_id": licence.id, "platform_document_id": assessment.id,
     }
     clients = {VISITOR: visitor, APPLICANT: client, OTHER: other, MODERATOR: moderator,
                AUDITOR: auditor, OUTSIDER: outsider, ADMIN: admin, PLATFORM: platform.http,

@@ -140,7 +140,8 @@ def test_rotation_moves_every_ciphertext_to_the_new_key_and_nothing_else(
     counts = {t.name: t.values for t in report.tables}
     assert counts == {"registrations.answers": 2, "submissions.answers": 2,
                       "documents.ciphertext": 2, "api_clients.webhook_secret": 1,
-                      "users.totp_secret": 1}
+                      "users.totp_secret": 1, "inspection_files.ciphertext": 0,
+                      "platform_documents.ciphertext": 0}
     assert report.values == 8 and report.rows_changed == 6
     assert lines and any("documents.ciphertext" in line for line in lines)
     # A cipher that knows only key B opens everything, and every value is what it was.
