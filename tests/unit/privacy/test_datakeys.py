@@ -126,9 +126,10 @@ def test_rotation_moves_every_ciphertext_to_the_new_key_and_nothing_else(
     assert ADULT_ID in before_clear.values() and PNG in before_clear.values()
     assert populated["webhook_secret"] in before_clear.values()
     assert populated["totp"] in before_clear.values()
-    # Answers, the frozen submission, two documents, the webhook and the TOTP secrets.
-    assert sum(k.startswith("registrations") for k in before_clear) == 2
-    assert sum(k.startswith("submissions") for k in before_clear) == 2
+    # Answers (ID and phone numbers, the security contact and staff list), the frozen
+    # submission, two documents, the webhook and the TOTP secrets.
+    assert sum(k.startswith("registrations") for k in before_clear) == 4
+    assert sum(k.startswith("submissions") for k in before_clear) == 4
     answers_before = {r.id: strip_enc(r.answers) for r in session.exec(select(Registration))}
     before = snapshot(engine)
 
@@ -138,11 +139,11 @@ def test_rotation_moves_every_ciphertext_to_the_new_key_and_nothing_else(
 
     assert report.failures == []
     counts = {t.name: t.values for t in report.tables}
-    assert counts == {"registrations.answers": 2, "submissions.answers": 2,
+    assert counts == {"registrations.answers": 4, "submissions.answers": 4,
                       "documents.ciphertext": 2, "api_clients.webhook_secret": 1,
                       "users.totp_secret": 1, "inspection_files.ciphertext": 0,
                       "platform_documents.ciphertext": 0}
-    assert report.values == 8 and report.rows_changed == 6
+    assert report.values == 12 and report.rows_changed == 6
     assert lines and any("documents.ciphertext" in line for line in lines)
     # A cipher that knows only key B opens everything, and every value is what it was.
     assert clear_values(session, DataCipher(KEY_B)) == before_clear
@@ -163,7 +164,7 @@ def test_rotation_moves_every_ciphertext_to_the_new_key_and_nothing_else(
 def test_dry_run_counts_and_changes_nothing(populated, engine, session, settings) -> None:
     whole = snapshot(engine, skip=set())
     report = data_keys.rotate(engine, rotated_settings(settings, KEY_A), dry_run=True)
-    assert report.dry_run and report.values == 8 and report.rows_changed == 6
+    assert report.dry_run and report.values == 12 and report.rows_changed == 6
     assert snapshot(engine, skip=set()) == whole
     assert clear_values(session, DataCipher(KEY_A))
 
@@ -177,7 +178,7 @@ def test_a_stopped_rotation_resumes_where_it_left_off(populated, engine, session
     assert first.values == 2
     rest = data_keys.rotate(engine, new)
     assert {t.name: t.values for t in rest.tables}["documents.ciphertext"] == 0
-    assert rest.values == 6
+    assert rest.values == 10
     assert clear_values(session, DataCipher(KEY_B))
 
 
@@ -192,7 +193,7 @@ def test_values_under_an_unknown_key_are_reported_and_left_alone(populated, engi
     report = data_keys.rotate(engine, rotated_settings(settings, KEY_A))
     assert report.failures == [f"users.totp_secret id {staff.id}: unknown data key id "
                                f"{DataCipher(KEY_C).current_kid}"]
-    assert report.values == 7
+    assert report.values == 11
     session.refresh(staff)
     assert DataCipher(KEY_C).decrypt_text(
         staff.totp_secret, context=f"user:{staff.id}:totp".encode()) == "JBSWY3DPEHPK3PXP"
@@ -212,8 +213,8 @@ def test_cli_rotates_prints_progress_and_a_final_count(populated, settings, monk
 
     assert cli.main(["keys", "rotate", "--data", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "registrations.answers: 1 rows read, 2 values to re-encrypt" in out
-    assert "Dry run: 8 values in 6 rows would be re-encrypted" in out
+    assert "registrations.answers: 1 rows read, 4 values to re-encrypt" in out
+    assert "Dry run: 12 values in 6 rows would be re-encrypted" in out
 
     assert cli.main(["keys", "rotate", "--data", "--batch-size", "1"]) == 0
     out = capsys.readouterr().out
