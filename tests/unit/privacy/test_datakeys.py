@@ -218,7 +218,7 @@ def test_cli_rotates_prints_progress_and_a_final_count(populated, settings, monk
 
     assert cli.main(["keys", "rotate", "--data", "--batch-size", "1"]) == 0
     out = capsys.readouterr().out
-    assert "Re-encrypted 8 values in 6 rows under the current data key." in out
+    assert "Re-encrypted 12 values in 6 rows under the current data key." in out
     assert clear_values(session, DataCipher(KEY_B))
 
     assert cli.main(["keys", "rotate", "--data"]) == 0
