@@ -124,16 +124,17 @@ def person_matches(session: Session, settings: Settings, registration: Registrat
     return found
 
 
-def representative_matches(session: Session, registration: Registration) -> list[BlocklistEntry]:
-    """Entries in force whose name is the organisation's legal representative's (the
-    representative is named, not identified, so the name is all there is to compare)."""
+def representative_matches(registration: Registration, entries: list[BlocklistEntry]
+                           ) -> list[BlocklistEntry]:
+    """The entries (those in force, as screening reads them) whose name is the organisation's
+    legal representative's (the representative is named, not identified, so the name is all
+    there is to compare)."""
     roles = registration.answers.get("roles") or {}
     if (registration.answers.get("identity") or {}).get("subject_kind") != "organization":
         return []
     name = compact_name(roles.get("legal_representative") or "")
     if not name:
         return []
-    entries = session.exec(select(BlocklistEntry).where(*active_conditions()))
     return [e for e in entries if compact_name(e.legal_name or e.name_key) == name]
 
 

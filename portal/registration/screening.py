@@ -111,7 +111,7 @@ def screen(
     if persons:
         flags.append(("blocklist_person", {"entries": [
             {"entry": m.entry.id, "same_name": m.same_name} for m in persons]}))
-    representatives = linking.representative_matches(session, registration)
+    representatives = linking.representative_matches(registration, entries)
     if representatives:
         flags.append(("blocklist_representative",
                       {"entries": [e.id for e in representatives]}))
