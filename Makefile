@@ -15,8 +15,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e .
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml tests/js/package-lock.json | $(BIN)/python
 	$(PIP) install --quiet -e ".[dev]"
+	@# The VC ecosystem's JavaScript libraries that verify our credentials in the tests (locked).
+	@if command -v npm >/dev/null; then npm ci --prefix tests/js --no-audit --no-fund --silent; \
+	else echo "node/npm not found: tests/unit/records/test_credentials_verified_by_node.py will fail"; fi
 	@touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -23,7 +23,7 @@ from portal.base.db import utcnow
 from portal.base.settings import Settings
 from portal.ledger.events import SYSTEM, Actor, HistoryEntry, record_change
 from portal.ledger.tlog import rfc3339
-from portal.records import certificates
+from portal.records import certificates, status_lists
 from portal.records.certificates import Certificate
 from portal.registration import risk, sanctions
 from portal.registration.blocklist import BlocklistEntry
@@ -88,6 +88,8 @@ def change(
         log_entry=log_entry, client_id=client_id,
     )
     if registration.valid_from is not None:
+        if to_status is not None:
+            status_lists.follow(session, settings, registration)
         if logged or new_certificate:
             _publish_certificate(session, settings, registration, actor=actor)
         elif to_status is None:

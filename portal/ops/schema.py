@@ -5,5 +5,5 @@ from portal import accounts
 from portal.ledger import events, pii_access, tlog
 from portal.oversight import buyers, cases, inspection_requests, inspections, review
 from portal.platforms import clients, filings, notify, webhooks
-from portal.records import certificates, registry
+from portal.records import certificates, registry, status_lists
 from portal.registration import attestations, blocklist, models, sanctions, screening
