@@ -31,6 +31,7 @@ from portal.api import log as log_api
 from portal.api import openapi as openapi_api
 from portal.api import platform as platform_api  # noqa: F401  (registers its operations)
 from portal.api import records as records_api
+from portal.api import tiles as tiles_api
 from portal.api.problems import problem
 from portal.base import i18n, throttle
 from portal.base.db import is_sqlite, make_engine
@@ -209,15 +210,21 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Run the scheduled jobs every few minutes, and send webhooks, while the server is up."""
+    """Run the scheduled jobs every few minutes, send webhooks and publish the log's checkpoints
+    while the server is up. A checkpoint of the log as it stands is published before the first
+    request, so that the checkpoint endpoints always have one to serve."""
     interval = app.state.settings.jobs_interval_seconds
     webhook_interval = app.state.settings.webhook_interval_seconds
+    publish_interval = app.state.settings.log_publish_seconds
     stop = threading.Event()  # ends a webhook round early at shutdown
+    await _publish_checkpoint(app)
     async with anyio.create_task_group() as tasks:
         if interval > 0:
             tasks.start_soon(_run_jobs_forever, app, interval)
         if webhook_interval > 0:
             tasks.start_soon(_run_webhooks_forever, app, webhook_interval, stop)
+        if publish_interval > 0:
+            tasks.start_soon(_publish_checkpoints_forever, app, publish_interval)
         yield
         stop.set()
         tasks.cancel_scope.cancel()
@@ -240,6 +247,20 @@ async def _run_webhooks_forever(app: Starlette, interval: float, stop: threading
             await anyio.to_thread.run_sync(send)
         except Exception:  # what was not sent stays due for the next round
             logger.exception("webhook delivery failed")
+
+
+async def _publish_checkpoint(app: Starlette) -> None:
+    try:
+        await anyio.to_thread.run_sync(log_api.publish, app.state.engine, app.state.settings)
+    except Exception:  # published at the next round
+        logger.exception("publishing the log's checkpoint failed")
+
+
+async def _publish_checkpoints_forever(app: Starlette, interval: float) -> None:
+    """A new checkpoint when the log grew, at most every ``interval`` seconds (DESIGN §6)."""
+    while True:
+        await anyio.sleep(interval)
+        await _publish_checkpoint(app)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -271,6 +292,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *health.routes,
         *records_api.routes,
         *log_api.routes,
+        *tiles_api.routes,
         *openapi_api.routes,
         *api_reference.routes,
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),

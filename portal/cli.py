@@ -153,6 +153,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print("Demo logins (development only):")
         for role, email, password in logins:
             print(f"  {role:<10} {email:<30} {password}")
+    import os
+
+    from portal.base.settings import served_address
+
+    if not settings.is_production:
+        # Development: the issuer and base URL are the address served, unless set; the workers
+        # read them from the environment.
+        address = served_address(args.host, args.port)
+        for name in ("ISSUER", "BASE_URL"):
+            if not os.environ.get(f"PORTAL_{name}"):
+                os.environ[f"PORTAL_{name}"] = address
     for name in ("secret_key", "data_key", "index_key"):
         settings.secret(name)  # generate now, before several workers race for it
     print(f"Serving on http://{args.host}:{args.port}", flush=True)
@@ -289,12 +300,19 @@ def cmd_verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
 
     from portal.records import verifier
 
+    if not args.keys and not args.issuer:
+        print(f"portal verify-certificate: {verifier.UNPINNED}", file=sys.stderr)
+        return 2
     keys: list[dict[str, object]] = []
+    certificate: dict[str, object] = {}
     try:
         certificate = json.loads(Path(args.file).read_text())
-        keys_source = args.keys or f"{certificate.get('issuer', '').rstrip('/')}" \
-            "/.well-known/portal-keys.json"
-        keys = verifier.load_keys(keys_source)
+        if not isinstance(certificate, dict):
+            raise ValueError("the certificate is not a JSON object")
+        # The issuer is checked before any key is fetched: a certificate naming another
+        # issuer leads nowhere.
+        verifier.check_issuer(certificate, args.issuer)
+        keys = verifier.pinned_keys(args.keys, args.issuer)
         verifier.check_certificate(certificate, keys)
         where = ""
         if args.log:
@@ -318,7 +336,10 @@ def cmd_log_verify(settings: Settings, args: argparse.Namespace) -> int:
     from portal.records import verifier
 
     try:
-        report = verifier.verify_log(args.url, Path(args.state), args.keys)
+        report = verifier.verify_log(args.url, Path(args.state), args.keys, issuer=args.issuer)
+    except verifier.Unpinned as exc:
+        print(f"portal log verify: {exc}", file=sys.stderr)
+        return 2
     except verifier.Invalid as exc:
         print(f"invalid: {exc}")
         return 1
@@ -476,7 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify-certificate", help="check a certificate offline")
     verify.add_argument("file")
-    verify.add_argument("--keys", help="portal-keys.json file or URL (default: the issuer's)")
+    verify.add_argument("--keys", metavar="FILE_OR_URL",
+                        help="the issuer's portal-keys.json (JWKS), a file or URL you trust")
+    verify.add_argument("--issuer", metavar="URL",
+                        help="the issuer you trust, e.g. https://portal.example: its keys are "
+                        "fetched from URL/.well-known/portal-keys.json and the certificate "
+                        "must name it. One of --keys and --issuer is required: the keys are "
+                        "never taken from the certificate itself")
     verify.add_argument("--log", help="the log's base URL, e.g. https://portal/api/v1/log")
     verify.set_defaults(func=cmd_verify_certificate)
 
@@ -484,15 +511,20 @@ def build_parser() -> argparse.ArgumentParser:
     log_sub = log.add_subparsers(dest="log_command", required=True)
     log_verify = log_sub.add_parser(
         "verify", help="check the log's new checkpoint extends the one seen last time (for cron)",
-        description="Fetch URL/checkpoint, check its signature with the issuer's keys and, when "
+        description="Fetch URL/checkpoint, check its signature with the keys you pinned "
+        "(--keys, or --issuer, which the checkpoint's origin must name) and, when "
         "the state file holds an earlier checkpoint, that the log only grew since (an RFC 9162 "
         "consistency proof from the stored root to the new one); then store the new checkpoint "
         "there. Exit 0 when it checks out, 1 with 'invalid: <reason>' otherwise (the state file "
         "is then left as it was).")
     log_verify.add_argument("--url", required=True,
                             help="the log's base URL, e.g. https://portal/api/v1/log")
-    log_verify.add_argument("--keys", help="portal-keys.json file or URL (default: "
-                            "<the checkpoint's origin>/.well-known/portal-keys.json)")
+    log_verify.add_argument("--keys", metavar="FILE_OR_URL",
+                            help="the issuer's portal-keys.json (JWKS), a file or URL you trust")
+    log_verify.add_argument("--issuer", metavar="URL",
+                            help="the issuer you trust: its keys are fetched from "
+                            "URL/.well-known/portal-keys.json and the checkpoint's origin must "
+                            "be URL. One of --keys and --issuer is required")
     log_verify.add_argument(
         "--state", default="portal-log-state.json",
         help="where the last good checkpoint is kept, as the log served it; created on the "

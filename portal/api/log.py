@@ -1,10 +1,19 @@
-"""The transparency log's four public endpoints (DESIGN §6), no key needed."""
+"""The transparency log's four public endpoints (DESIGN §6), no key needed, and the publisher
+of its checkpoints.
+
+Checkpoints are published: ``publish`` signs one when the log grew (the app's lifespan runs it
+at startup and then every ``PORTAL_LOG_PUBLISH_SECONDS``) and stores it; a GET serves the newest
+stored one and never writes nor signs. Before any is stored (an app run without its lifespan)
+the GET answers 503 with Retry-After.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,6 +22,7 @@ from starlette.routing import Route
 from portal.api.core import SAFE_INTEGER
 from portal.api.problems import problem
 from portal.base.db import session_scope
+from portal.base.settings import Settings
 from portal.ledger import tlog
 from portal.records import certificates
 
@@ -44,20 +54,52 @@ async def _answer(request: Request, work: Callable[[], dict[str, Any]]) -> Respo
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-async def show_checkpoint(request: Request) -> Response:
-    """The signed head of the log, covering every committed entry."""
-    app = request.app
+PUBLISHED_MAX_AGE = 1  # seconds a client or cache may keep a checkpoint answer
 
-    def work() -> dict[str, Any]:
-        # Signing takes the log's lock: on SQLite, begin with the write lock.
-        with session_scope(app.state.engine, write=True) as session:
-            kid, private = certificates.ensure_registered(session, app.state.settings)
-            checkpoint = tlog.record_checkpoint(session, origin=app.state.settings.issuer,
-                                                kid=kid, sign=private.sign)
+
+def publish(engine: Engine, settings: Settings) -> dict[str, Any] | None:
+    """Sign and store a checkpoint of the log's current size when none is stored for it, in a
+    transaction of its own; the new checkpoint, or None when there was nothing to do.
+
+    Several processes may run it at once: a read without the lock skips most rounds; the rest
+    queue on the log's lock, and the second one for a size finds the first's checkpoint (the
+    unique tree size refuses a duplicate besides, which counts as nothing to do)."""
+    with session_scope(engine) as session:
+        if not tlog.needs_checkpoint(session):
+            return None
+    try:
+        with session_scope(engine, write=True) as session:
+            kid, private = certificates.ensure_registered(session, settings)
+            before = tlog.latest_checkpoint(session)
+            checkpoint = tlog.record_checkpoint(
+                session, origin=settings.issuer, kid=kid, sign=private.sign,
+                note_name=settings.log_origin,
+                public_key=private.public_key().public_bytes_raw())
             session.commit()
-            return checkpoint
+    except IntegrityError:
+        return None
+    if before is not None and before["tree_size"] == checkpoint["tree_size"]:
+        return None
+    return checkpoint
 
-    return await _answer(request, work)
+
+def not_published_yet() -> Response:
+    return problem(503, "No checkpoint is published yet; try again shortly",
+                   headers={"Retry-After": str(PUBLISHED_MAX_AGE)})
+
+
+async def show_checkpoint(request: Request) -> Response:
+    """The newest published head of the log; read only (it covers every entry committed more
+    than PORTAL_LOG_PUBLISH_SECONDS ago)."""
+    def work() -> dict[str, Any] | None:
+        with session_scope(request.app.state.engine) as session:
+            return tlog.latest_checkpoint(session)
+
+    checkpoint = await run_in_threadpool(work)
+    if checkpoint is None:
+        return not_published_yet()
+    return JSONResponse(checkpoint,
+                        headers={"Cache-Control": f"public, max-age={PUBLISHED_MAX_AGE}"})
 
 
 async def list_entries(request: Request) -> Response:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,8 +33,14 @@ class Settings(BaseSettings):
     data_key: str = ""
     index_key: str = ""
     signing_key: str = ""
-    issuer: str = "http://localhost:8000"
+    # The issuer named in certificates and checkpoints, and the log's origin; never to change
+    # once certificates exist. Development: the address `portal serve` serves (else
+    # DEVELOPMENT_ISSUER); production: required, and not a loopback address.
+    issuer: str = ""
     base_url: str = ""
+    # How often the server signs a new checkpoint of the log when it grew (DESIGN §6); 0 leaves
+    # it to whatever else publishes (another process).
+    log_publish_seconds: float = 1.0
     cert_valid_days: int = 365
     refresh_days: int = 183
     # Days after a sanction within which the person may appeal against it (DESIGN §5).
@@ -80,6 +88,11 @@ class Settings(BaseSettings):
         "赌博,博彩,色情,代开发票,刷单,假货,高仿,裸聊,gambling,casino,counterfeit,replica"
     )
 
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_default(cls, value: str) -> str:
+        return value.strip()
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -88,6 +101,12 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def log_origin(self) -> str:
+        """The C2SP origin of the log (and its note key name): ``<issuer host>/log``."""
+        parts = urlsplit(self.issuer)
+        return f"{parts.netloc}{parts.path.rstrip('/')}/log"
 
     @property
     def resolved_database_url(self) -> str:
@@ -119,6 +138,52 @@ class Settings(BaseSettings):
                 raise ValueError
         except ValueError as exc:
             raise SettingsError("PORTAL_DATA_KEY must be 32 bytes, base64-encoded") from exc
+        for name in ("issuer", "base_url"):
+            problem = public_url_problem(getattr(self, name))
+            if problem:
+                raise SettingsError(f"PORTAL_{name.upper()} {problem} (production needs the "
+                                    "public https address the portal is reached at)")
+
+    def model_post_init(self, _context: object) -> None:
+        if not self.issuer and not self.is_production:
+            object.__setattr__(self, "issuer", DEVELOPMENT_ISSUER)
+
+
+# The issuer of development without PORTAL_ISSUER: `portal serve`'s default address.
+DEVELOPMENT_ISSUER = "http://localhost:8000"
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address is this machine (or unspecified, as 0.0.0.0 is)."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def public_url_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a production issuer or base URL, or None when it can."""
+    if not value:
+        return "must be set in production"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"is {value!r}, not an http(s) URL"
+    if is_loopback_host(parts.hostname):
+        return f"is {value!r}, a loopback address"
+    return None
+
+
+def served_address(host: str, port: int) -> str:
+    """The address `portal serve --host --port` answers at, as development's issuer."""
+    shown = "localhost" if not host or is_loopback_host(host) else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 def _random_b64() -> str:

@@ -15,7 +15,12 @@ The module has three layers:
   (the hash of every complete subtree above the leaves). ``append`` runs inside the caller's
   transaction, beside the change it records and that change's outbox event.
 * Checkpoints: ``record_checkpoint`` signs the tree head for the current size with a callable
-  given by the caller (key management lives elsewhere); ``latest_checkpoint``.
+  given by the caller (key management lives elsewhere), as our JSON object and, given the
+  public key, as a C2SP ``tlog-checkpoint`` in a ``signed-note`` too, and stores both;
+  ``latest_checkpoint`` and ``latest_note`` read the newest stored one and never sign.
+* Tiles (C2SP ``tlog-tiles``): ``tile`` and ``entry_bundle`` read the stored tree as tiles of
+  256 hashes at height 8: tile (L, n) hash i is the stored subtree hash at tree level 8·L,
+  index 256·n + i, so a tile is one range read.
 
 Tree coordinates: node (level, i) covers leaves [i·2^level, (i+1)·2^level). Level 0 is the
 leaves, whose hashes are ``LogEntry.leaf_hash``; ``LogNode`` holds levels ≥ 1. Every node is
@@ -48,6 +53,7 @@ from sqlalchemy import (
     Column,
     Integer,
     LargeBinary,
+    Text,
     UniqueConstraint,
     and_,
     bindparam,
@@ -383,6 +389,9 @@ class Checkpoint(SQLModel, table=True):
     timestamp: str = Field(max_length=40)  # RFC 3339, as signed
     kid: str = Field(max_length=128)
     signature: str  # base64
+    # The same tree head as a C2SP signed note (tlog-checkpoint), exactly as served at
+    # /log/checkpoint; None for checkpoints signed before notes were.
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -703,34 +712,47 @@ def _checkpoint_json(row: Checkpoint) -> dict[str, Any]:
 
 
 def record_checkpoint(
-    session: Session, *, origin: str, kid: str, sign: Callable[[bytes], bytes]
+    session: Session, *, origin: str, kid: str, sign: Callable[[bytes], bytes],
+    note_name: str | None = None, public_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Sign and store the tree head for the log's current size, in the caller's transaction.
 
     ``sign`` receives the JCS bytes of {"origin", "tree_size", "root_hash", "timestamp", "kid"}
-    and returns the raw signature. Returns that object with "signature" (base64) added. Takes
-    the append lock, so the size cannot move under it; when a checkpoint for this size already
-    exists it is returned as it is and nothing is signed (one checkpoint per tree size).
+    and returns the raw signature. Returns that object with "signature" (base64) added. Given
+    ``note_name`` (the C2SP origin, also the note's key name) and the raw Ed25519
+    ``public_key`` that ``sign`` signs for, the same head is also signed and stored as a C2SP
+    signed note. Takes the append lock, so the size cannot move under it; when a checkpoint for
+    this size already exists it is returned as it is and nothing is signed (one checkpoint per
+    tree size; the unique constraint on the size refuses a second one besides).
     """
     lock(session)
     tree_size = size(session)
     existing = session.exec(select(Checkpoint).where(Checkpoint.tree_size == tree_size)).first()
     if existing is not None:
         return _checkpoint_json(existing)
+    root = root_hash(session, tree_size)
     body: dict[str, Any] = {
         "origin": origin,
         "tree_size": tree_size,
-        "root_hash": b64(root_hash(session, tree_size)),
+        "root_hash": b64(root),
         "timestamp": rfc3339(utcnow()),
         "kid": kid,
     }
     signature = sign(entry_bytes(body))
     if not isinstance(signature, bytes) or not signature:
         raise TypeError("sign must return the signature as bytes")
-    row = Checkpoint(**body, signature=b64(signature))
+    note = None
+    if note_name is not None and public_key is not None:
+        text_ = note_text(note_name, tree_size, root)
+        note = signed_note(text_, note_name, note_key_id(note_name, public_key),
+                           sign(text_.encode("utf-8")))
+    row = Checkpoint(**body, signature=b64(signature), note=note)
     session.add(row)
     session.flush()
     return _checkpoint_json(row)
+
+
+_LATEST = core_select(func.max(Checkpoint.__table__.c.tree_size))  # type: ignore[attr-defined]
 
 
 def latest_checkpoint(session: Session) -> dict[str, Any] | None:
@@ -739,3 +761,103 @@ def latest_checkpoint(session: Session) -> dict[str, Any] | None:
         select(Checkpoint).order_by(col(Checkpoint.tree_size).desc()).limit(1)
     ).first()
     return None if row is None else _checkpoint_json(row)
+
+
+def latest_note(session: Session) -> tuple[int, str] | None:
+    """The tree size and signed note of the newest checkpoint stored with a note, or None."""
+    row = session.execute(
+        core_select(Checkpoint.tree_size, Checkpoint.note)  # type: ignore[call-overload]
+        .where(col(Checkpoint.note).is_not(None))
+        .order_by(col(Checkpoint.tree_size).desc()).limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def needs_checkpoint(session: Session) -> bool:
+    """Whether the log grew past its newest stored checkpoint (or none is stored): two reads,
+    no lock, so that a publisher with nothing to do never queues for the write lock."""
+    latest = session.execute(_LATEST).scalar()
+    return latest is None or size(session) > int(latest)
+
+
+# --- C2SP signed notes and tlog-checkpoint ------------------------------------------------------
+# c2sp.org/signed-note and c2sp.org/tlog-checkpoint: the note text is the origin, the tree size
+# and the base64 root, one a line; a signature line is "— <key name> base64(key ID ‖ sig)"; an
+# Ed25519 key's ID is SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ public key)[:4].
+
+ED25519_NOTE_TYPE = b"\x01"
+
+
+def note_key_id(name: str, public_key: bytes) -> bytes:
+    """The 4-byte key ID of an Ed25519 note key."""
+    material = name.encode("utf-8") + b"\n" + ED25519_NOTE_TYPE + public_key
+    return hashlib.sha256(material).digest()[:4]
+
+
+def vkey(name: str, public_key: bytes) -> str:
+    """The note verifier key: ``<name>+<hex key ID>+base64(0x01 ‖ public key)``."""
+    if not name or any(c.isspace() or c == "+" for c in name):
+        raise ValueError("a note key name has no spaces and no '+'")
+    return f"{name}+{note_key_id(name, public_key).hex()}+{b64(ED25519_NOTE_TYPE + public_key)}"
+
+
+def note_text(origin: str, tree_size: int, root: bytes) -> str:
+    """The tlog-checkpoint note text (ending in a newline)."""
+    return f"{origin}\n{tree_size}\n{b64(root)}\n"
+
+
+def signed_note(text_: str, name: str, key_id: bytes, signature: bytes) -> str:
+    """The note: its text, a blank line, one signature line."""
+    return f"{text_}\n\u2014 {name} {b64(key_id + signature)}\n"
+
+
+# --- C2SP tlog-tiles ----------------------------------------------------------------------------
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT  # 256 hashes in a full tile
+
+
+def tile_width(level: int, index: int, tree_size: int) -> int:
+    """How many hashes tile (level, index) has in a tree of ``tree_size`` (0 to 256)."""
+    hashes = tree_size >> (TILE_HEIGHT * level)  # complete subtrees of that height
+    return max(0, min(TILE_WIDTH, hashes - index * TILE_WIDTH))
+
+
+def tile(session: Session, level: int, index: int, width: int) -> bytes:
+    """The first ``width`` hashes of tile (level, index), concatenated: the hashes of the
+    complete subtrees at tree level 8·level, indexes 256·index to 256·index + width − 1.
+    LookupError when the log does not have them all."""
+    first = index * TILE_WIDTH
+    if level == 0:
+        query = core_select(_ENTRIES.c.leaf_hash).where(
+            _ENTRIES.c.index >= first, _ENTRIES.c.index < first + width
+        ).order_by(_ENTRIES.c.index)
+    else:
+        query = core_select(_NODES.c.hash).where(
+            _NODES.c.level == TILE_HEIGHT * level,
+            _NODES.c.index >= first, _NODES.c.index < first + width,
+        ).order_by(_NODES.c.index)
+    hashes = [bytes(h) for (h,) in session.execute(query)]
+    if len(hashes) != width:
+        raise LookupError("the tree does not have that tile")
+    return b"".join(hashes)
+
+
+def entry_bundle(session: Session, index: int, width: int) -> bytes:
+    """Entries 256·index to 256·index + width − 1, each as a big-endian uint16 length and its
+    leaf bytes (the JCS text). LookupError when the log does not have them all."""
+    first = index * TILE_WIDTH
+    rows = session.execute(core_select(_ENTRIES.c.entry).where(
+        _ENTRIES.c.index >= first, _ENTRIES.c.index < first + width
+    ).order_by(_ENTRIES.c.index))
+    out = bytearray()
+    count = 0
+    for (entry,) in rows:
+        leaf = entry.encode("utf-8")
+        if len(leaf) > 0xFFFF:
+            raise ValueError("an entry longer than 65535 bytes cannot be bundled")
+        out += len(leaf).to_bytes(2, "big") + leaf
+        count += 1
+    if count != width:
+        raise LookupError("the log does not have those entries")
+    return bytes(out)

@@ -3,6 +3,11 @@ the log's growth between two checkpoints (`portal log verify`).
 
 They need only the certificate or the log's URL, the issuer's public keys and, for the log, the
 checkpoint seen last time (the state file).
+
+Trust is pinned by the verifier (DESIGN §6): the keys come from what the verifier gave
+(``--keys FILE_OR_URL``) or from the issuer the verifier named (``--issuer URL``, which the
+certificate's ``issuer`` and the checkpoint's ``origin`` must equal), never from the document
+being verified: a certificate naming a key server of its forger's verifies nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +37,44 @@ class Invalid(Exception):
 def fetch_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (the user's URL)
         return json.loads(response.read(4 * 1024 * 1024))
+
+
+class Unpinned(Exception):
+    """Neither keys nor an issuer were given: there is nothing to trust."""
+
+
+UNPINNED = ("give --keys FILE_OR_URL or --issuer URL: the keys are never taken from the "
+            "certificate itself")
+
+
+def issuer_keys_url(issuer: str) -> str:
+    """Where an issuer publishes its keys."""
+    return f"{issuer.rstrip('/')}/.well-known/portal-keys.json"
+
+
+def same_issuer(named: str, stated: Any) -> bool:
+    """Whether the issuer a document states is the one the verifier named (a trailing slash
+    aside)."""
+    return isinstance(stated, str) and stated.rstrip("/") == named.rstrip("/")
+
+
+def pinned_keys(keys: str | None, issuer: str | None) -> list[dict[str, Any]]:
+    """The keys the verifier trusts: ``keys`` (a JWKS file or URL), else those the issuer it
+    named publishes. Unpinned when neither is given; Invalid when they cannot be had."""
+    if keys:
+        return _keys_for(keys)
+    if issuer:
+        if not issuer.startswith(("http://", "https://")):
+            raise Invalid(f"--issuer {issuer!r} is not an http(s) URL")
+        return _keys_for(issuer_keys_url(issuer))
+    raise Unpinned(UNPINNED)
+
+
+def check_issuer(certificate: dict[str, Any], issuer: str | None) -> None:
+    """With ``--issuer``: the certificate names that issuer, else Invalid."""
+    if issuer is not None and not same_issuer(issuer, certificate.get("issuer")):
+        raise Invalid(f"the certificate names the issuer {certificate.get('issuer')!r}, "
+                      f"not {issuer!r} given with --issuer")
 
 
 def load_keys(source: str) -> list[dict[str, Any]]:
@@ -266,11 +309,7 @@ def write_state(path: Path, checkpoint: dict[str, Any]) -> None:
         raise
 
 
-def _keys_for(origin: str, source: str | None) -> list[dict[str, Any]]:
-    if source is None:
-        if not origin.startswith(("http://", "https://")):
-            raise Invalid(f"the checkpoint's origin {origin!r} is not an http(s) URL; give --keys")
-        source = f"{origin.rstrip('/')}/.well-known/portal-keys.json"
+def _keys_for(source: str) -> list[dict[str, Any]]:
     remote = source.startswith(("http://", "https://"))
     verb = "fetch" if remote else "read"
     try:
@@ -282,18 +321,24 @@ def _keys_for(origin: str, source: str | None) -> list[dict[str, Any]]:
     return keys
 
 
-def verify_log(log_url: str, state_path: Path, keys_source: str | None = None) -> LogReport:
-    """`portal log verify`: fetch the log's checkpoint, check its signature with the issuer's
-    keys (``keys_source``, else ``<origin>/.well-known/portal-keys.json``) and that it extends
-    the checkpoint in ``state_path``, then store it there. Raises Invalid, leaving the state
-    file as it was, when any of that fails."""
+def verify_log(log_url: str, state_path: Path, keys_source: str | None = None, *,
+               issuer: str | None = None) -> LogReport:
+    """`portal log verify`: fetch the log's checkpoint, check its signature with the keys the
+    verifier pinned (``keys_source``, else those of ``issuer``, which the checkpoint's origin
+    must name; Unpinned with neither) and that it extends the checkpoint in ``state_path``,
+    then store it there. Raises Invalid, leaving the state file as it was, when any of that
+    fails."""
+    if not keys_source and not issuer:
+        raise Unpinned(UNPINNED.replace("certificate", "checkpoint"))
     checkpoint = _fetch(f"{log_url.rstrip('/')}/checkpoint")
     origin, _, _ = _checkpoint_fields(checkpoint, "the checkpoint")
+    if issuer is not None and not same_issuer(issuer, origin):
+        raise Invalid(f"the checkpoint's origin is {origin!r}, not {issuer!r} given with "
+                      "--issuer")
     previous = read_state(state_path)
     if previous is not None:
-        # Refused before any key is fetched from wherever a new origin points.
         _check_origin(previous, checkpoint)
-    check_checkpoint(checkpoint, _keys_for(origin, keys_source))
+    check_checkpoint(checkpoint, pinned_keys(keys_source, issuer))
     if previous is not None:
         check_extends(previous, checkpoint, log_url)
     try:

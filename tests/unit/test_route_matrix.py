@@ -114,11 +114,19 @@ MATRIX: dict[str, Expected] = {
     "verify:report": public(422),  # anyone may report, no account needed
     "healthz": public(),
     "portal_keys": public(),
+    # credentials: the issuer's DID document, our JSON-LD context, the status lists
+    "did_document": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "credential_context": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "status_list": {**public(), PLATFORM: 200, AUTHORITY: 200},
     "static": public(),
     "log_checkpoint": {**public(), PLATFORM: 200, AUTHORITY: 200},
     "log_entries": {**public(), PLATFORM: 200, AUTHORITY: 200},
     "log_inclusion": {**public(), PLATFORM: 200, AUTHORITY: 200},
     "log_consistency": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    # the C2SP tiled log: public, no key; a tile far beyond the tree is 404 to everyone
+    "tlog_checkpoint": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "tlog_vkey": {**public(), PLATFORM: 200, AUTHORITY: 200},
+    "tlog_tile": {**public(404), PLATFORM: 404, AUTHORITY: 404},
     "api:openapi": {**public(), PLATFORM: 200, AUTHORITY: 200},
     "api:reference": {**public(), PLATFORM: 200, AUTHORITY: 200},
     # accounts
@@ -157,6 +165,7 @@ MATRIX: dict[str, Expected] = {
     "apply:confirm_roster": applicants(303, 404),
     "apply:my_data": applicants(200),  # each their own (PIPL Art. 45)
     "apply:certificate": applicants(200, 404),
+    "apply:credential": applicants(200, 404),
     "apply:certificate_page": applicants(200, 404),
     "apply:renew": applicants(303),
     "apply:confirm_data": applicants(303, 404),
@@ -226,6 +235,7 @@ MATRIX: dict[str, Expected] = {
     "webhooks:retry": admins(303),
     # the platform API
     "api:get_registration": api("platform", 200),
+    "api:get_credential": api("platform", 200),
     "api:verify_registrations": api("platform", 422),
     "api:match_identity": api("platform", 422),
     "api:check_blocklist": api("platform", 422),
@@ -275,6 +285,8 @@ PATH_OVERRIDES: dict[str, dict[str, str]] = {
     "api:audit_inspection_request": {"id": "{request_id}"},
     "api:audit_inspection_file": {"id": "{file_id}"},
     "admin:record_document": {"document_id": "{platform_document_id}"},
+    "tlog_tile": {"rest": "0/x999/999"},
+    "status_list": {"purpose": "revocation"},
 }
 # Form fields some POSTs need beyond the token: the login throttle counts failures per email
 # typed, so each actor types its own (eight empty ones would be throttled from the sixth on).

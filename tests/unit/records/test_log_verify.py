@@ -1,8 +1,9 @@
 """`portal log verify`: an auditor's cron job against the log served over real HTTP.
 
-The portal runs under uvicorn on a local port that is also its issuer, so the keys are found at
-``<origin>/.well-known/portal-keys.json`` as they would be in production. Tampering "in transit"
-wraps ``verifier.fetch_json``, which still fetches over HTTP underneath.
+The portal runs under uvicorn on a local port that is also its issuer; the auditor pins it with
+``--issuer`` (the keys are then found at ``<issuer>/.well-known/portal-keys.json``) or gives
+``--keys``. The log's checkpoints are published as the server's publisher does. Tampering
+"in transit" wraps ``verifier.fetch_json``, which still fetches over HTTP underneath.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from portal import cli
+from portal.api.log import publish
 from portal.base.db import session_scope, utcnow
 from portal.ledger import tlog
 from portal.records import verifier
@@ -57,6 +59,7 @@ def live(app, listener) -> Iterator[str]:  # type: ignore[no-untyped-def]
     while not server.started:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.01)
+    publish(app.state.engine, app.state.settings)
     yield f"{app.state.settings.issuer}/api/v1/log"
     server.should_exit = True
     thread.join(10)
@@ -68,6 +71,11 @@ def state(tmp_path: Path) -> Path:
 
 
 def run(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`portal log verify ARGS`, pinned to the issuer the --url belongs to unless the args pin
+    trust themselves."""
+    if "--keys" not in args and "--issuer" not in args:
+        url = args[args.index("--url") + 1]
+        args = (*args, "--issuer", url.rstrip("/").removesuffix("/api/v1/log"))
     code = cli.main(["log", "verify", *args])
     out = capsys.readouterr().out.strip()
     assert "\n" not in out, "one line of output"
@@ -81,6 +89,7 @@ def append(app: Any, count: int) -> None:
             tlog.append(session, {"type": "blocklist.person_added",
                                   "at": tlog.rfc3339(utcnow()), "entry_id": i + 1})
             session.commit()
+    publish(app.state.engine, app.state.settings)
 
 
 def tamper(monkeypatch: pytest.MonkeyPatch, path: str,
@@ -311,3 +320,19 @@ def test_every_proof_the_api_serves_verifies_independently(approved, app, client
             answer = client.get(f"/api/v1/log/proof/inclusion?index={index}&tree_size={n}").json()
             path = [base64.b64decode(p) for p in answer["audit_path"]]
             assert verify_inclusion(leaves[index], index, n, path, roots[n]), (index, n)
+
+
+def test_trust_must_be_pinned(live, state, capsys) -> None:
+    code = cli.main(["log", "verify", "--url", live, "--state", str(state)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert "give --keys FILE_OR_URL or --issuer URL" in captured.err
+    assert not state.exists()
+
+
+def test_a_log_of_another_issuer_is_refused(live, state, capsys) -> None:
+    code, out = run("--url", live, "--state", str(state), "--issuer", "https://portal.example",
+                    capsys=capsys)
+    assert code == 1 and out.startswith("invalid: the checkpoint's origin is ")
+    assert "not 'https://portal.example' given with --issuer" in out
+    assert not state.exists()

@@ -1,4 +1,5 @@
-"""`portal verify-certificate`: offline checks, and with --log the certificate's log entry."""
+"""`portal verify-certificate`: offline checks with the trust the verifier pins (--keys or
+--issuer), and with --log the certificate's log entry in the published checkpoint."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from portal import cli
-from portal.records import verifier
+from portal.api.log import publish
+from portal.records import certificates, verifier
 
 
 @pytest.fixture
@@ -21,6 +24,7 @@ def downloaded(approved, client, tmp_path, monkeypatch):  # type: ignore[no-unty
     # The CLI fetches over HTTP; here the app answers those requests directly.
     monkeypatch.setattr(verifier, "fetch_json", lambda url: client.get(
         urlsplit(url).path + ("?" + urlsplit(url).query if urlsplit(url).query else "")).json())
+    publish(client.app.state.engine, client.app.state.settings)
     return cert, keys
 
 
@@ -56,12 +60,13 @@ def test_wrong_key_is_invalid(downloaded, capsys, tmp_path) -> None:
     assert code == 1 and "signature" in out
 
 
-def test_superseded_certificate_fails_the_log_check(downloaded, approved, capsys) -> None:
+def test_superseded_certificate_fails_the_log_check(downloaded, approved, app, capsys) -> None:
     from tests.unit.oversight.test_sanctions import sanction
 
     cert, keys = downloaded
     number, moderator = approved
     sanction(moderator, number, "suspend", until="2099-01-01")
+    publish(app.state.engine, app.state.settings)
     code, out = run(str(cert), "--keys", str(keys), "--log", "http://x/api/v1/log",
                     capsys=capsys)
     assert code == 1 and out.splitlines() == [
@@ -126,3 +131,54 @@ def test_the_sanctions_stated_are_printed(downloaded, capsys) -> None:
         "sanction: restrict_functions since 2026-12-02T00:00:00Z, restricts traffic"]
     assert verifier.stated_sanctions({}) == [
         "sanctions: not stated (issued before certificates stated them)"]
+
+
+def test_trust_must_be_pinned(downloaded, capsys) -> None:
+    cert, _keys = downloaded
+    code = cli.main(["verify-certificate", str(cert)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.strip() == ("portal verify-certificate: give --keys FILE_OR_URL or "
+                                    "--issuer URL: the keys are never taken from the "
+                                    "certificate itself")
+
+
+def test_the_issuer_named_by_the_verifier_gives_the_keys(downloaded, settings, capsys) -> None:
+    cert, _keys = downloaded
+    issuer = json.loads(cert.read_text())["issuer"]
+    assert issuer == settings.issuer
+    code, out = run(str(cert), "--issuer", issuer, "--log", f"{issuer}/api/v1/log",
+                    capsys=capsys)
+    assert code == 0 and out.startswith("valid: LR-") and "log entry 0" in out
+
+
+def forged(genuine: dict, issuer: str) -> dict:
+    """The genuine certificate's facts, naming ``issuer`` and signed by a key of the forger's
+    (which that issuer's key server would serve)."""
+    private = Ed25519PrivateKey.generate()
+    body = {k: v for k, v in genuine.items() if k != "signature"}
+    body.update(issuer=issuer, kid=certificates.thumbprint(private.public_key()))
+    return {**body, "signature": certificates.sign(private, body)}
+
+
+def test_a_forged_certificate_naming_another_key_server_verifies_nothing(
+        downloaded, settings, monkeypatch, capsys) -> None:
+    cert, keys = downloaded
+    genuine = json.loads(cert.read_text())
+    fake = forged(genuine, "https://forger.example")
+    fetched: list[str] = []
+    monkeypatch.setattr(verifier, "fetch_json", lambda url: fetched.append(url))
+    cert.write_text(json.dumps(fake))
+    code, out = run(str(cert), "--issuer", settings.issuer, capsys=capsys)
+    assert code == 1 and out == (
+        "invalid: the certificate names the issuer 'https://forger.example', not "
+        f"{settings.issuer!r} given with --issuer")
+    assert fetched == []  # nothing was asked of the forger's server, nor of ours
+    # With the issuer's own keys: the forger's key is not among them.
+    code, out = run(str(cert), "--keys", str(keys), capsys=capsys)
+    assert code == 1 and out == f"invalid: unknown signing key {fake['kid']!r}"
+    # Naming the genuine issuer while signed by the forger's key: the same.
+    cert.write_text(json.dumps(forged(genuine, settings.issuer)))
+    monkeypatch.setattr(verifier, "fetch_json", lambda url: json.loads(keys.read_text()))
+    code, out = run(str(cert), "--issuer", settings.issuer, capsys=capsys)
+    assert code == 1 and out.startswith("invalid: unknown signing key ")
