@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.api import audit as audit_api  # noqa: F401  (registers its operations)
 from portal.api import core as api_core
+from portal.api import credentials as credentials_api
 from portal.api import health
 from portal.api import inspection_requests as inspection_requests_api  # noqa: F401  (registers its operations)
 from portal.api import log as log_api
@@ -291,6 +292,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *webhook_pages.routes,
         *health.routes,
         *records_api.routes,
+        *credentials_api.routes,
         *log_api.routes,
         *tiles_api.routes,
         *openapi_api.routes,

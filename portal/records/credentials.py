@@ -22,8 +22,10 @@ from portal.records.certificates import (
     SigningKey,
     active_private_key,
     certificate_json,
+    current_certificate,
     thumbprint,
 )
+from portal.registration.models import Registration
 
 CREDENTIAL_TYPE = "LivestreamRegistrationCredential"
 # What the certificate states about itself or its signature rather than about the registration.
@@ -77,6 +79,17 @@ def credential(settings: Settings, certificate: Certificate) -> dict[str, Any]:
 
 
 _SECURED: dict[tuple[str, str, str], str] = {}
+
+
+def credential_of(session: Session, settings: Settings, number: str) -> dict[str, Any] | None:
+    """The credential of a registration's current certificate; None for a draft, an unknown
+    number or a registration never approved (it has no certificate)."""
+    registration = session.exec(select(Registration).where(
+        Registration.number == number, Registration.status != "draft")).first()
+    if registration is None or registration.id is None:
+        return None
+    certificate = current_certificate(session, registration.id)
+    return credential(settings, certificate) if certificate is not None else None
 
 
 def did_document(session: Session, settings: Settings) -> dict[str, Any]:

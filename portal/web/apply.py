@@ -12,7 +12,7 @@ from markupsafe import Markup
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from portal.base import identity, jurisdictions, regions, uploads
@@ -26,7 +26,7 @@ from portal.lifecycle.wizard import Signing, Upload
 from portal.oversight import enforcement
 from portal.privacy import data_export
 from portal.records import certificate_page as printable
-from portal.records import certificates
+from portal.records import certificates, credentials
 from portal.records.certificates import Certificate
 from portal.registration import attestations, models, risk, sanctions, site_probe, steps
 from portal.registration.models import Registration
@@ -566,6 +566,15 @@ def download_certificate(request: Request) -> Response:
 
 
 @page(roles={"applicant"})
+def download_credential(request: Request) -> Response:
+    """The current certificate as a W3C Verifiable Credential, to hand to a platform."""
+    certificate = _current_certificate(request)
+    body = credentials.credential(request.app.state.settings, certificate)
+    return JSONResponse(body, headers={
+        "Content-Disposition": f'attachment; filename="{certificate.number}-credential.json"'})
+
+
+@page(roles={"applicant"})
 def certificate_page(request: Request) -> Response:
     """The current certificate as a printable A4 page, with a QR code of its verification page."""
     body = certificates.certificate_json(_current_certificate(request))
@@ -603,6 +612,7 @@ def download_my_data(request: Request) -> Response:
 routes += namespaced("apply", [
     Route("/me/data.json", download_my_data, methods=["GET"], name="my_data"),
     Route("/me/certificate.json", download_certificate, methods=["GET"], name="certificate"),
+    Route("/me/credential.json", download_credential, methods=["GET"], name="credential"),
     Route("/me/certificate", certificate_page, methods=["GET"], name="certificate_page"),
     Route("/me/renew", renew, methods=["POST"], name="renew"),
     Route("/me/confirm-data", confirm_data, methods=["POST"], name="confirm_data"),
