@@ -29,6 +29,13 @@ def upgrade() -> None:
     sa.Column('updated_at', portal.base.db.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('purpose')
     )
+    # One row per list from the start, empty until first signed: publishing then only ever
+    # updates a row it has locked, so two processes publishing the first list cannot collide.
+    lists = sa.table('status_lists', sa.column('purpose', sa.String),
+                     sa.column('document', sa.String),
+                     sa.column('updated_at', portal.base.db.UTCDateTime()))
+    op.bulk_insert(lists, [{'purpose': p, 'document': '', 'updated_at': portal.base.db.utcnow()}
+                           for p in ('revocation', 'suspension')])
 
 
 def downgrade() -> None:

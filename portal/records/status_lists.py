@@ -79,7 +79,8 @@ def wanted(status: str, purpose: str) -> bool:
 def stored(session: Session, purpose: str) -> dict[str, Any] | None:
     """The signed list of ``purpose`` as last stored, or None before the first change."""
     row = session.get(StatusList, purpose)
-    return dict(json.loads(row.document)) if row is not None else None
+    # The migration makes each list's row empty; it is filled when first signed.
+    return dict(json.loads(row.document)) if row is not None and row.document else None
 
 
 def follow(session: Session, settings: Settings, registration: Registration) -> None:
