@@ -315,6 +315,8 @@ def production(settings: Settings) -> Iterator[TestClient]:
     prod = settings.model_copy(update={
         "env": "production", "secret_key": "p" * 48, "data_key": key,
         "index_key": base64.b64encode(b"i" * 32).decode(),
+        # Production names its public address: never a loopback one.
+        "issuer": "https://testserver", "base_url": "https://testserver",
     })
     app = create_app(prod)
     # Secure cookies: the client must speak https.
