@@ -69,6 +69,10 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         base_url="http://testserver",
+        # No background publishing of the log's checkpoints: a test's own session reads, then
+        # writes, and a checkpoint committed in between would make SQLite refuse the write.
+        # The app still publishes one at startup; tests publish when they need a newer one.
+        log_publish_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 
