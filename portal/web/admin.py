@@ -25,7 +25,7 @@ from portal.base.forms import form_input
 from portal.base.i18n import gettext as _
 from portal.platforms import clients, filings
 from portal.platforms.onboarding import DETAIL_FIELDS, new_client, save_details, set_webhook
-from portal.web.core import namespaced, page, redirect, render
+from portal.web.core import namespaced, page, redirect, render, stored_file
 
 VIEWERS = {Role.auditor, Role.admin}
 ADMINS = {Role.admin}
@@ -308,12 +308,7 @@ def show_record_document(request: Request) -> Response:
                                                request.path_params["document_id"])
     except NotFound:
         raise HTTPException(status_code=404) from None
-    filename = document.filename.encode("ascii", "replace").decode().replace('"', "")
-    return Response(data, media_type=document.content_type, headers={
-        "Content-Disposition": f'inline; filename="{filename}"',
-        "Cache-Control": "private, no-store",
-        "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
-    })
+    return stored_file(data, filename=document.filename, content_type=document.content_type)
 
 
 def _client_url(request: Request, client: clients.ApiClient, done: str) -> str:

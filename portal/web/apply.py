@@ -38,6 +38,7 @@ from portal.web.core import (
     page,
     redirect,
     render,
+    stored_file,
 )
 
 
@@ -447,17 +448,7 @@ def show_document(request: Request) -> Response:
         data = models.read_document(request.app.state.settings, document)
     except NotFound:  # its bytes were erased by retention
         raise HTTPException(status_code=404) from None
-    filename = document.filename.encode("ascii", "replace").decode().replace('"', "")
-    return Response(
-        data,
-        media_type=document.content_type,
-        headers={
-            "Content-Disposition": f'inline; filename="{filename}"',
-            "Cache-Control": "private, no-store",
-            # Opened on its own, a document can run nothing and reach nothing.
-            "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
-        },
-    )
+    return stored_file(data, filename=document.filename, content_type=document.content_type)
 
 
 @page(roles={"applicant"})

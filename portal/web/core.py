@@ -222,6 +222,17 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
+def stored_file(data: bytes, *, filename: str, content_type: str) -> Response:
+    """An uploaded file served to the people who may read it: shown inline, never cached, and,
+    opened on its own, able to run nothing and reach nothing."""
+    safe = filename.encode("ascii", "replace").decode().replace('"', "")
+    return Response(data, media_type=content_type, headers={
+        "Content-Disposition": f'inline; filename="{safe}"',
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+    })
+
+
 def redirect(url: str) -> RedirectResponse:
     """303 after a POST, so a reload does not post again."""
     return RedirectResponse(url, status_code=303)

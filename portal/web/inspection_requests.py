@@ -17,7 +17,7 @@ from portal.oversight import auditing
 from portal.oversight import inspection_requests as requests
 from portal.platforms.clients import ApiClient
 from portal.registration.models import Registration
-from portal.web.core import form_value, namespaced, page, redirect, render
+from portal.web.core import form_value, namespaced, page, redirect, render, stored_file
 from portal.web.inspections import record_url
 from portal.web.review import end_of_day
 
@@ -126,13 +126,7 @@ def show_file(request: Request) -> Response:
             request.path_params["file_id"])
     except NotFound:
         raise HTTPException(status_code=404) from None
-    filename = found.filename.encode("ascii", "replace").decode().replace('"', "")
-    return Response(data, media_type=found.content_type, headers={
-        "Content-Disposition": f'inline; filename="{filename}"',
-        "Cache-Control": "private, no-store",
-        # Opened on its own, a file can run nothing and reach nothing.
-        "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
-    })
+    return stored_file(data, filename=found.filename, content_type=found.content_type)
 
 
 routes = namespaced("inspection_requests", [

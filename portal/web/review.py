@@ -89,6 +89,20 @@ def detail_context(request: Request, registration: Registration, **extra: Any) -
     }
 
 
+def detail_again(request: Request, registration: Registration, errors: dict[str, str]
+                 ) -> Response:
+    """The registration's page once more after a refused form: nothing written, the errors
+    beside their fields, what was typed kept (422)."""
+    request.state.db.rollback()
+    form = request.state.form
+    values = {k: v for k, v in (form.multi_items() if form is not None else [])
+              if isinstance(v, str)}
+    fresh = review.get_by_number(request.state.db, registration.number)  # type: ignore[arg-type]
+    return render(request, "review/detail.html",
+                  detail_context(request, fresh, errors=errors, values=values),
+                  status_code=422)
+
+
 @page(roles=SANCTIONERS)
 def show_registration(request: Request) -> Response:
     registration = _registration(request)
@@ -306,11 +320,7 @@ def end_correction(request: Request) -> Response:
     except NotFound:
         raise HTTPException(status_code=404) from None
     except FormErrors as exc:
-        request.state.db.rollback()
-        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        return render(request, "review/detail.html",
-                      detail_context(request, _registration(request), errors=exc.errors,
-                                     values=values), status_code=422)
+        return detail_again(request, registration, exc.errors)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=complied")
 
@@ -324,13 +334,9 @@ def reinstate(request: Request) -> Response:
                          registration=registration, moderator=request.state.user,
                          version=_version(request), reason=form_value(form, "reinstate_reason"))
     except (FormErrors, review.DecisionConflict) as exc:
-        request.state.db.rollback()
-        errors = exc.errors if isinstance(exc, FormErrors) else {"_": _(
-            "This registration changed while you were looking at it. Check it again.")}
-        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        return render(request, "review/detail.html",
-                      detail_context(request, _registration(request), errors=errors,
-                                     values=values), status_code=422)
+        return detail_again(request, registration, exc.errors if isinstance(exc, FormErrors)
+                            else {"_": _("This registration changed while you were looking at "
+                                         "it. Check it again.")})
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=reinstated")
 
@@ -345,11 +351,7 @@ def override_risk(request: Request) -> Response:
                              level=form_value(form, "risk_level"),
                              reason=form_value(form, "risk_reason"))
     except FormErrors as exc:
-        request.state.db.rollback()
-        values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        return render(request, "review/detail.html",
-                      detail_context(request, _registration(request), errors=exc.errors,
-                                     values=values), status_code=422)
+        return detail_again(request, registration, exc.errors)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=risk")
 
