@@ -21,6 +21,7 @@ from zxcvbn import zxcvbn
 from portal.base.crypto import DataCipher
 from portal.base.db import UTCDateTime, utcnow
 from portal.base.errors import FormErrors
+from portal.base.i18n import DEFAULT_LANGUAGE, LANGUAGES, current_language
 from portal.base.i18n import gettext as _
 
 
@@ -72,6 +73,10 @@ class User(UserBase, table=True):
     totp_enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The 30-second step of the last code accepted: no code is accepted twice (RFC 6238 §5.2).
     totp_last_step: int | None = Field(default=None)
+    # The language of the messages sent to this person (emails, /me): the one in use at
+    # sign-up, changeable on /me; never the language of the staff member who acts.
+    language: str = Field(default_factory=current_language, max_length=16,
+                          sa_column_kwargs={"server_default": DEFAULT_LANGUAGE})
 
     @property
     def is_staff(self) -> bool:
@@ -473,5 +478,14 @@ def remove_totp(session: Session, user: User) -> None:
     user.totp_secret = None
     user.totp_enrolled_at = None
     user.totp_last_step = None
+    session.add(user)
+    session.flush()
+
+
+def set_message_language(session: Session, user: User, language: str) -> None:
+    """Choose the language of the person's emails and messages; the caller commits."""
+    if language not in LANGUAGES:
+        raise FormErrors({"language": _("Choose a language")})
+    user.language = language
     session.add(user)
     session.flush()
