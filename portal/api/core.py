@@ -25,6 +25,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+import rfc8785
 from limits import parse, storage, strategies
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +37,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from portal.api.problems import problem
+from portal.base import inputs
 from portal.base.errors import FormErrors, NotFound
 from portal.base.settings import Settings
 from portal.platforms import clients
@@ -316,6 +318,27 @@ def _idempotent_replay(session: Session, client_id: int, key: str, digest: str
                  headers={"Idempotent-Replayed": "true"})
 
 
+def _canonical(data: Any, raw_body: bytes) -> bytes:
+    """What an Idempotency-Key's request is compared by: a JSON body in its RFC 8785 form
+    (the same JSON with its keys in another order or other spacing is the same request), any
+    other body as sent."""
+    if data is None:
+        return raw_body
+    try:
+        return rfc8785.dumps(data)
+    except (rfc8785.CanonicalizationError, ValueError):  # beyond I-JSON: compared as sent
+        return raw_body
+
+
+def _check_text(params: dict[str, str], query: dict[str, str]) -> None:
+    """The input rule on the path's values and the query string: no control characters."""
+    for where in (params, query):
+        for name, value in where.items():
+            if inputs.has_control(name) or inputs.has_control(value):
+                raise field_error(inputs.strip_control(name) or "query",
+                                  "Control characters are not allowed", status=400)
+
+
 def _encode(reply: Reply) -> bytes:
     if reply.raw is not None:
         return reply.raw
@@ -345,15 +368,26 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
             if not allowed:
                 raise ApiError(429, "Too many requests for this key; slow down",
                                headers={"Retry-After": rate["Retry-After"]})
+        _check_text(params, query)
         body = None
+        data = None
         if op.body is not None:
-            try:
-                data = json.loads(raw_body) if raw_body else None
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise ApiError(400, "The body is not valid JSON") from None
-            if data is None and not raw_body:
+            if raw_body and not inputs.is_json_type(headers.get("content-type")):
+                raise ApiError(415, "The body must be sent as application/json",
+                               headers={"Accept-Post": "application/json"})
+            if not raw_body:
                 raise ApiError(400, "The body must be a JSON object")
+            try:
+                data = inputs.load_json(raw_body)
+            except inputs.InputRefused as exc:
+                if exc.field == "body":
+                    raise ApiError(400, exc.message) from None
+                raise field_error(exc.field, exc.message) from None
             body = _validate(op.body, data)
+        elif op.form is not None and raw_body and not headers.get(
+                "content-type", "").lower().startswith("multipart/form-data"):
+            raise ApiError(415, "The body must be sent as multipart/form-data",
+                           headers={"Accept-Post": "multipart/form-data"})
         parsed_query = _validate(op.query, query) if op.query is not None else None
         idem_key = headers.get("idempotency-key")
         digest = ""
@@ -367,7 +401,7 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
             digest = hmac.new(
                 settings.secret("secret_key").encode(),
                 f"{op.method} {op.path} {json.dumps(params, sort_keys=True)}\n".encode()
-                + raw_body, hashlib.sha256).hexdigest()
+                + _canonical(data, raw_body), hashlib.sha256).hexdigest()
             replay = _idempotent_replay(sessions.get(), client["id"], idem_key, digest)
             if replay is not None:
                 return replay
@@ -417,6 +451,9 @@ async def _answer(op: Operation, state: Any, headers: dict[str, str], params: di
                        headers=limit_headers)
     except NotFound:
         return problem(404, headers=limit_headers)
+    except inputs.InputRefused as exc:  # the database's guard: a value no check above saw
+        return problem(400, exc.message, errors=[{"field": exc.field, "message": exc.message}],
+                       headers=limit_headers)
     out_headers = {**limit_headers, **reply.headers, "Cache-Control": "no-store"}
     if reply.status == 204:
         return Response(status_code=204, headers=out_headers)
