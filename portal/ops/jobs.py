@@ -98,10 +98,11 @@ def expire_due(session: Session, settings: Settings, *, now: datetime) -> list[s
         except (StaleState, NotAllowed):
             session.rollback()
             continue
-        mail = _tell(session, registration,
-                     _("Your registration %(number)s has expired", number=registration.number),
-                     _("Your registration %(number)s has expired. Renew it on your status page "
-                       "by confirming each step again.", number=registration.number))
+        with notify.in_language_of(session.get(User, registration.user_id)):
+            mail = _tell(session, registration,
+                         _("Your registration %(number)s has expired", number=registration.number),
+                         _("Your registration %(number)s has expired. Renew it on your status page "
+                           "by confirming each step again.", number=registration.number))
         session.commit()
         notify.deliver(settings, [mail], session=session)
         done.append(registration.number or "")
@@ -124,11 +125,12 @@ def warn_expiring(session: Session, settings: Settings, *, now: datetime) -> lis
         changes.record(session, action="expiry_warning", actor=SYSTEM, registration=registration)
         until = (china_date(registration.valid_until).isoformat() if registration.valid_until
                  else "")
-        mail = _tell(session, registration,
-                     _("Your registration %(number)s expires on %(date)s",
-                       number=registration.number, date=until),
-                     _("Your registration %(number)s expires on %(date)s. Renew it before then "
-                       "so you can keep streaming.", number=registration.number, date=until))
+        with notify.in_language_of(session.get(User, registration.user_id)):
+            mail = _tell(session, registration,
+                         _("Your registration %(number)s expires on %(date)s",
+                           number=registration.number, date=until),
+                         _("Your registration %(number)s expires on %(date)s. Renew it before then "
+                           "so you can keep streaming.", number=registration.number, date=until))
         session.commit()
         notify.deliver(settings, [mail], session=session)
         done.append(registration.number or "")
@@ -170,13 +172,14 @@ def remind_licences(session: Session, settings: Settings, *, now: datetime) -> l
     mails = []
     for licence, client in due:
         for admin in admins:
-            mails.append(notify.notify_user(
-                session, user_id=admin.id or 0, email=admin.email,
-                subject=_("A platform's licence expires soon"),
-                body=_("The licence %(licence)s of %(platform)s expires on %(date)s. Ask the "
-                       "platform for the renewed licence and record it on its page.",
-                       licence=licence.name, platform=client.name,
-                       date=licence.expires_on.isoformat())))
+            with notify.in_language_of(admin):
+                mails.append(notify.notify_user(
+                    session, user_id=admin.id or 0, email=admin.email,
+                    subject=_("A platform's licence expires soon"),
+                    body=_("The licence %(licence)s of %(platform)s expires on %(date)s. Ask the "
+                           "platform for the renewed licence and record it on its page.",
+                           licence=licence.name, platform=client.name,
+                           date=licence.expires_on.isoformat())))
         filings.mark_reminded(session, licence, now=now)
     session.commit()
     notify.deliver(settings, mails, session=session)
@@ -290,12 +293,14 @@ def refresh_operators(session: Session, settings: Settings, *, now: datetime) ->
         elif "refresh_reminder" not in history:
             changes.record(session, action="refresh_reminder", actor=SYSTEM,
                            registration=registration)
-            mail = _tell(session, registration,
-                         _("Please confirm your registration data"),
-                         _("Live-room operators confirm their data every %(days)d days. Open your "
-                           "status page and confirm that your registration %(number)s is still "
-                           "correct, or your live-room functions will be restricted.",
-                           days=settings.refresh_days, number=registration.number))
+            with notify.in_language_of(session.get(User, registration.user_id)):
+                mail = _tell(session, registration,
+                             _("Please confirm your registration data"),
+                             _("Live-room operators confirm their data every %(days)d days. "
+                               "Open your status page and confirm that your registration "
+                               "%(number)s is still correct, or your live-room functions will "
+                               "be restricted.",
+                               days=settings.refresh_days, number=registration.number))
             session.commit()
             notify.deliver(settings, [mail], session=session)
             reminded.append(registration.number or "")

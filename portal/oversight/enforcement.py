@@ -156,21 +156,22 @@ def apply_sanction(
         entry.until = sanction.until
         session.add(entry)
         session.flush()
-    label = str(KINDS[kind])
-    mail = _tell(
-        session, registration,
-        _("%(sanction)s: your registration %(number)s", sanction=label,
-          number=registration.number),
-        _("Sanction: %(sanction)s\nFacts: %(facts)s\nReason: %(reason)s\nLegal basis: %(basis)s"
-          "\n%(until)s\n%(appeal)s", sanction=label, facts=sanction.facts, reason=sanction.reason,
-          basis=sanction.legal_basis,
-          until=_("Until: %(date)s", date=identity.china_date(sanction.until).isoformat())
-          if sanction.until else "",
-          appeal=sanction.appeal_channel)
-        + ("\n" + _("Restricted functions: %(functions)s",
-                     functions=", ".join(str(FUNCTIONS[f]) for f in sanction.functions))
-           if sanction.functions else ""),
-    )
+    with notify.in_language_of(session.get(User, registration.user_id)):
+        label = str(KINDS[kind])
+        mail = _tell(
+            session, registration,
+            _("%(sanction)s: your registration %(number)s", sanction=label,
+              number=registration.number),
+            _("Sanction: %(sanction)s\nFacts: %(facts)s\nReason: %(reason)s\nLegal basis: "
+              "%(basis)s\n%(until)s\n%(appeal)s", sanction=label, facts=sanction.facts,
+              reason=sanction.reason, basis=sanction.legal_basis,
+              until=_("Until: %(date)s", date=identity.china_date(sanction.until).isoformat())
+              if sanction.until else "",
+              appeal=sanction.appeal_channel)
+            + ("\n" + _("Restricted functions: %(functions)s",
+                         functions=", ".join(str(FUNCTIONS[f]) for f in sanction.functions))
+               if sanction.functions else ""),
+        )
     return sanction, [mail]
 
 
@@ -389,11 +390,12 @@ def decide_appeal(
                    reason=reason, data={"sanction": sanction.id, "outcome": outcome},
                    event_type="appeal.decided",
                    event_data={"sanction_id": sanction.id, "outcome": outcome})
-    verdict = _("upheld") if outcome == "upheld" else _("overturned")
-    mail = _tell(session, registration,
-                 _("Your appeal has been decided: %(outcome)s", outcome=verdict),
-                 _("Your appeal against the %(sanction)s was %(outcome)s.\n%(reason)s",
-                   sanction=str(KINDS[sanction.kind]).lower(), outcome=verdict, reason=reason))
+    with notify.in_language_of(session.get(User, registration.user_id)):
+        verdict = _("upheld") if outcome == "upheld" else _("overturned")
+        mail = _tell(session, registration,
+                     _("Your appeal has been decided: %(outcome)s", outcome=verdict),
+                     _("Your appeal against the %(sanction)s was %(outcome)s.\n%(reason)s",
+                       sanction=str(KINDS[sanction.kind]).lower(), outcome=verdict, reason=reason))
     session.flush()
     return appeal, [mail]
 

@@ -212,13 +212,14 @@ def approve(
         history={"valid_until": until.isoformat()},
     )
     applicant = _applicant(session, registration)
-    mail = notify.notify_user(
-        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
-        registration_id=registration.id,
-        subject=_("Your registration %(number)s is approved", number=registration.number),
-        body=_("Your registration %(number)s has been approved. It is valid until %(date)s.",
-               number=registration.number, date=identity.china_date(until).isoformat()),
-    )
+    with notify.in_language_of(applicant):
+        mail = notify.notify_user(
+            session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+            registration_id=registration.id,
+            subject=_("Your registration %(number)s is approved", number=registration.number),
+            body=_("Your registration %(number)s has been approved. It is valid until %(date)s.",
+                   number=registration.number, date=identity.china_date(until).isoformat()),
+        )
     session.flush()
     return Outcome(registration, decision, [mail])
 
@@ -247,14 +248,15 @@ def request_changes(
         history={"steps": asked},
     )
     applicant = _applicant(session, registration)
-    lines = "\n".join(f"- {steps.STEP_TITLES[s]}: {m}" for s, m in asked.items())
-    mail = notify.notify_user(
-        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
-        registration_id=registration.id,
-        subject=_("Changes needed to your registration %(number)s", number=registration.number),
-        body=_("A moderator asks you to change your registration %(number)s:\n%(lines)s\n\n"
-               "Make the changes, then submit again.", number=registration.number, lines=lines),
-    )
+    with notify.in_language_of(applicant):
+        lines = "\n".join(f"- {steps.STEP_TITLES[s]}: {m}" for s, m in asked.items())
+        mail = notify.notify_user(
+            session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+            registration_id=registration.id,
+            subject=_("Changes needed to your registration %(number)s", number=registration.number),
+            body=_("A moderator asks you to change your registration %(number)s:\n%(lines)s\n\n"
+                   "Make the changes, then submit again.", number=registration.number, lines=lines),
+        )
     session.flush()
     return Outcome(registration, decision, [mail])
 
@@ -283,14 +285,15 @@ def reject(
         reason=reason_code,
     )
     applicant = _applicant(session, registration)
-    mail = notify.notify_user(
-        session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
-        registration_id=registration.id,
-        subject=_("Your registration %(number)s was not approved", number=registration.number),
-        body=_("Your registration %(number)s was not approved: %(reason)s\n\n%(message)s\n\n"
-               "You may start a new registration.", number=registration.number,
-               reason=str(REJECTION_REASONS[reason_code]), message=message),
-    )
+    with notify.in_language_of(applicant):
+        mail = notify.notify_user(
+            session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+            registration_id=registration.id,
+            subject=_("Your registration %(number)s was not approved", number=registration.number),
+            body=_("Your registration %(number)s was not approved: %(reason)s\n\n%(message)s\n\n"
+                   "You may start a new registration.", number=registration.number,
+                   reason=str(REJECTION_REASONS[reason_code]), message=message),
+        )
     session.flush()
     return Outcome(registration, decision, [mail])
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -14,6 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlmodel import Field, Session, SQLModel, select
 
+from portal.accounts import User
+from portal.base import i18n
 from portal.base.db import UTCDateTime, utcnow
 from portal.base.settings import Settings
 
@@ -117,6 +121,17 @@ class Notification(SQLModel, table=True):
     body: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+@contextmanager
+def in_language_of(user: User | None) -> Iterator[None]:
+    """Write what is translated inside (a message's subject and body) in the language its
+    reader chose on their account, whatever the language of the page that sends it."""
+    token = i18n.set_language(user.language if user is not None else i18n.current_language())
+    try:
+        yield
+    finally:
+        i18n.reset_language(token)
 
 
 def notify_user(

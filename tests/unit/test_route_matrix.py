@@ -145,6 +145,7 @@ MATRIX: dict[str, Expected] = {
     "accounts:set_new_password": public(400),
     "accounts:verify_email": public(400),  # no token
     "accounts:resend": signed_in(303),
+    "preferences:choose_language": signed_in(303),
     "accounts:me": signed_in(200, staff=303),  # staff are sent to their own start page
     # staff sign-in security (TOTP); none of them has TOTP yet
     "accounts:security": staff(200),
