@@ -34,7 +34,7 @@ from portal.api import platform as platform_api  # noqa: F401  (registers its op
 from portal.api import records as records_api
 from portal.api import tiles as tiles_api
 from portal.api.problems import problem
-from portal.base import i18n, throttle
+from portal.base import i18n, inputs, throttle
 from portal.base.db import is_sqlite, make_engine
 from portal.base.resources import static_dir
 from portal.base.settings import Settings, get_settings
@@ -203,6 +203,21 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def input_refused(request: Request, exc: Exception) -> Response:
+    """The input rule (portal.base.inputs) refused a value: 400, never a server error."""
+    assert isinstance(exc, inputs.InputRefused)
+    if _is_api(request):
+        return problem(400, exc.message,
+                       errors=[{"field": exc.field, "message": exc.message}])
+    return _error_page(request, 400)
+
+
+async def _refuse_input(scope: Scope, receive: Receive, send: Send,
+                        exc: inputs.InputRefused) -> None:
+    response = await input_refused(Request(scope, receive), exc)
+    await response(scope, receive, send)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if _is_api(request):
@@ -306,6 +321,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(SecurityHeaders, production=settings.is_production),
         Middleware(HotRoutes, routes=[r for r in api_routes if r.name in hot]),
         Middleware(Language),
+        Middleware(inputs.InputRule, refuse=_refuse_input),
         Middleware(
             SessionMiddleware,
             secret_key=secret_key,
@@ -318,7 +334,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={HTTPException: http_error, inputs.InputRefused: input_refused,
+                            Exception: server_error},
         lifespan=lifespan,
     )
     app.state.settings = settings
