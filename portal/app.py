@@ -38,6 +38,7 @@ from portal.base import i18n, inputs, throttle
 from portal.base.db import is_sqlite, make_engine
 from portal.base.resources import static_dir
 from portal.base.settings import Settings, get_settings
+from portal.ledger import cosigning
 from portal.ops import jobs
 from portal.platforms import webhooks
 from portal.web import (
@@ -266,9 +267,11 @@ async def _run_webhooks_forever(app: Starlette, interval: float, stop: threading
             logger.exception("webhook delivery failed")
 
 
-async def _publish_checkpoint(app: Starlette) -> None:
+async def _publish_checkpoint(app: Starlette, *, witness: bool = False) -> None:
     try:
         await anyio.to_thread.run_sync(log_api.publish, app.state.engine, app.state.settings)
+        if witness:  # each round after the first, which must not wait on a witness to start
+            await anyio.to_thread.run_sync(log_api.witness, app.state.engine, app.state.settings)
     except Exception:  # published at the next round
         logger.exception("publishing the log's checkpoint failed")
 
@@ -277,7 +280,7 @@ async def _publish_checkpoints_forever(app: Starlette, interval: float) -> None:
     """A new checkpoint when the log grew, at most every ``interval`` seconds (DESIGN §6)."""
     while True:
         await anyio.sleep(interval)
-        await _publish_checkpoint(app)
+        await _publish_checkpoint(app, witness=True)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -340,6 +343,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
+    # The checkpoint endpoints serve the newest one this many witnesses cosigned (0: none set);
+    # a malformed PORTAL_WITNESSES stops the start here.
+    app.state.witness_quorum = cosigning.quorum(settings)
     app.state.templates = make_templates()
     app.state.api_reference = openapi_api.reference_context
     app.state.logger = logger

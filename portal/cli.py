@@ -336,7 +336,8 @@ def cmd_log_verify(settings: Settings, args: argparse.Namespace) -> int:
     from portal.records import verifier
 
     try:
-        report = verifier.verify_log(args.url, Path(args.state), args.keys, issuer=args.issuer)
+        report = verifier.verify_log(args.url, Path(args.state), args.keys, issuer=args.issuer,
+                                     witnesses=args.witness, min_witnesses=args.min_witnesses)
     except verifier.Unpinned as exc:
         print(f"portal log verify: {exc}", file=sys.stderr)
         return 2
@@ -345,10 +346,48 @@ def cmd_log_verify(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     checkpoint = report.checkpoint
     head = f"tree_size {checkpoint['tree_size']} root {checkpoint['root_hash']}"
+    if report.witnessed:
+        head += f", cosigned by {', '.join(report.witnessed)}"
     if report.previous_size is None:
         print(f"first checkpoint stored: {head} in {args.state}")
     else:
         print(f"consistent: {head} (was {report.previous_size})")
+    return 0
+
+
+def cmd_witness_keygen(_settings: Settings, args: argparse.Namespace) -> int:
+    from portal.ledger import witness
+
+    try:
+        key = witness.create_key_file(Path(args.key), args.name)
+    except FileExistsError:
+        print(f"portal witness keygen: {args.key} exists; a witness keeps its key for good",
+              file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"portal witness keygen: {exc}", file=sys.stderr)
+        return 2
+    print(key.vkey)
+    return 0
+
+
+def cmd_witness_serve(_settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from portal.api.witness_app import build_witness_app
+    from portal.ledger import witness
+
+    try:
+        name, private = witness.load_key_file(Path(args.key))
+        logs = [witness.parse_vkey(v) for v in args.log]
+        served = witness.Witness(name, private, logs, Path(args.state))
+    except ValueError as exc:
+        print(f"portal witness serve: {exc}", file=sys.stderr)
+        return 2
+    print(f"Witness {name} ({served.key.vkey}) for {', '.join(k.name for k in logs)}, "
+          f"serving on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(build_witness_app(served), host=args.host, port=args.port,
+                server_header=False, log_level="info")
     return 0
 
 
@@ -530,7 +569,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the last good checkpoint is kept, as the log served it; created on the "
         "first run, replaced atomically (default: portal-log-state.json in the current "
         "directory; use one absolute path per log under cron)")
+    log_verify.add_argument(
+        "--witness", metavar="VKEY", action="append", default=[],
+        help="a witness you trust, by its verifier key (C2SP tlog-cosignature, Ed25519); "
+        "repeat for each")
+    log_verify.add_argument(
+        "--min-witnesses", metavar="K", type=int, default=None,
+        help="how many of the --witness keys must have cosigned the checkpoint (default: 1 "
+        "when --witness is given)")
     log_verify.set_defaults(func=cmd_log_verify)
+
+    witness = sub.add_parser(
+        "witness", help="a C2SP tlog-witness for the portal's log, for an authority to run")
+    witness_sub = witness.add_subparsers(dest="witness_command", required=True)
+    keygen = witness_sub.add_parser(
+        "keygen", help="make the witness's key (kept for good) and print its verifier key",
+        description="Write a new Ed25519 witness key named NAME to FILE (mode 0600; an "
+        "existing file is never replaced) and print its verifier key, which the log's operator "
+        "puts in PORTAL_WITNESSES and verifiers give to `portal log verify --witness`.")
+    keygen.add_argument("--name", required=True,
+                        help="the witness's name, a schema-less URL, e.g. witness.example.org/w1")
+    keygen.add_argument("--key", required=True, metavar="FILE", help="where to keep the key")
+    keygen.set_defaults(func=cmd_witness_keygen)
+    witness_serve = witness_sub.add_parser(
+        "serve", help="serve POST /add-checkpoint and GET /<origin hash>/checkpoint",
+        description="Cosign checkpoints of the logs whose keys are given, each only when a "
+        "consistency proof shows it extends the last one cosigned; refuse forks (same size, "
+        "another root) and keep them as evidence beside the state file.")
+    witness_serve.add_argument("--key", required=True, metavar="FILE",
+                               help="the key file made by `portal witness keygen`")
+    witness_serve.add_argument("--log", required=True, action="append", metavar="VKEY",
+                               help="a log's verifier key, as served at <portal>/log/vkey; "
+                               "repeat for each log")
+    witness_serve.add_argument("--state", required=True, metavar="FILE",
+                               help="where the last cosigned checkpoint of each log is kept")
+    witness_serve.add_argument("--host", default="127.0.0.1")
+    witness_serve.add_argument("--port", type=int, default=8100)
+    witness_serve.set_defaults(func=cmd_witness_serve)
 
     seed = sub.add_parser("seed", help="add synthetic registrations (development and tests)")
     seed.add_argument("--registrations", type=int, required=True, metavar="N")

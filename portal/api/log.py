@@ -23,7 +23,7 @@ from portal.api.core import SAFE_INTEGER
 from portal.api.problems import problem
 from portal.base.db import session_scope
 from portal.base.settings import Settings
-from portal.ledger import tlog
+from portal.ledger import cosigning, tlog
 from portal.records import certificates
 
 
@@ -83,6 +83,11 @@ def publish(engine: Engine, settings: Settings) -> dict[str, Any] | None:
     return checkpoint
 
 
+def witness(engine: Engine, settings: Settings) -> int:
+    """Have the newest checkpoint cosigned by the configured witnesses (``cosigning.gather``)."""
+    return cosigning.gather(engine, settings)
+
+
 def not_published_yet() -> Response:
     return problem(503, "No checkpoint is published yet; try again shortly",
                    headers={"Retry-After": str(PUBLISHED_MAX_AGE)})
@@ -90,10 +95,11 @@ def not_published_yet() -> Response:
 
 async def show_checkpoint(request: Request) -> Response:
     """The newest published head of the log; read only (it covers every entry committed more
-    than PORTAL_LOG_PUBLISH_SECONDS ago)."""
+    than PORTAL_LOG_PUBLISH_SECONDS ago; with witnesses, the newest that PORTAL_WITNESS_QUORUM
+    of them cosigned). ``note`` is the same head as a C2SP signed note with the cosignatures."""
     def work() -> dict[str, Any] | None:
         with session_scope(request.app.state.engine) as session:
-            return tlog.latest_checkpoint(session)
+            return tlog.latest_checkpoint(session, quorum=request.app.state.witness_quorum)
 
     checkpoint = await run_in_threadpool(work)
     if checkpoint is None:

@@ -96,7 +96,7 @@ def _published_size(session: Any) -> int | None:
 async def show_checkpoint(request: Request) -> Response:
     def work() -> tuple[int, str] | None:
         with session_scope(request.app.state.engine) as session:
-            return tlog.latest_note(session)
+            return tlog.latest_note(session, quorum=request.app.state.witness_quorum)
 
     found = await run_in_threadpool(work)
     if found is None:

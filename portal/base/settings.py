@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # How often the server signs a new checkpoint of the log when it grew (DESIGN §6); 0 leaves
     # it to whatever else publishes (another process).
     log_publish_seconds: float = 1.0
+    # Witnesses (C2SP tlog-witness, DESIGN §6): entries separated by ";" or new lines, each the
+    # witness's submission URL and its verifier key ("https://w.example/ w.example/w1+ab12…+BA…").
+    witnesses: str = ""
+    # How many of them must cosign a checkpoint before it is published (at most their number).
+    witness_quorum: int = 1
+    witness_timeout_seconds: float = 5.0
     cert_valid_days: int = 365
     refresh_days: int = 183
     # Days after a sanction within which the person may appeal against it (DESIGN §5).

@@ -395,8 +395,24 @@ class Checkpoint(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class Cosignature(SQLModel, table=True):
+    """A witness's cosignature on a checkpoint (C2SP tlog-cosignature), its signature line
+    exactly as the witness returned it; served after the log's own line (DESIGN §6)."""
+
+    __tablename__ = "tlog_cosignatures"
+    __table_args__ = (UniqueConstraint("tree_size", "witness"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tree_size: int = Field(index=True)
+    witness: str = Field(max_length=255)  # the cosigner's key name
+    line: str = Field(sa_column=Column(Text, nullable=False))
+    signed_at: datetime = Field(sa_type=UTCDateTime)  # the cosignature's own timestamp
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 _ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
 _NODES = LogNode.__table__  # type: ignore[attr-defined]
+_COSIGNATURES = Cosignature.__table__  # type: ignore[attr-defined]
 
 
 def lock(session: Session) -> None:
@@ -700,8 +716,10 @@ def entries(session: Session, start: int, end: int) -> list[dict[str, Any]]:
 # --- checkpoints ------------------------------------------------------------------------------
 
 
-def _checkpoint_json(row: Checkpoint) -> dict[str, Any]:
-    return {
+def _checkpoint_json(row: Checkpoint, cosignatures: Sequence[str] = ()) -> dict[str, Any]:
+    """The signed JSON head and, when it was also signed as a C2SP note, that note with the
+    witnesses' cosignature lines after the log's own (``note``, outside the JSON signature)."""
+    found: dict[str, Any] = {
         "origin": row.origin,
         "tree_size": row.tree_size,
         "root_hash": row.root_hash,
@@ -709,6 +727,9 @@ def _checkpoint_json(row: Checkpoint) -> dict[str, Any]:
         "kid": row.kid,
         "signature": row.signature,
     }
+    if row.note is not None:
+        found["note"] = row.note + "".join(cosignatures)
+    return found
 
 
 def record_checkpoint(
@@ -755,22 +776,85 @@ def record_checkpoint(
 _LATEST = core_select(func.max(Checkpoint.__table__.c.tree_size))  # type: ignore[attr-defined]
 
 
-def latest_checkpoint(session: Session) -> dict[str, Any] | None:
-    """The checkpoint of the largest tree size (the newest), or None before the first."""
+def _witnessed(query: Any, quorum: int) -> Any:
+    """Only checkpoints cosigned by at least ``quorum`` witnesses (all of them when 0)."""
+    if quorum <= 0:
+        return query
+    cosigned = (
+        core_select(_COSIGNATURES.c.tree_size)
+        .group_by(_COSIGNATURES.c.tree_size)
+        .having(func.count() >= quorum)
+    )
+    return query.where(col(Checkpoint.tree_size).in_(cosigned))
+
+
+def latest_checkpoint(session: Session, *, quorum: int = 0) -> dict[str, Any] | None:
+    """The checkpoint of the largest tree size (the newest), or None before the first; with a
+    ``quorum``, the newest one that many witnesses cosigned (the published one, DESIGN §6)."""
     row = session.exec(
-        select(Checkpoint).order_by(col(Checkpoint.tree_size).desc()).limit(1)
+        _witnessed(select(Checkpoint), quorum)
+        .order_by(col(Checkpoint.tree_size).desc()).limit(1)
     ).first()
-    return None if row is None else _checkpoint_json(row)
+    if row is None:
+        return None
+    return _checkpoint_json(row, cosignature_lines(session, row.tree_size))
 
 
-def latest_note(session: Session) -> tuple[int, str] | None:
-    """The tree size and signed note of the newest checkpoint stored with a note, or None."""
+def latest_note(session: Session, *, quorum: int = 0) -> tuple[int, str] | None:
+    """The tree size and signed note, with the witnesses' cosignatures after the log's own
+    signature, of the newest checkpoint stored with a note (and cosigned by ``quorum``
+    witnesses), or None."""
+    row = session.execute(
+        _witnessed(core_select(Checkpoint.tree_size, Checkpoint.note),  # type: ignore[call-overload]
+                   quorum)
+        .where(col(Checkpoint.note).is_not(None))
+        .order_by(col(Checkpoint.tree_size).desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    tree_size = int(row[0])
+    return tree_size, str(row[1]) + "".join(cosignature_lines(session, tree_size))
+
+
+def newest_note(session: Session) -> tuple[int, str] | None:
+    """The tree size and the log-signed note (no cosignatures) of the newest checkpoint with a
+    note: what the log submits to its witnesses."""
     row = session.execute(
         core_select(Checkpoint.tree_size, Checkpoint.note)  # type: ignore[call-overload]
         .where(col(Checkpoint.note).is_not(None))
         .order_by(col(Checkpoint.tree_size).desc()).limit(1)
     ).first()
     return None if row is None else (int(row[0]), str(row[1]))
+
+
+def cosignature_lines(session: Session, tree_size: int) -> list[str]:
+    """The witnesses' signature lines on the checkpoint of ``tree_size``, by witness name."""
+    return [str(line) for (line,) in session.execute(
+        core_select(_COSIGNATURES.c.line).where(_COSIGNATURES.c.tree_size == tree_size)
+        .order_by(_COSIGNATURES.c.witness)
+    )]
+
+
+def cosigned_size(session: Session, witness: str) -> int:
+    """The largest tree size the named witness cosigned for this log, 0 before the first."""
+    found = session.execute(
+        core_select(func.max(_COSIGNATURES.c.tree_size)).where(_COSIGNATURES.c.witness == witness)
+    ).scalar()
+    return 0 if found is None else int(found)
+
+
+def record_cosignature(session: Session, *, tree_size: int, witness: str, line: str,
+                       signed_at: datetime) -> bool:
+    """Keep a witness's cosignature on the checkpoint of ``tree_size`` unless one is kept
+    already (another process got it first); whether it was added. Flushes only."""
+    exists = session.execute(core_select(_COSIGNATURES.c.id).where(
+        _COSIGNATURES.c.tree_size == tree_size, _COSIGNATURES.c.witness == witness)).first()
+    if exists is not None:
+        return False
+    session.add(Cosignature(tree_size=tree_size, witness=witness, line=line,
+                            signed_at=signed_at))
+    session.flush()
+    return True
 
 
 def needs_checkpoint(session: Session) -> bool:

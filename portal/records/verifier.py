@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import rfc8785
 
 from portal.ledger import tlog
+from portal.ledger import witness as witness_notes
 from portal.records import certificates, registry
 
 
@@ -186,6 +188,7 @@ class LogReport:
 
     checkpoint: dict[str, Any]
     previous_size: int | None
+    witnessed: tuple[str, ...] = ()  # the names of the trusted witnesses that cosigned it
 
 
 def _one_line(exc: BaseException) -> str:
@@ -321,15 +324,59 @@ def _keys_for(source: str) -> list[dict[str, Any]]:
     return keys
 
 
+def trusted_witnesses(vkeys: Sequence[str], min_witnesses: int | None) -> tuple[
+        list[witness_notes.NoteKey], int]:
+    """The witness keys given with --witness and how many must have cosigned; Unpinned when
+    they do not make sense."""
+    keys = []
+    for vkey in vkeys:
+        try:
+            key = witness_notes.parse_vkey(vkey)
+        except ValueError as exc:
+            raise Unpinned(f"--witness {vkey!r} is not a verifier key: {exc}") from exc
+        if key.key_type != witness_notes.COSIGNATURE_KEY_TYPE:
+            raise Unpinned(f"--witness {key.name} is not a witness's key (cosigner type 0x04)")
+        keys.append(key)
+    if min_witnesses is None:
+        return keys, 1 if keys else 0
+    if not 0 < min_witnesses <= len(keys):
+        raise Unpinned(f"--min-witnesses must be between 1 and the {len(keys)} witnesses given "
+                       "with --witness")
+    return keys, min_witnesses
+
+
+def check_cosigned(checkpoint: dict[str, Any], witnesses: Sequence[witness_notes.NoteKey],
+                   needed: int) -> tuple[str, ...]:
+    """The names of the ``witnesses`` whose valid cosignature the checkpoint's signed note
+    carries, on the same tree head as the checkpoint; Invalid when fewer than ``needed``."""
+    note_text = checkpoint.get("note")
+    if not isinstance(note_text, str):
+        raise Invalid("the checkpoint carries no signed note, so no witness's cosignature")
+    try:
+        note = witness_notes.parse_note(note_text)
+        _, size, root = witness_notes.checkpoint_fields(note.text)
+    except ValueError as exc:
+        raise Invalid(f"the checkpoint's note is not a signed checkpoint: {exc}") from exc
+    if size != checkpoint["tree_size"] or tlog.b64(root) != checkpoint["root_hash"]:
+        raise Invalid("the checkpoint's note names another tree head than the checkpoint")
+    cosigned = tuple(w.name for w in witnesses if witness_notes.cosigned_at(note, w) is not None)
+    if len(cosigned) < needed:
+        raise Invalid(f"the checkpoint is cosigned by {len(cosigned)} of the {len(witnesses)} "
+                      f"witnesses given; {needed} needed")
+    return cosigned
+
+
 def verify_log(log_url: str, state_path: Path, keys_source: str | None = None, *,
-               issuer: str | None = None) -> LogReport:
+               issuer: str | None = None, witnesses: Sequence[str] = (),
+               min_witnesses: int | None = None) -> LogReport:
     """`portal log verify`: fetch the log's checkpoint, check its signature with the keys the
     verifier pinned (``keys_source``, else those of ``issuer``, which the checkpoint's origin
-    must name; Unpinned with neither) and that it extends the checkpoint in ``state_path``,
-    then store it there. Raises Invalid, leaving the state file as it was, when any of that
-    fails."""
+    must name; Unpinned with neither), that ``min_witnesses`` of the ``witnesses`` (verifier
+    keys) cosigned it, and that it extends the checkpoint in ``state_path``, then store it
+    there. Raises Invalid, leaving the state file as it was, when any of that fails."""
     if not keys_source and not issuer:
         raise Unpinned(UNPINNED.replace("certificate", "checkpoint"))
+    witness_keys, needed = trusted_witnesses(witnesses, min_witnesses)
     checkpoint = _fetch(f"{log_url.rstrip('/')}/checkpoint")
     origin, _, _ = _checkpoint_fields(checkpoint, "the checkpoint")
     if issuer is not None and not same_issuer(issuer, origin):
@@ -339,6 +386,7 @@ def verify_log(log_url: str, state_path: Path, keys_source: str | None = None, *
     if previous is not None:
         _check_origin(previous, checkpoint)
     check_checkpoint(checkpoint, pinned_keys(keys_source, issuer))
+    witnessed = check_cosigned(checkpoint, witness_keys, needed) if witness_keys else ()
     if previous is not None:
         check_extends(previous, checkpoint, log_url)
     try:
@@ -346,4 +394,5 @@ def verify_log(log_url: str, state_path: Path, keys_source: str | None = None, *
     except OSError as exc:
         raise Invalid(f"the checkpoint checks out but could not be stored in {state_path}: "
                       f"{_one_line(exc)}") from exc
-    return LogReport(checkpoint, None if previous is None else int(previous["tree_size"]))
+    return LogReport(checkpoint, None if previous is None else int(previous["tree_size"]),
+                     witnessed)

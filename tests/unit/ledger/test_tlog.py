@@ -670,11 +670,11 @@ def test_latest_checkpoint_is_the_newest(engine: Engine) -> None:
 
 def test_migration_creates_the_tables_as_modelled(engine: Engine) -> None:
     mine = MetaData()
-    for model in (tlog.LogEntry, tlog.LogNode, tlog.Checkpoint):
+    for model in (tlog.LogEntry, tlog.LogNode, tlog.Checkpoint, tlog.Cosignature):
         model.__table__.to_metadata(mine)  # type: ignore[attr-defined]
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, mine)
     assert [d for d in diff if "tlog_" in repr(d)] == []
-    assert {"tlog_entries", "tlog_nodes", "tlog_checkpoints"} <= set(
+    assert {"tlog_entries", "tlog_nodes", "tlog_checkpoints", "tlog_cosignatures"} <= set(
         inspect(engine).get_table_names())
