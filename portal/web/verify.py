@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlmodel import select
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,12 +26,17 @@ def find_registration(request: Request) -> Response:
                   status_code=422 if number else 200)
 
 
+def _unknown(request: Request, number: str) -> Response:
+    """No registration has this number: say so, and what a buyer can do (404)."""
+    return render(request, "verify/unknown.html", {"number": number[:30]}, status_code=404)
+
+
 def _page(request: Request, *, errors: dict[str, str] | None = None,
           values: dict[str, str] | None = None, status_code: int = 200) -> Response:
     number = request.path_params["number"].upper()
     found = registry.public_record(request.state.db, number)
     if found is None:
-        raise HTTPException(status_code=404)
+        return _unknown(request, number)
     return render(request, "verify/show.html", {
         **found, "number": number, "roles": steps.ROLES, "audiences": attestations.AUDIENCES,
         "categories": attestations.CONTENT_CATEGORIES,
@@ -61,7 +65,7 @@ def report_problem(request: Request) -> Response:
     registration = request.state.db.exec(select(Registration).where(
         Registration.number == request.path_params["number"].upper())).first()
     if registration is None:
-        raise HTTPException(status_code=404)
+        return _unknown(request, request.path_params["number"].upper())
     contact = form_value(form, "contact").strip()[:200]
     description = form_value(form, "description")
     if contact:
