@@ -384,10 +384,6 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
                     raise ApiError(400, exc.message) from None
                 raise field_error(exc.field, exc.message) from None
             body = _validate(op.body, data)
-        elif op.form is not None and raw_body and not headers.get(
-                "content-type", "").lower().startswith("multipart/form-data"):
-            raise ApiError(415, "The body must be sent as multipart/form-data",
-                           headers={"Accept-Post": "multipart/form-data"})
         parsed_query = _validate(op.query, query) if op.query is not None else None
         idem_key = headers.get("idempotency-key")
         digest = ""

@@ -7,8 +7,8 @@ import io
 import os
 import re
 import unicodedata
-import zlib
 
+import pikepdf
 from PIL import Image, ImageOps
 
 from portal.base.i18n import gettext as _
@@ -62,15 +62,27 @@ MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel phone photo; about 150 MB decode
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 _IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 EXIF_ORIENTATION = 0x0112
-# PDF names that run code, start programs or carry other files, and a password (which hides
-# the rest from this check): a document scan needs none of them.
-_PDF_ACTIVE = frozenset({b"JavaScript", b"JS", b"Launch", b"EmbeddedFile", b"EmbeddedFiles",
-                         b"RichMedia", b"XFA"})
-_PDF_NAME = re.compile(rb"/([^\s/\[\]()<>{}%]*)")
-_PDF_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
-_PDF_STREAM = re.compile(rb"(?<![A-Za-z])stream(?:\r\n|\n|\r)")
-# Object streams (where /JS may hide, compressed) are inflated to at most this much in all.
+# PDFs are parsed by pikepdf (qpdf), never scanned as bytes: qpdf reads cross-reference
+# streams, object streams and damaged files as a viewer does, so what it finds is what a viewer
+# would run. A document scan needs none of these: they run code, start programs, submit data or
+# carry other files (XFA forms are scripts too).
+_PDF_ACTIVE_KEYS = frozenset({"/JS", "/JavaScript", "/EmbeddedFiles", "/EmbeddedFile", "/EF",
+                              "/XFA", "/RichMediaContent", "/RichMediaSettings"})
+_PDF_ACTIVE_ACTIONS = frozenset({"/JavaScript", "/Launch", "/GoToE", "/ImportData",
+                                 "/SubmitForm", "/RichMediaExecute", "/Rendition", "/Sound",
+                                 "/Movie", "/Hide"})
+_PDF_ACTIVE_TYPES = frozenset({"/EmbeddedFile", "/RichMedia", "/FileAttachment", "/Sound",
+                               "/Movie", "/Screen", "/3D"})
+# Streams (object streams, where objects may hide compressed) inflate to at most this much
+# each: qpdf's own limit, set once for the process.
 PDF_INFLATE_LIMIT = 32 * 1024 * 1024
+PDF_MAX_NESTING = 64
+pikepdf.settings.set_qpdf_limits(flate_max_memory=PDF_INFLATE_LIMIT,
+                                 parser_max_nesting=PDF_MAX_NESTING)
+# A file with "%PDF-" and no object at all holds no document: nothing a reader could show or
+# run (qpdf cannot open it either). Such a file is accepted as inert and stored as sent.
+_UNDECODED = re.compile(r"error decoding stream|unfilterable|memory limit")
+_PDF_OBJECT = re.compile(rb"\d\s+\d+\s+obj\b")
 
 
 def clean_upload(data: bytes, content_type: str) -> bytes:
@@ -79,7 +91,8 @@ def clean_upload(data: bytes, content_type: str) -> bytes:
     ``content_type`` is what ``check_upload`` found. JPEG stays JPEG and PNG stays PNG, decoded
     and encoded again: metadata and trailing payloads (a zip or HTML after the image) are gone,
     and a file that only starts like an image is refused. PDFs are stored as sent unless they
-    hold scripts, launch actions, attachments or a password.
+    hold scripts, launch actions, attachments, XFA or a password, or cannot be parsed (staff
+    are served ``rewrite_pdf``'s copy).
     """
     if content_type in _IMAGE_FORMATS:
         return _reencode_image(data, _IMAGE_FORMATS[content_type])
@@ -131,53 +144,87 @@ def _reencode_image(data: bytes, fmt: str) -> bytes:
     return out.getvalue()
 
 
-def _pdf_names(text: bytes) -> set[bytes]:
-    return {_PDF_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), name)
-            for name in _PDF_NAME.findall(text)}
+def _active(obj: object, depth: int = 0) -> bool:
+    """True if a PDF object holds active content, looking into its direct dictionaries and
+    arrays (an indirect one is an object of its own, checked in turn)."""
+    if depth > PDF_MAX_NESTING:
+        return True
+    if isinstance(obj, pikepdf.Stream):
+        obj = obj.stream_dict
+    if isinstance(obj, pikepdf.Dictionary):
+        for key, value in obj.items():
+            if key in _PDF_ACTIVE_KEYS:
+                return True
+            if key in ("/S", "/Type", "/Subtype") and isinstance(value, pikepdf.Name) and (
+                    str(value) in (_PDF_ACTIVE_ACTIONS if key == "/S" else _PDF_ACTIVE_TYPES)):
+                return True
+            if not getattr(value, "is_indirect", False) and _active(value, depth + 1):
+                return True
+    elif isinstance(obj, pikepdf.Array):
+        return any(not getattr(item, "is_indirect", False) and _active(item, depth + 1)
+                   for item in obj)
+    return False
+
+
+def _open_pdf(data: bytes) -> pikepdf.Pdf:
+    """Open and check a PDF, or raise UploadError saying why it cannot be accepted."""
+    unchecked = UploadError(_("The selected PDF could not be checked: save it again as a "
+                              "plain PDF, or upload a scan"))
+    locked = UploadError(_("The selected PDF is protected by a password: upload it without "
+                           "one"))
+    try:
+        document = pikepdf.open(io.BytesIO(data))
+    except pikepdf.PasswordError:
+        raise locked from None
+    except Exception:  # qpdf raises many kinds on hostile bytes; all mean "cannot check"
+        raise unchecked from None
+    try:
+        if document.is_encrypted:
+            raise locked
+        # Every object of the file, those inside object streams included, whether or not
+        # anything refers to it.
+        active = any(_active(obj) for obj in document.objects)
+        # An object stream qpdf gave up decoding (over the inflate limit, corrupt) may hide
+        # objects that a more patient viewer would read: refused, not passed as empty.
+        if any(_UNDECODED.search(warning) for warning in document.get_warnings()):
+            raise unchecked
+    except UploadError:
+        document.close()
+        raise
+    except Exception:
+        document.close()
+        raise unchecked from None
+    if active:
+        document.close()
+        raise UploadError(_("The selected PDF contains scripts, attachments or actions: save "
+                            "it again without them, or upload a scan"))
+    return document
 
 
 def _check_pdf(data: bytes) -> None:
-    """Refuse a PDF with active content; names are read outside streams and inside object
-    streams, with #xx escapes decoded (``/J#61vaScript`` is ``/JavaScript``)."""
-    unchecked = UploadError(_("The selected PDF could not be checked: save it again as a "
-                              "plain PDF, or upload a scan"))
-    names: set[bytes] = set()
-    inflated = 0
-    pos = 0
-    while True:
-        match = _PDF_STREAM.search(data, pos)
-        if match is None:
-            names |= _pdf_names(data[pos:])
-            break
-        header = data[pos:match.start()]
-        names |= _pdf_names(header)
-        end = data.find(b"endstream", match.end())
-        end = len(data) if end < 0 else end
-        obj = header.rfind(b"obj")
-        own = _pdf_names(header[obj + 3:] if obj >= 0 else header)
-        if b"ObjStm" in own:
-            if b"Encrypt" in names or (own & {b"Filter"} and b"FlateDecode" not in own):
-                raise unchecked
-            body = data[match.end():end]
-            if b"FlateDecode" in own:
-                if inflated >= PDF_INFLATE_LIMIT:
-                    raise unchecked
-                inflater = zlib.decompressobj()
-                try:
-                    body = inflater.decompress(body, PDF_INFLATE_LIMIT - inflated)
-                except zlib.error:
-                    raise unchecked from None
-                if inflater.unconsumed_tail:
-                    raise unchecked
-                inflated += len(body)
-            names |= _pdf_names(body)
-        pos = end + len(b"endstream")
-    if b"Encrypt" in names:
-        raise UploadError(_("The selected PDF is protected by a password: upload it without "
-                            "one"))
-    if names & _PDF_ACTIVE:
-        raise UploadError(_("The selected PDF contains scripts, attachments or actions: save "
-                            "it again without them, or upload a scan"))
+    if not _PDF_OBJECT.search(data):
+        return  # no object: no document, nothing to run
+    _open_pdf(data).close()
+
+
+def rewrite_pdf(data: bytes) -> bytes | None:
+    """The copy of a stored PDF that staff are served: parsed and written again by qpdf, so
+    only the objects the document uses, in plain form, reach their viewer; None when it cannot
+    be (a file stored before this check that fails it), to be served as a download only."""
+    if not _PDF_OBJECT.search(data):
+        return data
+    try:
+        document = _open_pdf(data)
+    except UploadError:
+        return None
+    out = io.BytesIO()
+    try:
+        with document:
+            document.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable,
+                          deterministic_id=True)
+    except Exception:  # written by qpdf's own parser: a failure means "not served inline"
+        return None
+    return out.getvalue()
 
 
 def safe_filename(name: str) -> str:

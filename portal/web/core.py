@@ -27,7 +27,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Message
 
 from portal.accounts import Role, User
-from portal.base import i18n
+from portal.base import i18n, uploads
 from portal.base.crypto import mask_email, mask_name
 from portal.base.db import session_scope
 from portal.base.errors import FormErrors
@@ -224,10 +224,18 @@ def safe_next(target: str | None, default: str) -> str:
 
 def stored_file(data: bytes, *, filename: str, content_type: str) -> Response:
     """An uploaded file served to the people who may read it: shown inline, never cached, and,
-    opened on its own, able to run nothing and reach nothing."""
+    opened on its own, able to run nothing and reach nothing. A PDF is served as qpdf writes
+    it again (``uploads.rewrite_pdf``), never as uploaded; one that cannot be is a download."""
     safe = filename.encode("ascii", "replace").decode().replace('"', "")
+    disposition = "inline"
+    if content_type == "application/pdf":
+        rewritten = uploads.rewrite_pdf(data)
+        if rewritten is None:
+            disposition, content_type = "attachment", "application/octet-stream"
+        else:
+            data = rewritten
     return Response(data, media_type=content_type, headers={
-        "Content-Disposition": f'inline; filename="{safe}"',
+        "Content-Disposition": f'{disposition}; filename="{safe}"',
         "Cache-Control": "private, no-store",
         "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
     })

@@ -10,6 +10,7 @@ import struct
 import warnings
 import zlib
 
+import pikepdf
 import pytest
 from hypothesis import given
 from hypothesis import settings as hyp_settings
@@ -22,6 +23,7 @@ from portal.base.uploads import UploadError, check_upload, clean_upload
 from portal.lifecycle.wizard import Upload, keep_uploads
 from portal.registration import models
 from portal.registration.models import Document, Registration
+from tests.unit.base.test_pdf import real_pdf, smuggling_pdf
 from tests.unit.http_wizard import PDF, PNG, Wizard, field_errors, identity_form, verify_email
 
 GPS_IFD = 0x8825
@@ -155,22 +157,28 @@ def test_a_jpeg_with_an_appended_zip_or_html_is_stored_without_it() -> None:
 # --- PDFs ----------------------------------------------------------------------------------------
 
 
-def pdf(*objects: bytes, trailer: bytes = b"<</Root 1 0 R>>") -> bytes:
-    body = b"".join(b"%d 0 obj\n" % (i + 1) + obj + b"\nendobj\n" for i, obj in enumerate(objects))
-    return b"%PDF-1.7\n" + body + b"trailer\n" + trailer + b"\n%%EOF\n"
-
-
-def object_stream(content: bytes) -> bytes:
-    packed = zlib.compress(content)
-    return (b"<</Type/ObjStm/N 1/First 4/Filter/FlateDecode/Length %d>>\nstream\n" % len(packed)
-            + packed + b"\nendstream")
+def pdf(*objects: bytes, trailer: bytes = b"") -> bytes:
+    """A PDF a reader opens: ``objects`` numbered from 1, then a catalog with an empty page
+    tree (the root unless ``trailer`` names another) and a cross-reference table."""
+    parts = [*objects, b"<</Type/Catalog/Pages %d 0 R>>" % (len(objects) + 2),
+             b"<</Type/Pages/Kids[]/Count 0>>"]
+    out = b"%PDF-1.7\n"
+    offsets = []
+    for number, obj in enumerate(parts, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(parts) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = trailer or b"<</Root %d 0 R>>" % (len(objects) + 1)
+    trailer = trailer[:-2] + b"/Size %d>>" % (len(parts) + 1)
+    return out + b"trailer\n" + trailer + b"\nstartxref\n%d\n%%%%EOF\n" % xref
 
 
 def test_a_plain_pdf_is_kept_as_sent() -> None:
-    plain = pdf(b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[]/Count 0>>",
-                b"<</Length 5>>\nstream\n/JS x\nendstream")  # a content stream is not read
+    plain = pdf(b"<</Length 5>>\nstream\n/JS x\nendstream")  # a content stream is not read
     assert clean_upload(plain, "application/pdf") == plain
-    assert clean_upload(PDF, "application/pdf") == PDF
+    assert clean_upload(PDF, "application/pdf") == PDF  # no object at all: nothing to run
 
 
 @pytest.mark.parametrize("active", [
@@ -188,28 +196,32 @@ def test_a_pdf_that_could_act_on_its_own_is_refused(active: bytes) -> None:
 
 
 def test_javascript_hidden_in_a_compressed_object_stream_is_found() -> None:
-    hidden = pdf(b"<</Type/Catalog>>", object_stream(b"7 0 <</S/JavaScript/JS(alert(1))>>"))
+    hidden = real_pdf(OpenAction=pikepdf.Dictionary(S=pikepdf.Name.JavaScript,
+                                                    JS=pikepdf.String("alert(1)")))
     assert b"JavaScript" not in hidden
     with pytest.raises(UploadError, match="scripts, attachments or actions"):
         clean_upload(hidden, "application/pdf")
-    fine = pdf(b"<</Type/Catalog>>", object_stream(b"7 0 <</Type/Page>>"))
+    fine = real_pdf(PageMode=pikepdf.Name.UseNone)
     assert clean_upload(fine, "application/pdf") == fine
 
 
 def test_a_password_protected_pdf_is_refused() -> None:
-    locked = pdf(b"<</Type/Catalog>>", trailer=b"<</Root 1 0 R/Encrypt 2 0 R>>")
-    with pytest.raises(UploadError, match="protected by a password"):
-        clean_upload(locked, "application/pdf")
+    document = pikepdf.new()
+    document.add_blank_page()
+    for password in ("secret", ""):  # an owner password alone hides nothing, but is refused
+        locked = io.BytesIO()
+        document.save(locked, encryption=pikepdf.Encryption(user=password, owner="owner"))
+        with pytest.raises(UploadError, match="protected by a password"):
+            clean_upload(locked.getvalue(), "application/pdf")
 
 
 def test_an_object_stream_that_cannot_be_read_is_refused() -> None:
-    garbled = pdf(b"<</Type/ObjStm/N 1/First 4/Filter/FlateDecode>>\nstream\nnot zlib\nendstream")
+    garbled = smuggling_pdf(packed=b"not zlib")
     with pytest.raises(UploadError, match="could not be checked"):
         clean_upload(garbled, "application/pdf")
     bomb = zlib.compress(b" " * (uploads.PDF_INFLATE_LIMIT + 1), 9)
     with pytest.raises(UploadError, match="could not be checked"):
-        clean_upload(pdf(b"<</Type/ObjStm/N 1/First 4/Filter/FlateDecode>>\nstream\n" + bomb
-                         + b"\nendstream"), "application/pdf")
+        clean_upload(smuggling_pdf(packed=bomb), "application/pdf")
 
 
 def test_a_pdf_header_before_jpeg_bytes_is_a_pdf() -> None:
