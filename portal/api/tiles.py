@@ -5,6 +5,8 @@ its ecosystem uses"): the same tree as the JSON endpoints of ``portal.api.log``.
   ``signed-note`` (origin ``<issuer host>/log``, signed with the log's Ed25519 key under that
   name), as stored when it was published; read only.
 * ``GET /log/vkey``: the note verifier keys, one a line, the active one first.
+* ``GET /log/note/<N>``: the checkpoint of size N as a signed note with the witnesses'
+  cosignatures (a portal extension: what a verifier holding a JSON checkpoint checks them on).
 * ``GET /log/tile/<L>/<N>[.p/<W>]`` and ``GET /log/tile/entries/<N>[.p/<W>]`` per C2SP
   ``tlog-tiles``: 256-wide tiles of hashes at height 8, and entry bundles (each entry a
   big-endian uint16 length and its leaf bytes, the JCS text). Only what the published tree
@@ -156,8 +158,26 @@ async def show_tile(request: Request) -> Response:
                     headers={"Cache-Control": IMMUTABLE if width is None else PARTIAL})
 
 
+async def show_note(request: Request) -> Response:
+    """``GET /log/note/<N>``: the checkpoint of tree size N as a signed note with the
+    witnesses' cosignatures, for a verifier holding the JSON checkpoint of that size."""
+    raw = request.path_params["tree_size"]
+    if not raw.isdigit() or len(raw) > 16 or (raw != "0" and raw.startswith("0")):
+        return _not_found("no checkpoint of that size")
+
+    def work() -> str | None:
+        with session_scope(request.app.state.engine) as session:
+            return tlog.note_of(session, int(raw))
+
+    note = await run_in_threadpool(work)
+    if note is None:
+        return _not_found("no checkpoint of that size")
+    return Response(note, media_type=TEXT, headers={"Cache-Control": "public, max-age=60"})
+
+
 routes = [
     Route("/log/checkpoint", show_checkpoint, methods=["GET"], name="tlog_checkpoint"),
     Route("/log/vkey", show_vkey, methods=["GET"], name="tlog_vkey"),
+    Route("/log/note/{tree_size}", show_note, methods=["GET"], name="tlog_note"),
     Route("/log/tile/{rest:path}", show_tile, methods=["GET"], name="tlog_tile"),
 ]

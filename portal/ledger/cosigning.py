@@ -150,11 +150,10 @@ def gather(engine: Engine, settings: Settings, *, post: Post | None = None) -> i
         if newest is None:
             return 0
         tree_size, note = newest
-        due = [(w, tlog.cosigned_size(session, w.name)) for w in witnesses]
+        have = set(tlog.cosigners(session, tree_size))
+        due = [(w, tlog.cosigned_size(session, w.name)) for w in witnesses if w.name not in have]
     added = 0
     for witness, old_size in due:
-        if old_size >= tree_size:
-            continue
         try:
             line = _submit(engine, witness, tree_size, note, old_size, post)
         except (NotCosigned, OSError, http.client.HTTPException) as exc:

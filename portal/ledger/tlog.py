@@ -716,9 +716,7 @@ def entries(session: Session, start: int, end: int) -> list[dict[str, Any]]:
 # --- checkpoints ------------------------------------------------------------------------------
 
 
-def _checkpoint_json(row: Checkpoint, cosignatures: Sequence[str] = ()) -> dict[str, Any]:
-    """The signed JSON head and, when it was also signed as a C2SP note, that note with the
-    witnesses' cosignature lines after the log's own (``note``, outside the JSON signature)."""
+def _checkpoint_json(row: Checkpoint) -> dict[str, Any]:
     found: dict[str, Any] = {
         "origin": row.origin,
         "tree_size": row.tree_size,
@@ -727,8 +725,6 @@ def _checkpoint_json(row: Checkpoint, cosignatures: Sequence[str] = ()) -> dict[
         "kid": row.kid,
         "signature": row.signature,
     }
-    if row.note is not None:
-        found["note"] = row.note + "".join(cosignatures)
     return found
 
 
@@ -797,7 +793,7 @@ def latest_checkpoint(session: Session, *, quorum: int = 0) -> dict[str, Any] | 
     ).first()
     if row is None:
         return None
-    return _checkpoint_json(row, cosignature_lines(session, row.tree_size))
+    return _checkpoint_json(row)
 
 
 def latest_note(session: Session, *, quorum: int = 0) -> tuple[int, str] | None:
@@ -814,6 +810,16 @@ def latest_note(session: Session, *, quorum: int = 0) -> tuple[int, str] | None:
         return None
     tree_size = int(row[0])
     return tree_size, str(row[1]) + "".join(cosignature_lines(session, tree_size))
+
+
+def note_of(session: Session, tree_size: int) -> str | None:
+    """The signed note of the checkpoint of ``tree_size`` with the witnesses' cosignatures
+    after the log's signature, or None when there is none."""
+    note = session.execute(core_select(Checkpoint.note).where(  # type: ignore[call-overload]
+        col(Checkpoint.tree_size) == tree_size)).scalar()
+    if note is None:
+        return None
+    return str(note) + "".join(cosignature_lines(session, tree_size))
 
 
 def newest_note(session: Session) -> tuple[int, str] | None:
@@ -833,6 +839,12 @@ def cosignature_lines(session: Session, tree_size: int) -> list[str]:
         core_select(_COSIGNATURES.c.line).where(_COSIGNATURES.c.tree_size == tree_size)
         .order_by(_COSIGNATURES.c.witness)
     )]
+
+
+def cosigners(session: Session, tree_size: int) -> list[str]:
+    """The names of the witnesses that cosigned the checkpoint of ``tree_size``."""
+    return [str(name) for (name,) in session.execute(
+        core_select(_COSIGNATURES.c.witness).where(_COSIGNATURES.c.tree_size == tree_size))]
 
 
 def cosigned_size(session: Session, witness: str) -> int:

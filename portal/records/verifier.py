@@ -345,13 +345,21 @@ def trusted_witnesses(vkeys: Sequence[str], min_witnesses: int | None) -> tuple[
     return keys, min_witnesses
 
 
-def check_cosigned(checkpoint: dict[str, Any], witnesses: Sequence[witness_notes.NoteKey],
-                   needed: int) -> tuple[str, ...]:
-    """The names of the ``witnesses`` whose valid cosignature the checkpoint's signed note
-    carries, on the same tree head as the checkpoint; Invalid when fewer than ``needed``."""
-    note_text = checkpoint.get("note")
-    if not isinstance(note_text, str):
-        raise Invalid("the checkpoint carries no signed note, so no witness's cosignature")
+def fetch_note(origin: str, tree_size: int) -> str:
+    """The signed note of the checkpoint of ``tree_size`` with its cosignatures, from the
+    issuer the checkpoint names (``<origin>/log/note/<size>``)."""
+    url = f"{origin.rstrip('/')}/log/note/{tree_size}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (the pinned issuer)
+            return str(response.read(1_000_000).decode("utf-8"))
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise Invalid(f"could not fetch {url}: {_one_line(exc)}") from exc
+
+
+def check_cosigned(checkpoint: dict[str, Any], note_text: str,
+                   witnesses: Sequence[witness_notes.NoteKey], needed: int) -> tuple[str, ...]:
+    """The names of the ``witnesses`` whose valid cosignature the signed note carries, on the
+    same tree head as the checkpoint; Invalid when fewer than ``needed``."""
     try:
         note = witness_notes.parse_note(note_text)
         _, size, root = witness_notes.checkpoint_fields(note.text)
@@ -386,7 +394,10 @@ def verify_log(log_url: str, state_path: Path, keys_source: str | None = None, *
     if previous is not None:
         _check_origin(previous, checkpoint)
     check_checkpoint(checkpoint, pinned_keys(keys_source, issuer))
-    witnessed = check_cosigned(checkpoint, witness_keys, needed) if witness_keys else ()
+    witnessed: tuple[str, ...] = ()
+    if witness_keys:
+        note = fetch_note(origin, int(checkpoint["tree_size"]))
+        witnessed = check_cosigned(checkpoint, note, witness_keys, needed)
     if previous is not None:
         check_extends(previous, checkpoint, log_url)
     try:

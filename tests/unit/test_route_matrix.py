@@ -127,6 +127,7 @@ MATRIX: dict[str, Expected] = {
     "tlog_checkpoint": {**public(), PLATFORM: 200, AUTHORITY: 200},
     "tlog_vkey": {**public(), PLATFORM: 200, AUTHORITY: 200},
     "tlog_tile": {**public(404), PLATFORM: 404, AUTHORITY: 404},
+    "tlog_note": {**public(404), PLATFORM: 404, AUTHORITY: 404},
     "api:openapi": {**public(), PLATFORM: 200, AUTHORITY: 200},
     "api:reference": {**public(), PLATFORM: 200, AUTHORITY: 200},
     # accounts
@@ -287,6 +288,7 @@ PATH_OVERRIDES: dict[str, dict[str, str]] = {
     "api:audit_inspection_file": {"id": "{file_id}"},
     "admin:record_document": {"document_id": "{platform_document_id}"},
     "tlog_tile": {"rest": "0/x999/999"},
+    "tlog_note": {"tree_size": "999999"},
     "status_list": {"purpose": "revocation"},
 }
 # Form fields some POSTs need beyond the token: the login throttle counts failures per email

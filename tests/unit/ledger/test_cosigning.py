@@ -107,7 +107,9 @@ def test_a_checkpoint_is_published_once_the_quorum_cosigned_it(app, http, witnes
     size, note = published(http)
     assert cosigners(note) == set(KEYS)
     checkpoint = http.get("/api/v1/log/checkpoint").json()
-    assert checkpoint["note"] == note and checkpoint["tree_size"] == size
+    assert checkpoint["tree_size"] == size
+    assert http.get(f"/log/note/{size}").text == note, "the same note, for the JSON head"
+    assert http.get(f"/log/note/{size + 1}").status_code == 404
 
     # The log grows: the new head waits for its cosignatures, the old one stays published.
     fill(app, 5)

@@ -12,15 +12,12 @@ import base64
 import hashlib
 import json
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rfc8785
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from portal import cli
@@ -32,42 +29,11 @@ from tests.unit.api.test_log_api import verify_consistency, verify_inclusion
 
 
 @pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
 def settings(settings, listener):  # type: ignore[no-untyped-def]
     """The shared settings, with the live server's address as the issuer (the log's origin)."""
     host, port = listener.getsockname()
     settings.issuer = f"http://{host}:{port}"
     return settings
-
-
-@pytest.fixture
-def live(app, listener) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """Serve the test app over HTTP (its lifespan already runs under the test client); the
-    log's base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    publish(app.state.engine, app.state.settings)
-    yield f"{app.state.settings.issuer}/api/v1/log"
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "audit" / "log-state.json"
 
 
 def run(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
