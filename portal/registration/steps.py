@@ -17,7 +17,15 @@ from typing import Any
 
 from portal.base import identity, regions
 from portal.base.forms import Checker, FormInput, StepContext
-from portal.base.i18n import LazyString, format_date, format_number, lazy_gettext
+from portal.base.i18n import (
+    LANGUAGES,
+    LazyString,
+    format_date,
+    format_number,
+    lazy_gettext,
+    reset_language,
+    set_language,
+)
 from portal.base.i18n import gettext as _
 from portal.registration import attestations
 
@@ -124,10 +132,43 @@ def check_place(c: Checker, province_field: str, city_field: str, *, province_re
 
 def place_label(province: str | None, city: str | None) -> str:
     """Where a person lives or an organisation is registered: "Province · City" (answers saved
-    before cities were asked may hold the city as text: shown as typed)."""
+    before cities were asked may hold the city as text: shown as typed, unless it only names
+    the province again, as "Beijing" in Beijing does)."""
     if city and not regions.is_city(city):
-        return f"{regions.province_name(province or '')} {city}".strip()
+        name = regions.province_name(province or "")
+        if _place_key(city) in {_place_key(name), *_province_keys(province or "")}:
+            return name
+        return f"{name} · {city}".strip(" ·")
     return regions.place_name(province or "", city)
+
+
+def _place_key(text: str) -> str:
+    key = text.strip().lower()
+    for suffix in ("市", "省", " city", " shi"):
+        key = key.removesuffix(suffix)
+    return key.strip()
+
+
+def _province_keys(province: str) -> set[str]:
+    """The province's name in every language of the portal, compared as _place_key does."""
+    keys = set()
+    for lang in LANGUAGES:
+        token = set_language(lang)
+        try:
+            keys.add(_place_key(regions.province_name(province)))
+        finally:
+            reset_language(token)
+    return keys
+
+
+@dataclass(frozen=True)
+class WebAddress:
+    """An address the applicant gave (a live room): staff open it apart from the portal."""
+
+    url: str
+
+    def __str__(self) -> str:
+        return self.url
 
 
 def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
@@ -416,6 +457,10 @@ def _roles_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
         if channel.get("followers") is not None:
             text += " · " + _("%(n)s followers", n=format_number(channel["followers"]))
         rows.append((_("Channel %(n)d", n=i), text))
+        if channel.get("room_url"):
+            rows.append((_("Live room of channel %(n)d", n=i), WebAddress(channel["room_url"])))
+        if channel.get("bio"):
+            rows.append((_("Bio of channel %(n)d", n=i), channel["bio"]))
     rows.append((_("Monthly sales through your livestreams"),
                  _label(MONTHLY_SALES, a.get("monthly_sales"))))
     avatar = a.get("avatar_name") if a.get("uses_avatar") else _("No virtual avatar")
@@ -430,6 +475,8 @@ def _security_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
                                    for item, label in attestations.SECURITY_ITEMS.items()]
     if a.get("staff_list"):
         rows.append((_("Named staff"), a["staff_list"]))
+    if a.get("incident_details"):
+        rows.append((_("Incident procedure"), a["incident_details"]))
     rows.append((_("Security contact"), a.get("security_contact", "")))
     rows.append((_("Your own shop site"), a.get("site_domain") or _("No")))
     if a.get("own_site"):
