@@ -32,19 +32,22 @@ class Check:
     detail: str = ""
 
 
-def fresh_checkpoint(request: Request) -> dict[str, Any]:
-    """Sign the head of the log as the public endpoint does, and return it.
-
-    The page's own transaction ends first: signing takes the log's lock (on SQLite, the write
-    lock) in a transaction of its own, and the page then reads a snapshot that includes every
-    entry the checkpoint covers.
-    """
+def published_checkpoint(request: Request) -> dict[str, Any]:
+    """The checkpoint the public endpoints serve (the newest published, with witnesses the
+    newest they cosigned): the explorer reads, it never signs. Only a log with none published
+    yet (a server that has not run its publisher) gets its first one here, as the publisher
+    would sign it, in a transaction of its own."""
     app = request.app
+    found = tlog.latest_checkpoint(request.state.db, quorum=app.state.witness_quorum)
+    if found is not None:
+        return found
     request.state.db.rollback()
     with session_scope(app.state.engine, write=True) as session:
         kid, private = certificates.ensure_registered(session, app.state.settings)
-        checkpoint = tlog.record_checkpoint(session, origin=app.state.settings.issuer, kid=kid,
-                                            sign=private.sign)
+        checkpoint = tlog.record_checkpoint(
+            session, origin=app.state.settings.issuer, kid=kid, sign=private.sign,
+            note_name=app.state.settings.log_origin,
+            public_key=private.public_key().public_bytes_raw())
         session.commit()
     return checkpoint
 
@@ -198,7 +201,7 @@ def _entries_page(session: Session, size: int, before_raw: str) -> dict[str, Any
 
 def _context(request: Request, **extra: Any) -> dict[str, Any]:
     db = request.state.db
-    checkpoint = extra.pop("checkpoint", None) or fresh_checkpoint(request)
+    checkpoint = extra.pop("checkpoint", None) or published_checkpoint(request)
     keys = certificates.public_keys(db)
     key = next((k for k in keys if k["kid"] == checkpoint["kid"]), None)
     params = request.query_params
@@ -236,7 +239,7 @@ def check_log_consistency(request: Request) -> Response:
     """Check a saved checkpoint against the current one (nothing is stored)."""
     form = request.state.form
     values = {k: form_value(form, k) for k in ("checkpoint", "tree_size", "root_hash")}
-    checkpoint = fresh_checkpoint(request)
+    checkpoint = published_checkpoint(request)
     try:
         result = check_consistency(
             request.state.db, checkpoint, origin=request.app.state.settings.issuer,

@@ -10,6 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
+from portal.api.log import publish
 from portal.base.db import session_scope, utcnow
 from portal.ledger import tlog
 from portal.records import certificates
@@ -25,12 +26,15 @@ def auditor(app, session, approved) -> Iterator[TestClient]:  # type: ignore[no-
         yield client
 
 
-def _append(engine, count: int) -> None:  # type: ignore[no-untyped-def]
-    with session_scope(engine, write=True) as session:
+def _append(app, count: int) -> None:  # type: ignore[no-untyped-def]
+    """Entries appended, then published as the server's publisher does: the explorer shows
+    the published checkpoint and never signs one itself."""
+    with session_scope(app.state.engine, write=True) as session:
         for i in range(count):
             tlog.append(session, {"type": "key.rotated", "at": tlog.rfc3339(utcnow()),
                                   "kid": f"test-key-{i}"})
         session.commit()
+    publish(app.state.engine, app.state.settings)
 
 
 def _saved_checkpoint(auditor: TestClient) -> dict:  # type: ignore[type-arg]
@@ -71,7 +75,7 @@ def test_explorer_shows_the_signed_checkpoint_and_an_included_entry(auditor, ses
 
 
 def test_entries_are_paged_newest_first(auditor, app) -> None:
-    _append(app.state.engine, 30)
+    _append(app, 30)
     page = BeautifulSoup(auditor.get("/audit/log").text, "html.parser")
     indexes = [int(r.select_one("td").text) for r in page.select("#entries tbody tr")]
     assert indexes == sorted(indexes, reverse=True) and len(indexes) == 25
@@ -84,7 +88,7 @@ def test_entries_are_paged_newest_first(auditor, app) -> None:
 
 def test_a_saved_checkpoint_is_consistent_after_more_appends(auditor, app) -> None:
     saved = _saved_checkpoint(auditor)
-    _append(app.state.engine, 5)
+    _append(app, 5)
     response = _check(auditor, checkpoint=json.dumps(saved))
     assert response.status_code == 200
     assert _verdict(response.text) == "Consistent"
@@ -97,7 +101,7 @@ def test_a_saved_checkpoint_is_consistent_after_more_appends(auditor, app) -> No
 
 def test_a_forged_checkpoint_is_not_consistent(auditor, app) -> None:
     saved = _saved_checkpoint(auditor)
-    _append(app.state.engine, 2)
+    _append(app, 2)
     forged = {**saved, "root_hash": tlog.b64(hashlib.sha256(b"forged").digest())}
     response = _check(auditor, checkpoint=json.dumps(forged))
     assert response.status_code == 200
@@ -152,3 +156,17 @@ def test_only_auditors_and_admins_see_the_log(app, session, approved, client) ->
         assert admin.get("/audit/log").status_code == 200
     with TestClient(app, follow_redirects=False) as visitor:
         assert visitor.get("/audit/log").status_code == 303
+
+
+def test_reading_the_explorer_signs_nothing(auditor, app, session) -> None:
+    """The explorer shows the published checkpoint: entries appended since are listed by the
+    next publication, and a page view adds no checkpoint."""
+    before = _saved_checkpoint(auditor)
+    with session_scope(app.state.engine, write=True) as writer:
+        tlog.append(writer, {"type": "key.rotated", "at": tlog.rfc3339(utcnow()), "kid": "k"})
+        writer.commit()
+    assert _saved_checkpoint(auditor) == before
+    session.rollback()
+    assert tlog.latest_checkpoint(session) == before, "no checkpoint was signed by a read"
+    publish(app.state.engine, app.state.settings)
+    assert _saved_checkpoint(auditor)["tree_size"] == before["tree_size"] + 1
