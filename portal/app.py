@@ -94,10 +94,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        static = scope["path"].startswith("/static/")
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in self.headers if k not in present]
+                if b"cache-control" not in present and not static:
+                    # Pages show personal data: no browser or proxy keeps a copy unless the
+                    # answer says it may (published log tiles, keys, the static files).
+                    extra.append((b"cache-control", b"no-store"))
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

@@ -20,6 +20,11 @@ erased, in place, so that the record of what happened stays:
   person; a blacklisting lives in its own blocklist entry, which is kept;
 - ``answers["_purged_at"]`` marks it, and a ``retention_purged`` history row records it.
 
+Uploads that were replaced (a new file for the same field) and are in no submitted version,
+not in the answers and not among the files kept pending, were never part of a record anyone
+decided on: the same command erases their bytes and file name at once, on every registration,
+ended or not (``superseded``); kind, type, size and SHA-256 stay, as above.
+
 Certificates (which show masked values only) and transparency-log entries (which hold no
 personal data) are never touched: the log keeps its size and root.
 
@@ -35,6 +40,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal.base import identity
@@ -105,11 +111,14 @@ class PurgeReport:
     documents: int = 0
     submissions: int = 0
     attestations: int = 0
+    superseded: int = 0
 
     def __str__(self) -> str:
         verb = "would be purged" if self.dry_run else "purged"
         return (f"{len(self.registrations)} registrations {verb} ({self.documents} documents, "
-                f"{self.submissions} submitted versions, {self.attestations} attestations)")
+                f"{self.submissions} submitted versions, {self.attestations} attestations); "
+                f"{self.superseded} superseded uploads {'would be ' if self.dry_run else ''}"
+                "erased")
 
 
 def is_due(registration: Registration, *, now: datetime, years: int) -> bool:
@@ -168,11 +177,74 @@ def purge_registration(session: Session, registration: Registration, *, now: dat
     session.add(entry)
 
 
+def _referenced(answers: Any, found: set[int]) -> None:
+    """Collect every whole number in an answers dict (its steps, pending files): the ids of
+    the documents it refers to are among them. A count that happens to equal a document's id
+    keeps that document; no referenced document is ever taken for superseded."""
+    if isinstance(answers, bool):
+        return
+    if isinstance(answers, int):
+        found.add(answers)
+    elif isinstance(answers, str) and answers.isascii() and answers.isdigit():
+        found.add(int(answers[:18]))
+    elif isinstance(answers, dict):
+        for value in answers.values():
+            _referenced(value, found)
+    elif isinstance(answers, list):
+        for item in answers:
+            _referenced(item, found)
+
+
+def purge_superseded(session: Session, registration: Registration, *, report: PurgeReport,
+                     dry_run: bool = False) -> None:
+    """Erase the uploads of one registration that nothing refers to any more: replaced by a
+    newer file and in no submitted version. The caller commits."""
+    kept: set[int] = set()
+    _referenced(registration.answers, kept)
+    for answers in session.exec(select(Submission.answers)
+                                .where(Submission.registration_id == registration.id)):
+        _referenced(answers, kept)
+    for document in session.exec(select(Document).where(
+            Document.registration_id == registration.id,
+            func.length(Document.ciphertext) > 0)):
+        if document.id in kept:
+            continue
+        report.superseded += 1
+        if not dry_run:
+            document.ciphertext = b""
+            document.filename = _erased_filename(document)
+            session.add(document)
+
+
+def _purge_superseded_everywhere(engine: Engine, report: PurgeReport, *, dry_run: bool,
+                                 batch_size: int) -> None:
+    after = 0
+    while True:
+        with session_scope(engine, write=not dry_run) as session:
+            ids = list(session.exec(
+                select(Document.registration_id).distinct()
+                .where(func.length(Document.ciphertext) > 0,
+                       col(Document.registration_id) > after)
+                .order_by(col(Document.registration_id)).limit(batch_size)))
+            if not ids:
+                break
+            for rid in ids:
+                query = select(Registration).where(Registration.id == rid)
+                if not dry_run:
+                    query = query.with_for_update()
+                purge_superseded(session, session.exec(query).one(), report=report,
+                                 dry_run=dry_run)
+            if not dry_run:
+                session.commit()
+            after = ids[-1]
+
+
 def purge(engine: Engine, settings: Settings, *, now: datetime | None = None,
           dry_run: bool = False, batch_size: int = BATCH_SIZE,
           progress: Progress | None = None) -> PurgeReport:
     """Erase the personal data of every registration that ended more than
-    ``settings.retention_years`` ago (or, ``dry_run``, list them and change nothing)."""
+    ``settings.retention_years`` ago, and every superseded upload (or, ``dry_run``, count them
+    and change nothing)."""
     if batch_size < 1:
         raise ValueError("batch_size must be 1 or more")
     now = now or utcnow()
@@ -205,4 +277,5 @@ def purge(engine: Engine, settings: Settings, *, now: datetime | None = None,
         if progress is not None:
             progress(f"{len(report.registrations)} registrations "
                      f"{'to purge' if dry_run else 'purged'} so far")
+    _purge_superseded_everywhere(engine, report, dry_run=dry_run, batch_size=batch_size)
     return report
