@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from portal.base import identity
