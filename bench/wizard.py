@@ -157,6 +157,8 @@ def run(ctx: Context) -> list[Result]:
                     user.email_verified_at = utcnow()
                     session.add(user)
                     session.commit()
+                applicant.refresh_token("/login")  # sign-up does not log in
+                applicant.post("/login", {"email": email, "password": PASSWORD})
                 applicant.refresh_token()
                 applicant.post("/apply/start", {})
                 answers = forms(k + 2)

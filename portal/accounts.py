@@ -8,7 +8,7 @@ import hmac
 import re
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 from email_validator import EmailNotValidError, validate_email
@@ -62,8 +62,6 @@ class User(UserBase, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # Bumped to end every session of the account at once ("log out everywhere").
-    session_epoch: int = Field(default=0)
     is_active: bool = Field(default=True)
     # Auditors: "national" or comma-separated GB/T 2260 region codes (DESIGN §3).
     jurisdiction: str = Field(default="national", max_length=500)
@@ -89,6 +87,25 @@ class User(UserBase, table=True):
     @property
     def has_totp(self) -> bool:
         return self.totp_enrolled_at is not None
+
+
+class LoginSession(SQLModel, table=True):
+    """One login, kept on the server: the cookie holds only its random id, and every request
+    checks this row, so ending it (logout, "log out everywhere", a new password) ends the
+    session for whoever holds the cookie. Stored as the SHA-256 of the id, so a copy of the
+    table opens no session."""
+
+    __tablename__ = "login_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Waiting for its second factor (staff with TOTP): opens nothing until the code is given.
+    pending: bool = Field(default=False)
+    user_agent: str = Field(default="", max_length=100)
 
 
 class RecoveryCode(SQLModel, table=True):
@@ -180,7 +197,8 @@ def create_user(
 
 
 def authenticate(session: Session, *, email: str, password: str) -> User | None:
-    """Return the user for a correct email and password; the same cost and answer otherwise."""
+    """Return the user for a correct email and password of a confirmed address; the same cost
+    and answer otherwise."""
     try:
         email = normalize_email(email)
     except ValueError:
@@ -190,7 +208,9 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
         pwd_context.verify(password[:PASSWORD_MAX], _DUMMY_HASH)
         return None
     ok, new_hash = pwd_context.verify_and_update(password[:PASSWORD_MAX], user.password_hash)
-    if not ok:
+    if not ok or not user.email_verified:
+        # An account is usable once its address is confirmed: otherwise whoever signed up with
+        # an address could tell, by logging in, whether it was free.
         return None
     if new_hash:
         # Parameters changed since this hash was made: keep the stronger one.
@@ -201,12 +221,14 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Replace a user's password after checking it; the caller commits."""
+    """Replace a user's password after checking it, ending every session of the account; the
+    caller commits."""
     if problem := password_problem(password, email=user.email):
         raise FormErrors({"password": problem})
     user.password_hash = hash_password(password)
     session.add(user)
     session.flush()
+    end_all_sessions(session, user)
 
 
 # --- email verification -----------------------------------------------------------------------
@@ -241,11 +263,97 @@ def verify_email_token(session: Session, secret_key: str, token: str, max_age: i
     return user
 
 
-def end_all_sessions(session: Session, user: User) -> None:
-    """Log out everywhere: every session cookie of the account stops working; the caller commits."""
-    user.session_epoch += 1
-    session.add(user)
+# --- sessions ---------------------------------------------------------------------------------
+
+SESSION_TOKEN_MAX = 100
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+             ("MicroMessenger/", "WeChat"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iOS"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("Linux", "Linux"))
+
+
+def _session_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_agent_summary(header: str) -> str:
+    """"Firefox, Linux": enough to recognise a session, not the whole fingerprint."""
+    header = header or ""
+    browser = next((name for mark, name in _BROWSERS if mark in header), "")
+    system = next((name for mark, name in _SYSTEMS if mark in header), "")
+    return ", ".join(part for part in (browser, system) if part) or header[:40]
+
+
+def start_session(
+    session: Session, user: User, *, lifetime: timedelta, user_agent: str = "",
+    pending: bool = False,
+) -> str:
+    """Open a session for the user and return its id for the cookie; the caller commits.
+
+    ``pending``: the password was right and the second factor is still to come.
+    """
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(LoginSession(
+        id=_session_key(token), user_id=user.id or 0, created_at=now, last_seen_at=now,
+        expires_at=now + lifetime, pending=pending,
+        user_agent=user_agent_summary(user_agent)[:100],
+    ))
     session.flush()
+    return token
+
+
+def session_user(
+    session: Session, token: str | None, *, idle: timedelta, pending: bool = False,
+) -> tuple[LoginSession, User] | None:
+    """The live session a cookie names and its user; None when it is unknown, ended, expired,
+    idle for longer than ``idle`` or its account is deactivated."""
+    if not isinstance(token, str) or not token or len(token) > SESSION_TOKEN_MAX:
+        return None
+    row = session.get(LoginSession, _session_key(token))
+    now = utcnow()
+    if (row is None or row.ended_at is not None or row.pending != pending
+            or row.expires_at <= now or now - row.last_seen_at > idle):
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return row, user
+
+
+def touch_session(session: Session, token: str) -> None:
+    """Note that the session was used now (its idle timer); the caller commits."""
+    session.exec(update(LoginSession).where(col(LoginSession.id) == _session_key(token))
+                 .values(last_seen_at=utcnow()))
+
+
+def end_session(session: Session, token: str | None) -> None:
+    """Log out: the session stops working for whoever holds its cookie; the caller commits."""
+    if isinstance(token, str) and token and len(token) <= SESSION_TOKEN_MAX:
+        session.exec(update(LoginSession)
+                     .where(col(LoginSession.id) == _session_key(token))
+                     .where(col(LoginSession.ended_at).is_(None))
+                     .values(ended_at=utcnow()))
+        session.flush()
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """Log out everywhere: every session of the account ends, those waiting for a second
+    factor included; the caller commits."""
+    session.exec(update(LoginSession)
+                 .where(col(LoginSession.user_id) == user.id)
+                 .where(col(LoginSession.ended_at).is_(None))
+                 .values(ended_at=utcnow()))
+    session.flush()
+
+
+def live_sessions(session: Session, user: User) -> list[LoginSession]:
+    """The account's sessions that have not ended (some may have timed out), newest first."""
+    return list(session.exec(
+        select(LoginSession).where(col(LoginSession.user_id) == user.id)
+        .where(col(LoginSession.ended_at).is_(None)).where(col(LoginSession.pending).is_(False))
+        .where(col(LoginSession.expires_at) > utcnow())
+        .order_by(col(LoginSession.created_at).desc())))
 
 
 # --- password reset ---------------------------------------------------------------------------
@@ -307,9 +415,11 @@ def reset_password(
     if problem := password_problem(password, email=user.email):
         raise FormErrors({"password": problem})
     user.password_hash = hash_password(password)
-    user.session_epoch += 1
+    # The link proved control of the address, as a confirmation link would.
+    user.email_verified_at = user.email_verified_at or utcnow()
     session.add(user)
     session.flush()
+    end_all_sessions(session, user)
     return user
 
 
@@ -407,7 +517,8 @@ def confirm_totp(
 ) -> list[str]:
     """Turn TOTP on once a first code proves the app has the secret; the caller commits.
 
-    Ends every other session (``session_epoch``) and returns the recovery codes, to show once.
+    Ends every session of the account (the caller starts a new one) and returns the recovery
+    codes, to show once.
     Raises FormErrors when the code is not right.
     """
     secret = totp_secret(user, cipher)
@@ -417,10 +528,10 @@ def confirm_totp(
                                     "now")})
     user.totp_enrolled_at = utcnow()
     user.totp_last_step = step
-    user.session_epoch += 1
     session.add(user)
     codes = _new_recovery_codes(session, user)
     session.flush()
+    end_all_sessions(session, user)
     return codes
 
 

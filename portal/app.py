@@ -12,6 +12,7 @@ from http.cookies import SimpleCookie
 
 import anyio
 import anyio.to_thread
+from limits import RateLimitItem, parse_many
 from sqlalchemy import inspect as sa_inspect
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -176,6 +177,77 @@ class HotRoutes:
         await self.app(scope, receive, send)
 
 
+class QueryStringsOutOfAccessLog(logging.Filter):
+    """The access log (uvicorn's) keeps the path of each request, never its query string:
+    people type names and ID numbers into searches, and links carry one-time tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def keep_query_strings_out_of_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QueryStringsOutOfAccessLog) for f in access.filters):
+        access.addFilter(QueryStringsOutOfAccessLog())
+
+
+# Public pages anyone may call without an account, limited per network address against floods
+# only (their answers are read from storage): the verification pages and the report form, and
+# the transparency log's endpoints, which an auditor's mirror walks through quickly.
+PUBLIC_LIMITS = (
+    ("/verify", "120/minute; 2000/hour"),
+    ("/api/v1/log/", "1200/minute; 30000/hour"),
+    ("/log/", "1200/minute; 30000/hour"),
+)
+
+
+class PublicLimits:
+    """Answer 429 to a network address that floods the public pages (DESIGN §8)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.rules = [(prefix, parse_many(rules)) for prefix, rules in PUBLIC_LIMITS]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for prefix, rules in self.rules:
+                if path == prefix or path.startswith(prefix if prefix.endswith("/")
+                                                     else prefix + "/"):
+                    check = functools.partial(self._allowed, scope, prefix, rules)
+                    # Counted in memory, or in Redis (across the network: off the event loop).
+                    allowed = (await anyio.to_thread.run_sync(check)
+                               if scope["app"].state.settings.redis_url else check())
+                    if not allowed:
+                        await self._refuse(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _allowed(scope: Scope, prefix: str, rules: list[RateLimitItem]) -> bool:
+        limiter = scope["app"].state.limiter
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        # Every rule is counted, so the longer window fills even while the shorter refuses.
+        return all([limiter.hit(rule, "public", prefix, address) for rule in rules])
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        headers = {"Retry-After": "60"}
+        if _is_api(request):
+            response: Response = problem(429, "Too many requests from this address; slow down",
+                                         headers=headers)
+        else:
+            response = request.app.state.templates.TemplateResponse(
+                request, "errors/error.html", {"kind": "too_many", "status": 429},
+                status_code=429, headers=headers)
+        await response(scope, receive, send)
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -330,6 +402,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(SecurityHeaders, production=settings.is_production),
         Middleware(HotRoutes, routes=[r for r in api_routes if r.name in hot]),
         Middleware(Language),
+        Middleware(PublicLimits),
         Middleware(inputs.InputRule, refuse=_refuse_input),
         Middleware(
             SessionMiddleware,
@@ -359,4 +432,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.api_limits = api_core.Limits(settings)
     # Hot API reads run on the event loop only when nothing they touch is across a network.
     app.state.local_reads = is_sqlite(engine) and not settings.redis_url
+    keep_query_strings_out_of_access_log()
     return app

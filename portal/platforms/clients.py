@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import UniqueConstraint, func
+from sqlalchemy import UniqueConstraint, bindparam, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.base.db import UTCDateTime, utcnow
@@ -149,7 +148,7 @@ def revoke_key(session: Session, *, client: ApiClient, key_id: int) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.add(key)
-    _cache.clear()
+    session.flush()
     return key
 
 
@@ -162,7 +161,7 @@ def revoke_client(session: Session, client: ApiClient) -> None:
                                                  col(ApiKey.revoked_at).is_(None))):
         key.revoked_at = now
         session.add(key)
-    _cache.clear()
+    session.flush()
 
 
 def keys_of(session: Session, client: ApiClient) -> list[ApiKey]:
@@ -179,20 +178,18 @@ def clients(session: Session, *, kind: str | None = None) -> list[ApiClient]:
 
 # --- Authentication ---------------------------------------------------------------------------
 
-# Looking a key up costs a query; the verification endpoint is the hot path, so a key seen in
-# the last few seconds is trusted from memory. Revoking clears this process's cache; other
-# processes forget within CACHE_SECONDS.
-CACHE_SECONDS = 10.0
-_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+# Every call reads the key's row: a revocation committed by any process is seen by every
+# process at its next request (DESIGN §9), with no cache to expire first. The read is one row
+# by its unique prefix, joined to its client by primary key.
+_LOOKUP = (
+    select(ApiKey, ApiClient)
+    .where(col(ApiKey.prefix) == bindparam("prefix"), col(ApiClient.id) == col(ApiKey.client_id))
+)
 
 
 def cached_client(key: str) -> dict[str, Any] | None:
-    """``authenticate``'s answer for a key it has found in the last CACHE_SECONDS, else None
-    (no database read)."""
-    cached = _cache.get(hash_key(key)) if key.startswith(KEY_PREFIX) and len(key) <= 200 \
-        else None
-    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return cached[1]
+    """Always None: no process trusts a key from memory (a revoked key stops everywhere at
+    once); kept for callers that ask before ``authenticate``."""
     return None
 
 
@@ -202,23 +199,12 @@ def authenticate(session: Session, key: str) -> dict[str, Any] | None:
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     digest = hash_key(key)
-    now = time.monotonic()
-    cached = _cache.get(digest)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    row = session.exec(
-        select(ApiKey, ApiClient).where(ApiKey.prefix == key[:PREFIX_LENGTH],
-                                        ApiClient.id == ApiKey.client_id)
-    ).first()
-    found: dict[str, Any] | None = None
-    if row is not None:
-        api_key, client = row
-        if (hmac.compare_digest(api_key.key_hash, digest) and api_key.revoked_at is None
-                and client.revoked_at is None):
-            found = {"id": client.id, "name": client.name, "kind": client.kind,
-                     "key_id": api_key.id, "jurisdiction": client.jurisdiction}
-    if found is not None:  # an unknown key is not remembered: it may be issued a moment later
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[digest] = (now, found)
-    return found
+    row = session.exec(_LOOKUP, params={"prefix": key[:PREFIX_LENGTH]}).first()
+    if row is None:
+        return None
+    api_key, client = row
+    if (hmac.compare_digest(api_key.key_hash, digest) and api_key.revoked_at is None
+            and client.revoked_at is None):
+        return {"id": client.id, "name": client.name, "kind": client.kind,
+                "key_id": api_key.id, "jurisdiction": client.jurisdiction}
+    return None

@@ -3,16 +3,20 @@ applicant's start page."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import secrets
 import time
+from datetime import timedelta
 from html import escape
 
 import segno
+from itsdangerous import BadSignature, URLSafeSerializer
 from limits import parse_many
 from limits.strategies import RateLimiter
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import accounts
@@ -26,6 +30,7 @@ from portal.oversight import enforcement
 from portal.platforms import notify
 from portal.registration import models, sanctions, steps
 from portal.web.core import (
+    SESSION_ID,
     form_value,
     home_for,
     log_in,
@@ -37,13 +42,20 @@ from portal.web.core import (
     render,
     safe_next,
     send_after_commit,
+    send_after_response,
 )
 
-# Failures allowed before a wait, per account (its normalised email, known or not) and per
-# network address. Each window that fills makes the wait longer: up to 15 minutes, then an
-# hour, then a day. Only failures count, so nobody's success resets anyone's count.
-ACCOUNT_LIMITS = "5/15minutes; 10/hour; 20/day"
+# Failed logins allowed before a wait. From a browser that has logged in to the account before
+# (its signed device cookie), only that browser's own failures count: nobody else's guessing
+# slows the owner down. From any other browser, per account (its normalised email, known or
+# not: a wait of minutes, at most an hour, never a day) and per network address (counted across
+# every account it tries). Only failures count, so nobody's success resets anyone's count.
+DEVICE_LIMITS = "5/15minutes; 20/day"
+ACCOUNT_LIMITS = "5/5minutes; 30/hour"
 ADDRESS_LIMITS = "20/15minutes; 60/hour; 200/day"
+DEVICE_COOKIE = "portal_device"
+DEVICE_DAYS = 365
+_DEVICE_SALT = "portal.device"
 # Second-factor codes, per account (a 6-digit code has a million values).
 CODE_LIMITS = "5/15minutes; 10/hour; 20/day"
 # Messages the portal sends to one address about sign-up attempts and password resets, and
@@ -52,6 +64,9 @@ MAIL_LIMITS = "3/hour; 10/day"
 RESET_ADDRESS_LIMITS = "20/hour; 100/day"
 # Between the password and the second factor.
 PENDING_SECONDS = 300
+# Where a link's one-time token waits, in the session, once it is out of the address.
+RESET_TOKEN = "reset_token"  # noqa: S105 (a session key, not a secret)
+EMAIL_TOKEN = "email_token"  # noqa: S105
 
 
 def _link(request: Request, route: str, **query: str) -> str:
@@ -111,7 +126,7 @@ def _may_mail(request: Request, email: str) -> bool:
     return True
 
 
-def _send_verification(request: Request, user: User) -> None:
+def _verification_message(request: Request, user: User) -> notify.Message:
     settings = request.app.state.settings
     token = accounts.email_token(settings.secret("secret_key"), user)
     link = _link(request, "accounts:verify_email", token=token)
@@ -122,8 +137,59 @@ def _send_verification(request: Request, user: User) -> None:
         link=link,
         hours=settings.email_token_max_age_hours,
     )
-    send_after_commit(request, [notify.Message(
-        to=user.email, subject=_("Confirm your email address"), body=body)])
+    return notify.Message(to=user.email, subject=_("Confirm your email address"), body=body)
+
+
+def _send_verification(request: Request, user: User) -> None:
+    send_after_commit(request, [_verification_message(request, user)])
+
+
+# --- the device cookie --------------------------------------------------------------------------
+
+
+def _device_serializer(request: Request) -> URLSafeSerializer:
+    return URLSafeSerializer(request.app.state.settings.secret("secret_key"), salt=_DEVICE_SALT)
+
+
+def _account_tag(request: Request, account: str) -> str:
+    """The account a device cookie is for, without its address in clear."""
+    secret = request.app.state.settings.secret("secret_key").encode()
+    return hmac.new(secret, f"device:{account}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _known_device(request: Request, account: str) -> str | None:
+    """The id of this browser when it has logged in to ``account`` before, else None."""
+    raw = request.cookies.get(DEVICE_COOKIE, "")
+    if not raw or len(raw) > 300:
+        return None
+    try:
+        data = _device_serializer(request).loads(raw)
+    except BadSignature:
+        return None
+    if (not isinstance(data, dict) or not isinstance(data.get("d"), str)
+            or not hmac.compare_digest(str(data.get("a", "")), _account_tag(request, account))):
+        return None
+    return data["d"]
+
+
+def _remember_device(request: Request, response: Response, user: User) -> Response:
+    """After a login, mark this browser as one the account's owner uses."""
+    device = _known_device(request, user.email) or secrets.token_urlsafe(16)
+    value = _device_serializer(request).dumps(
+        {"a": _account_tag(request, user.email), "d": device})
+    response.set_cookie(
+        DEVICE_COOKIE, value, max_age=DEVICE_DAYS * 86400, httponly=True, samesite="lax",
+        secure=request.app.state.settings.is_production)
+    return response
+
+
+def _login_limits(request: Request, email: str) -> list[tuple[str, tuple[str, str]]]:
+    """The rules and keys a failed login counts against (and is checked against) here."""
+    account = _account_key(email)
+    if device := _known_device(request, account):
+        return [(DEVICE_LIMITS, ("login-device", device))]
+    return [(ACCOUNT_LIMITS, ("login-account", account)),
+            (ADDRESS_LIMITS, ("login-address", _client_address(request)))]
 
 
 @page()
@@ -133,21 +199,34 @@ def show_signup(request: Request) -> Response:
     return render(request, "accounts/signup.html", {"values": {}, "errors": {}})
 
 
-def _send_account_exists(request: Request, user: User) -> None:
+def _account_exists_message(request: Request, user: User) -> notify.Message:
     """Tell an account's owner that someone tried to sign up with its address."""
-    if not _may_mail(request, user.email):
-        return
-    body = _(
-        "Someone, perhaps you, tried to create an account on the Livestream Registration "
-        "Portal with this email address. It already has an account, so nothing was changed.\n\n"
-        "To log in: %(login)s\n"
-        "If you have forgotten your password, set a new one: %(forgot)s\n\n"
-        "If it was not you, you can ignore this message.",
-        login=_link(request, "accounts:login"),
-        forgot=_link(request, "accounts:forgot_password"),
-    )
-    send_after_commit(request, [notify.Message(
-        to=user.email, subject=_("You already have an account"), body=body)])
+    if not user.email_verified and user.password_hash:
+        # Started but never confirmed: a link to choose the password (it confirms the address),
+        # never the confirmation of a password someone else may have chosen.
+        token = accounts.password_reset_token(
+            request.app.state.settings.secret("secret_key"), user)
+        body = _(
+            "Someone, perhaps you, tried to create an account on the Livestream Registration "
+            "Portal with this email address. An account with this address was started but its "
+            "address was never confirmed.\n\n"
+            "To use it, choose its password with this link (it also confirms the address):\n"
+            "%(link)s\n\n"
+            "If it was not you, you can ignore this message.",
+            link=_link(request, "accounts:reset_password", token=token),
+        )
+    else:
+        body = _(
+            "Someone, perhaps you, tried to create an account on the Livestream Registration "
+            "Portal with this email address. It already has an account, so nothing was "
+            "changed.\n\n"
+            "To log in: %(login)s\n"
+            "If you have forgotten your password, set a new one: %(forgot)s\n\n"
+            "If it was not you, you can ignore this message.",
+            login=_link(request, "accounts:login"),
+            forgot=_link(request, "accounts:forgot_password"),
+        )
+    return notify.Message(to=user.email, subject=_("You already have an account"), body=body)
 
 
 @page()
@@ -173,14 +252,17 @@ def sign_up(request: Request) -> Response:
             {"values": values, "errors": exc.errors},
             status_code=422,
         )
+    # The same answer, the same work and one message whether or not the address was free: a
+    # new account is usable once its address is confirmed; a taken address's owner hears of
+    # the attempt. The message goes out after the answer, so its time tells nothing either.
     if existing is not None:
-        # No enumeration: the page does not say the address is taken; its owner hears of it.
-        accounts.hash_password(password)  # the same work as a new account
-        _send_account_exists(request, existing)
-        return redirect(request.url_for("accounts:signup_sent").path)
-    log_in(request, user)
-    _send_verification(request, user)
-    return redirect(request.url_for("accounts:me").path + "?welcome=1")
+        accounts.hash_password(password)  # what creating the account costs
+        message = _account_exists_message(request, existing)
+    else:
+        message = _verification_message(request, user)
+    if _may_mail(request, email):
+        send_after_response(request, [message])
+    return redirect(request.url_for("accounts:signup_sent").path)
 
 
 @page()
@@ -196,6 +278,8 @@ def _login_notice(done: str) -> str:
                  "in with the new password.")
     if done == "expired":
         return _("That took too long. Log in again.")
+    if done == "confirmed":
+        return _("Your email address is confirmed. Log in to carry on.")
     return ""
 
 
@@ -223,47 +307,49 @@ def log_in_user(request: Request) -> Response:
     password = form_value(form, "password")
     next_url = safe_next(form_value(form, "next"), "")
     limiter = request.app.state.limiter
-    account = ("login-account", _account_key(email))
-    address = ("login-address", _client_address(request))
-    wait = max(wait_seconds(limiter, ACCOUNT_LIMITS, *account),
-               wait_seconds(limiter, ADDRESS_LIMITS, *address))
-    if wait:
+    limits = _login_limits(request, email)
+    if wait := max(wait_seconds(limiter, rules, *key) for rules, key in limits):
         # Known or unknown email alike: the count is kept for whatever was typed.
         return _login_page(request, values={"email": email}, next_url=next_url,
                            errors={"_throttled": try_again_in(wait)}, status_code=429)
-    user = accounts.authenticate(request.state.db, email=email, password=password)
+    db = request.state.db
+    user = accounts.authenticate(db, email=email, password=password)
     if user is None:
-        count_failure(limiter, ACCOUNT_LIMITS, *account)
-        count_failure(limiter, ADDRESS_LIMITS, *address)
-        # One message for an unknown email and a wrong password: nobody learns who has an account.
-        errors = {"email": _("The email address or password is not right")}
+        for rules, key in limits:
+            count_failure(limiter, rules, *key)
+        # One message for an unknown email, a wrong password and an address not confirmed yet:
+        # nobody learns who has an account.
+        errors = {"email": _("The email address or password is not right, or the address has "
+                             "not been confirmed yet (open the link we sent you)")}
         return _login_page(request, values={"email": email}, errors=errors, next_url=next_url,
                            status_code=422)
     if user.has_totp:
-        # Half logged in: who passed the password, until when. Nothing else opens meanwhile.
+        # Half logged in: a session row that opens nothing but the second step, for a few
+        # minutes; ending the account's sessions ends it too.
+        accounts.end_session(db, request.session.get(SESSION_ID))
+        token = accounts.start_session(
+            db, user, lifetime=timedelta(seconds=PENDING_SECONDS), pending=True,
+            user_agent=request.headers.get("user-agent", ""))
         request.session.clear()
-        request.session.update(
-            pending_uid=user.id, pending_epoch=user.session_epoch, pending_at=int(time.time()),
-            pending_next=next_url, csrf=secrets.token_urlsafe(32),
-        )
+        request.session.update(pending_sid=token, pending_next=next_url,
+                               csrf=secrets.token_urlsafe(32))
         return redirect(request.url_for("accounts:login_code").path)
     log_in(request, user)
     if must_enrol_totp(request.app.state.settings, user):
-        return redirect(request.url_for("accounts:security").path)
-    return redirect(next_url or request.url_for(home_for(user)).path)
+        return _remember_device(request, redirect(request.url_for("accounts:security").path),
+                                user)
+    return _remember_device(request, redirect(next_url or request.url_for(home_for(user)).path),
+                            user)
 
 
 def _pending_user(request: Request) -> User | None:
     """The account whose password was just given, while its second step is open."""
-    pending = request.session
-    uid = pending.get("pending_uid")
-    if uid is None or time.time() - int(pending.get("pending_at", 0)) > PENDING_SECONDS:
+    found = accounts.session_user(
+        request.state.db, request.session.get("pending_sid"),
+        idle=timedelta(seconds=PENDING_SECONDS), pending=True)
+    if found is None or not found[1].has_totp:
         return None
-    user = request.state.db.get(User, uid)
-    if (user is None or not user.is_active or not user.has_totp
-            or user.session_epoch != pending.get("pending_epoch")):
-        return None
-    return user
+    return found[1]
 
 
 def _code_page(request: Request, errors: dict[str, str], status_code: int = 200) -> Response:
@@ -272,7 +358,7 @@ def _code_page(request: Request, errors: dict[str, str], status_code: int = 200)
 
 
 def _drop_pending(request: Request) -> Response:
-    for key in ("pending_uid", "pending_epoch", "pending_at", "pending_next"):
+    for key in ("pending_sid", "pending_next"):
         request.session.pop(key, None)
     return redirect(request.url_for("accounts:login").path + "?done=expired")
 
@@ -296,7 +382,9 @@ def check_login_code(request: Request) -> Response:
     code = recovery or form_value(form, "code")
     field = "recovery_code" if recovery else "code"
     limiter = request.app.state.limiter
-    key = ("login-code", str(user.id))
+    # From a browser the owner used before, only its own wrong codes count.
+    device = _known_device(request, user.email)
+    key = ("login-code", f"{user.id}:{device}" if device else str(user.id))
     if wait := wait_seconds(limiter, CODE_LIMITS, *key):
         return _code_page(request, {"_throttled": try_again_in(wait)}, status_code=429)
     db = request.state.db
@@ -309,14 +397,18 @@ def check_login_code(request: Request) -> Response:
                    else _("The code is not right. Enter the 6 digits the app shows now"))
         return _code_page(request, {field: message}, status_code=422)
     next_url = safe_next(request.session.get("pending_next"), "")
+    accounts.end_session(db, request.session.get("pending_sid"))
     log_in(request, user)
     if recovery:
-        return redirect(request.url_for("accounts:security").path + "?recovery_used=1")
-    return redirect(next_url or request.url_for(home_for(user)).path)
+        return _remember_device(request, redirect(
+            request.url_for("accounts:security").path + "?recovery_used=1"), user)
+    return _remember_device(request, redirect(next_url or request.url_for(home_for(user)).path),
+                            user)
 
 
 @page(before_totp=True)
 def log_out_user(request: Request) -> Response:
+    accounts.end_session(request.state.db, request.session.get("pending_sid"))
     log_out(request)
     return redirect(request.url_for("home").path + "?logged_out=1")
 
@@ -357,31 +449,47 @@ def request_password_reset(request: Request) -> Response:
         }, status_code=429)
     count_failure(limiter, RESET_ADDRESS_LIMITS, *address)
     user = accounts.user_for_password_reset(request.state.db, email)
-    # The same answer whether or not the address has an account.
-    if user is not None and _may_mail(request, user.email):
-        token = accounts.password_reset_token(settings.secret("secret_key"), user)
-        body = _(
-            "Someone, perhaps you, asked to set a new password for your account on the "
-            "Livestream Registration Portal.\n\n"
-            "To choose a new password, open this link:\n%(link)s\n\n"
-            "The link works for %(minutes)d minutes and only once. If you did not ask, ignore "
-            "this message: your password stays as it is.",
-            link=_link(request, "accounts:reset_password", token=token),
-            minutes=settings.password_reset_max_age_minutes,
-        )
-        send_after_commit(request, [notify.Message(
-            to=user.email, subject=_("Set a new password"), body=body)])
+    # The same answer and the same work whether or not the address has an account: a message
+    # is written for an unknown address too, then dropped; the real one goes out after the
+    # answer, so the time taken does not tell either.
+    recipient = user or User(id=0, email=email, password_hash="")
+    may_mail = _may_mail(request, email)
+    token = accounts.password_reset_token(settings.secret("secret_key"), recipient)
+    body = _(
+        "Someone, perhaps you, asked to set a new password for your account on the "
+        "Livestream Registration Portal.\n\n"
+        "To choose a new password, open this link:\n%(link)s\n\n"
+        "The link works for %(minutes)d minutes and only once. If you did not ask, ignore "
+        "this message: your password stays as it is.",
+        link=_link(request, "accounts:reset_password", token=token),
+        minutes=settings.password_reset_max_age_minutes,
+    )
+    message = notify.Message(to=recipient.email, subject=_("Set a new password"), body=body)
+    if user is not None and may_mail:
+        send_after_response(request, [message])
     return redirect(request.url_for("accounts:forgot_password").path + "?sent=1")
 
 
 def _reset_page(
-    request: Request, token: str, *, errors: dict[str, str] | None = None,
+    request: Request, *, errors: dict[str, str] | None = None,
     link_error: str = "", email: str = "", status_code: int = 200,
 ) -> Response:
+    if link_error:
+        request.session.pop(RESET_TOKEN, None)
     return render(request, "accounts/reset.html", {
-        "token": token, "errors": errors or {}, "values": {}, "link_error": link_error,
-        "email": email,
+        "errors": errors or {}, "values": {}, "link_error": link_error, "email": email,
     }, status_code=status_code)
+
+
+def _token_out_of_url(request: Request, key: str, route: str) -> Response | None:
+    """A link's one-time token goes into the session and the browser on to the same page
+    without it, so the token never sits in an address that access logs, the browser's history
+    or a Referer keep. None when the address has no token."""
+    token = request.query_params.get("token")
+    if token is None:
+        return None
+    request.session[key] = token[:1000]
+    return RedirectResponse(request.url_for(route).path, status_code=303)
 
 
 def _reset_max_age(request: Request) -> int:
@@ -390,20 +498,22 @@ def _reset_max_age(request: Request) -> int:
 
 @page()
 def show_reset_password(request: Request) -> Response:
-    token = request.query_params.get("token", "")
+    if moved := _token_out_of_url(request, RESET_TOKEN, "accounts:reset_password"):
+        return moved
+    token = request.session.get(RESET_TOKEN, "")
     settings = request.app.state.settings
     try:
         user = accounts.check_password_reset_token(
             request.state.db, settings.secret("secret_key"), token, _reset_max_age(request))
     except ValueError as exc:
-        return _reset_page(request, "", link_error=str(exc), status_code=400)
-    return _reset_page(request, token, email=user.email)
+        return _reset_page(request, link_error=str(exc), status_code=400)
+    return _reset_page(request, email=user.email)
 
 
 @page()
 def reset_password(request: Request) -> Response:
     form = request.state.form
-    token = form_value(form, "token")
+    token = request.session.get(RESET_TOKEN, "")
     password = form_value(form, "password")
     settings = request.app.state.settings
     db = request.state.db
@@ -415,9 +525,9 @@ def reset_password(request: Request) -> Response:
         user = accounts.reset_password(db, settings.secret("secret_key"), token, password,
                                        max_age=_reset_max_age(request))
     except ValueError as exc:
-        return _reset_page(request, "", link_error=str(exc), status_code=400)
+        return _reset_page(request, link_error=str(exc), status_code=400)
     except FormErrors as exc:
-        return _reset_page(request, token, errors=exc.errors, email=user.email, status_code=422)
+        return _reset_page(request, errors=exc.errors, email=user.email, status_code=422)
     log_out(request)
     body = _(
         "The password of your account on the Livestream Registration Portal has just been "
@@ -521,7 +631,8 @@ def confirm_totp(request: Request) -> Response:
     except FormErrors as exc:
         count_failure(limiter, CODE_LIMITS, *key)
         return _setup_page(request, secret, exc.errors, 422)
-    # Every other session (password only) has ended; this one goes on with the new epoch.
+    # Every session of the account has ended (those without the second factor); this one
+    # goes on as a new session.
     log_in(request, user)
     return _no_store(render(request, "accounts/recovery_codes.html",
                             {"codes": codes, "enrolled": True}))
@@ -552,8 +663,10 @@ def remove_totp(request: Request) -> Response:
 
 @page(writes=True)
 def verify_email(request: Request) -> Response:
+    if moved := _token_out_of_url(request, EMAIL_TOKEN, "accounts:verify_email"):
+        return moved
     settings = request.app.state.settings
-    token = request.query_params.get("token", "")
+    token = request.session.pop(EMAIL_TOKEN, "")
     try:
         user = accounts.verify_email_token(
             request.state.db,

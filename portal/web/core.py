@@ -6,9 +6,9 @@ import functools
 import hmac
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -17,6 +17,7 @@ from babel.dates import get_timezone
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from sqlmodel import Session
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import FormData
@@ -26,10 +27,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 from starlette.types import Message
 
+from portal import accounts
 from portal.accounts import Role, User
 from portal.base import i18n, uploads
 from portal.base.crypto import mask_email, mask_name
-from portal.base.db import session_scope
+from portal.base.db import session_scope, utcnow
 from portal.base.errors import FormErrors
 from portal.base.forms import ID_MAX, whole_number
 from portal.base.resources import templates_dir
@@ -162,20 +164,27 @@ def check_csrf(request: Request, form: FormData | None) -> None:
         raise HTTPException(status_code=403, detail="csrf")
 
 
+SESSION_ID = "sid"
+# How often a session's row notes that it is in use (what keeps its idle timer running).
+TOUCH_SECONDS = 60
+
+
 def log_in(request: Request, user: User) -> None:
-    """Start a fresh session for the user: a new cookie and a new CSRF token."""
+    """Start a fresh session for the user: a new row on the server, a new cookie and a new CSRF
+    token; the session the browser had before, if any, ends."""
+    settings: Settings = request.app.state.settings
+    db: Session = request.state.db
+    accounts.end_session(db, request.session.get(SESSION_ID))
     request.session.clear()
-    now = int(time.time())
-    request.session.update(
-        uid=user.id,
-        epoch=user.session_epoch,
-        iat=now,
-        seen=now,
-        csrf=secrets.token_urlsafe(32),
-    )
+    token = accounts.start_session(
+        db, user, lifetime=timedelta(hours=settings.session_max_hours),
+        user_agent=request.headers.get("user-agent", ""))
+    request.session.update({SESSION_ID: token, "csrf": secrets.token_urlsafe(32)})
 
 
 def log_out(request: Request) -> None:
+    """End the session on the server (its cookie opens nothing any more) and forget it here."""
+    accounts.end_session(request.state.db, request.session.get(SESSION_ID))
     request.session.clear()
 
 
@@ -185,22 +194,17 @@ def must_enrol_totp(settings: Settings, user: User | None) -> bool:
 
 
 def _load_user(request: Request, db: Session, settings: Settings) -> User | None:
-    uid = request.session.get("uid")
-    if uid is None:
+    token = request.session.get(SESSION_ID)
+    if token is None:
         return None
-    now = int(time.time())
-    idle = now - int(request.session.get("seen", 0))
-    age = now - int(request.session.get("iat", 0))
-    if idle > settings.session_idle_minutes * 60 or age > settings.session_max_hours * 3600:
-        log_out(request)
+    found = accounts.session_user(db, token, idle=timedelta(minutes=settings.session_idle_minutes))
+    if found is None:
+        # Ended (logout, everywhere, a new password), timed out or unknown: a visitor again.
+        request.session.clear()
         return None
-    user = db.get(User, uid)
-    if user is None or not user.is_active or user.session_epoch != request.session.get("epoch"):
-        log_out(request)
-        return None
-    if idle > 60:
-        # Only rewrite the cookie once a minute; it is what keeps the idle timer running.
-        request.session["seen"] = now
+    row, user = found
+    if (utcnow() - row.last_seen_at).total_seconds() > TOUCH_SECONDS:
+        request.state.touch = token
     return user
 
 
@@ -343,9 +347,12 @@ def _run(
     settings: Settings = request.app.state.settings
     # A request that may write takes SQLite's write lock when its transaction begins, so two
     # writers queue (busy timeout) instead of one failing on a stale read snapshot.
-    with session_scope(request.app.state.engine, write=write) as db:
+    engine = request.app.state.engine
+    request.state.touch = None
+    with session_scope(engine, write=write) as db:
         request.state.db = db
         request.state.mail = []
+        request.state.later = []
         request.state.keep = False
         response = _handle(handler, request, db, settings, allowed, needs_login, before_totp)
         # The unit of work (DESIGN §1): what the handler changed is committed once, here, when
@@ -353,13 +360,22 @@ def _run(
         # attempt: ``keep_writes``); an error answer or an exception rolls back.
         if response.status_code >= 400 and not request.state.keep:
             db.rollback()
-            return response
-        db.commit()
-        if request.state.mail:
-            # Mail goes out once the change it announces is committed.
-            notify.deliver(settings, request.state.mail, session=db)
+        else:
             db.commit()
-        return response
+            if request.state.mail:
+                # Mail goes out once the change it announces is committed.
+                notify.deliver(settings, request.state.mail, session=db)
+                db.commit()
+            if request.state.later:
+                response.background = BackgroundTask(
+                    _deliver_later, engine, settings, list(request.state.later))
+    if request.state.touch:
+        # The idle timer, in a transaction of its own (a GET's reads stay lock-free), once a
+        # minute per session at most.
+        with session_scope(engine, write=True) as db:
+            accounts.touch_session(db, request.state.touch)
+            db.commit()
+    return response
 
 
 def keep_writes(request: Request) -> None:
@@ -385,6 +401,18 @@ def attempt(request: Request) -> Iterator[None]:
 def send_after_commit(request: Request, messages: Iterable[notify.Message]) -> None:
     """Queue emails to send once the request's transaction has committed."""
     request.state.mail.extend(messages)
+
+
+def send_after_response(request: Request, messages: Iterable[notify.Message]) -> None:
+    """Queue emails to send once the answer has gone out (and the transaction committed): for
+    a page whose answer must take the same time whether or not it sends a message."""
+    request.state.later.extend(messages)
+
+
+def _deliver_later(engine: Any, settings: Settings, messages: list[notify.Message]) -> None:
+    with session_scope(engine, write=True) as db:
+        notify.deliver(settings, messages, session=db)
+        db.commit()
 
 
 def _handle(

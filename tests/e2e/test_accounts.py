@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import STAFF, STAFF_PASSWORD, A11y, Server, unique_email
+from tests.e2e.wizard import sign_up_verified
 
 PASSWORD = "copper meadow lantern 58 river"
 
@@ -35,10 +36,12 @@ def test_sign_up_confirm_email_log_out_and_in(page: Page, a11y: A11y) -> None:
     a11y.check(page)
     sign_up(page, email)
 
-    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
-    expect(page.get_by_role("status")).to_contain_text(f"We have sent a link to {email}")
-    expect(page.get_by_text("Not confirmed yet")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
     a11y.check(page)
+    # Not usable before the link: the same words as a wrong password.
+    log_in(page, email, PASSWORD)
+    expect(page.locator("#email-error")).to_contain_text("not been confirmed yet")
 
     page.get_by_role("link", name="Development mailbox").click()
     message = page.get_by_role("article").filter(has_text=email)
@@ -47,8 +50,10 @@ def test_sign_up_confirm_email_log_out_and_in(page: Page, a11y: A11y) -> None:
     message.get_by_role("link", name=re.compile("verify-email")).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Email address confirmed")
+    expect(page).to_have_url(re.compile(r"/verify-email$"))  # the token left the address
     a11y.check(page)
-    page.get_by_role("link", name="Go to my account").click()
+    log_in(page, email, PASSWORD)
+    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
     expect(page.get_by_text("Confirmed", exact=True)).to_be_visible()
 
     page.get_by_role("button", name="Log out").click()
@@ -83,8 +88,7 @@ def test_sign_up_errors_are_shown_next_to_the_field(page: Page, a11y: A11y) -> N
 def test_second_account_for_same_email_is_refused(page: Page) -> None:
     email = unique_email()
     sign_up(page, email)
-    page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("status")).to_have_text("You have logged out.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
     sign_up(page, email)
     # No enumeration: the page does not say the address is taken; its owner is told by email.
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
@@ -97,7 +101,7 @@ def test_second_account_for_same_email_is_refused(page: Page) -> None:
 
 def test_wrong_password_gives_the_same_message_as_unknown_email(page: Page) -> None:
     page.goto("/")
-    message = "The email address or password is not right"
+    message = "The email address or password is not right"  # (or not confirmed yet)
     log_in(page, STAFF["moderator"], "not the right password at all")
     expect(page.locator("#email-error")).to_contain_text(message)
     log_in(page, unique_email("nobody"), "not the right password at all")
@@ -138,8 +142,7 @@ def test_staff_log_in_to_their_start_page(page: Page, a11y: A11y) -> None:
 
 
 def test_applicant_is_refused_a_staff_page(page: Page, a11y: A11y) -> None:
-    sign_up(page, unique_email())
-    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
+    sign_up_verified(page)
     response = page.goto("/review")
     assert response is not None and response.status == 403
     expect(page.get_by_role("heading", level=1)).to_have_text("You cannot open this page")
@@ -165,7 +168,13 @@ def test_everything_works_with_javascript_off(browser: Browser, server: Server) 
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Confirm password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    page.get_by_role("link", name="Development mailbox").click()
+    page.get_by_role("article").filter(has_text=email).get_by_role(
+        "link", name=re.compile("verify-email")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Email address confirmed")
+    log_in(page, email, PASSWORD)
+    expect(page.get_by_text(email)).to_be_visible()
     page.get_by_role("button", name="Log out").click()
     log_in(page, email, PASSWORD)
     expect(page.get_by_text(email)).to_be_visible()

@@ -42,19 +42,23 @@ def born_years_ago(years: int) -> date:
 
 
 def sign_up_verified(page: Page, prefix: str = "applicant") -> str:
-    """Create an account and open the confirmation link from the development mailbox."""
+    """Create an account, open the confirmation link from the development mailbox and log in."""
     email = unique_email(prefix)
     page.goto("/signup")
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Confirm password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
     page.get_by_role("link", name="Development mailbox").click()
     page.get_by_role("article").filter(has_text=email).get_by_role(
         "link", name=re.compile("verify-email")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Email address confirmed")
-    page.get_by_role("link", name="Go to my account").click()
+    page.get_by_role("main").get_by_role("link", name="Log in").click()
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
     return email
 
 

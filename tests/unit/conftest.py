@@ -24,6 +24,7 @@ from tests.conftest import PG_URL
 
 STRONG_PASSWORD = "violet kettle harbour 42 moss"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+CONFIRMATION_LINK = re.compile(r"https?://[^/\s]+(/verify-email\?token=\S+)")
 
 
 def _reset_postgres(url: str) -> None:
@@ -122,10 +123,33 @@ class Auth:
         token = self.token(token_from or path)
         return self.client.post(path, data={**data, "csrf_token": token})
 
-    def sign_up(self, email: str = "streamer@example.com", password: str = STRONG_PASSWORD):  # type: ignore[no-untyped-def]
+    def sign_up_only(self, email: str = "streamer@example.com",  # type: ignore[no-untyped-def]
+                     password: str = STRONG_PASSWORD):
+        """Post the sign-up form (the answer is the same whether or not the address is free)."""
         return self.post(
             "/signup", {"email": email, "password": password, "password_confirm": password}
         )
+
+    def confirmation_link(self, email: str) -> str:
+        """The path of the newest email-confirmation link sent to ``email``."""
+        from portal.platforms.notify import MailboxMessage
+
+        with Session(self.client.app.state.engine) as db:  # type: ignore[attr-defined]
+            bodies = db.exec(select(MailboxMessage.body).where(MailboxMessage.to == email)
+                             .order_by(MailboxMessage.id.desc())).all()  # type: ignore[union-attr]
+        for body in bodies:
+            if match := CONFIRMATION_LINK.search(body):
+                return match.group(1)
+        raise AssertionError(f"no confirmation link was sent to {email}")
+
+    def sign_up(self, email: str = "streamer@example.com", password: str = STRONG_PASSWORD):  # type: ignore[no-untyped-def]
+        """Sign up, open the link the mail brought and log in, as a person would: returns the
+        login's answer (303 to /me)."""
+        sent = self.sign_up_only(email, password)
+        assert sent.headers.get("location") == "/signup/sent", sent.status_code
+        moved = self.client.get(self.confirmation_link(email))
+        assert self.client.get(moved.headers["location"]).status_code == 200
+        return self.log_in(email, password)
 
     def log_in(self, email: str, password: str = STRONG_PASSWORD):  # type: ignore[no-untyped-def]
         return self.post("/login", {"email": email, "password": password})
@@ -141,12 +165,16 @@ def auth(client: TestClient) -> Auth:
 
 
 def make_user(session: Session, *, email: str, role: str = "applicant",
-              password: str = STRONG_PASSWORD):  # type: ignore[no-untyped-def]
+              password: str = STRONG_PASSWORD, confirmed: bool = True):  # type: ignore[no-untyped-def]
+    """An account (an applicant's address confirmed, unless ``confirmed=False``)."""
     from portal import accounts
+    from portal.base.db import utcnow
 
     session.rollback()  # a write from an old read snapshot would fail in WAL mode
     user = accounts.create_user(session, email=email, password=password,
                                 role=accounts.Role(role))
+    if confirmed and user.email_verified_at is None:
+        user.email_verified_at = utcnow()
     session.commit()  # services leave the commit to the caller: here, the test
     return user
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from base64 import b64encode
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -275,9 +274,10 @@ def log_in(client: TestClient, app: Starlette, user: User) -> None:
     """Give ``client`` the signed session cookie ``portal.web.core.log_in`` would make for
     ``user``: logged in (with a CSRF token) as after the login form, with no password checked."""
     options = _session_middleware(app)
-    now = int(time.time())
-    data = {"uid": user.id, "epoch": user.session_epoch, "iat": now, "seen": now,
-            "csrf": secrets.token_urlsafe(32)}
+    with Session(app.state.engine) as db:
+        sid = accounts.start_session(db, user, lifetime=timedelta(hours=12))
+        db.commit()
+    data = {"sid": sid, "csrf": secrets.token_urlsafe(32)}
     signer = itsdangerous.TimestampSigner(str(options["secret_key"]))
     value = signer.sign(b64encode(json.dumps(data).encode("utf-8"))).decode("utf-8")
     name = options.get("session_cookie", "session")

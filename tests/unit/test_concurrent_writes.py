@@ -79,7 +79,8 @@ def test_writing_gets_answer_while_four_api_clients_write(app, session, settings
     def pages() -> list[str]:
         bad = []
         for n, link in enumerate(links):
-            verified = reader.get("/verify-email", params={"token": link})
+            verified = reader.get("/verify-email", params={"token": link},
+                                  follow_redirects=True)
             if verified.status_code != 200 or f"new{n}@example.com" not in verified.text:
                 bad.append(f"/verify-email: {verified.status_code} {verified.text[:200]}")
             # A message to read, so that /me marks it read.

@@ -19,7 +19,7 @@ def count_users(session) -> int:
 
 
 def test_create_user_stores_argon2id_hash_and_normalised_email(session) -> None:
-    user = make_user(session, email="  Streamer@Example.COM ")
+    user = make_user(session, email="  Streamer@Example.COM ", confirmed=False)
     assert user.email == "streamer@example.com"
     assert user.password_hash.startswith("$argon2id$")
     assert "m=19456" in user.password_hash and "t=2" in user.password_hash
@@ -113,7 +113,7 @@ def test_email_token_expires(session, monkeypatch) -> None:
 
 
 def test_email_token_for_an_old_address_is_refused(session) -> None:
-    user = make_user(session, email="first@example.com")
+    user = make_user(session, email="first@example.com", confirmed=False)
     token = accounts.email_token("k" * 40, user)
     user.email = "second@example.com"
     session.add(user)

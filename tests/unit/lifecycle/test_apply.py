@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from sqlalchemy import func, text
 from sqlmodel import select
 
+from portal.accounts import User
 from portal.ledger.events import HistoryEntry, OutboxEvent
 from portal.registration.attestations import Attestation, Declaration, canonical_sha256
 from portal.registration.models import Document, Registration, RosterLink, Submission
@@ -125,6 +126,12 @@ def test_review_lists_what_is_missing_and_refuses_submit(wizard, client, session
 
 def test_submit_needs_verified_email(client, auth, session) -> None:
     auth.sign_up("unverified@example.com")
+    # An account logged in before its address needed confirming (sign-up now logs nobody in
+    # before the link), or whose address is no longer confirmed.
+    user = session.exec(select(User).where(User.email == "unverified@example.com")).one()
+    user.email_verified_at = None
+    session.add(user)
+    session.commit()
     wizard = Wizard(client)
     wizard.complete_adult()
     response = wizard.submit()

@@ -10,6 +10,7 @@ import pyotp
 from bs4 import BeautifulSoup
 from itsdangerous import URLSafeTimedSerializer
 from passlib.context import CryptContext
+from sqlalchemy import event
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -30,7 +31,7 @@ def mails(session, to: str | None = None) -> list[MailboxMessage]:  # type: igno
 
 
 def post(client: TestClient, path: str, data: dict[str, str], *, page: str):  # type: ignore[no-untyped-def]
-    token = csrf_from(client.get(page).text)
+    token = csrf_from(client.get(page, follow_redirects=True).text)
     return client.post(path, data={**data, "csrf_token": token})
 
 
@@ -44,9 +45,8 @@ def reset_link(session, email: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def set_password(client: TestClient, link: str, password: str, confirm: str | None = None):  # type: ignore[no-untyped-def]
-    token = link.split("token=", 1)[1]
     return post(client, "/password/reset", {
-        "token": token, "password": password,
+        "password": password,
         "password_confirm": password if confirm is None else confirm,
     }, page=link)
 
@@ -93,7 +93,7 @@ def test_reset_sets_the_password_ends_every_session_and_works_once(app, client, 
         assert elsewhere.get("/me").status_code == 200
         ask_for_link(client, "r@example.com")
         link = reset_link(session, "r@example.com")
-        form = client.get(link)
+        form = client.get(link, follow_redirects=True)
         assert form.status_code == 200
         soup = BeautifulSoup(form.text, "html.parser")
         assert soup.find("input", id="password")["autocomplete"] == "new-password"
@@ -115,7 +115,7 @@ def test_reset_sets_the_password_ends_every_session_and_works_once(app, client, 
     assert Auth(client).log_in("r@example.com").status_code == 422
     assert Auth(client).log_in("r@example.com", NEW_PASSWORD).headers["location"] == "/me"
 
-    again = client.get(link)
+    again = client.get(link, follow_redirects=True)
     assert again.status_code == 400 and "already been used" in text_of(again.text)
     replay = client.post("/password/reset", data={
         "token": link.split("token=", 1)[1], "password": "another fine phrase 99 pine",
@@ -134,7 +134,7 @@ def test_a_reset_link_expires_and_cannot_be_forged(client, session, settings, mo
     monkeypatch.setattr(time, "time", lambda: now - 61 * 60)
     old = accounts.password_reset_token(secret, user)
     monkeypatch.setattr(time, "time", lambda: now)
-    expired = client.get(f"/password/reset?token={old}")
+    expired = client.get(f"/password/reset?token={old}", follow_redirects=True)
     assert expired.status_code == 400 and "This link has expired" in text_of(expired.text)
     assert BeautifulSoup(expired.text, "html.parser").find(
         "a", string="Ask for a new link")["href"] == "/password/forgot"
@@ -142,7 +142,7 @@ def test_a_reset_link_expires_and_cannot_be_forged(client, session, settings, mo
     forged = URLSafeTimedSerializer("x" * 48, salt="portal.password-reset").dumps(
         {"uid": user.id, "pw": ""})
     for token in (forged, accounts.email_token(secret, user), "garbage"):
-        page = client.get(f"/password/reset?token={token}")
+        page = client.get(f"/password/reset?token={token}", follow_redirects=True)
         assert page.status_code == 400 and "not valid" in text_of(page.text)
     assert accounts.check_password_reset_token(session, secret, accounts.password_reset_token(
         secret, user), max_age=3600).id == user.id
@@ -195,7 +195,7 @@ def test_login_answers_alike_for_an_unknown_email_and_a_wrong_password(client, s
 
 def test_sign_up_with_a_taken_address_answers_like_a_new_one_page_wise(app, client, session):
     make_user(session, email="taken@example.com")
-    taken = Auth(client).sign_up("taken@example.com")
+    taken = Auth(client).sign_up_only("taken@example.com")
     assert taken.status_code == 303
     page = client.get(taken.headers["location"])
     assert "Check your email" in page.text and "exist" not in main_text(page.text)
@@ -250,6 +250,50 @@ def test_the_reset_lifetime_is_a_setting(client, session, settings, monkeypatch)
     monkeypatch.setattr(time, "time", lambda: now - (minutes * 60 + 5))
     token = accounts.password_reset_token(settings.secret("secret_key"), user)
     monkeypatch.setattr(time, "time", lambda: now)
-    assert client.get(f"/password/reset?token={token}").status_code == 400
+    assert client.get(f"/password/reset?token={token}", follow_redirects=True).status_code == 400
     ask_for_link(client, "short@example.com")
     assert f"works for {minutes} minutes" in mails(session, "short@example.com")[-1].body
+
+
+# --- the same work for a known and an unknown address ------------------------------------------
+
+
+class _UntilAnswered:
+    """The app, noting how many SQL statements ran before its answer started to go out."""
+
+    def __init__(self, app, statements: list[str]) -> None:  # type: ignore[no-untyped-def]
+        self.app, self.statements, self.before_answer = app, statements, -1
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        async def noting(message) -> None:  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start":
+                self.before_answer = len(self.statements)
+            await send(message)
+
+        await self.app(scope, receive, noting)
+
+
+def test_a_reset_request_does_the_same_work_for_a_known_and_an_unknown_address(app, session):
+    make_user(session, email="known@example.com")
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(app.state.engine, "before_cursor_execute", note)
+    wrapped = _UntilAnswered(app, statements)
+    before = {}
+    try:
+        for email in ("known@example.com", "nobody@example.com"):
+            with TestClient(wrapped, follow_redirects=False) as browser:  # type: ignore[arg-type]
+                token = csrf_from(browser.get("/password/forgot").text)
+                statements.clear()
+                answer = browser.post("/password/forgot",
+                                      data={"email": email, "csrf_token": token})
+                assert answer.headers["location"] == "/password/forgot?sent=1"
+                before[email] = statements[:wrapped.before_answer]
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", note)
+    # The same statements until the answer goes out; the one message is sent after it.
+    assert before["known@example.com"] == before["nobody@example.com"]
+    assert [m.to for m in mails(session)] == ["known@example.com"]

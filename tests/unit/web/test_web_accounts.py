@@ -6,10 +6,12 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import func
 from sqlmodel import select
+from starlette.testclient import TestClient
 
+from portal import accounts
 from portal.accounts import User
 from portal.platforms.notify import MailboxMessage
-from tests.unit.conftest import STRONG_PASSWORD, csrf_from, make_user
+from tests.unit.conftest import STRONG_PASSWORD, Auth, csrf_from, make_user
 
 
 def field_error(html: str, name: str) -> str:
@@ -26,19 +28,64 @@ def summary_links(html: str) -> dict[str, str]:
     return {a["href"]: a.get_text(strip=True) for a in box.select("a")}
 
 
-def test_sign_up_logs_in_and_sends_verification_link(client, auth, session) -> None:
-    response = auth.sign_up("new@example.com")
+def test_sign_up_sends_a_link_and_the_account_opens_once_it_is_followed(client, auth, session):
+    response = auth.sign_up_only("new@example.com")
     assert response.status_code == 303
-    assert response.headers["location"] == "/me?welcome=1"
-    page = client.get("/me")
-    assert page.status_code == 200
-    assert "new@example.com" in page.text and "Not confirmed yet" in page.text
+    assert response.headers["location"] == "/signup/sent"
+    assert client.get("/me").status_code == 303  # no session yet
+    # Not usable before the link, with the one message a wrong password gets.
+    refused = auth.log_in("new@example.com")
+    assert refused.status_code == 422 and "not right" in field_error(refused.text, "email")
     message = session.exec(select(MailboxMessage)).one()
     assert message.to == "new@example.com"
     link = re.search(r"http://testserver(/verify-email\?token=\S+)", message.body).group(1)
-    confirmed = client.get(link)
+    # The token leaves the address at once: the page that confirms has none.
+    moved = client.get(link)
+    assert moved.status_code == 303 and moved.headers["location"] == "/verify-email"
+    confirmed = client.get("/verify-email")
     assert confirmed.status_code == 200 and "Email address confirmed" in confirmed.text
-    assert "Confirmed" in client.get("/me").text
+    assert auth.log_in("new@example.com").headers["location"] == "/me"
+    page = client.get("/me")
+    assert "new@example.com" in page.text and "Confirmed" in page.text
+
+
+def test_sign_up_answers_a_taken_and_a_free_address_alike(app, session) -> None:
+    make_user(session, email="staff@example.com", role="moderator")
+    seen = []
+    for email in ("staff@example.com", "free@example.com"):
+        with TestClient(app, follow_redirects=False) as browser:
+            response = Auth(browser).sign_up_only(email)
+            page = browser.get(response.headers["location"])
+            seen.append((response.status_code, response.headers["location"],
+                         "portal_device" in response.headers.get("set-cookie", ""),
+                         page.status_code, BeautifulSoup(page.text, "html.parser").main.text,
+                         browser.get("/me").status_code))
+    assert seen[0] == seen[1]
+    assert seen[0][:2] == (303, "/signup/sent") and seen[0][-1] == 303
+    session.expire_all()
+    assert [m.to for m in session.exec(select(MailboxMessage)
+                                       .order_by(MailboxMessage.id)).all()] == [
+        "staff@example.com", "free@example.com"]
+
+
+def test_a_started_but_unconfirmed_account_is_taken_over_only_through_its_mailbox(
+        client, auth, session) -> None:
+    # Someone signs up with an address that is not theirs: the account is not usable.
+    auth.sign_up_only("victim@example.com", "squatter chose this 81 phrase")
+    assert auth.log_in("victim@example.com", "squatter chose this 81 phrase").status_code == 422
+    # The address's owner signs up: the same answer, and their mail offers to choose the
+    # password (which confirms the address), never to confirm the squatter's.
+    auth.sign_up_only("victim@example.com")
+    notice = session.exec(select(MailboxMessage).order_by(MailboxMessage.id.desc())).first()
+    assert notice.subject == "You already have an account"
+    assert "/verify-email" not in notice.body
+    link = re.search(r"http://testserver(/password/reset\?token=\S+)", notice.body).group(1)
+    token = csrf_from(client.get(link, follow_redirects=True).text)
+    done = client.post("/password/reset", data={
+        "password": STRONG_PASSWORD, "password_confirm": STRONG_PASSWORD, "csrf_token": token})
+    assert done.headers["location"] == "/login?done=reset"
+    assert auth.log_in("victim@example.com", "squatter chose this 81 phrase").status_code == 422
+    assert auth.log_in("victim@example.com").headers["location"] == "/me"
 
 
 @pytest.mark.parametrize(
@@ -67,7 +114,7 @@ def test_sign_up_errors_show_beside_field_and_keep_email(
 
 def test_sign_up_with_a_taken_email_creates_nothing_and_tells_its_owner(client, auth, session):
     make_user(session, email="taken@example.com")
-    response = auth.sign_up("Taken@example.com")
+    response = auth.sign_up_only("Taken@example.com")
     # No enumeration: no "already exists", just "check your email", and no session.
     assert response.status_code == 303
     assert response.headers["location"] == "/signup/sent"
@@ -138,6 +185,33 @@ def test_logout_ends_the_session(client, auth) -> None:
     assert client.get("/me").status_code == 303
 
 
+def test_a_cookie_captured_before_logout_opens_nothing_after_it(app, client, auth, session):
+    make_user(session, email="mod@example.com", role="moderator")
+    auth.log_in("mod@example.com")
+    captured = client.cookies.get("portal_session")
+    assert client.get("/review").status_code == 200
+    auth.log_out()
+    with TestClient(app, follow_redirects=False) as thief:
+        thief.cookies.set("portal_session", captured)
+        assert thief.get("/review").status_code == 303
+        assert thief.get("/me").status_code == 303
+
+
+def test_log_out_everywhere_ends_every_session_of_the_account(app, client, auth, session):
+    make_user(session, email="many@example.com")
+    with TestClient(app, follow_redirects=False) as laptop:
+        Auth(laptop).log_in("many@example.com")
+        auth.log_in("many@example.com")
+        user = session.exec(select(User).where(User.email == "many@example.com")).one()
+        assert len(accounts.live_sessions(session, user)) == 2
+        done = auth.post("/logout/everywhere", {}, token_from="/me")
+        assert done.headers["location"] == "/login?done=everywhere"
+        assert laptop.get("/me").status_code == 303
+        assert client.get("/me").status_code == 303
+        session.rollback()  # a fresh read
+        assert accounts.live_sessions(session, user) == []
+
+
 def test_visitor_is_sent_to_login_with_next(client) -> None:
     for path in ("/me", "/review", "/audit", "/admin"):
         response = client.get(path)
@@ -186,20 +260,20 @@ def test_staff_land_on_their_start_page(client, auth, session, role, start, head
 def test_session_of_deactivated_user_ends(client, auth, session) -> None:
     auth.sign_up("gone@example.com")
     user = session.exec(select(User).where(User.email == "gone@example.com")).one()
-    user.session_epoch += 1
+    user.is_active = False
     session.add(user)
     session.commit()
     assert client.get("/me").status_code == 303
 
 
 def test_verify_email_with_bad_token_explains(client) -> None:
-    response = client.get("/verify-email?token=garbage")
+    response = client.get("/verify-email?token=garbage", follow_redirects=True)
     assert response.status_code == 400
     assert "This link is not valid" in response.text
 
 
-def test_resend_sends_a_new_link(client, auth, session) -> None:
+def test_resend_sends_nothing_for_a_confirmed_address(client, auth, session) -> None:
     auth.sign_up("again@example.com")
     response = auth.post("/verify-email/resend", {}, token_from="/me")
     assert response.headers["location"] == "/me?sent=1"
-    assert len(session.exec(select(MailboxMessage)).all()) == 2
+    assert len(session.exec(select(MailboxMessage)).all()) == 1
