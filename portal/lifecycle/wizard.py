@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm.attributes import flag_modified
-from sqlmodel import Session, select
+from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from portal.accounts import User
 from portal.base import crypto, identity, regions, uploads
-from portal.base.db import utcnow
+from portal.base.db import UTCDateTime, utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import FormInput, StepContext
 from portal.base.i18n import gettext as _
@@ -55,6 +57,30 @@ class Signing:
     ip: str = ""
     user_agent: str = ""
     at: datetime = field(default_factory=utcnow)
+
+
+class StepDraft(SQLModel, table=True):
+    """What was typed on a step and not saved: it did not pass its checks, a channel was added,
+    or the session ended before the save. Shown on the step again, never submitted, kept only
+    encrypted (it holds whatever personal data was typed)."""
+
+    __tablename__ = "step_drafts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # None while held against the login page (the session had ended): the browser that typed
+    # it holds the token whose SHA-256 is ``held_token``, and the next login there claims it.
+    registration_id: int | None = Field(default=None, foreign_key="registrations.id",
+                                        index=True)
+    step: str = Field(max_length=16)
+    held_token: str | None = Field(default=None, max_length=64, unique=True)
+    ciphertext: bytes
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# How long a draft held against the login page waits for its browser to log in again.
+HELD_FOR = timedelta(minutes=30)
+# Form fields that are not answers.
+_NOT_ANSWERS = frozenset({"csrf_token", "action", "remove_channel", "return", "_field"})
 
 
 @dataclass
@@ -182,10 +208,12 @@ def check_step(
     form: FormInput,
     *,
     today: date,
+    documents_given: bool = True,
 ) -> dict[str, str]:
-    """Validate a step's form without saving (the inline check); uploads count as given."""
-    ctx = context_for(settings, registration, step, today=today,
-                      extra_documents=set(steps.DEFINITIONS[step].uploads))
+    """Validate a step's form without saving (the inline check: uploads count as given; a
+    draft: only the files kept count)."""
+    given = set(steps.DEFINITIONS[step].uploads) if documents_given else set()
+    ctx = context_for(settings, registration, step, today=today, extra_documents=given)
     return steps.DEFINITIONS[step].validate(form, ctx).errors
 
 
@@ -306,6 +334,7 @@ def save_step(
         data["ip"] = signing.ip
         data["user_agent"] = signing.user_agent[:400]
 
+    discard_drafts(session, registration, step)
     answers = dict(registration.answers)
     answers[step] = data
     answers[PENDING] = {k: v for k, v in (answers.get(PENDING) or {}).items() if k != step}
@@ -425,3 +454,93 @@ def confirm_roster_link(session: Session, *, user: User, link_id: int) -> Roster
                        data={"manager": manager.number if manager else None})
         session.flush()
     return link
+
+
+# --- drafts: what was typed on a step and not saved ---------------------------------------------
+
+
+def _draft_context(registration_id: int | None, step: str, held: str | None = None) -> bytes:
+    where = f"held:{held}" if held else f"registration:{registration_id}"
+    return f"draft:{where}:{step}".encode()
+
+
+def _sealed(settings: Settings, form: FormInput, context: bytes) -> bytes:
+    answers = {k: [v for v in values if isinstance(v, str)] for k, values in form.items()
+               if k not in _NOT_ANSWERS}
+    return crypto.cipher_for(settings).encrypt_text(json.dumps(answers, ensure_ascii=False),
+                                                    context=context)
+
+
+def _opened(settings: Settings, draft: StepDraft) -> FormInput:
+    context = _draft_context(draft.registration_id, draft.step, draft.held_token)
+    data = json.loads(crypto.cipher_for(settings).decrypt_text(draft.ciphertext,
+                                                               context=context))
+    return {str(k): [str(v) for v in values] for k, values in data.items()}
+
+
+def _draft(session: Session, registration: Registration, step: str) -> StepDraft | None:
+    return session.exec(select(StepDraft).where(
+        StepDraft.registration_id == registration.id, StepDraft.step == step)).first()
+
+
+def keep_draft(session: Session, settings: Settings, *, registration: Registration, step: str,
+               form: FormInput) -> None:
+    """Keep what was typed on a step, valid or not, without saving the step; the caller
+    commits."""
+    _require_editable(registration)
+    draft = _draft(session, registration, step) or StepDraft(
+        registration_id=registration.id, step=step, ciphertext=b"")
+    draft.ciphertext = _sealed(settings, form, _draft_context(registration.id, step))
+    draft.updated_at = utcnow()
+    session.add(draft)
+    session.flush()
+
+
+def draft_of(session: Session, settings: Settings, registration: Registration, step: str
+             ) -> FormInput | None:
+    """What was typed on the step and not saved, or None."""
+    draft = _draft(session, registration, step)
+    return _opened(settings, draft) if draft is not None else None
+
+
+def discard_drafts(session: Session, registration: Registration, step: str | None = None
+                   ) -> None:
+    """Forget the drafts of a step (saved after all), or of every step (submitted)."""
+    query = delete(StepDraft).where(col(StepDraft.registration_id) == registration.id)
+    if step is not None:
+        query = query.where(col(StepDraft.step) == step)
+    session.exec(query)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hold_draft(session: Session, settings: Settings, *, step: str, form: FormInput) -> str:
+    """Keep what was posted to a step when the session had ended, for the next login in the
+    same browser; returns the token that browser keeps. The caller commits."""
+    if step not in steps.DEFINITIONS:
+        raise NotFound()
+    token = secrets.token_urlsafe(32)
+    held = _token_hash(token)
+    session.add(StepDraft(step=step, held_token=held,
+                          ciphertext=_sealed(settings, form, _draft_context(None, step, held))))
+    session.flush()
+    return token
+
+
+def claim_held_draft(session: Session, settings: Settings, *, token: str,
+                     registration: Registration, step: str) -> bool:
+    """Make a held draft of this step the registration's draft (the person logged in again);
+    drafts held too long are forgotten. The caller commits. Whether one was claimed."""
+    session.exec(delete(StepDraft).where(
+        col(StepDraft.held_token).is_not(None), col(StepDraft.updated_at) < utcnow() - HELD_FOR))
+    held = session.exec(select(StepDraft).where(
+        StepDraft.held_token == _token_hash(token), StepDraft.step == step)).first()
+    if held is None or registration.status not in EDITABLE:
+        return False
+    form = _opened(settings, held)
+    session.delete(held)
+    session.flush()
+    keep_draft(session, settings, registration=registration, step=step, form=form)
+    return True

@@ -3,6 +3,7 @@
 # ruff: noqa: F401
 from portal import accounts
 from portal.ledger import events, pii_access, tlog
+from portal.lifecycle import wizard
 from portal.oversight import buyers, cases, inspection_requests, inspections, review
 from portal.platforms import clients, filings, notify, webhooks
 from portal.records import certificates, registry, status_lists

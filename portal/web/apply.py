@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
@@ -133,6 +134,7 @@ def _render_step(
     status_code: int = 200,
     extra_channels: int = 0,
     fragments: dict[str, Markup] | None = None,
+    draft: str = "",
 ) -> Response:
     saved = {**(registration.answers.get(step) or {}),
              **wizard.saved_documents(registration, step)}
@@ -151,6 +153,7 @@ def _render_step(
         "requested": (registration.answers.get(models.REQUESTED) or {}).get(step),
         "channel_rows": channel_rows[: steps.MAX_CHANNELS],
         "max_channels": steps.MAX_CHANNELS,
+        "draft": draft,
         "return_to": request.query_params.get("return", "") or form_value(
             request.state.form, "return"),
         **_choices(),
@@ -207,7 +210,11 @@ def _step_for(request: Request, registration: Registration) -> str:
     return step
 
 
-@page(roles={"applicant"})
+# The browser's token of a step's draft held against the login page (the session had ended).
+HELD_COOKIE = "portal_held_draft"
+
+
+@page(roles={"applicant"}, writes=True)  # may start a registration, claim a held draft
 @_guard
 def show_step(request: Request) -> Response:
     step_name = request.path_params["step"]
@@ -215,8 +222,23 @@ def show_step(request: Request) -> Response:
     if registration.status not in models.EDITABLE:
         return redirect(request.app.url_path_for("accounts:me"))
     step = _step_for(request, registration)
-    saved = wizard.form_answers(request.app.state.settings, registration, step)
-    return _render_step(request, registration, step, steps.to_form(step, saved), {})
+    settings = request.app.state.settings
+    db = request.state.db
+    held = request.cookies.get(HELD_COOKIE, "")
+    claimed = bool(held) and wizard.claim_held_draft(
+        db, settings, token=held[:100], registration=registration, step=step)
+    draft = wizard.draft_of(db, settings, registration, step)
+    if draft is None:
+        saved = wizard.form_answers(settings, registration, step)
+        return _render_step(request, registration, step, steps.to_form(step, saved), {})
+    # What was typed and not saved, with what still stops it from being saved.
+    errors = wizard.check_step(settings, registration, step, draft, today=today(),
+                               documents_given=False)
+    response = _render_step(request, registration, step, draft, errors,
+                            draft="held" if claimed else "kept")
+    if claimed:
+        response.delete_cookie(HELD_COOKIE, path="/apply")
+    return response
 
 
 def _uploads(request: Request, step: str) -> tuple[list[Upload], dict[str, str]]:
@@ -238,9 +260,34 @@ def _uploads(request: Request, step: str) -> tuple[list[Upload], dict[str, str]]
     return received, errors
 
 
-@page(roles={"applicant"})
-@_guard
+def _hold_draft(request: Request) -> Response:
+    """The session ended while the step was open: keep what was posted for the next login in
+    this browser (files cannot be kept), then ask the person to log in again."""
+    login = str(request.app.url_path_for("accounts:login"))
+    response = redirect(f"{login}?{urlencode({'next': request.url.path})}")
+    step = request.path_params["step"]
+    if step not in steps.DEFINITIONS:
+        return response
+    form = form_input(request.state.form.multi_items())
+    token = wizard.hold_draft(request.state.db, request.app.state.settings, step=step, form=form)
+    response.set_cookie(HELD_COOKIE, token, max_age=int(wizard.HELD_FOR.total_seconds()),
+                        path="/apply", httponly=True, samesite="lax",
+                        secure=request.app.state.settings.is_production)
+    return response
+
+
+@page()
 def save_step(request: Request) -> Response:
+    user = request.state.user
+    if user is None:
+        return _hold_draft(request)
+    if user.role != "applicant":
+        raise HTTPException(status_code=403)
+    return _save_step(request)
+
+
+@_guard
+def _save_step(request: Request) -> Response:
     registration = _registration(request)
     if registration.status not in models.EDITABLE:
         raise HTTPException(status_code=409)
@@ -276,7 +323,11 @@ def save_step(request: Request) -> Response:
                 verification=verification,
             )
     except FormErrors as exc:
-        return _render_step(request, registration, step, form, exc.errors, status_code=422)
+        # What was typed is kept as the step's draft (the failed save itself left nothing).
+        wizard.keep_draft(request.state.db, settings, registration=registration, step=step,
+                          form=form)
+        return _render_step(request, registration, step, form, exc.errors, status_code=422,
+                            draft="kept")
     if step == "identity":
         saved = registration.answers["identity"]
         if problem := wizard.verification_problem(saved):
@@ -302,17 +353,25 @@ def _next_url(request: Request, registration: Registration, step: str) -> str:
 def _change_channels(
     request: Request, registration: Registration, form: dict[str, list[str]], action: str
 ) -> Response:
-    """'Add another' and 'remove' for channels: the page again, nothing saved yet."""
+    """'Add another' and 'remove' for channels: the page again, with what was typed kept as the
+    step's draft (the step is saved by "Save and continue")."""
     rows = steps.channel_indexes(form) or [0]
+    settings = request.app.state.settings
     if action != "add_channel":
         index = form_value(request.state.form, "remove_channel")
         if index.isascii() and index.isdigit() and len(index) <= 2 and len(rows) > 1:
             for key in [k for k in form if k.startswith(f"channel-{int(index)}-")]:
                 del form[key]
+        wizard.keep_draft(request.state.db, settings, registration=registration, step="roles",
+                          form=form)
         return _render_step(request, registration, "roles", form, {})
     extra = 1 if len(rows) < steps.MAX_CHANNELS else 0
     for i in rows:  # keep rows that are still empty, so a new one appears below them
         form.setdefault(f"channel-{i}-handle", [""])
+    # The draft has the new row too, so it is there when the person comes back.
+    added = {f"channel-{max(rows) + 1}-handle": [""]} if extra else {}
+    wizard.keep_draft(request.state.db, settings, registration=registration, step="roles",
+                      form={**form, **added})
     return _render_step(request, registration, "roles", form, {}, extra_channels=extra)
 
 
@@ -384,6 +443,7 @@ def submit_registration(request: Request) -> Response:
             signature=signature, signing=_signing(request), today=today(),
             site_probe=site_probe,
         )
+        wizard.discard_drafts(request.state.db, registration)
     except FormErrors as exc:
         request.state.db.rollback()
         registration = models.current_registration(request.state.db, user)
