@@ -75,7 +75,7 @@ class Paging(Strict):
 
 class RegistrationsQuery(Paging, Filters):
     cursor: Annotated[str | None, BeforeValidator(_empty_is_none)] = Field(
-        default=None, max_length=20, pattern=r"^LR-\d{4}-\d{7}$",
+        default=None, max_length=20, pattern=r"^(LR-\d{4}-\d{7})?$",
         description="The `next` of the previous answer: the page after it (then `page` is "
                     "not used). Deep pages cost what the first does.")
 
@@ -368,10 +368,19 @@ def get_record(call: Call) -> dict[str, Any]:
 # --- Reveal -----------------------------------------------------------------------------------
 
 
+# A reason of at least 5 characters once the spaces around it are gone, as review.reveal
+# checks it, and without control characters (the input rule; tab and line breaks aside).
+_SPACE = "[\t\n\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_VISIBLE = "[^\\s\x00-\x1f\x7f]"
+_TEXT = "[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+REASON_PATTERN = f"^{_SPACE}*{_VISIBLE}{_TEXT}{{3,}}{_VISIBLE}{_SPACE}*$"
+
+
 class RevealRequest(Strict):
     field: RevealField
-    reason: str = Field(min_length=5, max_length=500,
-                        description="Why the clear value is needed; kept in the access log")
+    reason: str = Field(min_length=5, max_length=500, pattern=REASON_PATTERN,
+                        description="Why the clear value is needed (at least 5 characters "
+                                    "besides spaces around it); kept in the access log")
 
 
 class RevealAnswer(BaseModel):

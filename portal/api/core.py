@@ -497,5 +497,9 @@ def hot_app(op: Operation) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
 
 def routes() -> list[Route]:
     """Routes for every registered operation (import the endpoint modules first)."""
+    # Paths without parameters first: ``/registrations/verify`` (POST) before
+    # ``/registrations/{number}`` (GET), so that a 405 there names the methods of the path as
+    # written (``Allow: POST``); every request that matched a route before still does.
+    ordered = sorted(OPERATIONS, key=lambda op: "{" in op.path)
     return [Route(PREFIX + op.path, endpoint(op), methods=[op.method], name=f"api:{op.name}")
-            for op in OPERATIONS]
+            for op in ordered]

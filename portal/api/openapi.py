@@ -137,7 +137,9 @@ class Documented:
     def statuses(self) -> tuple[int, ...]:
         """The error statuses answered with a problem document."""
         if self.op.handler is _described_elsewhere:  # outside the registry: as described
-            return tuple(sorted(set(self.op.errors)))
+            # Under /api/, a control character in the path or the query answers 400 first.
+            extra = {400} if self.path.startswith("/api/") else set()
+            return tuple(sorted(set(self.op.errors) | extra))
         return implied_errors(self.op)
 
 
@@ -155,16 +157,20 @@ PUBLIC: tuple[Documented, ...] = (
             "The signed tree head covering every committed entry (DESIGN §6); signed on "
             "demand when entries were added since the last one.", Checkpoint),
     _public("GET", "/api/v1/log/entries", "log_entries", "Log entries by index",
-            "Entries from `start` (inclusive) to `end` (exclusive), at most 1000 at a time.",
+            "Entries from `start` (inclusive) to `end` (exclusive). 422 unless `start` < `end`, "
+            "`end` - `start` ≤ 1000 and `end` ≤ the log's size (the `tree_size` of "
+            "/api/v1/log/checkpoint).",
             LogEntries, query=EntriesQuery, errors=(422,)),
     _public("GET", "/api/v1/log/proof/inclusion", "log_inclusion_proof",
             "Proof that an entry is in the log",
             "The audit path from entry `index` to the root of the tree of size `tree_size` "
-            "(RFC 9162 §2.1.3).", InclusionProof, query=InclusionQuery, errors=(422,)),
+            "(RFC 9162 §2.1.3). 422 unless `index` < `tree_size` ≤ the log's size.",
+            InclusionProof, query=InclusionQuery, errors=(422,)),
     _public("GET", "/api/v1/log/proof/consistency", "log_consistency_proof",
             "Proof that the log only grew",
             "The consistency proof from tree size `first` to tree size `second` "
-            "(RFC 9162 §2.1.4).", ConsistencyProof, query=ConsistencyQuery, errors=(422,)),
+            "(RFC 9162 §2.1.4). 422 unless `first` ≤ `second` ≤ the log's size.",
+            ConsistencyProof, query=ConsistencyQuery, errors=(422,)),
     _public("GET", "/.well-known/portal-keys.json", "signing_keys",
             "The keys that sign certificates and checkpoints",
             "Ed25519 public keys as JWKs; retired keys stay listed so old signatures keep "
@@ -180,13 +186,14 @@ PUBLIC: tuple[Documented, ...] = (
 
 def implied_errors(op: core.Operation) -> tuple[int, ...]:
     """Error statuses the pipeline of portal.api.core may answer for this operation."""
-    statuses = set(op.errors)
+    # 400: a control character in the path or the query string (the input rule).
+    statuses = set(op.errors) | {400}
     if op.kind != "public":
         statuses |= {401, 403, 429}
     if op.method != "GET":
         statuses.add(413)
     if op.body is not None:
-        statuses |= {400, 422}
+        statuses |= {400, 415, 422}
     if op.form is not None:
         statuses.add(422)
     if op.query is not None:
@@ -204,12 +211,14 @@ def documented() -> list[Documented]:
 def error_meanings() -> dict[int, str]:
     """What each error status means here, in the current language."""
     return {
-        400: _("The body is not JSON (or is missing)."),
+        400: _("The body is not JSON (or is missing, or nests too deep), or the path or the "
+               "query string holds a control character."),
         401: _("No valid API key: it is missing, unknown or revoked."),
         403: _("The key is of the wrong kind for this endpoint."),
         404: _("Not found, or not this client's to see."),
         409: _("The request conflicts with the current state."),
         413: _("The body is larger than the limit."),
+        415: _("The body is not sent as application/json."),
         422: _("The request breaks the schema or a rule; `errors` lists each field."),
         429: _("Too many requests for this key: wait for the seconds in Retry-After."),
         503: _("The database cannot be reached."),
@@ -248,8 +257,21 @@ RATE_LIMIT_HEADERS = {
 # --- The document -----------------------------------------------------------------------------
 
 
+# The input rule (portal.base.inputs) as patterns: no control character in a text value (tab
+# and line breaks aside in a JSON body), none at all in a path or a query parameter.
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+PARAMETER_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
+
+
 class _Generator(GenerateJsonSchema):
-    """Pydantic's JSON Schema 2020-12, with the bounds core.py enforces on every integer."""
+    """Pydantic's JSON Schema 2020-12, with the bounds core.py enforces on every integer and
+    the input rule on every string."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        out = super().str_schema(schema)
+        if "pattern" not in out and self.mode == "validation":
+            out["pattern"] = TEXT_PATTERN
+        return out
 
     def int_schema(self, schema: core_schema.IntSchema) -> JsonSchemaValue:
         out = super().int_schema(schema)
@@ -307,7 +329,7 @@ def _parameters(item: Documented, refs: dict[tuple[type[BaseModel], str], Any],
     op = item.op
     params: list[dict[str, Any]] = []
     for name, convertor in PARAM.findall(item.path):
-        schema: dict[str, Any] = {"type": "string"}
+        schema: dict[str, Any] = {"type": "string", "pattern": PARAMETER_PATTERN}
         if convertor == "int":
             schema = {"type": "integer", "minimum": 0, "maximum": core.SAFE_INTEGER}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
@@ -320,7 +342,7 @@ def _parameters(item: Documented, refs: dict[tuple[type[BaseModel], str], Any],
             if "description" in schema:
                 param["description"] = schema.pop("description")
             schema.pop("title", None)
-            param["schema"] = schema
+            param["schema"] = _strict(schema)
             params.append(param)
     if op.writes and op.idempotency and op.method == "POST" and op.kind != "public":
         params.append({
@@ -331,6 +353,16 @@ def _parameters(item: Documented, refs: dict[tuple[type[BaseModel], str], Any],
                            "repeating the change",
             "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"}})
     return params
+
+
+def _strict(schema: Any) -> Any:
+    """A query parameter's schema: its text values refuse tabs and line breaks too."""
+    if isinstance(schema, dict):
+        return {key: PARAMETER_PATTERN if key == "pattern" and value == TEXT_PATTERN
+                else _strict(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
 
 
 def _component(ref: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

@@ -325,6 +325,13 @@ def check_blocklist(call: Call) -> dict[str, Any]:
 
 
 class BuyerBlockRequest(Strict):
+    # The rule that id_type and id_number come together, in the published schema too.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"id_type": {"type": "null"}, "id_number": {"type": "null"}}},
+        {"required": ["id_type", "id_number"],
+         "properties": {"id_type": {"type": "string"}, "id_number": {"type": "string"}}},
+    ]})
+
     buyer_ref: str = Field(min_length=1, max_length=200,
                            description="The platform's own reference for the buyer")
     reason: str = Field(min_length=1, max_length=2000)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 # path or a query string they are not (``CONTROL``).
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Request models nest three levels at most; a body nested deeper is refused before it is
 # parsed, so no parser recurses into it (100,000 ``[`` once ended in RecursionError).
 MAX_JSON_DEPTH = 32
@@ -83,14 +84,17 @@ def load_json(raw: bytes) -> Any:
         raise InputRefused("body", "The body is not valid JSON") from None
     where = control_in(data, "")
     if where is not None:
-        raise InputRefused(where or "body", "Control characters are not allowed")
+        raise InputRefused(where or "body", "Control characters and lone surrogates are not "
+                                            "allowed")
     return data
 
 
 def control_in(value: Any, where: str) -> str | None:
-    """The dotted path of the first string (value or key) with a control character, or None."""
+    """The dotted path of the first string (value or key) with a control character or a lone
+    surrogate (``"\\ud800"``: no Unicode text, refused by I-JSON, RFC 7493), or None."""
     if isinstance(value, str):
-        return where if has_control(value, multiline=True) else None
+        return where if has_control(value, multiline=True) or _SURROGATE.search(value) \
+            else None
     items: Any = ()
     if isinstance(value, Mapping):
         items = value.items()
@@ -98,7 +102,7 @@ def control_in(value: Any, where: str) -> str | None:
         items = enumerate(value)
     for key, item in items:
         path = f"{where}.{key}" if where else str(key)
-        if isinstance(key, str) and has_control(key, multiline=True):
+        if isinstance(key, str) and (has_control(key, multiline=True) or _SURROGATE.search(key)):
             return path
         found = control_in(item, path)
         if found is not None:
