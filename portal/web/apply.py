@@ -564,6 +564,7 @@ def deregister(request: Request) -> Response:
     try:
         transitions.deregister(request.state.db, request.app.state.settings,
                                registration=registration, user=request.state.user)
+        wizard.discard_drafts(request.state.db, registration)  # typed, never to be saved
     except FormErrors:
         request.state.db.rollback()
     return redirect(str(request.app.url_path_for("accounts:me")) + "?deregistered=1")

@@ -155,3 +155,14 @@ def test_a_held_draft_is_claimed_only_with_its_token(wizard, client, session, se
     page = client.get("/apply/roles")
     assert _value(page.text, "channel-0-handle") != HANDLE
     assert [d.held_token is not None for d in _drafts(session)] == [True]
+
+
+def test_deregistering_forgets_the_drafts(wizard, client, session) -> None:
+    wizard.post("roles", roles_form(**{"channel-0-room_url": "http://not-https.example"}))
+    assert len(_drafts(session)) == 1
+    token = BeautifulSoup(client.get("/me").text, "html.parser").find(
+        "input", attrs={"name": "csrf_token"})["value"]
+    answer = client.post("/me/deregister", data={"confirm": "yes", "csrf_token": token})
+    assert answer.status_code == 303
+    assert _registration(session).status == "deregistered"
+    assert _drafts(session) == []
