@@ -574,7 +574,7 @@ def test_no_write_lock_is_held_while_the_identity_service_answers(wizard, verifi
         with session_scope(engine, write=True) as other:
             if engine.dialect.name == "sqlite":  # fail fast instead of queueing 30 s
                 other.execute(text("PRAGMA busy_timeout=500"))
-            other.execute(text("UPDATE users SET session_epoch = session_epoch"))
+            other.execute(text("UPDATE users SET is_active = is_active"))
             other.commit()
             writes.append("done")
 
