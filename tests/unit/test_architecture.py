@@ -132,6 +132,8 @@ TRANSACTION_OWNERS = {
     "platforms/notify.py": "mail delivered after the change it announces committed",
     "oversight/exports.py": "an export's record, written when its stream ends",
     "api/log.py": "a checkpoint signed in a transaction of its own",
+    "ledger/cosigning.py": "each cosignature kept in a transaction of its own, after the "
+                           "witness's HTTP answer (no transaction waits on a witness)",
     "web/audit_log.py": "a checkpoint signed in a transaction of its own",
 }
 
