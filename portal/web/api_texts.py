@@ -103,12 +103,15 @@ TEXTS = frozenset({
     N_("The signed tree head covering every committed entry (DESIGN §6); signed on demand when"
        " entries were added since the last one."),
     N_("Log entries by index"),
-    N_("Entries from `start` (inclusive) to `end` (exclusive), at most 1000 at a time."),
+    N_("Entries from `start` (inclusive) to `end` (exclusive). 422 unless `start` < `end`, "
+       "`end` - `start` ≤ 1000 and `end` ≤ the log's size (the `tree_size` of "
+       "/api/v1/log/checkpoint)."),
     N_("Proof that an entry is in the log"),
     N_("The audit path from entry `index` to the root of the tree of size `tree_size` (RFC "
-       "9162 §2.1.3)."),
+       "9162 §2.1.3). 422 unless `index` < `tree_size` ≤ the log's size."),
     N_("Proof that the log only grew"),
-    N_("The consistency proof from tree size `first` to tree size `second` (RFC 9162 §2.1.4)."),
+    N_("The consistency proof from tree size `first` to tree size `second` (RFC 9162 §2.1.4). "
+       "422 unless `first` ≤ `second` ≤ the log's size."),
     N_("The keys that sign certificates and checkpoints"),
     N_("Ed25519 public keys as JWKs; retired keys stay listed so old signatures keep "
        "verifying."),

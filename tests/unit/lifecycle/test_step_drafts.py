@@ -87,7 +87,8 @@ def test_saving_the_step_forgets_its_draft(wizard, client, session) -> None:
 
 
 def test_add_another_channel_keeps_what_was_typed(wizard, client, session) -> None:
-    added = wizard.post("roles", roles_form(**{"channel-0-handle": HANDLE, "action": "add_channel"}))
+    added = wizard.post("roles", roles_form(**{"channel-0-handle": HANDLE,
+                                               "action": "add_channel"}))
     assert added.status_code == 200
     assert _value(added.text, "channel-1-handle") == ""
     page = client.get("/apply/roles")
