@@ -21,12 +21,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A URL parameter of the portal's own, taken out before the driver sees the URL:
+# ``?pgbouncer=true`` says the URL names a PgBouncer in transaction mode (older than 1.21, or
+# without ``max_prepared_statements``), where a prepared statement made in one transaction may
+# be asked for on another server connection: psycopg then prepares nothing.
+PGBOUNCER_PARAMETER = "pgbouncer"
+
+
+def driver_options(url: str) -> tuple[str, dict[str, Any]]:
+    """``url`` without the portal's own parameters, and the driver's connect arguments they
+    ask for (``prepare_threshold=None`` behind PgBouncer)."""
+    if not url.startswith("postgresql"):
+        return url, {}
+    parsed = make_url(url)
+    flag = parsed.query.get(PGBOUNCER_PARAMETER)
+    if flag is None:
+        return url, {}
+    clean = parsed.difference_update_query([PGBOUNCER_PARAMETER])
+    text = clean.render_as_string(hide_password=False)
+    if str(flag).lower() in ("true", "1", "yes", "on", "transaction"):
+        return text, {"prepare_threshold": None}
+    return text, {}
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and foreign keys.
 
     Bound parameters are kept out of error messages: they hold names and emails, and an
     unhandled database error ends up in the server's log. Every statement's text values are
     checked for NUL first (``inputs.check_parameters``): refused input, never a database error.
+    A PostgreSQL URL may carry ``?pgbouncer=true`` (``driver_options``).
     An SQLite file is created readable by its owner only (0600), like the keys.
     """
     kwargs.setdefault("hide_parameters", True)
@@ -37,9 +61,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
     else:
+        url, options = driver_options(url)
+        if options:
+            kwargs["connect_args"] = {**options, **kwargs.get("connect_args", {})}
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
     event.listen(engine, "before_cursor_execute", _check_parameters)
+    event.listen(engine, "handle_error", _refused_by_database)
     return engine
+
+
+def _refused_by_database(context: Any) -> BaseException | None:
+    """A value the database cannot hold (PostgreSQL's data exceptions, class 22: a number out
+    of range, a string too long, bad text; SQLite's integers beyond 64 bits) is refused input,
+    answered 400, not a server error."""
+    original = context.original_exception
+    state = getattr(original, "sqlstate", None) or ""
+    if isinstance(original, OverflowError) or state.startswith("22"):
+        return inputs.InputRefused("parameter", "A value is beyond what the database holds")
+    return None
 
 
 def _check_parameters(_conn: Any, _cursor: Any, _statement: str, parameters: Any,

@@ -119,6 +119,12 @@ def test_the_database_guard_refuses_nul_in_any_statement(engine) -> None:
 
     with engine.connect() as connection, pytest.raises(inputs.InputRefused):
         connection.execute(text("SELECT :value"), {"value": f"a{NUL}b"})
+    # A number beyond the column (PostgreSQL) or beyond 64 bits (SQLite) is refused the same.
+    with engine.connect() as connection, pytest.raises(inputs.InputRefused):
+        connection.execute(text("SELECT CAST(:value AS INTEGER)"), {"value": 2**70})
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT CAST(:value AS INTEGER)"), {"value": 7}
+                                  ).scalar() == 7
 
 
 def test_a_form_field_with_nul_answers_400_not_500(app, session, approved) -> None:
