@@ -600,3 +600,35 @@ def set_message_language(session: Session, user: User, language: str) -> None:
     user.language = language
     session.add(user)
     session.flush()
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    """Let an account log in again, or stop it: a disabled account's sessions end at once;
+    the caller commits."""
+    user.is_active = active
+    session.add(user)
+    session.flush()
+    if not active:
+        end_all_sessions(session, user)
+
+
+def reset_second_factor(session: Session, user: User) -> None:
+    """A staff member lost their authenticator: TOTP and recovery codes go, every session
+    ends, and the next login sets TOTP up again; the caller commits."""
+    remove_totp(session, user)
+    end_all_sessions(session, user)
+
+
+def create_staff_account(session: Session, *, email: str, role: Role,
+                         jurisdiction: str = "national") -> User:
+    """A staff account made by an administrator: its address counts as confirmed, and its
+    password is a random one nobody knows until the member chooses theirs with a reset link
+    (which needs a password to fingerprint); the caller commits and sends the link."""
+    if role not in STAFF_ROLES:
+        raise FormErrors({"role": _("Choose the staff member's role")})
+    user = create_user(session, email=email, password=None, role=role)
+    user.password_hash = hash_password(secrets.token_urlsafe(32))
+    user.jurisdiction = jurisdiction
+    session.add(user)
+    session.flush()
+    return user

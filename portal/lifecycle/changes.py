@@ -214,7 +214,8 @@ def _refresh_certificate(session: Session, settings: Settings, registration: Reg
     return _publish_certificate(session, settings, registration, actor=actor)
 
 
-def rotate_signing_key(session: Session, settings: Settings) -> tuple[str, str]:
+def rotate_signing_key(session: Session, settings: Settings, *,
+                       actor: Actor = SYSTEM) -> tuple[str, str]:
     """Generate a new signing key, retire the old one and log the rotation; no commit.
 
     In production the new key's file must then be named in PORTAL_SIGNING_KEY.
@@ -224,7 +225,21 @@ def rotate_signing_key(session: Session, settings: Settings) -> tuple[str, str]:
     if settings.signing_key:
         settings.signing_key = str(path)
     kid, _private = certificates.ensure_registered(session, settings)
-    record_change(session, action="key_rotated", actor=SYSTEM, data={"kid": kid, "old": old_kid},
+    record_change(session, action="key_rotated", actor=actor, data={"kid": kid, "old": old_kid},
                   event_type="key.rotated", event_data={"kid": kid, "retired": old_kid},
                   log_entry={"type": "key.rotated", "at": rfc3339(utcnow()), "kid": kid})
     return kid, str(path)
+
+
+STAFF_ACTIONS = frozenset({"staff_created", "staff_disabled", "staff_enabled",
+                           "staff_second_factor_reset"})
+
+
+def staff_account_changed(session: Session, *, actor: Actor, action: str, user: Any) -> None:
+    """Keep an administrator's change to a staff account in the history (no registration, no
+    event, nothing in the public log: staff accounts are not the registry's business); the
+    account by id and role only. No commit."""
+    if action not in STAFF_ACTIONS:
+        raise ValueError(f"unknown staff action {action!r}")
+    record_change(session, action=action, actor=actor,
+                  data={"user_id": user.id, "role": str(user.role)})

@@ -182,6 +182,11 @@ def issue_key(request: Request) -> Response:
 def revoke_key(request: Request) -> Response:
     db = request.state.db
     client = _client(request)
+    if _values(request).get("confirm") not in ("yes", "on"):
+        field = f"confirm-key-{request.path_params['key_id']}"
+        return render(request, "admin/client.html", _client_context(request, client, errors={
+            field: _("Tick the box to confirm that this key stops working at once")}),
+            status_code=422)
     try:
         clients.revoke_key(db, client=client, key_id=request.path_params["key_id"])
     except NotFound:

@@ -220,11 +220,18 @@ MATRIX: dict[str, Expected] = {
     "inspection_requests:file": auditors(200),
     # administration: auditors read the API clients (R2), only admins change them
     "staff:admin_home": admins(200),
+    "admin:staff": admins(200),
+    "admin:create_staff": admins(422),  # no address
+    "admin:disable_staff": admins(422),  # not confirmed
+    "admin:enable_staff": admins(303),
+    "admin:reset_staff_second_factor": admins(422),  # not confirmed
+    "admin:keys": admins(200),
+    "admin:rotate_key": admins(422),  # not confirmed
     "admin:clients": auditors(200),
     "admin:create_client": admins(422),
     "admin:client": auditors(200),
     "admin:issue_key": admins(200),  # the new key, shown once
-    "admin:revoke_key": admins(303),
+    "admin:revoke_key": admins(422),  # not confirmed
     "admin:revoke_client": admins(422),  # not confirmed
     "admin:webhook": admins(303),  # empty: the webhook is removed
     "admin:details": admins(303),  # every detail is optional
@@ -480,6 +487,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         "delivery_id": delivery.id, "serial": certificate.serial, "id": buyer.json()["id"],
         "flag_id": hold.id, "request_id": asked.id, "file_id": answer_file.id,
         "licence_id": licence.id, "platform_document_id": assessment.id,
+        "user_id": moderator_user.id,
     }
     clients = {VISITOR: visitor, APPLICANT: client, OTHER: other, MODERATOR: moderator,
                AUDITOR: auditor, OUTSIDER: outsider, ADMIN: admin, PLATFORM: platform.http,
