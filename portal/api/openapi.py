@@ -74,9 +74,10 @@ class LogEntries(BaseModel):
 
 
 class EntriesQuery(BaseModel):
-    start: int = Field(ge=0, description="First index (inclusive)")
-    end: int = Field(ge=1, description="Last index (exclusive); at most 1000 entries at a time "
-                                       "and no more than the log holds")
+    start: int = Field(ge=0, description="First index (inclusive); less than `end`")
+    end: int = Field(ge=1, description="Last index (exclusive): `end` - `start` ≤ 1000 and "
+                                       "`end` ≤ the log's size (the `tree_size` of "
+                                       "/api/v1/log/checkpoint); else 422")
 
 
 class InclusionProof(BaseModel):
@@ -87,8 +88,9 @@ class InclusionProof(BaseModel):
 
 
 class InclusionQuery(BaseModel):
-    index: int = Field(ge=0, description="The entry's index")
-    tree_size: int = Field(ge=1, description="The tree size of a checkpoint; greater than index")
+    index: int = Field(ge=0, description="The entry's index; less than `tree_size`")
+    tree_size: int = Field(ge=1, description="The tree size of a checkpoint: greater than "
+                                             "`index`, at most the log's size; else 422")
 
 
 class ConsistencyProof(BaseModel):
@@ -99,7 +101,8 @@ class ConsistencyProof(BaseModel):
 
 class ConsistencyQuery(BaseModel):
     first: int = Field(ge=1, description="The older tree size")
-    second: int = Field(ge=1, description="The newer tree size, at least first")
+    second: int = Field(ge=1, description="The newer tree size: at least `first`, at most the "
+                                          "log's size; else 422")
 
 
 class SigningKey(BaseModel):
