@@ -99,7 +99,7 @@ def test_adult_streamer_registers_with_the_keyboard_alone(page: Page, a11y: A11y
     page.keyboard.type("13812345678")
     # Every other answer, the documents and the tick included, was kept.
     expect(page.get_by_label(re.compile("I consent to the processing"))).to_be_checked()
-    expect(page.get_by_text("Saved.", exact=False)).to_have_count(2)
+    expect(page.get_by_role("link", name="View the file")).to_have_count(2)
     kb.press_button(page, page.get_by_role("button", name="Save and continue"))
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Roles and channels")
