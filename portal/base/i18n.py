@@ -157,22 +157,49 @@ def format_date(value: object, fmt: str = "long") -> str:
     return babel_format_date(day, fmt, locale=babel_locale())
 
 
+# Moments and China days as the reader's language writes them, with the time zone named: the
+# portal counts days in China time, and a reader abroad must not take a date for their own.
+TIME_ZONE_NAME = "CST"
+_MOMENT_PATTERNS = {"en": "d MMM y, HH:mm", "zh-Hans": "y年M月d日 HH:mm"}
+_DAY_PATTERNS = {"en": "d MMM y", "zh-Hans": "y年M月d日"}
+
+
+def _as_moment(value: object) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def format_datetime(value: object, fmt: str = "medium") -> str:
-    """A moment in China Standard Time, in the page's language (naive values are UTC)."""
+    """A moment in China Standard Time, in the page's language, its zone named: "3 Dec 2026,
+    09:12 CST", "2026年12月3日 09:12 CST" (naive values are UTC). Pages and emails both write
+    moments (a validity's end among them) through this one function. ``fmt`` is kept for the
+    callers that name one: every moment is written the same way."""
     if value is None or value == "":
         return ""
-    if isinstance(value, str):
-        text = value
-        try:
-            value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return text
-    if not isinstance(value, datetime):
+    moment = _as_moment(value)
+    if moment is None:
         return str(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return babel_format_datetime(value, fmt, tzinfo=get_timezone(CHINA_TIME),
+    pattern = _MOMENT_PATTERNS.get(_current.get(), _MOMENT_PATTERNS["en"])
+    text = babel_format_datetime(moment, pattern, tzinfo=get_timezone(CHINA_TIME),
                                  locale=babel_locale())
+    return f"{text} {TIME_ZONE_NAME}"
+
+
+def format_day(value: object) -> str:
+    """A day as the portal counts it (in China time), its zone named: "3 Dec 2026 CST",
+    "2026年12月3日 CST". For deadlines and end dates in pages and emails; a date of birth,
+    which belongs to no zone, is ``format_date``."""
+    day = _as_date(value)
+    if day is None:
+        return "" if value is None else str(value)
+    pattern = _DAY_PATTERNS.get(_current.get(), _DAY_PATTERNS["en"])
+    return f"{babel_format_date(day, pattern, locale=babel_locale())} {TIME_ZONE_NAME}"
 
 
 def format_number(value: object) -> str:

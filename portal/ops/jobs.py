@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from portal.accounts import User
+from portal.base import i18n
 from portal.base.db import session_scope, utcnow
 from portal.base.i18n import gettext as _
 from portal.base.identity import ADULT_AGE, CHINA_TZ, age_on, china_date, china_today
@@ -123,9 +124,8 @@ def warn_expiring(session: Session, settings: Settings, *, now: datetime) -> lis
         if warned is not None:
             continue
         changes.record(session, action="expiry_warning", actor=SYSTEM, registration=registration)
-        until = (china_date(registration.valid_until).isoformat() if registration.valid_until
-                 else "")
         with notify.in_language_of(session.get(User, registration.user_id)):
+            until = i18n.format_datetime(registration.valid_until)
             mail = _tell(session, registration,
                          _("Your registration %(number)s expires on %(date)s",
                            number=registration.number, date=until),
@@ -179,7 +179,7 @@ def remind_licences(session: Session, settings: Settings, *, now: datetime) -> l
                     body=_("The licence %(licence)s of %(platform)s expires on %(date)s. Ask the "
                            "platform for the renewed licence and record it on its page.",
                            licence=licence.name, platform=client.name,
-                           date=licence.expires_on.isoformat())))
+                           date=i18n.format_day(licence.expires_on))))
         filings.mark_reminded(session, licence, now=now)
     session.commit()
     notify.deliver(settings, mails, session=session)

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from portal.accounts import Role, User
-from portal.base import crypto, identity, jurisdictions
+from portal.base import crypto, i18n, identity, jurisdictions
 from portal.base.db import utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import staff_text
@@ -165,7 +165,7 @@ def apply_sanction(
             _("Sanction: %(sanction)s\nFacts: %(facts)s\nReason: %(reason)s\nLegal basis: "
               "%(basis)s\n%(until)s\n%(appeal)s", sanction=label, facts=sanction.facts,
               reason=sanction.reason, basis=sanction.legal_basis,
-              until=_("Until: %(date)s", date=identity.china_date(sanction.until).isoformat())
+              until=_("Until: %(date)s", date=i18n.format_day(sanction.until))
               if sanction.until else "",
               appeal=sanction.appeal_channel)
             + ("\n" + _("Restricted functions: %(functions)s",

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.accounts import Role, User
-from portal.base import crypto, identity
+from portal.base import crypto, i18n
 from portal.base.db import UTCDateTime, utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import staff_text
@@ -218,7 +218,7 @@ def approve(
             registration_id=registration.id,
             subject=_("Your registration %(number)s is approved", number=registration.number),
             body=_("Your registration %(number)s has been approved. It is valid until %(date)s.",
-                   number=registration.number, date=identity.china_date(until).isoformat()),
+                   number=registration.number, date=i18n.format_datetime(until)),
         )
     session.flush()
     return Outcome(registration, decision, [mail])

@@ -12,8 +12,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from babel.dates import format_datetime as babel_format_datetime
-from babel.dates import get_timezone
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from sqlmodel import Session
@@ -48,7 +46,6 @@ MAX_FIELDS = 2000
 # A whole form post: six uploads at their 5 MB and the fields. A larger body is refused (413) as
 # it arrives, declared or not, before the rest is read (python-multipart bounds only each part).
 MAX_BODY_BYTES = 32 * 1024 * 1024
-CHINA_TIME = get_timezone("Asia/Shanghai")
 
 
 class IdConvertor(Convertor[int]):
@@ -108,22 +105,16 @@ def make_templates() -> Jinja2Templates:
         lambda s, p, n: i18n.translations(i18n.current_language()).ungettext(s, p, n),
         newstyle=True,
     )
-    env.globals["format_datetime"] = format_datetime
+    env.globals["format_datetime"] = i18n.format_datetime
     # Dates, moments and numbers in the page's language: {{ x | date }}, {{ x | number }}.
     env.filters["date"] = i18n.format_date
     env.filters["datetime"] = i18n.format_datetime
+    env.filters["day"] = i18n.format_day
     env.filters["number"] = i18n.format_number
     env.filters["linkify"] = linkify
     env.globals["mask_name"] = mask_name
     env.globals["mask_email"] = mask_email
     return Jinja2Templates(env=env, context_processors=[_context])
-
-
-def format_datetime(value: Any, fmt: str = "medium") -> str:
-    """A timestamp in China Standard Time, in the page's language."""
-    if value is None:
-        return ""
-    return babel_format_datetime(value, fmt, tzinfo=CHINA_TIME, locale=i18n.babel_locale())
 
 
 _URL = re.compile(r"https?://[^\s<>\"']+")

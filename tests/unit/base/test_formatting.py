@@ -23,7 +23,7 @@ EXPECTED = {
         "date": "March 12, 1985",
         "iso_moment_date": "November 6, 2027",  # 16:30 UTC is the next day in China
         "short_date": "3/12/85",
-        "datetime": "Jan 2, 2026, 11:04:00\u202fAM",
+        "datetime": "2 Jan 2026, 11:04 CST",
         "number": "1,234,567",
         "decimal": "12,000.5",
     },
@@ -31,7 +31,7 @@ EXPECTED = {
         "date": "1985年3月12日",
         "iso_moment_date": "2027年11月6日",
         "short_date": "1985/3/12",
-        "datetime": "2026年1月2日 11:04:00",
+        "datetime": "2026年1月2日 11:04 CST",
         "number": "1,234,567",
         "decimal": "12,000.5",
     },
@@ -52,6 +52,12 @@ def test_moments_in_china_standard_time(lang: str) -> None:
     assert i18n.format_datetime(moment) == want
     assert i18n.format_datetime("2026-01-02T03:04:00Z") == want
     assert i18n.format_datetime(moment.replace(tzinfo=None)) == want  # naive: UTC
+
+
+def test_days_counted_in_china_with_the_zone(lang: str) -> None:
+    want = {"en": "6 Nov 2027 CST", "zh-Hans": "2027年11月6日 CST"}[lang]
+    assert i18n.format_day(datetime(2027, 11, 5, 16, 30, tzinfo=UTC)) == want
+    assert i18n.format_day(date(2027, 11, 6)) == want
 
 
 def test_numbers_in_the_language(lang: str) -> None:
