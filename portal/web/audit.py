@@ -33,7 +33,7 @@ from portal.oversight.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept impo
 )
 from portal.records import certificates
 from portal.records.registry import RegistryEntry
-from portal.registration import risk, sanctions, screening, steps
+from portal.registration import attestations, risk, sanctions, screening, site_probe, steps
 from portal.registration.models import Registration
 from portal.web.core import form_value, namespaced, page, render
 
@@ -277,6 +277,23 @@ def revealable(registration: Registration) -> dict[str, LazyString]:
     return {field: label for field, label in review.REVEAL_LABELS.items() if field in held}
 
 
+# The words for the codes a screening flag's detail holds (what it found), so that staff read
+# "Only named staff operate the live room", not "named_staff".
+SECURITY_ITEMS: dict[str, LazyString] = {
+    **attestations.SECURITY_ITEMS,
+    "https_only": lazy_gettext("The shop site is served over HTTPS only"),
+}
+PROBE_CHECKS: dict[str, LazyString] = {
+    site_probe.DOMAIN_VALID: lazy_gettext("The domain name is valid"),
+    site_probe.OUTBOUND_ALLOWED: lazy_gettext("The site is on the public internet"),
+    site_probe.HTTPS_REACHABLE: lazy_gettext("The site answers over HTTPS"),
+    site_probe.CERTIFICATE_VALID: lazy_gettext("Its certificate is valid for the domain"),
+    site_probe.HTTP_REDIRECTS_TO_HTTPS: lazy_gettext("Plain HTTP redirects to HTTPS"),
+    site_probe.HSTS: lazy_gettext("It asks browsers to use HTTPS only (HSTS)"),
+    site_probe.SECURITY_HEADERS: lazy_gettext("It sends the security headers"),
+}
+
+
 def record_context(record: full_record.FullRecord, *, audit_view: bool) -> dict[str, Any]:
     """What templates/partials/_record.html reads, on the auditor's page and the moderator's.
 
@@ -301,6 +318,10 @@ def record_context(record: full_record.FullRecord, *, audit_view: bool) -> dict[
         "statuses": {"draft": lazy_gettext("Draft"), **STATUSES},
         "flag_names": screening.FLAGS,
         "hold_codes": screening.HOLDS,
+        "security_items": SECURITY_ITEMS,
+        "topic_names": attestations.PROFESSIONAL_TOPICS,
+        "product_names": attestations.RESTRICTED_PRODUCTS,
+        "probe_checks": PROBE_CHECKS,
         "reasons": review.REJECTION_REASONS,
         "step_titles": steps.STEP_TITLES,
         "sanction_kinds": sanctions.KINDS,

@@ -34,6 +34,7 @@ from portal.base.errors import FormErrors
 from portal.base.forms import ID_MAX, whole_number
 from portal.base.resources import templates_dir
 from portal.base.settings import Settings
+from portal.ledger.event_names import EVENT_NAMES
 from portal.platforms import notify
 
 CSRF_FIELD = "csrf_token"
@@ -106,6 +107,8 @@ def make_templates() -> Jinja2Templates:
         newstyle=True,
     )
     env.globals["format_datetime"] = i18n.format_datetime
+    # The words for the log's entry types, wherever a page lists entries or events.
+    env.globals["event_names"] = EVENT_NAMES
     # Dates, moments and numbers in the page's language: {{ x | date }}, {{ x | number }}.
     env.filters["date"] = i18n.format_date
     env.filters["datetime"] = i18n.format_datetime
