@@ -19,6 +19,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from portal.accounts import User
 from portal.base import i18n
 from portal.base.db import UTCDateTime, utcnow
+from portal.base.i18n import gettext as _
 from portal.base.settings import Settings
 
 logger = logging.getLogger("portal.platforms.notify")
@@ -146,6 +147,28 @@ def notify_user(
     session.add(Notification(user_id=user_id, registration_id=registration_id, subject=subject,
                              body=body))
     return Message(to=email, subject=subject, body=body)
+
+
+def submission_receipt(
+    session: Session, settings: Settings, *, user: User, number: str, registration_id: int | None,
+    submitted_at: datetime,
+) -> Message:
+    """The receipt of a submission, in the applicant's language: the in-app message (in the
+    caller's transaction) and the email to send after the commit."""
+    with in_language_of(user):
+        status_page = f"{(settings.base_url or settings.issuer or '').rstrip('/')}/me"
+        subject = _("We received your registration %(number)s", number=number)
+        body = _(
+            "We received your registration %(number)s on %(when)s.\n\n"
+            "What happens next:\n"
+            "1. A moderator checks your answers and documents.\n"
+            "2. We write to you when there is a decision: approved (your certificate is then on "
+            "your status page), or a request for changes that says what to change.\n"
+            "3. Until then you can follow it on your status page: %(link)s\n\n"
+            "Keep this number: platforms and buyers use it to check your registration.",
+            number=number, when=i18n.format_datetime(submitted_at), link=status_page)
+        return notify_user(session, user_id=user.id or 0, email=user.email, subject=subject,
+                           body=body, registration_id=registration_id)
 
 
 def deliver(settings: Settings, messages: list[Message], *, session: Session) -> None:

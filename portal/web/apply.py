@@ -25,6 +25,7 @@ from portal.ledger import tlog
 from portal.lifecycle import transitions, wizard
 from portal.lifecycle.wizard import Signing, Upload
 from portal.oversight import enforcement
+from portal.platforms import notify
 from portal.privacy import data_export
 from portal.records import certificate_page as printable
 from portal.records import certificates, credentials
@@ -39,6 +40,7 @@ from portal.web.core import (
     page,
     redirect,
     render,
+    send_after_commit,
     stored_file,
 )
 
@@ -443,6 +445,9 @@ def submit_registration(request: Request) -> Response:
             signature=signature, signing=_signing(request), today=today(),
             site_probe=site_probe,
         )
+        send_after_commit(request, [notify.submission_receipt(
+            request.state.db, settings, user=user, number=registration.number or "",
+            registration_id=registration.id, submitted_at=registration.submitted_at or utcnow())])
         wizard.discard_drafts(request.state.db, registration)
     except FormErrors as exc:
         request.state.db.rollback()
