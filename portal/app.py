@@ -14,6 +14,7 @@ import anyio
 import anyio.to_thread
 from limits import RateLimitItem, parse_many
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -37,8 +38,9 @@ from portal.api import tiles as tiles_api
 from portal.api.problems import problem
 from portal.base import i18n, inputs, throttle
 from portal.base.db import is_sqlite, make_engine
+from portal.base.replicas import make_read_engine
 from portal.base.resources import static_dir
-from portal.base.settings import Settings, get_settings
+from portal.base.settings import Settings, SettingsError, get_settings
 from portal.ledger import cosigning
 from portal.ops import jobs
 from portal.platforms import webhooks
@@ -362,11 +364,23 @@ async def _publish_checkpoints_forever(app: Starlette, interval: float) -> None:
         await _publish_checkpoint(app, witness=True)
 
 
+def _read_engine(settings: Settings, engine: Engine) -> Engine:
+    if not settings.read_database_url:
+        return engine
+    if is_sqlite(engine):
+        raise SettingsError("PORTAL_READ_DATABASE_URL needs a PostgreSQL PORTAL_DATABASE_URL")
+    return make_read_engine(engine, settings.resolved_database_url, settings.read_database_url,
+                            max_lag=settings.read_max_lag_seconds,
+                            retry=settings.read_retry_seconds,
+                            connect_timeout=settings.read_connect_timeout)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.check_production()
     secret_key = settings.secret("secret_key")
     engine = make_engine(settings.resolved_database_url)
+    read_engine = _read_engine(settings, engine)
 
     api_routes = api_core.routes()
     routes = [
@@ -424,6 +438,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
+    # Reads that may lag (DESIGN §9): the replica's engine, or the primary's when none is set.
+    app.state.read_engine = read_engine
     # The checkpoint endpoints serve the newest one this many witnesses cosigned (0: none set);
     # a malformed PORTAL_WITNESSES stops the start here.
     app.state.witness_quorum = cosigning.quorum(settings)

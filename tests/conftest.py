@@ -1,18 +1,81 @@
-"""Shared test set-up: PostgreSQL tests are deselected, not skipped, without a PostgreSQL URL."""
+"""Shared test set-up: PostgreSQL tests are deselected, not skipped, without a PostgreSQL URL.
+
+Under pytest-xdist each worker gets a PostgreSQL database of its own, named after the one in
+PORTAL_TEST_DATABASE_URL and the worker (``test`` → ``test_gw0``, ``test_gw1``…), created when
+missing: tests that empty the database, spawn servers or take the log's advisory lock (which
+PostgreSQL keeps per database) then never meet another worker's. ``PG_URL`` is that
+database's URL. The read-replica tests (``replica`` marker) are deselected too unless
+tests/pg_replica.sh can make a streaming replica on this machine.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
-PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+BASE_PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+REPLICA_SCRIPT = Path(__file__).parent / "pg_replica.sh"
+
+
+def _worker_url(url: str, worker: str) -> str:
+    if not url.startswith("postgresql") or not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}"[:63]).render_as_string(
+        hide_password=False)
+
+
+PG_URL = _worker_url(BASE_PG_URL, WORKER)
+
+
+def _create_database(url: str) -> None:
+    from sqlalchemy import text
+
+    from portal.base.db import make_engine
+
+    name = make_url(url).database
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(
+        hide_password=False), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                            {"n": name}).first() is None:
+                # template0: template1 may be in use by another worker's CREATE DATABASE.
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+    finally:
+        admin.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if PG_URL != BASE_PG_URL:
+        _create_database(PG_URL)
+
+
+@functools.cache
+def replica_unavailable() -> str:
+    """Why no streaming replica can be made here ("" when one can)."""
+    if not PG_URL.startswith("postgresql"):
+        return "no PostgreSQL"
+    if make_url(PG_URL).host not in ("127.0.0.1", "localhost", None):
+        return "the test database is not on this machine"
+    done = subprocess.run([str(REPLICA_SCRIPT), "check"], capture_output=True, text=True,
+                          check=False)
+    return "" if done.returncode == 0 else (done.stdout + done.stderr).strip() or "check failed"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if PG_URL.startswith("postgresql"):
-        return
-    deselected = [item for item in items if item.get_closest_marker("postgres")]
+    def unwanted(item: pytest.Item) -> bool:
+        if item.get_closest_marker("postgres") and not PG_URL.startswith("postgresql"):
+            return True
+        return bool(item.get_closest_marker("replica")) and bool(replica_unavailable())
+
+    deselected = [item for item in items if unwanted(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+        items[:] = [item for item in items if not unwanted(item)]

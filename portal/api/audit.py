@@ -20,6 +20,7 @@ from portal.api.core import Call, Reply, operation
 from portal.api.platform import Strict
 from portal.base import identity
 from portal.base.db import utcnow
+from portal.base.replicas import read_engine_for, reading
 from portal.ledger.pii_access import PiiAccess
 from portal.ledger.tlog import rfc3339
 from portal.oversight import auditing, exports, full_record, review
@@ -138,21 +139,23 @@ def list_registrations(call: Call) -> dict[str, Any]:
     query: RegistrationsQuery = call.query
     filters, _values = query.search()
     jurisdiction = _jurisdiction(call)
-    total = auditing.count(call.session, jurisdiction, filters, cap=auditing.COUNT_CAP)
-    many = total > auditing.COUNT_CAP
-    if many:
-        total = max(total, auditing.estimate(call.session, jurisdiction, filters))
-    if query.cursor is not None:
-        found = auditing.search(call.session, jurisdiction, filters, after=query.cursor,
-                                limit=query.per_page, many=many)
-        rows, following = found.items, found.next_after
-    else:
-        conditions = auditing.search_conditions(jurisdiction, filters, scan=many)
-        rows = list(call.session.exec(
-            select(RegistryEntry).where(*conditions).order_by(col(RegistryEntry.number).desc())
-            .offset((query.page - 1) * query.per_page).limit(query.per_page + 1)))
-        following = rows[query.per_page - 1].number if len(rows) > query.per_page else None
-        rows = rows[:query.per_page]
+    with reading(call.session, call.engine) as db:  # a read replica's, when there is one
+        total = auditing.count(db, jurisdiction, filters, cap=auditing.COUNT_CAP)
+        many = total > auditing.COUNT_CAP
+        if many:
+            total = max(total, auditing.estimate(db, jurisdiction, filters))
+        if query.cursor is not None:
+            found = auditing.search(db, jurisdiction, filters, after=query.cursor,
+                                    limit=query.per_page, many=many)
+            rows, following = found.items, found.next_after
+        else:
+            conditions = auditing.search_conditions(jurisdiction, filters, scan=many)
+            rows = list(db.exec(
+                select(RegistryEntry).where(*conditions)
+                .order_by(col(RegistryEntry.number).desc())
+                .offset((query.page - 1) * query.per_page).limit(query.per_page + 1)))
+            following = rows[query.per_page - 1].number if len(rows) > query.per_page else None
+            rows = rows[:query.per_page]
     return {"items": [_item(entry) for entry in rows], "total": total,
             "total_is_estimate": many, "page": query.page, "per_page": query.per_page,
             "next": following}
@@ -479,6 +482,7 @@ def export_csv(call: Call) -> Reply:
     assert isinstance(engine, Engine)
     name = exports.export_filename(values, utcnow(), "csv")
     body = exports.export_rows(engine, jurisdiction, filters, "csv", client_id=call.client["id"],
-                               logged={**values, "jurisdiction": jurisdiction})
+                               logged={**values, "jurisdiction": jurisdiction},
+                               read_engine=read_engine_for(engine))
     return Reply(stream=body, media_type="text/csv; charset=utf-8",
                  headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -98,7 +98,7 @@ async def show_checkpoint(request: Request) -> Response:
     than PORTAL_LOG_PUBLISH_SECONDS ago; with witnesses, the newest that PORTAL_WITNESS_QUORUM
     of them cosigned). ``note`` is the same head as a C2SP signed note with the cosignatures."""
     def work() -> dict[str, Any] | None:
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(request.app.state.read_engine) as session:
             return tlog.latest_checkpoint(session, quorum=request.app.state.witness_quorum)
 
     checkpoint = await run_in_threadpool(work)
@@ -117,7 +117,7 @@ async def list_entries(request: Request) -> Response:
         if end - start > tlog.MAX_ENTRIES:
             raise BadParameters([{"field": "end",
                                   "message": f"at most {tlog.MAX_ENTRIES} entries at a time"}])
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(request.app.state.read_engine) as session:
             size = tlog.size(session)
             if end > size:
                 raise BadParameters([{"field": "end",
@@ -131,7 +131,7 @@ async def show_inclusion_proof(request: Request) -> Response:
     def work() -> dict[str, Any]:
         index = _int(request, "index")
         tree_size = _int(request, "tree_size", minimum=1)
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(request.app.state.read_engine) as session:
             return tlog.inclusion_proof(session, index, tree_size).as_json()
 
     return await _answer(request, work)
@@ -141,7 +141,7 @@ async def show_consistency_proof(request: Request) -> Response:
     def work() -> dict[str, Any]:
         first = _int(request, "first", minimum=1)
         second = _int(request, "second", minimum=1)
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(request.app.state.read_engine) as session:
             return tlog.consistency_proof(session, first, second).as_json()
 
     return await _answer(request, work)

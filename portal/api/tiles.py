@@ -97,7 +97,7 @@ def _published_size(session: Any) -> int | None:
 
 async def show_checkpoint(request: Request) -> Response:
     def work() -> tuple[int, str] | None:
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(request.app.state.read_engine) as session:
             return tlog.latest_note(session, quorum=request.app.state.witness_quorum)
 
     found = await run_in_threadpool(work)
@@ -117,7 +117,7 @@ def vkeys(name: str, keys: list[dict[str, Any]]) -> list[str]:
 
 async def show_vkey(request: Request) -> Response:
     def work() -> str:
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(request.app.state.read_engine) as session:
             keys = certificates.public_keys(session)
         return "".join(f"{line}\n" for line in vkeys(request.app.state.settings.log_origin,
                                                         keys))
@@ -136,7 +136,7 @@ async def show_tile(request: Request) -> Response:
     level, index, width = parsed
 
     def work() -> bytes | None:
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(request.app.state.read_engine) as session:
             size = _published_size(session)
             if size is None:
                 return None
@@ -166,7 +166,7 @@ async def show_note(request: Request) -> Response:
         return _not_found("no checkpoint of that size")
 
     def work() -> str | None:
-        with session_scope(request.app.state.engine) as session:
+        with session_scope(request.app.state.read_engine) as session:
             return tlog.note_of(session, int(raw))
 
     note = await run_in_threadpool(work)

@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     # Empty means "portal.db in the data dir" so that PORTAL_DATA_DIR alone moves everything.
     database_url: str = ""
+    # A streaming replica of a PostgreSQL primary for the reads that may lag (DESIGN §9): the
+    # verification API, the auditors' search and exports, the log's tiles, entries and proofs.
+    # Empty: everything reads from the primary. Beyond read_max_lag_seconds of replay lag, or
+    # when it cannot be reached within read_connect_timeout seconds, reads go to the primary,
+    # which is tried again after read_retry_seconds (docs/deploy.md, "Read replicas").
+    read_database_url: str = ""
+    read_max_lag_seconds: float = 5.0
+    read_connect_timeout: int = 2
+    read_retry_seconds: float = 5.0
     secret_key: str = ""
     data_key: str = ""
     index_key: str = ""

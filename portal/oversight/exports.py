@@ -159,11 +159,12 @@ def _log_export(engine: Engine, *, user_id: int | None, client_id: int | None, f
 
 def export_rows(engine: Engine, jurisdiction: str, filters: auditing.Filters, fmt: str,
                 *, user_id: int | None = None, client_id: int | None = None,
-                logged: dict[str, Any]) -> Iterator[str]:
+                logged: dict[str, Any], read_engine: Engine | None = None) -> Iterator[str]:
     """The export's text, a chunk at a time; recorded once the stream ends, however it ends.
 
-    It reads through its own database session, as it runs after the request's has closed;
-    the record names the auditor (``user_id``) or the authority's API client (``client_id``).
+    It reads through its own database session, as it runs after the request's has closed:
+    on ``read_engine`` (a read replica, DESIGN §9) when given, else on ``engine``, where the
+    record is written; it names the auditor (``user_id``) or the API client (``client_id``).
     """
     count = 0
     buffer = io.StringIO()
@@ -175,7 +176,7 @@ def export_rows(engine: Engine, jurisdiction: str, filters: auditing.Filters, fm
             writer.writerow(EXPORT_COLUMNS)
         else:
             yield "["
-        with session_scope(engine) as db:
+        with session_scope(read_engine or engine) as db:
             for entry in auditing.stream(db, jurisdiction, filters):
                 if fmt == "csv":
                     writer.writerow(csv_row(entry))

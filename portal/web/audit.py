@@ -25,6 +25,7 @@ from portal.base.db import utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.base.i18n import LazyString, lazy_gettext
 from portal.base.i18n import gettext as _
+from portal.base.replicas import reading
 from portal.oversight import auditing, cases, full_record, review
 from portal.oversight.exports import (  # noqa: F401  (EXPORT_COLUMNS: kept importable from here)
     EXPORT_COLUMNS,
@@ -141,9 +142,11 @@ def show_search(request: Request) -> Response:
     results = None
     total = 0
     if not errors:
-        total = auditing.count(db, user.jurisdiction, filters, cap=auditing.COUNT_CAP)
-        results = auditing.search(db, user.jurisdiction, filters, after=after,
-                                  many=total > auditing.COUNT_CAP)
+        # Read from the replica when there is one (DESIGN §9): nothing here is the auditor's own.
+        with reading(db, request.app.state.engine, request.app.state.read_engine) as reads:
+            total = auditing.count(reads, user.jurisdiction, filters, cap=auditing.COUNT_CAP)
+            results = auditing.search(reads, user.jurisdiction, filters, after=after,
+                                      many=total > auditing.COUNT_CAP)
     query = urlencode(values)
     return render(request, "audit/search.html", {
         "values": values, "errors": errors, "results": results, "total": total,
@@ -215,7 +218,8 @@ def _export(request: Request, fmt: str) -> Response:
         raise HTTPException(status_code=400)
     name = export_filename(values, utcnow(), fmt)
     body = export_rows(request.app.state.engine, user.jurisdiction, filters, fmt,
-                       user_id=user.id, logged={**values, "jurisdiction": user.jurisdiction})
+                       user_id=user.id, logged={**values, "jurisdiction": user.jurisdiction},
+                       read_engine=request.app.state.read_engine)
     return StreamingResponse(
         body,
         media_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json",

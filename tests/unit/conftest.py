@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, select
 from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.base.db import make_engine
 from portal.base.settings import Settings
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, REPLICA_SCRIPT
 
 STRONG_PASSWORD = "violet kettle harbour 42 moss"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -62,6 +67,54 @@ def database_url(migrated_database: str, tmp_path: Path) -> str:
     db.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(migrated_database, db)
     return f"sqlite:///{db}"
+
+
+def _free_port(start: int = 5433) -> int:
+    for port in range(start, start + 100):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port for a replica")
+
+
+@dataclass
+class Replica:
+    """A streaming replica of the test database's primary (tests/pg_replica.sh)."""
+
+    dir: str
+    port: int
+    url: str  # the test database on the replica
+
+    def sql(self, statement: str) -> Any:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
+                             dbname="postgres", autocommit=True) as conn:
+            row = conn.execute(statement).fetchone()  # type: ignore[arg-type]
+            return None if row is None else row[0]
+
+    def script(self, *args: str) -> None:
+        subprocess.run([str(REPLICA_SCRIPT), *args], check=True)
+
+
+@pytest.fixture(scope="session")
+def replica(migrated_database: str) -> Iterator[Replica]:
+    """A streaming replica made from the running primary, for the session (``replica``
+    tests only: they are deselected where none can be made)."""
+    directory = tempfile.mkdtemp(prefix="portal-replica-")
+    port = _free_port()
+    subprocess.run([str(REPLICA_SCRIPT), "start", directory, str(port)],
+                   check=True)
+    url = make_url(PG_URL)
+    replica_url = url.set(host="127.0.0.1", port=port, query={}).render_as_string(
+        hide_password=False)
+    try:
+        yield Replica(directory, port, replica_url)
+    finally:
+        subprocess.run([str(REPLICA_SCRIPT), "stop", directory], check=False)
 
 
 @pytest.fixture
