@@ -1,12 +1,17 @@
 """The verification API under load (wrk), the batch check, and the server's memory meanwhile.
 
-1. ``GET /api/v1/registrations/{number}`` at 32 connections, cycling through every seeded number
-   with a platform key, against the portal and against a bare Starlette endpoint doing only the
-   same primary-key read (bench/bare.py), each served alone by uvicorn with one worker: the
-   portal must reach 0.6 of the bare endpoint's requests per second, with p99 ≤ 20 ms and no
-   error (a non-2xx answer or a socket error).
+On SQLite, and on PostgreSQL when ``BENCH_DATABASE_URL`` names a database of the benchmark's own:
+
+1. ``GET /api/v1/registrations/{number}`` at 32 connections with a platform key, against the
+   portal and, in the same run, against a bare Starlette endpoint doing only the same
+   primary-key read (bench/bare.py: sqlite3 on the event loop; psycopg's async pool on the
+   event loop), each served by uvicorn with one worker. Twice: cycling through every seeded
+   number (cold), and through the same 100 numbers (hot). The portal must reach 0.8 of the
+   bare endpoint's requests per second, with p99 ≤ 10 ms (SQLite) or 25 ms (PostgreSQL) and
+   no error (a non-2xx answer or a socket error).
 2. ``POST /api/v1/registrations/verify`` with 1,000 numbers: p50 ≤ 50 ms.
-6. The portal process's peak resident memory (VmHWM) after that load: ≤ 200 MB.
+3. PostgreSQL: ``portal serve --workers 2`` ≥ 1.6 × one worker's requests per second.
+4. The portal process's peak resident memory (VmHWM) after that load: ≤ 200 MB.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from bench.common import Result, median
 from bench.context import Context, clean_environ, free_port, log
 
 CONNECTIONS = 32
+HOT_NUMBERS = 100  # the hot run: the same numbers over and over
+RATIO = 0.8
+P99 = {"SQLite": 10.0, "PostgreSQL": 25.0}
+WORKERS_GAIN = 1.6
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))  # seconds of each measured run
 WARMUP = 2.0
 LUA = Path(__file__).with_name("verify.lua")
@@ -119,12 +128,11 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def batch_verify(ctx: Context) -> Result:
+def batch_verify(url: str, key: str, numbers: list[str], label: str) -> Result:
     import httpx2
 
-    numbers = ctx.numbers
-    url = ctx.server_url + "/api/v1/registrations/verify"
-    headers = {"Authorization": f"Bearer {ctx.platform_key}"}
+    url = url + "/api/v1/registrations/verify"
+    headers = {"Authorization": f"Bearer {key}"}
     samples = []
     with httpx2.Client(headers=headers, timeout=30) as client:
         for call in range(3 + BATCH_CALLS):
@@ -140,59 +148,127 @@ def batch_verify(ctx: Context) -> Result:
                 samples.append(elapsed)
     note = (f"{BATCH_CALLS} calls of {BATCH:,} numbers (httpx, one connection); "
             f"max {max(samples):.0f} ms")
-    return Result(f"Batch verify, {BATCH:,} numbers per call, p50", median(samples), "ms",
-                  50, note=note)
+    return Result(f"Batch verify ({label}), {BATCH:,} numbers per call, p50", median(samples),
+                  "ms", 50, note=note)
+
+
+def skipped_rows(label: str, why: str) -> list[Result]:
+    return [Result(f"Verification API ({label}), portal ÷ bare requests/s", None, "×", RATIO,
+                   True, note=why),
+            Result(f"Verification API ({label}) p99", None, "ms", P99[label], note=why),
+            Result(f"Verification API ({label}) errors", None, "", 0, note=why)]
+
+
+def compare(ctx: Context, wrk: str, label: str, bare_command: list[str], portal_url: str,
+            key: str, files: dict[str, Path]) -> list[Result]:
+    """The bare ceiling, then the portal, cold and hot, each pair in the same run."""
+    bare: dict[str, Load] = {}
+    port = free_port()
+    server = ctx.start_server(f"bare-{label.lower()}", [*bare_command, "--port", str(port)],
+                              clean_environ(), port)
+    try:
+        for kind, path in files.items():
+            bare[kind] = measure(wrk, server.url, path, "", f"bare ({label}, {kind})")
+    finally:
+        server.stop()
+    rows: list[Result] = []
+    where = f"{CONNECTIONS} connections"
+    for kind, path in files.items():
+        portal = measure(wrk, portal_url, path, key, f"portal ({label}, {kind})")
+        ceiling = bare[kind]
+        numbers = (f"{ctx.registrations:,} numbers" if kind == "cold"
+                   else f"the same {HOT_NUMBERS} numbers")
+        tag = f"{label}, {kind}"
+        rows += [
+            Result(f"Verification API ({tag}), bare ceiling", ceiling.rps, "req/s",
+                   note=f"{numbers}, {where}; {ceiling.describe()}; p99 "
+                        f"{ceiling.p99_ms:.1f} ms"),
+            Result(f"Verification API ({tag}), portal", portal.rps, "req/s",
+                   note=f"{numbers}, {where}; {portal.describe()}"),
+            Result(f"Verification API ({tag}), portal ÷ bare requests/s",
+                   portal.rps / ceiling.rps, "×", RATIO, True),
+            Result(f"Verification API ({tag}) p99", portal.p99_ms, "ms", P99[label],
+                   note=f"bare endpoint: {ceiling.p99_ms:.1f} ms"),
+            Result(f"Verification API ({tag}) errors (non-2xx or socket)", portal.errors, "",
+                   0, note=(f"{portal.non2xx} non-2xx (e.g. HTTP {portal.example_status}), "
+                            f"{portal.socket_errors} socket errors" if portal.errors else "")),
+        ]
+        ctx.notes[f"load {tag}"] = {"portal_rps": round(portal.rps), "bare_rps":
+                                    round(ceiling.rps), "portal_p99_ms": portal.p99_ms,
+                                    "bare_p99_ms": ceiling.p99_ms}
+    return rows
+
+
+def numbers_files(ctx: Context) -> dict[str, Path]:
+    cold = ctx.work / "numbers.txt"
+    cold.write_text("\n".join(ctx.numbers) + "\n")
+    hot = ctx.work / "numbers-hot.txt"
+    hot.write_text("\n".join(ctx.numbers[:HOT_NUMBERS]) + "\n")
+    return {"cold": cold, "hot": hot}
+
+
+def run_sqlite(ctx: Context, wrk: str | None) -> list[Result]:
+    if wrk is None:
+        return skipped_rows("SQLite", "wrk is not installed (sudo apt-get install wrk)")
+    files = numbers_files(ctx)
+    server = ctx.server
+    rows = compare(ctx, wrk, "SQLite", [sys.executable, "-m", "bench.bare", "--db",
+                                        str(ctx.db_path)], server.url, ctx.platform_key, files)
+    port = free_port()
+    threaded = ctx.start_server("bare-threads", [sys.executable, "-m", "bench.bare", "--db",
+                                                 str(ctx.db_path), "--threads", "--port",
+                                                 str(port)], clean_environ(), port)
+    try:
+        load = measure(wrk, threaded.url, files["cold"], "", "bare (thread pool)")
+    finally:
+        threaded.stop()
+    rows.append(Result("Verification API (SQLite), bare in the thread pool", load.rps, "req/s",
+                       note=f"a sync bare endpoint, Starlette's usual form for a blocking read; "
+                            f"p99 {load.p99_ms:.1f} ms"))
+    peak = peak_rss_mb(server.pid)
+    rows.append(batch_verify(server.url, ctx.platform_key, ctx.numbers, "SQLite"))
+    rows.append(Result("Server peak RSS under the verification load (SQLite)", peak, "MB", 200,
+                       note="portal serve, one worker: VmHWM after the verification load"))
+    return rows
+
+
+def run_postgres(ctx: Context, wrk: str | None) -> list[Result]:
+    if not ctx.database_url:
+        why = "BENCH_DATABASE_URL is not set (a PostgreSQL database the benchmark may empty)"
+        return [*skipped_rows("PostgreSQL", why),
+                Result("Batch verify (PostgreSQL), 1,000 numbers per call, p50", None, "ms",
+                       50, note=why),
+                Result("Verification API (PostgreSQL), 2 workers ÷ 1 worker", None, "×",
+                       WORKERS_GAIN, True, note=why)]
+    if wrk is None:
+        return skipped_rows("PostgreSQL", "wrk is not installed (sudo apt-get install wrk)")
+    files = numbers_files(ctx)
+    url = ctx.postgres_url
+    one = ctx.start_portal("portal-pg", postgres=True)
+    try:
+        rows = compare(ctx, wrk, "PostgreSQL", [sys.executable, "-m", "bench.bare", "--pg",
+                                                url], one.url, ctx.pg_platform_key, files)
+        single = ctx.notes["load PostgreSQL, cold"]["portal_rps"]  # type: ignore[index]
+        peak = peak_rss_mb(one.pid)
+        rows.append(batch_verify(one.url, ctx.pg_platform_key, ctx.numbers, "PostgreSQL"))
+        rows.append(Result("Server peak RSS under the verification load (PostgreSQL)", peak,
+                           "MB", 200, note="portal serve, one worker: VmHWM after the load"))
+    finally:
+        one.stop()
+    two = ctx.start_portal("portal-pg-2", postgres=True, workers=2)
+    try:
+        load = measure(wrk, two.url, files["cold"], ctx.pg_platform_key,
+                       "portal (PostgreSQL, --workers 2)")
+    finally:
+        two.stop()
+    rows.append(Result("Verification API (PostgreSQL), 2 workers ÷ 1 worker", load.rps / single,
+                       "×", WORKERS_GAIN, True,
+                       note=f"--workers 2: {load.rps:,.0f} req/s, p99 {load.p99_ms:.1f} ms; "
+                            f"one worker {single:,} req/s; {os.cpu_count()} cores shared with "
+                            f"PostgreSQL and wrk"))
+    return rows
 
 
 def run(ctx: Context) -> list[Result]:
-    results: list[Result] = []
     wrk = find_wrk()
-    numbers_file = ctx.work / "numbers.txt"
-    numbers_file.write_text("\n".join(ctx.numbers) + "\n")
-    where = f"{ctx.registrations:,} registrations, {CONNECTIONS} connections"
-    if wrk is None:
-        skipped = "wrk is not installed (sudo apt-get install wrk)"
-        results += [Result("Verification API, portal ÷ bare requests/s", None, "×", 0.6, True,
-                           note=skipped),
-                    Result("Verification API p99", None, "ms", 20, note=skipped),
-                    Result("Verification API errors", None, "", 0, note=skipped)]
-    else:
-        measured = {}
-        for name, extra in (("bare", []), ("bare-threads", ["--threads"])):
-            port = free_port()
-            bare = ctx.start_server(
-                name, [sys.executable, "-m", "bench.bare", "--db", str(ctx.db_path),
-                       "--port", str(port), *extra], clean_environ(), port)
-            try:
-                measured[name] = measure(wrk, bare.url, numbers_file, "",
-                                         f"bare Starlette endpoint{' (thread pool)' * bool(extra)}")
-            finally:
-                bare.stop()
-        ceiling, threaded = measured["bare"], measured["bare-threads"]
-        portal = measure(wrk, ctx.server_url, numbers_file, ctx.platform_key, "portal")
-        ratio = portal.rps / ceiling.rps
-        results += [
-            Result("Verification API, bare Starlette ceiling", ceiling.rps, "req/s",
-                   note=f"{where}; {ceiling.describe()}"),
-            Result("Verification API, portal", portal.rps, "req/s",
-                   note=f"{where}; {portal.describe()}"),
-            Result("Verification API, portal ÷ bare requests/s", ratio, "×", 0.6, True,
-                   note="bare: the read on the event loop, Starlette's fastest form"),
-            Result("Verification API, portal ÷ bare in the thread pool", portal.rps / threaded.rps,
-                   "×", note=f"a sync bare endpoint, Starlette's usual form for a blocking "
-                   f"read: {threaded.rps:,.0f} req/s, p99 {threaded.p99_ms:.1f} ms"),
-            Result("Verification API p99", portal.p99_ms, "ms", 20,
-                   note=f"bare endpoint: {ceiling.p99_ms:.1f} ms"),
-            Result("Verification API errors (non-2xx or socket)", portal.base.errors, "", 0,
-                   note=(f"{portal.non2xx} non-2xx (e.g. HTTP {portal.example_status}), "
-                         f"{portal.socket_errors} socket errors" if portal.base.errors else "")),
-        ]
-    peak = peak_rss_mb(ctx.server_pid) if wrk is not None else None
-    results.append(batch_verify(ctx))
-    memory_note = ("portal serve, one worker: VmHWM after the verification load"
-                   if wrk is not None else "needs the verification load (wrk)")
-    if peak is None and wrk is not None:
-        memory_note = "no /proc/<pid>/status on this system"
-    results.append(Result("Server peak RSS under the verification load", peak, "MB", 200,
-                          note=memory_note))
-    return results
+    return [*run_sqlite(ctx, wrk), *run_postgres(ctx, wrk)]

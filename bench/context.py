@@ -10,6 +10,9 @@ at once, and a run of several suites seeds, copies and starts ``portal serve`` o
   (``portal create-platform``, in the copy).
 * ``ctx.server_url`` / ``ctx.server_pid``: ``portal serve`` on a free port, one worker, against
   the copy, as a user starts it; stopped by ``ctx.close()``.
+* ``ctx.database_url`` (``BENCH_DATABASE_URL``, a PostgreSQL database of the benchmark's own:
+  it is emptied): when set, the same seed copied into it (bench/postgres.py), with
+  ``ctx.pg_platform_key`` and ``ctx.start_portal(..., postgres=True)``.
 """
 
 from __future__ import annotations
@@ -57,11 +60,15 @@ def migration_head() -> str:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or "base"
 
 
-def prune_cache(head: str) -> None:
-    """Drop cached databases made for another migration head: no run can use them again."""
+def prune_cache(head: str, registrations: int) -> None:
+    """Drop cached databases made for another migration head: no run can use them again. A
+    seed of another size is kept: a run with that size migrates it (``portal migrate``)
+    instead of seeding again."""
     if not CACHE.is_dir():
         return
     for entry in CACHE.iterdir():
+        if entry.name.startswith("seed-") and not entry.name.startswith(f"seed-{registrations}-"):
+            continue
         if entry.is_dir() and not entry.name.startswith(".") and head not in entry.name.split("-"):
             log(f"removing {entry} (made before migration {head})")
             shutil.rmtree(entry, ignore_errors=True)
@@ -150,14 +157,18 @@ class Context:
     # Notes on how the data was prepared, for the output (seeding time, cache use).
     notes: dict[str, object] = field(default_factory=dict)
     _servers: list[Server] = field(default_factory=list)
+    # A PostgreSQL database the benchmarks may empty and fill (BENCH_DATABASE_URL), or "".
+    database_url: str = field(default_factory=lambda: os.environ.get("BENCH_DATABASE_URL", ""))
 
     # --- data ---------------------------------------------------------------------------------
 
     def seeded_source(self, registrations: int) -> Path:
         """The cached data dir seeded with ``registrations`` (seeded now when missing)."""
         head = migration_head()
-        prune_cache(head)
         target = CACHE / f"seed-{registrations}-{head}"
+        if not (target / "portal.db").exists():
+            self._migrate_older_seed(registrations, target)
+        prune_cache(head, registrations)
         if (target / "portal.db").exists():
             log(f"seeded data dir for N={registrations:,} from the cache: {target}")
             self.notes.setdefault("seeding", f"cached ({target.name})")
@@ -181,6 +192,26 @@ class Context:
         log(f"seeded {registrations:,} registrations in {seconds:.0f} s ({rate:.0f}/s)")
         self.notes["seeding"] = f"seeded in {seconds:.0f} s ({rate:.0f}/s)"
         return target
+
+    def _migrate_older_seed(self, registrations: int, target: Path) -> None:
+        """A seed cached before the newest migrations, brought up to date with ``portal
+        migrate`` (seconds) instead of seeded again (minutes to hours)."""
+        older = sorted((d for d in CACHE.glob(f"seed-{registrations}-*")
+                        if (d / "portal.db").exists()), key=lambda d: d.name)
+        if not older:
+            return
+        source = older[-1]
+        building = CACHE / f".migrating-{target.name}-{os.getpid()}"
+        shutil.rmtree(building, ignore_errors=True)
+        log(f"migrating the cached {source.name} to {target.name}")
+        shutil.copytree(source, building)
+        subprocess.run(  # noqa: S603
+            [*portal_command(), "migrate"], env=clean_environ(PORTAL_DATA_DIR=str(building)),
+            cwd=ROOT, check=True, stdout=sys.stderr)
+        for stale in building.glob("portal.db-*"):
+            stale.unlink()
+        building.rename(target)
+        self.notes["seeding"] = f"cached ({source.name}, migrated to {target.name})"
 
     @cached_property
     def data_dir(self) -> Path:
@@ -224,13 +255,53 @@ class Context:
             capture_output=True, text=True)
         return done.stdout.strip().splitlines()[-1]
 
+    @cached_property
+    def postgres_url(self) -> str:
+        """``database_url`` holding this run's seed (copied once; see bench/postgres.py)."""
+        from bench.postgres import copy_seed
+
+        if not self.database_url:
+            raise RuntimeError("BENCH_DATABASE_URL is not set")
+        source = self.seeded_source(self.registrations)
+        self.notes["postgresql"] = copy_seed(source / "portal.db", self.database_url,
+                                             source.name)
+        return self.database_url
+
+    @cached_property
+    def pg_platform_key(self) -> str:
+        """A new platform client's API key in the PostgreSQL copy (a name of its own per run:
+        the copy is kept between runs)."""
+        done = subprocess.run(  # noqa: S603
+            [*portal_command(), "create-platform", f"Benchmark platform {os.getpid()}-"
+             f"{time.time_ns()}"],
+            env=clean_environ(PORTAL_DATA_DIR=str(self.data_dir),
+                              PORTAL_DATABASE_URL=self.postgres_url),
+            cwd=ROOT, check=True, capture_output=True, text=True)
+        return done.stdout.strip().splitlines()[-1]
+
     # --- servers ------------------------------------------------------------------------------
 
-    def server_env(self) -> dict[str, str]:
+    def server_env(self, *, postgres: bool = False, **extra: str) -> dict[str, str]:
         """``portal serve``'s environment: the copy, a rate limit no load reaches, and no
-        scheduled jobs (they would run in the middle of a measurement)."""
+        scheduled jobs (they would run in the middle of a measurement); ``postgres``: the
+        PostgreSQL copy instead of the SQLite one."""
+        if postgres:
+            extra = {"PORTAL_DATABASE_URL": self.postgres_url, **extra}
         return clean_environ(PORTAL_DATA_DIR=str(self.data_dir), PORTAL_RATE_LIMIT=RATE_LIMIT,
-                             PORTAL_JOBS_INTERVAL_SECONDS="0")
+                             PORTAL_JOBS_INTERVAL_SECONDS="0",
+                             PORTAL_WEBHOOK_INTERVAL_SECONDS="0", **extra)
+
+    def start_portal(self, name: str, *, postgres: bool = False, workers: int = 1,
+                     **extra: str) -> Server:
+        """Another ``portal serve`` on a free port (``workers`` processes)."""
+        port = free_port()
+        if postgres:
+            self.pg_platform_key  # noqa: B018
+        else:
+            self.platform_key  # noqa: B018
+        return self.start_server(
+            name, [*portal_command(), "serve", "--port", str(port), "--workers", str(workers)],
+            self.server_env(postgres=postgres, **extra), port)
 
     def start_server(self, name: str, command: list[str], env: Mapping[str, str],
                      port: int, *, ready_path: str = "/healthz") -> Server:

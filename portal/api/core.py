@@ -11,6 +11,7 @@ the schemas that validate requests are the ones published.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import inspect
@@ -19,6 +20,7 @@ import logging
 import math
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -28,6 +30,8 @@ from urllib.parse import parse_qsl
 import rfc8785
 from limits import parse, storage, strategies
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import bindparam, true
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +45,7 @@ from portal.base import inputs
 from portal.base.errors import FormErrors, NotFound
 from portal.base.settings import Settings
 from portal.platforms import clients
+from portal.records import registry
 
 logger = logging.getLogger("portal.api")
 
@@ -141,6 +146,10 @@ class Operation:
     form: type[BaseModel] | None = None
     # The body limit when it is not the settings' api_max_body_bytes (bodies carrying files).
     max_body: int = 0
+    # A hot read as (a Core SELECT whose parameters are named after the path's, a function
+    # turning its row, or None when there is none, into the Reply): read in the same statement
+    # as the API key, on the event loop (see ``_hot``).
+    hot_read: tuple[Any, Callable[[Any], Reply]] | None = None
 
     @property
     def writes(self) -> bool:
@@ -157,7 +166,8 @@ def operation(method: str, path: str, *, name: str, kind: str, summary: str,
               errors: tuple[int, ...] = (), description: str = "",
               content_type: str = "application/json", read_only: bool = False,
               idempotency: bool = True, hot: bool = False, form: type[BaseModel] | None = None,
-              max_body: int = 0) -> Callable[[Handler], Handler]:
+              max_body: int = 0, hot_read: tuple[Any, Callable[[Any], Reply]] | None = None
+              ) -> Callable[[Handler], Handler]:
     """Register an endpoint under /api/v1 (``path`` without the prefix)."""
 
     def register(handler: Handler) -> Handler:
@@ -168,7 +178,8 @@ def operation(method: str, path: str, *, name: str, kind: str, summary: str,
             body=body, query=query, response=response, status=status, errors=errors,
             description=description or inspect.cleandoc(handler.__doc__ or ""),
             content_type=content_type, read_only=read_only, idempotency=idempotency,
-            hot=hot and method == "GET", form=form, max_body=max_body))
+            hot=hot and method == "GET", form=form, max_body=max_body,
+            hot_read=hot_read if hot and method == "GET" else None))
         return handler
 
     return register
@@ -234,6 +245,11 @@ class Limits:
 
 
 # --- Request handling -------------------------------------------------------------------------
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(401, "A valid API key is needed (Authorization: Bearer <key>)",
+                    headers={"WWW-Authenticate": 'Bearer realm="portal"'})
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -358,8 +374,7 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
             found = (clients.cached_client(key) or clients.authenticate(sessions.get(), key)
                      if key else None)
             if found is None:
-                raise ApiError(401, "A valid API key is needed (Authorization: Bearer <key>)",
-                               headers={"WWW-Authenticate": 'Bearer realm="portal"'})
+                raise _unauthorized()
             if found["kind"] != op.kind:
                 raise ApiError(403, f"This endpoint is for {op.kind} keys")
             client = found
@@ -426,13 +441,165 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
     finally:
         sessions.close()
 
+# --- Hot reads ----------------------------------------------------------------------------------
+#
+# Platforms ask before every stream. An operation with ``hot_read`` is answered on the event loop
+# by one statement that reads the API key (with its client) and the answer together: the key is
+# still read from the database on every call, so a revoked key stops at once in every process,
+# and the connection is held for that one read only. SQLite reads through this thread's own
+# connection (records.registry); PostgreSQL through a few autocommit psycopg connections of the
+# event loop (``_Readers``), with psycopg's prepared statements. What the fast path does not
+# cover (no key or a malformed one, a control character in the path or query) goes through
+# ``_run`` as every other call, so every answer but the common one comes from one place.
+
+HOT_CONNECTIONS = 8  # per process and event loop: reads wait for one beyond that
+
+
+class _Readers:
+    """A handful of autocommit psycopg connections for one event loop, opened on demand.
+
+    Not psycopg_pool's AsyncConnectionPool: that one runs tasks of its own in the loop and
+    outlives it when the loop is gone (a test client may start a loop per request); these are
+    plain connections kept in a list, closed with the loop."""
+
+    def __init__(self, conninfo: str, size: int) -> None:
+        self.conninfo = conninfo
+        self.idle: list[Any] = []
+        self.slots = asyncio.Semaphore(size)
+
+    async def fetchone(self, sql: str, params: Any) -> Any:
+        import psycopg
+
+        async with self.slots:
+            for attempt in (1, 2):
+                reused = bool(self.idle)
+                conn = self.idle.pop() if reused else await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True)
+                try:
+                    cursor = conn.cursor()
+                    await cursor.execute(sql, params)
+                    row = await cursor.fetchone()
+                    await cursor.close()
+                except psycopg.OperationalError:
+                    await conn.close()
+                    if reused and attempt == 1:  # a connection the server closed: once more
+                        continue
+                    raise
+                except BaseException:
+                    # Cancelled or failed mid-read: the connection's state is unknown.
+                    await conn.close()
+                    raise
+                self.idle.append(conn)
+                return row
+        raise AssertionError("unreachable")
+
+
+    def finish(self) -> None:
+        """Close every idle connection at once (the loop they belong to is gone)."""
+        while self.idle:
+            conn = self.idle.pop()  # held while it closes: psycopg warns of one deleted open
+            conn.pgconn.finish()
+
+
+# Per event loop (by id, dropped with the loop by a finalizer that closes its connections).
+_READERS: dict[int, dict[str, _Readers]] = {}
+
+
+def _drop_readers(loop_id: int) -> None:
+    for readers in _READERS.pop(loop_id, {}).values():
+        readers.finish()
+
+
+def _readers(engine: Any) -> _Readers:
+    loop = asyncio.get_running_loop()
+    mine = _READERS.get(id(loop))
+    if mine is None:
+        mine = _READERS[id(loop)] = {}
+        weakref.finalize(loop, _drop_readers, id(loop))
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    found = mine.get(conninfo)
+    if found is None:
+        found = mine[conninfo] = _Readers(conninfo, HOT_CONNECTIONS)
+    return found
+
+
+_KEYS = clients.ApiKey.__table__  # type: ignore[attr-defined]
+_CLIENTS = clients.ApiClient.__table__  # type: ignore[attr-defined]
+_HOT_SQL: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _hot_sql(op: Operation, dialect: Any) -> tuple[str, tuple[str, ...] | None]:
+    """The key's read and ``op``'s in one statement, compiled once per database: its SQL and,
+    for positional parameters, their names in order."""
+    found = _HOT_SQL.get((op.name, dialect.name))
+    if found is None:
+        assert op.hot_read is not None
+        read = op.hot_read[0].subquery("hot")
+        statement = core_select(
+            _KEYS.c.id, _KEYS.c.key_hash, _KEYS.c.revoked_at, _CLIENTS.c.id, _CLIENTS.c.name,
+            _CLIENTS.c.kind, _CLIENTS.c.jurisdiction, _CLIENTS.c.revoked_at, *read.c,
+        ).select_from(
+            _KEYS.join(_CLIENTS, _CLIENTS.c.id == _KEYS.c.client_id).outerjoin(read, true())
+        ).where(_KEYS.c.prefix == bindparam("prefix"))
+        compiled = statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ()) if compiled.positional else None
+        found = _HOT_SQL[(op.name, dialect.name)] = (str(compiled), names)
+    return found
+
+
+def _plain(values: Iterable[str]) -> bool:
+    return not any(inputs.has_control(v) for v in values)
+
+
+async def _hot(op: Operation, state: Any, headers: dict[str, str], params: dict[str, str],
+               query: dict[str, str], limit_headers: dict[str, str]) -> Reply | None:
+    """``op``'s answer by its hot read, or None for a call the fast path leaves to ``_run``."""
+    assert op.hot_read is not None
+    key = _bearer(headers)
+    # The input rule at the edge: the statement below sees only values without control
+    # characters (so no NUL reaches the database); anything else takes the common path.
+    if (key is None or not key.startswith(clients.KEY_PREFIX) or len(key) > 200
+            or not _plain((key, *params.values(), *query.keys(), *query.values()))):
+        return None
+    engine = getattr(state, "read_engine", state.engine)
+    sql, names = _hot_sql(op, engine.dialect)
+    values = {"prefix": key[:clients.PREFIX_LENGTH], **params}
+    if engine.dialect.name == "sqlite":
+        cursor = registry.sqlite_reader(engine).execute(
+            sql, tuple(values[n] for n in names) if names is not None else values)
+        row = cursor.fetchone()
+        cursor.close()
+    else:
+        row = await _readers(engine).fetchone(
+            sql, tuple(values[n] for n in names) if names is not None else values)
+    if (row is None or not hmac.compare_digest(row[1], clients.hash_key(key))
+            or row[2] is not None or row[7] is not None):
+        raise _unauthorized()
+    if row[5] != op.kind:
+        raise ApiError(403, f"This endpoint is for {op.kind} keys")
+    limits = state.api_limits
+    if limits.memory is not None:
+        allowed, rate = limits.hit(row[0])
+    else:  # shared through Redis: a network call, off the event loop
+        allowed, rate = await run_in_threadpool(limits.hit, row[0])
+    limit_headers.update(rate)
+    if not allowed:
+        raise ApiError(429, "Too many requests for this key; slow down",
+                       headers={"Retry-After": rate["Retry-After"]})
+    return op.hot_read[1](row[8:])
+
 
 async def _answer(op: Operation, state: Any, headers: dict[str, str], params: dict[str, str],
                   query: dict[str, str], raw: bytes) -> Response:
     """The response to one call of ``op``: the pipeline in ``_run``, its errors as problems."""
     limit_headers: dict[str, str] = {}
     try:
-        if op.hot and state.local_reads:
+        reply = None
+        if op.hot_read is not None:
+            reply = await _hot(op, state, headers, params, query, limit_headers)
+        if reply is not None:
+            pass
+        elif op.hot and state.local_reads:
             reply = _run(op, state, headers, params, query, raw, limit_headers)
         else:
             reply = await run_in_threadpool(_run, op, state, headers, params, query, raw,

@@ -117,9 +117,17 @@ class VerifyAnswer(BaseModel):
 # --- Endpoints --------------------------------------------------------------------------------
 
 
+def _registration_reply(row: Any) -> Reply:
+    body = registry.answer_bytes(row)
+    if body is None:
+        raise ApiError(404, "No registration has this number")
+    return Reply(raw=body)
+
+
 @operation("GET", "/registrations/{number}", name="get_registration", kind="platform",
            summary="A registration by its number", response=RegistrationAnswer,
-           errors=(401, 403, 404, 429), hot=True)
+           errors=(401, 403, 404, 429), hot=True,
+           hot_read=(registry.LOOKUP, _registration_reply))
 def get_registration(call: Call) -> Reply:
     """Everything a platform checks before a stream: status, validity, the signed certificate
     and where its hash is in the transparency log. Drafts are not found."""

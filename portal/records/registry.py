@@ -287,7 +287,7 @@ def _utc(value: Any) -> datetime | None:
 _READERS: weakref.WeakKeyDictionary[Any, threading.local] = weakref.WeakKeyDictionary()
 
 
-def _sqlite_reader(engine: Any) -> Any:
+def sqlite_reader(engine: Any) -> Any:
     """This thread's reading connection to ``engine``'s SQLite database, made by the engine
     (so with its settings) and taken out of its pool; closed when the engine is gone."""
     local = _READERS.get(engine)
@@ -312,7 +312,7 @@ def lookup(engine: Any, number: str) -> bytes | None:
     if engine.dialect.name == "sqlite":
         # A connection of this thread's own, kept: outside a transaction each read sees the
         # latest commit, and taking one from the pool and giving it back cost more than the read.
-        cursor = _sqlite_reader(engine).execute(sql, (number,))
+        cursor = sqlite_reader(engine).execute(sql, (number,))
         row = cursor.fetchone()
         cursor.close()
     else:
@@ -324,7 +324,18 @@ def lookup(engine: Any, number: str) -> bytes | None:
             cursor.close()
         finally:
             raw.close()
-    if row is None:
+    return answer_bytes(row)
+
+
+# What GET /api/v1/registrations/{number} reads (``number`` bound by name): the API joins it to
+# the key's own read in one statement (portal/api/core.py, ``hot_read``).
+LOOKUP = _LOOKUP
+
+
+def answer_bytes(row: Any) -> bytes | None:
+    """The API answer of a row of ``LOOKUP`` (status, valid_until, blocked, document) as JSON
+    bytes, or None when there is no row (or the row of an outer join is empty)."""
+    if row is None or row[0] is None:
         return None
     status, valid_until, blocked, document = row
     valid = is_valid(status, _utc(valid_until), bool(blocked))
