@@ -36,7 +36,8 @@ from portal.records import certificates
 from portal.records.registry import RegistryEntry
 from portal.registration import attestations, risk, sanctions, screening, site_probe, steps
 from portal.registration.models import Registration
-from portal.web.core import form_value, namespaced, page, render
+from portal.web import flash
+from portal.web.core import form_value, namespaced, page, redirect, render
 
 logger = logging.getLogger("portal")
 
@@ -356,7 +357,10 @@ def _record_context(request: Request, registration: Registration, **extra: Any
 def show_record(request: Request) -> Response:
     """A registration's whole record, read-only; with ``?check=integrity``, its integrity."""
     registration = _registration(request)
-    extra: dict[str, Any] = {}
+    # What a reveal left for this page to show once (post/redirect/get, ``flash``).
+    shown = flash.take(request, request.url.path)
+    extra: dict[str, Any] = {k: v for k, v in shown.items() if k in ("errors", "values",
+                                                                     "revealed")}
     if request.query_params.get("check") == "integrity":
         extra["integrity"] = auditing.integrity(request.state.db, registration)
     return render(request, "audit/record.html", _record_context(request, registration, **extra))
@@ -374,14 +378,23 @@ def reveal_value(request: Request) -> Response:
                               reason=reason)
     except FormErrors as exc:
         request.state.db.rollback()
-        return render(request, "audit/record.html",
-                      _record_context(request, registration, errors=exc.errors,
-                                      values={f"reason_{field}": reason[:500]}),
-                      status_code=422)
-    response = render(request, "audit/record.html",
-                      _record_context(request, registration, revealed={field: value}))
+        return _shown_again(request, registration, status_code=422, errors=exc.errors,
+                            values={f"reason_{field}": reason[:500]})
+    # The reveal is logged (committed with the redirect); the record shows the value once.
+    response = _shown_again(request, registration, status_code=200, revealed={field: value})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _shown_again(request: Request, registration: Registration, *, status_code: int,
+                 anchor: str = "#reveal-title", **shown: Any) -> Response:
+    """303 to the record, which shows ``shown`` once; the record at the POST's address when
+    it is too long to keep in the session."""
+    page_path = str(request.app.url_path_for("audit:record", number=registration.number))
+    if flash.keep(request, page_path, shown):
+        return redirect(page_path + anchor)
+    return render(request, "audit/record.html",
+                  _record_context(request, registration, **shown), status_code=status_code)
 
 
 @page(roles=VIEWERS)

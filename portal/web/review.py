@@ -20,6 +20,7 @@ from portal.oversight import enforcement, full_record, review
 from portal.registration import linking, sanctions, screening, steps
 from portal.registration.models import Registration
 from portal.web import audit as audit_pages
+from portal.web import flash
 from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
 
 MODERATORS = {Role.moderator, Role.admin}
@@ -97,16 +98,32 @@ def detail_again(request: Request, registration: Registration, errors: dict[str,
     form = request.state.form
     values = {k: v for k, v in (form.multi_items() if form is not None else [])
               if isinstance(v, str)}
+    return shown_again(request, registration, status_code=422, errors=errors, values=values)
+
+
+# What a POST may leave for the registration's page to show once (``flash``).
+SHOWN_ONCE = ("errors", "values", "open_form", "conflict", "revealed")
+
+
+def shown_again(request: Request, registration: Registration, *, status_code: int,
+                anchor: str = "", **shown: Any) -> Response:
+    """After a POST that has something to show (a refused form, a conflict, a revealed value):
+    303 to the registration's page, which shows it once, so that refresh and Back never send
+    the form again. A form too long to keep in the session is shown at the POST's address."""
+    page_path = str(request.app.url_path_for("review:show", number=registration.number))
+    if flash.keep(request, page_path, shown):
+        return redirect(page_path + anchor)
     fresh = review.get_by_number(request.state.db, registration.number)  # type: ignore[arg-type]
-    return render(request, "review/detail.html",
-                  detail_context(request, fresh, errors=errors, values=values),
-                  status_code=422)
+    return render(request, "review/detail.html", detail_context(request, fresh, **shown),
+                  status_code=status_code)
 
 
 @page(roles=SANCTIONERS)
 def show_registration(request: Request) -> Response:
     registration = _registration(request)
-    return render(request, "review/detail.html", detail_context(request, registration))
+    shown = flash.take(request, request.url.path)
+    return render(request, "review/detail.html", detail_context(
+        request, registration, **{k: v for k, v in shown.items() if k in SHOWN_ONCE}))
 
 
 def _version(request: Request) -> int:
@@ -137,16 +154,14 @@ def _decision(request: Request, action: str) -> Response:
         registration = review.get_by_number(db, registration.number)  # type: ignore[arg-type]
         conflict = _("This registration changed while you were looking at it (another decision "
                      "may have been made). Check it again below.")
-        return render(request, "review/detail.html",
-                      detail_context(request, registration, conflict=conflict), status_code=409)
+        return shown_again(request, registration, status_code=409, conflict=conflict)
     except FormErrors as exc:
         db.rollback()
         values = {k: v for k, v in (form.multi_items() if form is not None else [])
                   if isinstance(v, str)}
         values["steps"] = form.getlist("steps") if form is not None else []
-        return render(request, "review/detail.html",
-                      detail_context(request, registration, errors=exc.errors, values=values,
-                                     open_form=action), status_code=422)
+        return shown_again(request, registration, status_code=422, errors=exc.errors,
+                           values=values, open_form=action)
     send_after_commit(request, outcome.mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + f"?done={action}")
@@ -178,11 +193,12 @@ def reveal_value(request: Request) -> Response:
                               registration=registration, actor=request.state.user, field=field,
                               reason=reason)
     except FormErrors as exc:
-        return render(request, "review/detail.html",
-                      detail_context(request, registration, errors=exc.errors,
-                                     values={f"reason_{field}": reason}), status_code=422)
-    response = render(request, "review/detail.html",
-                      detail_context(request, registration, revealed={field: value}))
+        request.state.db.rollback()
+        return shown_again(request, registration, status_code=422, errors=exc.errors,
+                           values={f"reason_{field}": reason[:500]}, anchor="#reveal-title")
+    # The reveal is logged (committed with the redirect); the page shows the value once.
+    response = shown_again(request, registration, status_code=200, revealed={field: value},
+                           anchor="#reveal-title")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -271,9 +287,8 @@ def sanction_registration(request: Request) -> Response:
         registration = _registration(request)
         values: dict[str, Any] = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         values["functions"] = chosen_functions(form)
-        return render(request, "review/detail.html",
-                      detail_context(request, registration, errors=exc.errors, values=values,
-                                     open_form="sanction"), status_code=422)
+        return shown_again(request, registration, status_code=422, errors=exc.errors,
+                           values=values, open_form="sanction")
     send_after_commit(request, mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=sanction")
@@ -298,9 +313,8 @@ def decide_appeal(request: Request) -> Response:
             raise HTTPException(status_code=404) from None
         registration = db.get(Registration, found.registration_id)
         values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        return render(request, "review/detail.html",
-                      detail_context(request, registration, errors=exc.errors, values=values),
-                      status_code=422)
+        return shown_again(request, registration, status_code=422, errors=exc.errors,
+                           values=values)
     send_after_commit(request, mail)
     registration = db.get(Registration, appeal.registration_id)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))

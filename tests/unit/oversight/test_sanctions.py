@@ -21,6 +21,7 @@ from portal.registration.models import Registration
 from portal.registration.sanctions import Appeal, Sanction
 from tests.unit.conftest import Auth, csrf_from, make_user, staff_client
 from tests.unit.http_wizard import Wizard, field_errors, fresh, post, verify_email, version_of
+from tests.unit.prg import shown_after
 
 
 def log_entries(session):  # type: ignore[no-untyped-def]
@@ -58,8 +59,7 @@ def test_sanction_states_facts_reason_and_basis(approved, session) -> None:
     response = post(moderator, f"/review/{number}/sanction",
                     {"kind": "suspend", "facts": "", "reason": "", "legal_basis": "",
                      "version": version_of(moderator, number)}, page=f"/review/{number}")
-    assert response.status_code == 422
-    errors = field_errors(response.text)
+    errors = field_errors(shown_after(moderator, response).text)
     assert {"facts", "reason", "legal_basis", "until"} <= set(errors)
     assert fresh(session, Sanction) == []
 
@@ -120,7 +120,7 @@ def test_appeal_once_decided_by_another_moderator(approved, client, app, session
 
     own = post(moderator, f"/review/appeals/{appeal.id}/decide",
                {"outcome": "overturned", "decision_reason": "fine"}, page=f"/review/{number}")
-    assert own.status_code == 422 and "A different moderator" in own.text
+    assert "A different moderator" in shown_after(moderator, own).text
 
     make_user(session, email="mod2@example.com", role="moderator")
     with TestClient(app, follow_redirects=False) as other:
@@ -204,8 +204,8 @@ def test_sanction_only_on_approved_registrations(client, auth, session, app) -> 
         token = csrf_from(moderator.get(f"/review/{number}").text)
         response = moderator.post(f"/review/{number}/sanction", data={
             **SANCTION, "kind": "warning", "version": "2", "csrf_token": token})
-    assert response.status_code == 422
-    assert "Only an approved or suspended registration" in response.text
+        shown = shown_after(moderator, response)
+    assert "Only an approved or suspended registration" in shown.text
 
 
 def test_applicant_deregisters(approved, client, session) -> None:
