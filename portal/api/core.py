@@ -12,6 +12,7 @@ the schemas that validate requests are the ones published.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import inspect
@@ -547,6 +548,13 @@ def _hot_sql(op: Operation, dialect: Any) -> tuple[str, tuple[str, ...] | None]:
     return found
 
 
+@functools.lru_cache(maxsize=256)
+def _digest(key: str) -> str:
+    """A presented key's SHA-256 (what is stored), remembered for the keys in use: only the
+    hash is kept, never whether the key is valid, which is read on every call."""
+    return clients.hash_key(key)
+
+
 def _plain(values: Iterable[str]) -> bool:
     return not any(inputs.has_control(v) for v in values)
 
@@ -572,7 +580,7 @@ async def _hot(op: Operation, state: Any, headers: dict[str, str], params: dict[
     else:
         row = await _readers(engine).fetchone(
             sql, tuple(values[n] for n in names) if names is not None else values)
-    if (row is None or not hmac.compare_digest(row[1], clients.hash_key(key))
+    if (row is None or not hmac.compare_digest(row[1], _digest(key))
             or row[2] is not None or row[7] is not None):
         raise _unauthorized()
     if row[5] != op.kind:
@@ -589,6 +597,11 @@ async def _hot(op: Operation, state: Any, headers: dict[str, str], params: dict[
     return op.hot_read[1](row[8:])
 
 
+def _problem(exc: ApiError, limit_headers: dict[str, str]) -> Response:
+    return problem(exc.status, exc.detail, errors=exc.errors,
+                   headers={**limit_headers, **exc.headers})
+
+
 async def _answer(op: Operation, state: Any, headers: dict[str, str], params: dict[str, str],
                   query: dict[str, str], raw: bytes) -> Response:
     """The response to one call of ``op``: the pipeline in ``_run``, its errors as problems."""
@@ -598,15 +611,14 @@ async def _answer(op: Operation, state: Any, headers: dict[str, str], params: di
         if op.hot_read is not None:
             reply = await _hot(op, state, headers, params, query, limit_headers)
         if reply is not None:
-            pass
+            pass  # answered by the hot read
         elif op.hot and state.local_reads:
             reply = _run(op, state, headers, params, query, raw, limit_headers)
         else:
             reply = await run_in_threadpool(_run, op, state, headers, params, query, raw,
                                             limit_headers)
     except ApiError as exc:
-        return problem(exc.status, exc.detail, errors=exc.errors,
-                       headers={**limit_headers, **exc.headers})
+        return _problem(exc, limit_headers)
     except FormErrors as exc:
         return problem(422, "The request breaks a rule",
                        errors=[{"field": k, "message": str(v)}
@@ -650,13 +662,34 @@ def hot_app(op: Operation) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     does, read straight from the ASGI scope (no Request object, no exception wrapping: an
     unexpected error goes up to the server's error middleware)."""
 
+    content_type = op.content_type.encode("latin-1")
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         # ASGI header names are lower case already.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         params = {k: str(v) for k, v in scope["path_params"].items()}
         query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)) \
             if scope["query_string"] else {}
-        response = await _answer(op, scope["app"].state, headers, params, query, b"")
+        state = scope["app"].state
+        if op.hot_read is not None:
+            limit_headers: dict[str, str] = {}
+            try:
+                reply = await _hot(op, state, headers, params, query, limit_headers)
+            except ApiError as exc:
+                await _problem(exc, limit_headers)(scope, receive, send)
+                return
+            if reply is not None and reply.raw is not None and not reply.headers:
+                # The answer as Starlette's Response would send it (same headers, same order),
+                # without building one.
+                await send({"type": "http.response.start", "status": reply.status, "headers": [
+                    (b"content-length", str(len(reply.raw)).encode()),
+                    (b"content-type", content_type),
+                    *((k.lower().encode("latin-1"), v.encode("latin-1"))
+                      for k, v in limit_headers.items()),
+                    (b"cache-control", b"no-store")]})
+                await send({"type": "http.response.body", "body": reply.raw})
+                return
+        response = await _answer(op, state, headers, params, query, b"")
         await response(scope, receive, send)
 
     return app

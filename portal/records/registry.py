@@ -23,6 +23,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     and_,
     bindparam,
@@ -256,9 +257,29 @@ def is_valid(status: str, valid_until: datetime | None, blocked: bool,
 
 # Platforms call these before every stream: plain rows of the columns needed, no ORM objects
 # (building a RegistryEntry cost about three times the whole read).
+class utf8_bytes(FunctionElement[bytes]):
+    """A text column read as its UTF-8 bytes (the answer is sent as read: no decoding and
+    encoding again): ``CAST(... AS BLOB)`` on SQLite, ``convert_to(..., 'UTF8')`` on
+    PostgreSQL."""
+
+    type = LargeBinary()
+    inherit_cache = True
+
+
+@compiles(utf8_bytes)
+def _utf8_bytes(element: utf8_bytes, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(next(iter(element.clauses)), **kw)} AS BLOB)"
+
+
+@compiles(utf8_bytes, "postgresql")
+def _utf8_bytes_pg(element: utf8_bytes, compiler: Any, **kw: Any) -> str:
+    return f"convert_to({compiler.process(next(iter(element.clauses)), **kw)}, 'UTF8')"
+
+
 _REGISTRY = RegistryEntry.__table__  # type: ignore[attr-defined]
 _LOOKUP = core_select(_REGISTRY.c.status, _REGISTRY.c.valid_until, _REGISTRY.c.blocked,
-                      _REGISTRY.c.document).where(_REGISTRY.c.number == bindparam("number"))
+                      utf8_bytes(_REGISTRY.c.document).label("document")).where(
+    _REGISTRY.c.number == bindparam("number"))
 _LOOKUP_MANY = core_select(_REGISTRY.c.number, _REGISTRY.c.status, _REGISTRY.c.valid_until,
                            _REGISTRY.c.blocked).where(
     _REGISTRY.c.number.in_(bindparam("numbers", expanding=True)))
@@ -339,7 +360,7 @@ def answer_bytes(row: Any) -> bytes | None:
         return None
     status, valid_until, blocked, document = row
     valid = is_valid(status, _utc(valid_until), bool(blocked))
-    return b'{"valid":' + (b"true," if valid else b"false,") + document[1:].encode()
+    return b'{"valid":' + (b"true," if valid else b"false,") + bytes(document[1:])
 
 
 def lookup_many(session: Session, numbers: list[str]) -> dict[str, Any]:
