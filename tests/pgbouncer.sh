@@ -46,12 +46,16 @@ max_client_conn = 2000
 default_pool_size = 40
 max_db_connections = 60
 ignore_startup_parameters = extra_float_digits
+; pg_dump (portal backup) sets search_path for its session; without a reset the next client
+; of that server connection would inherit it. The portal itself keeps no session state.
+server_reset_query = DISCARD ALL
+server_reset_query_always = 1
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 EOF
   as_owner pgbouncer -d -q "$dir/pgbouncer.ini"
   for _ in $(seq 1 50); do
-    pg_isready -q -h 127.0.0.1 -p "$port" -d postgres && return 0
+    pg_isready -q -h 127.0.0.1 -p "$port" -U postgres -d postgres && return 0
     sleep 0.1
   done
   echo "pgbouncer did not start on port $port; see $dir/pgbouncer.log" >&2

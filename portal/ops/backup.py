@@ -43,7 +43,7 @@ from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_model
 
 from portal.base import i18n
-from portal.base.db import make_engine
+from portal.base.db import driver_options, make_engine
 from portal.base.settings import Settings
 from portal.ledger import tlog
 from portal.ops import schema as _schema  # noqa: F401  (every table in SQLModel.metadata)
@@ -166,8 +166,9 @@ def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
 
 def _libpq(url: str) -> tuple[str, dict[str, str]]:
     """A libpq connection URI for ``url`` without its password, and the environment that passes
-    the password (so that it never shows in the process list)."""
-    parsed = make_url(url)
+    the password (so that it never shows in the process list). The portal's own URL parameters
+    (``?pgbouncer=true``) are not libpq's: they are left out."""
+    parsed = make_url(driver_options(url)[0])
     env = dict(os.environ)
     if parsed.password is not None:
         env["PGPASSWORD"] = str(parsed.password)

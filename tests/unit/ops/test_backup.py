@@ -387,7 +387,9 @@ def test_postgres_backup_restore_and_verify(engine, settings, tmp_path, monkeypa
     assert "is a SQLite backup but the database is PostgreSQL" in capsys.readouterr().err
 
     # A database that cannot be reached, and no pg_dump: one line each, exit 2.
-    monkeypatch.setenv("PORTAL_DATABASE_URL", f"{scratch_database}_missing")
+    missing = make_url(scratch_database)
+    missing = missing.set(database=f"{missing.database}_missing")
+    monkeypatch.setenv("PORTAL_DATABASE_URL", missing.render_as_string(hide_password=False))
     assert cli.main(["restore", str(dump)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("portal: cannot open the database ") and len(err.splitlines()) == 1
