@@ -216,3 +216,16 @@ def format_number(value: object) -> str:
     if not isinstance(value, int | float | Decimal):
         return str(value)
     return babel_format_decimal(value, locale=babel_locale())
+
+
+# --- punctuation between translated words: full-width in Chinese ------------------------------
+
+
+def join_words(items: object) -> str:
+    """Words of a list as the language separates them: "Law, Finance", "法律、金融"."""
+    return gettext(", ").join(str(item) for item in items)  # type: ignore[attr-defined]
+
+
+def label_value(label: object, value: object) -> str:
+    """A label and its value as the language writes them: "Phone: 123", "电话：123"."""
+    return gettext("%(label)s: %(value)s", label=label, value=value)

@@ -22,6 +22,8 @@ from portal.base.i18n import (
     LazyString,
     format_date,
     format_number,
+    join_words,
+    label_value,
     lazy_gettext,
     reset_language,
     set_language,
@@ -398,7 +400,7 @@ def _yes_no(value: Any) -> str:
 
 
 def _names(codes: list[str] | None, labels: Mapping[str, Any]) -> str:
-    return ", ".join(str(labels.get(code, code)) for code in codes or []) or _("None")
+    return join_words(labels.get(code, code) for code in codes or []) or _("None")
 
 
 def _label(labels: Mapping[str, Any], code: str | None) -> str:
@@ -453,7 +455,7 @@ def _roles_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
             (_("Business licence"), a.get("business_licence")),
         ]
     for i, channel in enumerate(a.get("channels") or [], start=1):
-        text = f"{_label(PLATFORMS, channel.get('platform'))}: {channel.get('handle')}"
+        text = label_value(_label(PLATFORMS, channel.get("platform")), channel.get("handle"))
         if channel.get("followers") is not None:
             text += " · " + _("%(n)s followers", n=format_number(channel["followers"]))
         rows.append((_("Channel %(n)d", n=i), text))
@@ -466,7 +468,7 @@ def _roles_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
     avatar = a.get("avatar_name") if a.get("uses_avatar") else _("No virtual avatar")
     rows.append((_("Virtual avatar"), avatar))
     if a.get("roster"):
-        rows.append((_("Streamers you manage"), ", ".join(a["roster"])))
+        rows.append((_("Streamers you manage"), join_words(a["roster"])))
     return rows
 
 
@@ -478,7 +480,7 @@ def _security_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
     if a.get("incident_details"):
         rows.append((_("Incident procedure"), a["incident_details"]))
     rows.append((_("Security contact"), a.get("security_contact", "")))
-    rows.append((_("Your own shop site"), a.get("site_domain") or _("No")))
+    rows.append((_("Own shop site"), a.get("site_domain") or _("No")))
     if a.get("own_site"):
         rows += [
             (_("ICP filing number"), a.get("icp_number", "")),
@@ -516,9 +518,9 @@ def _commitments_rows(a: Mapping[str, Any]) -> list[tuple[str, Any]]:
     )
     channel = _label(attestations.COMPLAINT_CHANNELS, a.get("complaint_channel"))
     return [
-        (_("Your return policy"),
+        (_("Return policy"),
          _label(attestations.RETURN_POLICIES, a.get("return_policy"))),
-        (_("Complaints"), f"{channel}: {a.get('complaint_contact', '')}"),
+        (_("Complaints"), label_value(channel, a.get("complaint_contact", ""))),
         (_("Answer within"), _("%(hours)s hours", hours=a.get("response_hours", ""))),
         (_("Paid promotion labelled"), _yes_no(a.get("paid_promotion_disclosure"))),
         (_("Prohibited conduct"), _("%(n)d of %(total)d confirmed", n=confirmed,

@@ -264,10 +264,15 @@ ROLE_NAMES: dict[str, LazyString] = {
 }
 
 
+# Staff read the steps' titles as their own, not the applicant's ("Your identity").
+STAFF_STEP_TITLES: dict[str, LazyString] = {**steps.STEP_TITLES,
+                                            "identity": lazy_gettext("Identity")}
+
+
 def answer_sections(answers: Mapping[str, Any], wanted: Iterable[str]
                     ) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
     """The answers of each wanted step that has some, as (step, title, rows of label and value)."""
-    return [(s, steps.STEP_TITLES[s], steps.summarize(answers, s)) for s in wanted
+    return [(s, STAFF_STEP_TITLES[s], steps.summarize(answers, s)) for s in wanted
             if answers.get(s)]
 
 
@@ -328,7 +333,7 @@ def record_context(record: full_record.FullRecord, *, audit_view: bool) -> dict[
         "product_names": attestations.RESTRICTED_PRODUCTS,
         "probe_checks": PROBE_CHECKS,
         "reasons": review.REJECTION_REASONS,
-        "step_titles": steps.STEP_TITLES,
+        "step_titles": STAFF_STEP_TITLES,
         "sanction_kinds": sanctions.KINDS,
         "functions": sanctions.FUNCTIONS,
         "case_categories": cases.CATEGORIES,

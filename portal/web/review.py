@@ -81,7 +81,7 @@ def detail_context(request: Request, registration: Registration, **extra: Any) -
     return {
         **audit_pages.record_context(record, audit_view=False),
         "can_decide": can_decide,
-        "editable_steps": [(s, steps.STEP_TITLES[s])
+        "editable_steps": [(s, audit_pages.STAFF_STEP_TITLES[s])
                            for s in audit_pages.current_steps(registration.answers)],
         "errors": {},
         "values": {},
