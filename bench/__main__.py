@@ -34,9 +34,12 @@ SUITES = {
     "search": "auditor search and export at 1,000,000 (bench/search.py)",
     "passwords": "argon2id hashing",
     "pages": "server-rendered pages",
+    "mixed": "PostgreSQL, two servers and Redis: verification, wizard and search at once "
+             "(BENCH_MIXED_SECONDS, 600 by default)",
 }
 MODULES = {"api": "bench.api", "tlog": "bench.transparency", "wizard": "bench.wizard",
-           "search": "bench.search", "passwords": "bench.passwords", "pages": "bench.pages"}
+           "search": "bench.search", "passwords": "bench.passwords", "pages": "bench.pages",
+           "mixed": "bench.mixed"}
 RESULTS = ROOT / "bench" / "results.json"
 
 

@@ -1,5 +1,7 @@
 -- wrk script: GET /api/v1/registrations/{number}, cycling through real numbers.
---   wrk -c32 -d10s -s bench/verify.lua http://127.0.0.1:PORT -- NUMBERS_FILE [API_KEY]
+--   wrk -c32 -d10s -s bench/verify.lua http://127.0.0.1:PORT -- NUMBERS_FILE [API_KEY [DELAY_MS]]
+-- DELAY_MS: used by bench/mixed.py, which appends a delay() returning it (each connection waits
+-- that long between requests); defined here it would slow wrk down even when 0.
 -- NUMBERS_FILE holds one registration number a line; each thread starts at its own offset.
 -- done() prints one line "BENCH_RESULT {json}" with the counts, non-2xx answers included
 -- (wrk itself counts only statuses above 399 as errors).
@@ -25,6 +27,7 @@ function init(args)
    end
    wrk.headers["Accept"] = "application/json"
    position = (thread_index * 7919) % #numbers
+   pause = tonumber(args[3] or "0") or 0
    non2xx = 0
    statuses = {}
 end

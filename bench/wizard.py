@@ -62,7 +62,7 @@ def forms(k: int) -> dict[str, dict[str, Any]]:
             "subject_kind": "person", "legal_name": "张三", "id_type": "cn_resident_id",
             "id_number": identity.make_resident_id("110101", birth, 100 + k % 800),
             "date_of_birth": birth.isoformat(), "nationality": "CN",
-            "residence_province": "11", "residence_city": "北京", "phone": "13812345678",
+            "residence_province": "11", "residence_city": "1101", "phone": "13812345678",
             "consent": "yes",
         },
         "guardian": {
