@@ -451,7 +451,10 @@ def _run(op: Operation, app_state: Any, headers: dict[str, str], params: dict[st
 # connection (records.registry); PostgreSQL through a few autocommit psycopg connections of the
 # event loop (``_Readers``), with psycopg's prepared statements. What the fast path does not
 # cover (no key or a malformed one, a control character in the path or query) goes through
-# ``_run`` as every other call, so every answer but the common one comes from one place.
+# ``_run`` as every other call, so every answer but the common one comes from one place. With a
+# read replica (``app.state.read_engine``), the key is still read from the primary (a revocation
+# must not wait for the replica's lag) and the answer from the read engine, which picks the
+# replica or, when it is down or lags, the primary.
 
 HOT_CONNECTIONS = 8  # per process and event loop: reads wait for one beyond that
 
@@ -463,8 +466,9 @@ class _Readers:
     outlives it when the loop is gone (a test client may start a loop per request); these are
     plain connections kept in a list, closed with the loop."""
 
-    def __init__(self, conninfo: str, size: int) -> None:
+    def __init__(self, conninfo: str, size: int, prepare_threshold: int | None) -> None:
         self.conninfo = conninfo
+        self.prepare_threshold = prepare_threshold
         self.idle: list[Any] = []
         self.slots = asyncio.Semaphore(size)
 
@@ -475,7 +479,7 @@ class _Readers:
             for attempt in (1, 2):
                 reused = bool(self.idle)
                 conn = self.idle.pop() if reused else await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True)
+                    self.conninfo, autocommit=True, prepare_threshold=self.prepare_threshold)
                 try:
                     cursor = conn.cursor()
                     await cursor.execute(sql, params)
@@ -520,8 +524,24 @@ def _readers(engine: Any) -> _Readers:
     conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     found = mine.get(conninfo)
     if found is None:
-        found = mine[conninfo] = _Readers(conninfo, HOT_CONNECTIONS)
+        found = mine[conninfo] = _Readers(conninfo, HOT_CONNECTIONS, _prepare_threshold(engine))
     return found
+
+
+_THRESHOLDS: weakref.WeakKeyDictionary[Any, tuple[int | None]] = weakref.WeakKeyDictionary()
+
+
+def _prepare_threshold(engine: Any) -> int | None:
+    """psycopg's prepare_threshold on the engine's own connections (None behind PgBouncer in
+    transaction mode, ``?pgbouncer=true``), asked once of a pooled connection."""
+    found = _THRESHOLDS.get(engine)
+    if found is None:
+        raw = engine.raw_connection()
+        try:
+            found = _THRESHOLDS[engine] = (raw.dbapi_connection.prepare_threshold,)
+        finally:
+            raw.close()
+    return found[0]
 
 
 _KEYS = clients.ApiKey.__table__  # type: ignore[attr-defined]
@@ -569,7 +589,9 @@ async def _hot(op: Operation, state: Any, headers: dict[str, str], params: dict[
     if (key is None or not key.startswith(clients.KEY_PREFIX) or len(key) > 200
             or not _plain((key, *params.values(), *query.keys(), *query.values()))):
         return None
-    engine = getattr(state, "read_engine", state.engine)
+    # The key is read from the primary: a revocation must stop it at once, which a replica's
+    # lag would not.
+    engine = state.engine
     sql, names = _hot_sql(op, engine.dialect)
     values = {"prefix": key[:clients.PREFIX_LENGTH], **params}
     if engine.dialect.name == "sqlite":
@@ -594,7 +616,19 @@ async def _hot(op: Operation, state: Any, headers: dict[str, str], params: dict[
     if not allowed:
         raise ApiError(429, "Too many requests for this key; slow down",
                        headers={"Retry-After": rate["Retry-After"]})
+    reader = getattr(state, "read_engine", engine)
+    if reader is not engine:
+        # A streaming replica serves the answer (the read engine picks it, or the primary when
+        # it is down or lags): through its pool, in the thread pool, for this read only.
+        return await run_in_threadpool(_replica_read, op, reader, params)
     return op.hot_read[1](row[8:])
+
+
+def _replica_read(op: Operation, reader: Any, params: dict[str, str]) -> Reply:
+    assert op.hot_read is not None
+    with reader.connect() as conn:
+        row = conn.execute(op.hot_read[0], params).first()
+    return op.hot_read[1](row)
 
 
 def _problem(exc: ApiError, limit_headers: dict[str, str]) -> Response:

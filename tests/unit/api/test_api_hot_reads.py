@@ -77,3 +77,26 @@ def test_the_read_holds_no_connection_of_the_engine(approved, app, platform) -> 
             for conn in held:
                 conn.close()
     assert answers == [200, 200, 200] and taken == len(held)
+
+
+def test_with_a_read_engine_the_answer_comes_from_it_and_the_key_from_the_primary(
+        approved, app, platform, session) -> None:
+    from portal.base.db import make_engine
+
+    number, _moderator = approved
+    primary = app.state.engine
+    reader = make_engine(primary.url.render_as_string(hide_password=False))
+    app.state.read_engine = reader
+    try:
+        with platform.http as http:
+            answer = http.get(f"/api/v1/registrations/{number}")
+            assert answer.status_code == 200 and answer.json()["number"] == number
+            assert reader.pool.checkedout() == 0  # given back once read
+            missing = http.get("/api/v1/registrations/LS-NOPE")
+            assert missing.status_code == 404
+            clients.revoke_client(session, platform.row)
+            session.commit()
+            assert http.get(f"/api/v1/registrations/{number}").status_code == 401
+    finally:
+        app.state.read_engine = primary
+        reader.dispose()
