@@ -98,13 +98,19 @@ class _Router:
     def check_lag(self, dbapi_conn: Any) -> bool:
         """Measure the lag on a replica connection; whether reads may stay on it."""
         try:
-            cursor = dbapi_conn.cursor()
+            # Outside any transaction (the connection is idle when made or taken out): the
+            # question opens none, so nothing is left to end.
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True
             try:
-                cursor.execute(LAG_SQL)
-                measured = cursor.fetchone()[0]
+                cursor = dbapi_conn.cursor()
+                try:
+                    cursor.execute(LAG_SQL)
+                    measured = cursor.fetchone()[0]
+                finally:
+                    cursor.close()
             finally:
-                cursor.close()
-                dbapi_conn.rollback()
+                dbapi_conn.autocommit = autocommit
         except Exception:  # the replica went away between connecting and asking
             self.mark("down")
             return False

@@ -3,14 +3,15 @@ what the reader sees while the replica is behind, past the lag bound, and when i
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
@@ -192,3 +193,31 @@ def test_a_replica_needs_a_postgresql_primary(tmp_path: Any) -> None:
                         _env_file=None)  # type: ignore[call-arg]
     with pytest.raises(SettingsError, match="PORTAL_READ_DATABASE_URL"):
         create_app(settings)
+
+
+@pytest.mark.postgres
+def test_a_replica_nobody_answers_at_leaves_reads_on_the_primary_at_once(
+        settings: Settings, session: Session) -> None:
+    """No server on the replica's port: the first read falls back, and within the back-off
+    the replica is not tried again."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nowhere = make_url(settings.resolved_database_url).set(host="127.0.0.1", port=port,
+                                                         query={})
+    fake = Replica("", port, nowhere.render_as_string(hide_password=False))
+    with replica_app(settings, fake, read_retry_seconds=60) as app:
+        regulator = authority(app, session)
+        number = registration(session, settings, "first@example.com")
+        assert found(regulator, number)
+        assert not reads_from_replica(app)
+        assert health(app)["replica"] == "down, reading from the primary"
+        ports = []
+        event.listen(app.state.read_engine, "connect",
+                     lambda conn, _record: ports.append(conn.info.port))
+        app.state.read_engine.dispose()  # new connections: each would try the replica again
+        for _ in range(3):
+            assert found(regulator, number)
+        assert ports and port not in ports
+        state = read_state(app.state.read_engine)
+        assert state is not None and (state.state, state.reading_from) == ("down", "primary")
