@@ -90,9 +90,12 @@ def test_moderator_approves_requests_changes_and_rejects(browser: Browser, serve
     expect(rejected.get_by_text("The follower numbers cannot be true")).to_be_visible()
 
     changed.goto("/")
+    # The receipt of the submission and the request for changes.
     expect(changed.get_by_role("link", name="My account").locator(".badge")).to_have_text(
-        "1 new messages")
+        "2 new messages")
     changed.get_by_role("link", name="My account").click()
+    expect(changed.get_by_text(f"We received your registration {numbers[1]}").first
+           ).to_be_visible()
     expect(changed.get_by_text("Add the live room address of your Douyin account").first
            ).to_be_visible()
     changed.get_by_role("link", name="Roles and channels").first.click()
