@@ -116,7 +116,7 @@ def test_revoking_a_key_or_the_client_stops_it(app, staff, session) -> None:
     other = shown_key(second)
     assert other != key and api_get(app, other, "/registrations/NOPE").status_code == 404
 
-    revoked = post(admin, f"{page}/keys/{key_row.id}/revoke", {}, page)
+    revoked = post(admin, f"{page}/keys/{key_row.id}/revoke", {"confirm": "yes"}, page)
     assert revoked.status_code == 303
     assert revoked.headers["location"] == f"{page}?done=key_revoked"
     assert key not in revoked.headers["location"]
