@@ -82,6 +82,7 @@ EVENT_TYPES = frozenset(
         "registration.revoked",
         "registration.deregistered",
         "registration.expired",
+        "registration.updated",
         "certificate.issued",
         "sanction.applied",
         "appeal.decided",

@@ -21,7 +21,7 @@ from portal.base.errors import FormErrors, NotFound
 from portal.base.i18n import gettext as _
 from portal.base.settings import Settings
 from portal.ledger.events import SYSTEM, Actor
-from portal.lifecycle import changes
+from portal.lifecycle import amendments, changes
 from portal.lifecycle.wizard import Signing, missing
 from portal.registration import attestations, linking, screening, steps
 from portal.registration.blocklist import blocked
@@ -160,6 +160,7 @@ def deregister(session: Session, settings: Settings, *, registration: Registrati
                        logged=numbered)
     except (StaleState, NotAllowed):
         raise FormErrors({"_": _("This registration cannot be deregistered now")}) from None
+    amendments.withdraw_on_end(session, registration)
     session.flush()
     return registration
 

@@ -26,9 +26,11 @@ from portal.ledger.events import Actor
 from portal.lifecycle import changes
 from portal.registration import steps
 from portal.registration.models import (
+    AMENDMENT_EDITABLE,
     EDITABLE,
     PENDING,
     REQUESTED,
+    Amendment,
     Document,
     Registration,
     RosterLink,
@@ -77,6 +79,111 @@ class StepDraft(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class Amending:
+    """An approved registration as its holder is changing it: read like the registration (its
+    id, which keys its documents and encrypted values, its number and status), with the
+    amendment's answers; what the steps write goes to the amendment, never to the registration
+    (whose approved answers the certificate, the API and /verify keep stating)."""
+
+    def __init__(self, registration: Registration, amendment: Amendment) -> None:
+        self.registration = registration
+        self.amendment = amendment
+        # The linking keys of the changed answers, set when it is screened.
+        self.person_key: str | None = None
+        self.birth_key: str | None = None
+        self.org_key: str | None = None
+        self.representative_key: str | None = None
+
+    @property
+    def id(self) -> int | None:
+        return self.registration.id
+
+    @property
+    def user_id(self) -> int:
+        return self.registration.user_id
+
+    @property
+    def number(self) -> str | None:
+        return self.registration.number
+
+    @property
+    def status(self) -> str:
+        return self.registration.status
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        return self.amendment.answers
+
+    @answers.setter
+    def answers(self, value: dict[str, Any]) -> None:
+        self.amendment.answers = value
+
+    @property
+    def subject_kind(self) -> str:
+        return self.amendment.subject_kind
+
+    @subject_kind.setter
+    def subject_kind(self, value: str) -> None:
+        self.amendment.subject_kind = value
+
+    @property
+    def roles(self) -> str:
+        return self.amendment.roles
+
+    @roles.setter
+    def roles(self, value: str) -> None:
+        self.amendment.roles = value
+
+    @property
+    def region(self) -> str | None:
+        return self.amendment.region
+
+    @region.setter
+    def region(self, value: str | None) -> None:
+        self.amendment.region = value
+
+    @property
+    def identity_index(self) -> str | None:
+        return self.amendment.identity_index
+
+    @identity_index.setter
+    def identity_index(self, value: str | None) -> None:
+        self.amendment.identity_index = value
+
+    @property
+    def version(self) -> int:
+        return self.amendment.version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self.amendment.version = value
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.amendment.updated_at
+
+    @updated_at.setter
+    def updated_at(self, value: datetime) -> None:
+        self.amendment.updated_at = value
+
+
+# What the wizard edits: a registration not yet approved, or an approved one's amendment.
+Editable = Registration | Amending
+
+
+def _row(registration: Editable) -> Registration | Amendment:
+    """The table row the wizard writes."""
+    return registration.amendment if isinstance(registration, Amending) else registration
+
+
+def is_editable(registration: Editable) -> bool:
+    """Whether the applicant may change its answers now."""
+    if isinstance(registration, Amending):
+        return registration.amendment.status in AMENDMENT_EDITABLE \
+            and registration.status == "approved"
+    return registration.status in EDITABLE
+
+
 # How long a draft held against the login page waits for its browser to log in again.
 HELD_FOR = timedelta(minutes=30)
 # Form fields that are not answers.
@@ -90,7 +197,7 @@ class StepState:
     errors: dict[str, str]
 
 
-def step_secrets(settings: Settings, registration: Registration, step: str) -> dict[str, str]:
+def step_secrets(settings: Settings, registration: Editable, step: str) -> dict[str, str]:
     """Decrypt a step's saved sensitive values (for validation, never for display)."""
     saved = registration.answers.get(step) or {}
     cipher = crypto.cipher_for(settings)
@@ -104,7 +211,7 @@ def step_secrets(settings: Settings, registration: Registration, step: str) -> d
     return out
 
 
-def form_answers(settings: Settings, registration: Registration, step: str) -> dict[str, Any]:
+def form_answers(settings: Settings, registration: Editable, step: str) -> dict[str, Any]:
     """A step's saved answers as its owner's form shows them again: the free text with phone
     numbers in it as typed (screens everywhere else show the numbers masked)."""
     saved = dict(registration.answers.get(step) or {})
@@ -114,7 +221,7 @@ def form_answers(settings: Settings, registration: Registration, step: str) -> d
     return saved
 
 
-def saved_documents(registration: Registration, step: str) -> dict[str, int]:
+def saved_documents(registration: Editable, step: str) -> dict[str, int]:
     """Upload field -> document id: the step's saved files, overridden by newer pending ones."""
     saved = registration.answers.get(step) or {}
     pending = (registration.answers.get(PENDING) or {}).get(step) or {}
@@ -124,13 +231,13 @@ def saved_documents(registration: Registration, step: str) -> dict[str, int]:
     return out
 
 
-def step_documents(registration: Registration, step: str) -> set[str]:
+def step_documents(registration: Editable, step: str) -> set[str]:
     return set(saved_documents(registration, step))
 
 
 def context_for(
     settings: Settings,
-    registration: Registration,
+    registration: Editable,
     step: str,
     *,
     today: date,
@@ -144,7 +251,7 @@ def context_for(
     )
 
 
-def step_states(settings: Settings, registration: Registration, *, today: date) -> list[StepState]:
+def step_states(settings: Settings, registration: Editable, *, today: date) -> list[StepState]:
     """Each applicable step with its state, by validating the saved answers again."""
     states = []
     for step in steps.applicable_steps(registration.answers, today):
@@ -178,7 +285,7 @@ def verification_problem(identity_answers: dict[str, Any]) -> str | None:
     return None
 
 
-def missing(settings: Settings, registration: Registration, *, today: date) -> list[StepState]:
+def missing(settings: Settings, registration: Editable, *, today: date) -> list[StepState]:
     return [s for s in step_states(settings, registration, today=today) if s.state != "done"]
 
 
@@ -188,22 +295,22 @@ def start_registration(session: Session, user: User) -> Registration:
     if existing is not None:
         return existing
     registration = Registration(user_id=user.id)  # type: ignore[arg-type]
-    session.add(registration)
+    session.add(_row(registration))
     session.flush()
     changes.started(session, registration, actor=Actor.of(user))
     session.flush()
     return registration
 
 
-def _require_editable(registration: Registration) -> None:
-    if registration.status not in EDITABLE:
+def _require_editable(registration: Editable) -> None:
+    if not is_editable(registration):
         raise FormErrors({"_": _("This registration has been submitted and cannot be changed "
                                  "while it is reviewed")})
 
 
 def check_step(
     settings: Settings,
-    registration: Registration,
+    registration: Editable,
     step: str,
     form: FormInput,
     *,
@@ -218,7 +325,7 @@ def check_step(
 
 
 def _store_document(
-    session: Session, settings: Settings, registration: Registration, upload: Upload
+    session: Session, settings: Settings, registration: Editable, upload: Upload
 ) -> int:
     if not upload.cleaned:
         # Images re-encoded without their metadata, PDFs checked for active content.
@@ -240,9 +347,9 @@ def _store_document(
     return document.id  # type: ignore[return-value]
 
 
-def _set_answers(registration: Registration, answers: dict[str, Any]) -> None:
+def _set_answers(registration: Editable, answers: dict[str, Any]) -> None:
     registration.answers = answers
-    flag_modified(registration, "answers")
+    flag_modified(_row(registration), "answers")
     registration.updated_at = utcnow()
     registration.version += 1
 
@@ -251,7 +358,7 @@ def keep_uploads(
     session: Session,
     settings: Settings,
     *,
-    registration: Registration,
+    registration: Editable,
     step: str,
     uploads: list[Upload],
 ) -> None:
@@ -268,7 +375,7 @@ def keep_uploads(
         )
     answers[PENDING] = pending
     _set_answers(registration, answers)
-    session.add(registration)
+    session.add(_row(registration))
     session.flush()
 
 
@@ -276,7 +383,7 @@ def save_step(
     session: Session,
     settings: Settings,
     *,
-    registration: Registration,
+    registration: Editable,
     step: str,
     form: FormInput,
     uploads: list[Upload],
@@ -328,7 +435,11 @@ def save_step(
         if registration.subject_kind == "organization":
             registration.region = regions.region_for(data.get("org_province"),
                                                      data.get("org_city"))
-        _link_roster(session, registration, data["roster"])
+        if isinstance(registration, Amending):
+            # Linked when a moderator approves the change; the numbers must exist now.
+            _roster_streamers(session, registration, data["roster"])
+        else:
+            link_roster(session, registration, data["roster"])
     elif step == "security":
         data["signed_at"] = signing.at.isoformat()
         data["ip"] = signing.ip
@@ -341,12 +452,12 @@ def save_step(
     # Saving the step is the applicant's answer to a moderator's request about it.
     answers[REQUESTED] = {k: v for k, v in (answers.get(REQUESTED) or {}).items() if k != step}
     _set_answers(registration, answers)
-    session.add(registration)
+    session.add(_row(registration))
     session.flush()
     return data
 
 
-def _protect_contacts(cipher: crypto.DataCipher, registration: Registration, step: str,
+def _protect_contacts(cipher: crypto.DataCipher, registration: Editable, step: str,
                       data: dict[str, Any]) -> None:
     """Free text that may hold phone numbers (a security contact, a staff list): the text as
     typed only encrypted, beside it a copy with the numbers masked, as for the phone number."""
@@ -361,7 +472,7 @@ def _protect_contacts(cipher: crypto.DataCipher, registration: Registration, ste
 
 def _apply_identity(
     settings: Settings,
-    registration: Registration,
+    registration: Editable,
     data: dict[str, Any],
     *,
     clear_number: str | None,
@@ -381,7 +492,7 @@ def _apply_identity(
     data["verification"] = verification or verify_identity(settings, data, clear_number, today)
 
 
-def identity_claim(settings: Settings, registration: Registration, form: FormInput, *,
+def identity_claim(settings: Settings, registration: Editable, form: FormInput, *,
                    today: date) -> dict[str, Any] | None:
     """The identity step's validated answers (clear values included), or None if invalid."""
     ctx = context_for(settings, registration, "identity", today=today)
@@ -415,8 +526,9 @@ def verify_identity(
     }
 
 
-def _link_roster(session: Session, registration: Registration, numbers: list[str]) -> None:
-    """Replace the registration's roster with the streamers named; each must exist."""
+def _roster_streamers(session: Session, registration: Editable, numbers: list[str]
+                      ) -> dict[int, Registration]:
+    """The registrations of the streamers named; FormErrors for a number nobody holds."""
     streamers: dict[int, Registration] = {}
     unknown = []
     for number in numbers:
@@ -428,6 +540,12 @@ def _link_roster(session: Session, registration: Registration, numbers: list[str
     if unknown:
         raise FormErrors({"roster": _("No submitted registration has the number %(number)s",
                                       number=unknown[0])})
+    return streamers
+
+
+def link_roster(session: Session, registration: Registration, numbers: list[str]) -> None:
+    """Replace the registration's roster with the streamers named; each must exist."""
+    streamers = _roster_streamers(session, registration, numbers)
     links = select(RosterLink).where(RosterLink.manager_id == registration.id)
     existing = {link.streamer_id: link for link in session.exec(links)}
     for streamer_id, link in existing.items():
@@ -478,12 +596,12 @@ def _opened(settings: Settings, draft: StepDraft) -> FormInput:
     return {str(k): [str(v) for v in values] for k, values in data.items()}
 
 
-def _draft(session: Session, registration: Registration, step: str) -> StepDraft | None:
+def _draft(session: Session, registration: Editable, step: str) -> StepDraft | None:
     return session.exec(select(StepDraft).where(
         StepDraft.registration_id == registration.id, StepDraft.step == step)).first()
 
 
-def keep_draft(session: Session, settings: Settings, *, registration: Registration, step: str,
+def keep_draft(session: Session, settings: Settings, *, registration: Editable, step: str,
                form: FormInput) -> None:
     """Keep what was typed on a step, valid or not, without saving the step; the caller
     commits."""
@@ -496,14 +614,14 @@ def keep_draft(session: Session, settings: Settings, *, registration: Registrati
     session.flush()
 
 
-def draft_of(session: Session, settings: Settings, registration: Registration, step: str
+def draft_of(session: Session, settings: Settings, registration: Editable, step: str
              ) -> FormInput | None:
     """What was typed on the step and not saved, or None."""
     draft = _draft(session, registration, step)
     return _opened(settings, draft) if draft is not None else None
 
 
-def discard_drafts(session: Session, registration: Registration, step: str | None = None
+def discard_drafts(session: Session, registration: Editable, step: str | None = None
                    ) -> None:
     """Forget the drafts of a step (saved after all), or of every step (submitted)."""
     query = delete(StepDraft).where(col(StepDraft.registration_id) == registration.id)
@@ -530,14 +648,14 @@ def hold_draft(session: Session, settings: Settings, *, step: str, form: FormInp
 
 
 def claim_held_draft(session: Session, settings: Settings, *, token: str,
-                     registration: Registration, step: str) -> bool:
+                     registration: Editable, step: str) -> bool:
     """Make a held draft of this step the registration's draft (the person logged in again);
     drafts held too long are forgotten. The caller commits. Whether one was claimed."""
     session.exec(delete(StepDraft).where(
         col(StepDraft.held_token).is_not(None), col(StepDraft.updated_at) < utcnow() - HELD_FOR))
     held = session.exec(select(StepDraft).where(
         StepDraft.held_token == _token_hash(token), StepDraft.step == step)).first()
-    if held is None or registration.status not in EDITABLE:
+    if held is None or not is_editable(registration):
         return False
     form = _opened(settings, held)
     session.delete(held)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Column, func
@@ -20,12 +20,13 @@ from portal.base.i18n import gettext as _
 from portal.base.settings import Settings
 from portal.ledger.events import Actor
 from portal.ledger.pii_access import PiiAccess
-from portal.lifecycle import changes
+from portal.lifecycle import amendments, changes
 from portal.platforms import notify
 from portal.registration import screening, steps
 from portal.registration.blocklist import BlocklistEntry
 from portal.registration.models import (
     REQUESTED,
+    Amendment,
     NotAllowed,
     Registration,
     StaleState,
@@ -478,3 +479,139 @@ def reinstate(session: Session, settings: Settings, *, registration: Registratio
     except (StaleState, NotAllowed):
         raise DecisionConflict() from None
     session.flush()
+
+
+# --- Changes after approval --------------------------------------------------------------------
+
+
+def get_amendment(session: Session, amendment_id: int) -> tuple[Amendment, Registration]:
+    """A change and the registration it changes (NotFound for anything else)."""
+    amendment = session.get(Amendment, amendment_id)
+    registration = session.get(Registration, amendment.registration_id) if amendment else None
+    if amendment is None or registration is None:
+        raise NotFound()
+    return amendment, registration
+
+
+def approve_amendment(
+    session: Session, settings: Settings, *, amendment: Amendment, registration: Registration,
+    moderator: User, version: int, today: date, note: str = "", hold_reason: str = "",
+) -> Outcome:
+    """Approve a change: it replaces the approved answers, and a new certificate is issued;
+    the caller commits. A change whose screening found a possible match with a blacklisted
+    person or representative needs the reason the records are not the same."""
+    note = staff_text(note, "internal_note")
+    if is_blocked(session, registration):
+        raise FormErrors({"_": _("This identity or organisation is on the blocklist: it cannot "
+                                 "be approved")})
+    if any(f["code"] in screening.HOLDS for f in amendment.flags):
+        hold_reason = staff_text(hold_reason, "hold_reason",
+                                 required=_("Say why the records are not the same person"))
+    try:
+        amendments.apply(session, settings, amendment=amendment, registration=registration,
+                         moderator=moderator, version=version, today=today)
+    except amendments.AmendmentConflict:
+        raise DecisionConflict() from None
+    amendment.internal_note = "\n".join(x for x in (note, hold_reason) if x)
+    session.add(amendment)
+    applicant = _applicant(session, registration)
+    with notify.in_language_of(applicant):
+        mail = notify.notify_user(
+            session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+            registration_id=registration.id,
+            subject=_("The change to your registration %(number)s is approved",
+                      number=registration.number),
+            body=_("The change to your registration %(number)s has been approved. Your new "
+                   "certificate states the changed answers; the approval stays valid until "
+                   "%(date)s.", number=registration.number,
+                   date=i18n.format_datetime(registration.valid_until)
+                   if registration.valid_until else "—"),
+        )
+    session.flush()
+    return Outcome(registration, _decision_of(session, registration, moderator, "approve_change",
+                                              internal_note=amendment.internal_note), [mail])
+
+
+def _decision_of(session: Session, registration: Registration, moderator: User, kind: str,
+                 **fields: Any) -> Decision:
+    decision = Decision(registration_id=registration.id,  # type: ignore[arg-type]
+                        kind=kind, moderator_id=moderator.id,  # type: ignore[arg-type]
+                        **fields)
+    session.add(decision)
+    return decision
+
+
+def request_amendment_changes(
+    session: Session, settings: Settings, *, amendment: Amendment, registration: Registration,
+    moderator: User, version: int, step_messages: dict[str, str], note: str = "",
+) -> Outcome:
+    """Ask the applicant to change some steps of their change, each with a message; the caller
+    commits."""
+    asked = {}
+    for step, message in step_messages.items():
+        if step not in steps.EDITABLE_STEPS:
+            continue
+        asked[step] = staff_text(message, f"message_{step}",
+                                 required=_("Say what the applicant must change in this step"))
+    if not asked:
+        raise FormErrors({"steps": _("Choose at least one step to change, with a message")})
+    note = staff_text(note, "internal_note")
+    try:
+        amendments.ask_for_changes(session, amendment, version=version, asked=asked)
+    except amendments.AmendmentConflict:
+        raise DecisionConflict() from None
+    amendment.internal_note = note
+    changes.record(session, action="amendment_changes_requested", actor=Actor.of(moderator),
+                   registration=registration,
+                   data={"amendment": amendment.id, "steps": asked})
+    applicant = _applicant(session, registration)
+    with notify.in_language_of(applicant):
+        lines = "\n".join(f"- {steps.STEP_TITLES[s]}: {m}" for s, m in asked.items())
+        mail = notify.notify_user(
+            session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+            registration_id=registration.id,
+            subject=_("Changes needed to the change of your registration %(number)s",
+                      number=registration.number),
+            body=_("A moderator asks you to correct the change you made to your registration "
+                   "%(number)s:\n%(lines)s\n\nCorrect it, then submit it again. Until a "
+                   "moderator approves it, your registration stays as approved.",
+                   number=registration.number, lines=lines),
+        )
+    session.flush()
+    return Outcome(registration, _decision_of(session, registration, moderator,
+                                              "request_changes_to_change", steps=asked,
+                                              internal_note=note), [mail])
+
+
+def refuse_amendment(
+    session: Session, settings: Settings, *, amendment: Amendment, registration: Registration,
+    moderator: User, version: int, message: str, note: str = "",
+) -> Outcome:
+    """Refuse a change with a message; the approved answers stay. The caller commits."""
+    message = staff_text(message, "message",
+                         required=_("Write a message that tells the applicant why"))
+    note = staff_text(note, "internal_note")
+    try:
+        amendments.refuse(session, amendment, version=version, moderator=moderator,
+                          message=message)
+    except amendments.AmendmentConflict:
+        raise DecisionConflict() from None
+    amendment.internal_note = note
+    changes.record(session, action="amendment_refused", actor=Actor.of(moderator),
+                   registration=registration, reason=message,
+                   data={"amendment": amendment.id})
+    applicant = _applicant(session, registration)
+    with notify.in_language_of(applicant):
+        mail = notify.notify_user(
+            session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
+            registration_id=registration.id,
+            subject=_("The change to your registration %(number)s was not approved",
+                      number=registration.number),
+            body=_("The change you made to your registration %(number)s was not approved:\n\n"
+                   "%(message)s\n\nYour registration stays as approved.",
+                   number=registration.number, message=message),
+        )
+    session.flush()
+    return Outcome(registration, _decision_of(session, registration, moderator,
+                                              "refuse_change", message=message,
+                                              internal_note=note), [mail])

@@ -127,6 +127,48 @@ class RosterLink(SQLModel, table=True):
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class Amendment(SQLModel, table=True):
+    """A change an approved registrant asks for: the answers as they would be, kept apart from
+    the approved ones (which the certificate, the API and /verify keep stating) until a
+    moderator approves it."""
+
+    __tablename__ = "amendments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registrations.id", index=True)
+    # open (being changed) | submitted | changes_requested | approved | refused | withdrawn
+    status: str = Field(default="open", max_length=24, index=True)
+    # The registration's id while the change is pending, else None: one pending change at a
+    # time, held by the unique index even when two requests start one together.
+    pending_for: int | None = Field(default=None, unique=True)
+    # The working copy: every answer as it would be, and what the steps derive from them.
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    subject_kind: str = Field(default="person", max_length=16)
+    roles: str = Field(default="", max_length=100)
+    region: str | None = Field(default=None, max_length=6)
+    identity_index: str | None = Field(default=None, max_length=64)
+    version: int = Field(default=0)
+    # What screening found in the changed answers, as at a submission: [{"code", "detail"}].
+    flags: list[dict[str, Any]] = Field(default_factory=list,
+                                        sa_column=Column(JSON, nullable=False))
+    site_probe: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    signed_name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: int | None = Field(default=None, foreign_key="users.id")
+    # The moderator's words to the applicant (a refusal), and their own note.
+    message: str = Field(default="")
+    internal_note: str = Field(default="")
+
+
+# States of an amendment in which the applicant may still change its answers, and those in
+# which it waits for something (the applicant or a moderator).
+AMENDMENT_EDITABLE = frozenset({"open", "changes_requested"})
+AMENDMENT_PENDING = frozenset({"open", "submitted", "changes_requested"})
+
+
 # --- reading ---------------------------------------------------------------------------------
 
 

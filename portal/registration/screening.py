@@ -88,6 +88,25 @@ def screen(
                if f.cleared_at is not None}
     session.exec(delete(ScreeningFlag).where(
         col(ScreeningFlag.registration_id) == registration.id))
+    flags = findings(session, settings, registration, today=today, site_probe=site_probe)
+    for code, detail in flags:
+        flag = ScreeningFlag(registration_id=registration.id, code=code, detail=detail)
+        if (earlier := cleared.get(_finding(code, detail))) is not None:
+            flag.cleared_by, flag.cleared_at = earlier.cleared_by, earlier.cleared_at
+            flag.clear_reason = earlier.clear_reason
+        session.add(flag)
+    registration.flag_count = len(flags)
+    session.add(registration)
+    session.flush()
+    return [code for code, _detail in flags]
+
+
+def findings(
+    session: Session, settings: Settings, registration: Any, *, today: date,
+    site_probe: dict[str, Any] | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """What screening finds in a registration's answers (or in the answers of a change to an
+    approved one, with its own identity index and linking keys), without writing anything."""
     answers = registration.answers
     identity = answers.get("identity") or {}
     flags: list[tuple[str, dict[str, Any]]] = []
@@ -162,17 +181,7 @@ def screen(
 
     if (identity.get("verification") or {}).get("status") != "verified":
         flags.append(("identity_unverified", {}))
-
-    for code, detail in flags:
-        flag = ScreeningFlag(registration_id=registration.id, code=code, detail=detail)
-        if (earlier := cleared.get(_finding(code, detail))) is not None:
-            flag.cleared_by, flag.cleared_at = earlier.cleared_by, earlier.cleared_at
-            flag.clear_reason = earlier.clear_reason
-        session.add(flag)
-    registration.flag_count = len(flags)
-    session.add(registration)
-    session.flush()
-    return [code for code, _detail in flags]
+    return flags
 
 
 def _finding(code: str, detail: dict[str, Any]) -> str:

@@ -22,8 +22,8 @@ from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import FormInput, form_input
 from portal.base.i18n import gettext as _
 from portal.ledger import tlog
-from portal.lifecycle import transitions, wizard
-from portal.lifecycle.wizard import Signing, Upload
+from portal.lifecycle import amendments, transitions, wizard
+from portal.lifecycle.wizard import Amending, Editable, Signing, Upload
 from portal.oversight import enforcement
 from portal.platforms import notify
 from portal.privacy import data_export
@@ -64,14 +64,24 @@ def today() -> date:
     return identity.china_today()
 
 
-def _registration(request: Request, *, start: bool = False) -> Registration:
+def _registration(request: Request, *, start: bool = False) -> Editable:
+    """What the applicant's wizard edits: their registration, or the working copy of the
+    change they are making to their approved one."""
     user = request.state.user
-    registration = models.current_registration(request.state.db, user)
+    registration = amendments.editing(request.state.db, user)
     if registration is None:
         if not start:
             raise _Redirect(request.app.url_path_for("apply:show_tasks"))
         registration = wizard.start_registration(request.state.db, user)
     return registration
+
+
+def _elsewhere(request: Request, registration: Editable) -> Response:
+    """Where someone goes who may not change the answers now: an approved registration's
+    holder to the page of its changes, everyone else to their account."""
+    if registration.status in amendments.AMENDABLE:
+        return redirect(request.app.url_path_for("apply:show_change"))
+    return redirect(request.app.url_path_for("accounts:me"))
 
 
 class _Redirect(Exception):
@@ -84,7 +94,7 @@ def _signing(request: Request) -> Signing:
     return Signing(ip=client, user_agent=request.headers.get("user-agent", "")[:400])
 
 
-def _step_nav(request: Request, registration: Registration) -> list[dict[str, Any]]:
+def _step_nav(request: Request, registration: Editable) -> list[dict[str, Any]]:
     settings = request.app.state.settings
     states = {s.step: s.state for s in
               wizard.step_states(settings, registration, today=today())}
@@ -128,7 +138,7 @@ def _choices() -> dict[str, Any]:
 
 def _render_step(
     request: Request,
-    registration: Registration,
+    registration: Editable,
     step: str,
     form: FormInput,
     errors: dict[str, str],
@@ -184,11 +194,11 @@ def _guard(handler: Callable[[Request], Response]) -> Callable[[Request], Respon
 @page(roles={"applicant"})
 @_guard
 def show_tasks(request: Request) -> Response:
-    registration = models.current_registration(request.state.db, request.state.user)
+    registration = amendments.editing(request.state.db, request.state.user)
     if registration is None:
         return render(request, "apply/start.html", {})
-    if registration.status not in models.EDITABLE:
-        return redirect(request.app.url_path_for("accounts:me"))
+    if not wizard.is_editable(registration):
+        return _elsewhere(request, registration)
     return render(request, "apply/tasks.html", {
         "registration": registration, "nav": _step_nav(request, registration),
     })
@@ -201,7 +211,7 @@ def start(request: Request) -> Response:
     return redirect(request.app.url_path_for("apply:show_step", step="identity"))
 
 
-def _step_for(request: Request, registration: Registration) -> str:
+def _step_for(request: Request, registration: Editable) -> str:
     step = request.path_params["step"]
     if step not in steps.STEPS or step == "review":
         raise NotFound()
@@ -221,8 +231,8 @@ HELD_COOKIE = "portal_held_draft"
 def show_step(request: Request) -> Response:
     step_name = request.path_params["step"]
     registration = _registration(request, start=step_name == "identity")
-    if registration.status not in models.EDITABLE:
-        return redirect(request.app.url_path_for("accounts:me"))
+    if not wizard.is_editable(registration):
+        return _elsewhere(request, registration)
     step = _step_for(request, registration)
     settings = request.app.state.settings
     db = request.state.db
@@ -291,7 +301,7 @@ def save_step(request: Request) -> Response:
 @_guard
 def _save_step(request: Request) -> Response:
     registration = _registration(request)
-    if registration.status not in models.EDITABLE:
+    if not wizard.is_editable(registration):
         raise HTTPException(status_code=409)
     step = _step_for(request, registration)
     form = form_input(request.state.form.multi_items())
@@ -342,7 +352,7 @@ def _save_step(request: Request) -> Response:
     return redirect(_next_url(request, registration, step))
 
 
-def _next_url(request: Request, registration: Registration, step: str) -> str:
+def _next_url(request: Request, registration: Editable, step: str) -> str:
     if form_value(request.state.form, "return") == "review":
         return str(request.app.url_path_for("apply:show_review"))
     order = steps.applicable_steps(registration.answers, today())
@@ -353,7 +363,7 @@ def _next_url(request: Request, registration: Registration, step: str) -> str:
 
 
 def _change_channels(
-    request: Request, registration: Registration, form: dict[str, list[str]], action: str
+    request: Request, registration: Editable, form: dict[str, list[str]], action: str
 ) -> Response:
     """'Add another' and 'remove' for channels: the page again, with what was typed kept as the
     step's draft (the step is saved by "Save and continue")."""
@@ -398,7 +408,7 @@ def check_step(request: Request) -> Response:
     return HTMLResponse(str(fragments[name]))
 
 
-def _review_context(request: Request, registration: Registration) -> dict[str, Any]:
+def _review_context(request: Request, registration: Editable) -> dict[str, Any]:
     settings = request.app.state.settings
     return {
         "registration": registration,
@@ -410,6 +420,10 @@ def _review_context(request: Request, registration: Registration) -> dict[str, A
         "summarize": steps.summarize,
         "province_name": regions.province_name,
         "nationality_name": regions.nationality_name,
+        "changing": isinstance(registration, Amending),
+        "changed_steps": amendments.changed_steps(registration.registration.answers,
+                                                  registration.answers)
+        if isinstance(registration, Amending) else [],
         **_choices(),
     }
 
@@ -418,8 +432,8 @@ def _review_context(request: Request, registration: Registration) -> dict[str, A
 @_guard
 def show_review(request: Request) -> Response:
     registration = _registration(request)
-    if registration.status not in models.EDITABLE:
-        return redirect(request.app.url_path_for("accounts:me"))
+    if not wizard.is_editable(registration):
+        return _elsewhere(request, registration)
     if not registration.answers.get("identity"):
         return redirect(request.app.url_path_for("apply:show_step", step="identity"))
     context = _review_context(request, registration)
@@ -430,9 +444,14 @@ def show_review(request: Request) -> Response:
 @_guard
 def submit_registration(request: Request) -> Response:
     user = request.state.user
+    working = amendments.editing(request.state.db, user)
+    if isinstance(working, Amending):
+        return _submit_change(request, working)
     registration = models.current_registration(request.state.db, user)
     if registration is None:
         return redirect(request.app.url_path_for("apply:show_tasks"))
+    if registration.status in amendments.AMENDABLE:
+        return redirect(request.app.url_path_for("apply:show_change"))
     if registration.status not in models.SUBMITTABLE:
         # A second click on "Submit": the first one won; show where it went.
         return redirect(request.app.url_path_for("apply:show_submitted"))
@@ -460,7 +479,29 @@ def submit_registration(request: Request) -> Response:
     return redirect(request.app.url_path_for("apply:show_submitted"))
 
 
-def _probe_declared_site(request: Request, settings: Any, registration: Registration
+def _submit_change(request: Request, working: Amending) -> Response:
+    """Sign and submit a change to an approved registration; it waits for a moderator while
+    the registration stays as approved."""
+    signature = form_value(request.state.form, "signature")
+    settings = request.app.state.settings
+    site_probe = _probe_declared_site(request, settings, working)
+    db = request.state.db
+    try:
+        amendments.submit(db, settings, working=working, user=request.state.user,
+                          signature=signature, signing=_signing(request), today=today(),
+                          site_probe=site_probe)
+    except FormErrors as exc:
+        db.rollback()
+        fresh = amendments.editing(db, request.state.user)
+        if not isinstance(fresh, Amending):
+            return redirect(request.app.url_path_for("apply:show_change"))
+        context = _review_context(request, fresh)
+        return render(request, "apply/review.html",
+                      {**context, "errors": exc.errors, "signature": signature}, status_code=422)
+    return redirect(request.app.url_path_for("apply:show_change"))
+
+
+def _probe_declared_site(request: Request, settings: Any, registration: Editable
                          ) -> dict[str, Any] | None:
     """Check the shop site the operator declared: the operator attests, the portal checks."""
     security = registration.answers.get("security") or {}
@@ -493,6 +534,56 @@ def show_submitted(request: Request) -> Response:
     if registration is None or registration.number is None:
         return redirect(request.app.url_path_for("apply:show_tasks"))
     return render(request, "apply/submitted.html", {"registration": registration})
+
+
+@page(roles={"applicant"})
+def show_change(request: Request) -> Response:
+    """Changing an approved registration: how it works, the change under way or under review,
+    and what became of the last one."""
+    db = request.state.db
+    registration = models.current_registration(db, request.state.user)
+    if registration is None or registration.status not in amendments.AMENDABLE:
+        return redirect(request.app.url_path_for("accounts:me"))
+    amendment = amendments.latest(db, registration)
+    comparison = []
+    if amendment is not None and amendment.status != "withdrawn":
+        comparison = [c for c in amendments.compare(registration.answers, amendment.answers)
+                      if c.changed] if amendment.pending_for else []
+    return render(request, "apply/change.html", {
+        "registration": registration, "amendment": amendment, "comparison": comparison,
+        "step_titles": steps.STEP_TITLES,
+        "requested": (amendment.answers.get(models.REQUESTED) or {})
+        if amendment is not None and amendment.status == "changes_requested" else {},
+    })
+
+
+@page(roles={"applicant"})
+def start_change(request: Request) -> Response:
+    """Open a change of the approved registration (a working copy of its answers) and go to
+    the task list."""
+    db = request.state.db
+    registration = models.current_registration(db, request.state.user)
+    if registration is None:
+        return redirect(request.app.url_path_for("accounts:me"))
+    try:
+        amendments.start(db, registration=registration, user=request.state.user)
+    except FormErrors:
+        db.rollback()
+        return redirect(request.app.url_path_for("apply:show_change"))
+    return redirect(request.app.url_path_for("apply:show_tasks"))
+
+
+@page(roles={"applicant"})
+def withdraw_change(request: Request) -> Response:
+    """Withdraw the pending change; the registration stays as approved."""
+    db = request.state.db
+    registration = models.current_registration(db, request.state.user)
+    if registration is not None:
+        try:
+            amendments.withdraw(db, registration=registration, user=request.state.user)
+        except FormErrors:
+            db.rollback()
+    return redirect(request.app.url_path_for("apply:show_change"))
 
 
 @page(login=True)
@@ -533,6 +624,9 @@ routes = namespaced("apply", [
     Route("/apply/review", show_review, methods=["GET"], name="show_review"),
     Route("/apply/review", submit_registration, methods=["POST"], name="submit"),
     Route("/apply/submitted", show_submitted, methods=["GET"], name="show_submitted"),
+    Route("/apply/change", show_change, methods=["GET"], name="show_change"),
+    Route("/apply/change", start_change, methods=["POST"], name="start_change"),
+    Route("/apply/change/withdraw", withdraw_change, methods=["POST"], name="withdraw_change"),
     Route("/apply/{step}", show_step, methods=["GET"], name="show_step"),
     Route("/apply/{step}", save_step, methods=["POST"], name="save_step"),
     Route("/apply/{step}/check", check_step, methods=["POST"], name="check_step"),

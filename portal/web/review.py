@@ -16,9 +16,10 @@ from portal.base import crypto, identity, jurisdictions, regions
 from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import whole_number
 from portal.base.i18n import gettext as _
+from portal.lifecycle import amendments
 from portal.oversight import enforcement, full_record, review
 from portal.registration import linking, sanctions, screening, steps
-from portal.registration.models import Registration
+from portal.registration.models import Amendment, Registration
 from portal.web import audit as audit_pages
 from portal.web import flash
 from portal.web.core import form_value, namespaced, page, redirect, render, send_after_commit
@@ -240,8 +241,124 @@ def clear_hold(request: Request) -> Response:
                     + "?done=hold")
 
 
+# --- Changes after approval ----------------------------------------------------------------
+
+
+def _amendment(request: Request) -> tuple[Amendment, Registration]:
+    try:
+        amendment, registration = review.get_amendment(request.state.db,
+                                                       request.path_params["amendment_id"])
+    except NotFound:
+        raise HTTPException(status_code=404) from None
+    if not jurisdictions.within(request.state.user, registration.region):
+        raise HTTPException(status_code=404)
+    return amendment, registration
+
+
+@page(roles=MODERATORS)
+def show_changes(request: Request) -> Response:
+    """Changes to approved registrations waiting for a moderator, oldest first."""
+    rows = [(a, r) for a, r in amendments.queue(request.state.db)
+            if jurisdictions.within(request.state.user, r.region)]
+    return render(request, "review/changes.html", {
+        "rows": rows, "flag_names": screening.FLAGS,
+        "changed": {a.id: amendments.changed_steps(r.answers, a.answers) for a, r in rows},
+        "step_titles": steps.STEP_TITLES,
+    })
+
+
+def _change_context(request: Request, amendment: Amendment, registration: Registration,
+                    **extra: Any) -> dict[str, Any]:
+    return {
+        "amendment": amendment, "registration": registration,
+        "comparison": [c for c in amendments.compare(registration.answers, amendment.answers)
+                       if c.changed],
+        "step_titles": steps.STEP_TITLES, "flag_names": screening.FLAGS,
+        "holds": [f for f in amendment.flags if f["code"] in screening.HOLDS],
+        "editable_steps": [(s, steps.STEP_TITLES[s])
+                           for s in audit_pages.current_steps(amendment.answers)],
+        "errors": {}, "values": {}, "open_form": "", **extra,
+    }
+
+
+@page(roles=MODERATORS)
+def show_change(request: Request) -> Response:
+    """A change beside the approved answers it would replace, and the decision on it."""
+    amendment, registration = _amendment(request)
+    return render(request, "review/change.html",
+                  _change_context(request, amendment, registration))
+
+
+def _change_decision(request: Request, action: str) -> Response:
+    amendment, registration = _amendment(request)
+    form = request.state.form
+    db = request.state.db
+    settings = request.app.state.settings
+    common = {"amendment": amendment, "registration": registration,
+              "moderator": request.state.user, "version": _version(request),
+              "note": form_value(form, "internal_note")}
+    try:
+        if action == "approve":
+            outcome = review.approve_amendment(
+                db, settings, today=identity.china_today(),
+                hold_reason=form_value(form, "hold_reason"), **common)
+        elif action == "request_changes":
+            chosen = form.getlist("steps") if form is not None else []
+            outcome = review.request_amendment_changes(
+                db, settings, step_messages={s: form_value(form, f"message_{s}") for s in chosen},
+                **common)
+        else:
+            outcome = review.refuse_amendment(db, settings, message=form_value(form, "message"),
+                                              **common)
+    except review.DecisionConflict:
+        db.rollback()
+        amendment, registration = _amendment(request)
+        conflict = _("This change was decided or withdrawn while you were looking at it. Check "
+                     "it again below.")
+        return render(request, "review/change.html",
+                      _change_context(request, amendment, registration, conflict=conflict),
+                      status_code=409)
+    except FormErrors as exc:
+        db.rollback()
+        amendment, registration = _amendment(request)
+        values = {k: v for k, v in (form.multi_items() if form is not None else [])
+                  if isinstance(v, str)}
+        values["steps"] = form.getlist("steps") if form is not None else []
+        return render(request, "review/change.html",
+                      _change_context(request, amendment, registration, errors=exc.errors,
+                                      values=values, open_form=action), status_code=422)
+    send_after_commit(request, outcome.mail)
+    return redirect(str(request.app.url_path_for("review:show_change",
+                                                 amendment_id=amendment.id)) + f"?done={action}")
+
+
+@page(roles=MODERATORS)
+def approve_change(request: Request) -> Response:
+    return _change_decision(request, "approve")
+
+
+@page(roles=MODERATORS)
+def request_change_corrections(request: Request) -> Response:
+    return _change_decision(request, "request_changes")
+
+
+@page(roles=MODERATORS)
+def refuse_change(request: Request) -> Response:
+    return _change_decision(request, "refuse")
+
+
 routes = namespaced("review", [
     Route("/review", show_queue, methods=["GET"], name="queue"),
+    # Before "/review/{number}", which would take "changes" for a number.
+    Route("/review/changes", show_changes, methods=["GET"], name="changes"),
+    Route("/review/changes/{amendment_id:id}", show_change, methods=["GET"],
+          name="show_change"),
+    Route("/review/changes/{amendment_id:id}/approve", approve_change, methods=["POST"],
+          name="approve_change"),
+    Route("/review/changes/{amendment_id:id}/request-changes", request_change_corrections,
+          methods=["POST"], name="request_change_corrections"),
+    Route("/review/changes/{amendment_id:id}/refuse", refuse_change, methods=["POST"],
+          name="refuse_change"),
     Route("/review/{number}/holds/{flag_id:id}", show_hold, methods=["GET"], name="hold"),
     Route("/review/{number}/holds/{flag_id:id}/clear", clear_hold, methods=["POST"],
           name="clear_hold"),

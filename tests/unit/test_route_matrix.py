@@ -32,7 +32,7 @@ from portal.platforms.clients import ApiClient, ApiKey
 from portal.platforms.webhooks import WebhookDelivery
 from portal.records import certificates
 from portal.registration import screening
-from portal.registration.models import Document, Registration, RosterLink
+from portal.registration.models import Amendment, Document, Registration, RosterLink
 from tests.unit.conftest import Auth, Platform, csrf_from, make_user
 from tests.unit.http_wizard import PNG, Wizard, fresh
 
@@ -173,9 +173,17 @@ MATRIX: dict[str, Expected] = {
     "apply:confirm_data": applicants(303, 404),
     "apply:appeal": applicants(303, 404),  # already appealed: back to /me with the message
     "apply:deregister": applicants(303),  # not ticked: back to /me to confirm
+    "apply:show_change": applicants(200, 303),  # only an approved registration is changed
+    "apply:start_change": applicants(303),
+    "apply:withdraw_change": applicants(303),
     # moderators (moderator, admin); auditors read a registration and sanction through it
     "review:queue": moderators(200),
     "review:show": sanctioners(200),
+    "review:changes": moderators(200),
+    "review:show_change": moderators(200),
+    "review:approve_change": moderators(422),  # its person is on the blocklist in this world
+    "review:request_change_corrections": moderators(422),  # no step chosen
+    "review:refuse_change": moderators(422),  # no message
     "review:approve": moderators(409),  # no version: the page was stale
     "review:request_changes": moderators(422),  # no step chosen
     "review:reject": moderators(422),  # no reason
@@ -477,6 +485,9 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
     session.commit()
     assert document is not None and certificate is not None
     hold = screening.add_hold(session, registration, "blocklist_person", {"entries": []})
+    amendment = Amendment(registration_id=registration.id, status="submitted",
+                          answers=dict(registration.answers), submitted_at=utcnow())
+    session.add(amendment)
     session.commit()
 
     values = {
@@ -487,7 +498,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         "delivery_id": delivery.id, "serial": certificate.serial, "id": buyer.json()["id"],
         "flag_id": hold.id, "request_id": asked.id, "file_id": answer_file.id,
         "licence_id": licence.id, "platform_document_id": assessment.id,
-        "user_id": moderator_user.id,
+        "user_id": moderator_user.id, "amendment_id": amendment.id,
     }
     clients = {VISITOR: visitor, APPLICANT: client, OTHER: other, MODERATOR: moderator,
                AUDITOR: auditor, OUTSIDER: outsider, ADMIN: admin, PLATFORM: platform.http,
