@@ -184,16 +184,17 @@ MATRIX: dict[str, Expected] = {
     "review:approve_change": moderators(422),  # its person is on the blocklist in this world
     "review:request_change_corrections": moderators(422),  # no step chosen
     "review:refuse_change": moderators(422),  # no message
-    "review:approve": moderators(409),  # no version: the page was stale
-    "review:request_changes": moderators(422),  # no step chosen
-    "review:reject": moderators(422),  # no reason
-    "review:reveal": sanctioners(422),
-    "review:risk": moderators(422),
+    # Refused staff forms redirect to their page, which shows the errors once (flash).
+    "review:approve": moderators(303),  # no version: the page was stale (shown as a conflict)
+    "review:request_changes": moderators(303),  # no step chosen
+    "review:reject": moderators(303),  # no reason
+    "review:reveal": sanctioners(303),
+    "review:risk": moderators(303),
     "review:hold": moderators(200),
     "review:clear_hold": moderators(422),  # no reason
-    "review:reinstate": moderators(422),  # not suspended
-    "review:sanction": sanctioners(422),
-    "review:decide_appeal": moderators(422),
+    "review:reinstate": moderators(303),  # not suspended
+    "review:sanction": sanctioners(303),
+    "review:decide_appeal": moderators(303),
     "review:end_correction": moderators(404),  # the sanction of the world is no order to correct
     "review:blocklist": moderators(200),
     "review:add_blocklist_entry": moderators(422),
@@ -210,7 +211,7 @@ MATRIX: dict[str, Expected] = {
     "audit:export_csv": auditors(200),
     "audit:export_json": auditors(200),
     "audit:record": auditors(200),
-    "audit:reveal": auditors(422),
+    "audit:reveal": auditors(303),  # no reason: shown on the record
     "audit:certificate": auditors(200),
     "audit_log:show": auditors(200),
     "audit_log:check_consistency": auditors(422),

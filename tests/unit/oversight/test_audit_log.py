@@ -63,7 +63,7 @@ def test_explorer_shows_the_signed_checkpoint_and_an_included_entry(auditor, ses
     assert "Verified" in page.select_one("#checkpoint-title").find_parent("section").text
     rows = page.select("#entries tbody tr")
     assert len(rows) == checkpoint["tree_size"]
-    assert "certificate.issued" in page.select_one("#entries").text
+    assert "Certificate issued" in page.select_one("#entries").text  # the type, in words
 
     looked = auditor.get("/audit/log?index=0")
     assert looked.status_code == 200
