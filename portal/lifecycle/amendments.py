@@ -48,6 +48,7 @@ from portal.registration.models import (
     Submission,
     current_registration,
 )
+from portal.registration.names import same_name
 
 # Only an approved registration can be changed this way (a suspended one waits for its
 # suspension to end; a draft or one under review is changed in the wizard itself).
@@ -191,7 +192,7 @@ def submit(
     typed = " ".join(signature.split())
     if not typed:
         errors["signature"] = _("Type your full legal name to sign")
-    elif typed != legal_name:
+    elif not same_name(typed, legal_name):
         errors["signature"] = _("Type your legal name exactly as in the identity step")
     steps_changed = changed_steps(registration.answers, working.answers)
     if not errors and not steps_changed:

@@ -36,6 +36,7 @@ from portal.registration.models import (
     Submission,
     is_blocked,
 )
+from portal.registration.names import same_name
 from portal.registration.sanctions import Sanction
 
 
@@ -78,7 +79,7 @@ def submit(
     typed = " ".join(signature.split())
     if not typed:
         errors["signature"] = _("Type your full legal name to sign")
-    elif typed != legal_name:
+    elif not same_name(typed, legal_name):
         errors["signature"] = _("Type your legal name exactly as in the identity step")
     if errors:
         raise FormErrors(errors)

@@ -21,6 +21,7 @@ from portal.base.db import UTCDateTime, utcnow
 from portal.base.forms import Checker, FormInput, StepContext
 from portal.base.i18n import LazyString, lazy_gettext
 from portal.base.i18n import gettext as _
+from portal.registration.names import same_name
 
 CONTENT_CATEGORIES: dict[str, LazyString] = {
     "apparel": lazy_gettext("Clothing, shoes and accessories"),
@@ -178,7 +179,7 @@ def validate_security(form: FormInput, ctx: StepContext) -> Checker:
         "signature", _("Signature"), required=_("Type your full legal name to sign"),
         max_length=200,
     )
-    if signature and legal_name and signature != legal_name:
+    if signature and legal_name and not same_name(signature, legal_name):
         c.error("signature", _("Type your legal name exactly as in the identity step"))
     return c
 

@@ -30,6 +30,7 @@ from portal.base.i18n import (
 )
 from portal.base.i18n import gettext as _
 from portal.registration import attestations
+from portal.registration.names import normal_name
 
 STEPS = ("identity", "guardian", "roles", "security", "content", "commitments", "review")
 EDITABLE_STEPS = STEPS[:-1]
@@ -180,8 +181,10 @@ def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
         "subject_kind", SUBJECT_KINDS,
         required=_("Choose whether you register as a person or as an organisation"),
     )
-    c.text("legal_name", _("Full legal name"), required=_("Enter your full legal name"),
-           max_length=100, plain=True)
+    legal_name = c.text("legal_name", _("Full legal name"),
+                        required=_("Enter your full legal name"), max_length=100, plain=True)
+    if legal_name and "legal_name" in c.data:
+        c.data["legal_name"] = normal_name(legal_name)
     id_type = c.choice("id_type", identity.ID_TYPES, required=_("Choose the type of ID document"))
     number = _sensitive(c, ctx, "id_number")
     if not number:
@@ -192,8 +195,19 @@ def validate_identity(form: FormInput, ctx: StepContext) -> Checker:
             c.data["id_number"] = number
         except ValueError as exc:
             c.error("id_number", str(exc))
-    birth = c.apply("date_of_birth", identity.parse_date,
-                    required=_("Enter your date of birth"))
+    birth: date | None = None
+    if not c.raw("date_of_birth").strip() and id_type == "cn_resident_id":
+        # A resident ID number holds the date of birth: read it from there (a wrong number
+        # already has its message).
+        if "id_number" in c.data:
+            try:
+                birth = identity.birth_date_from_resident_id(c.data["id_number"])
+                c.data["date_of_birth"] = birth.isoformat()
+            except ValueError as exc:
+                c.error("id_number", str(exc))
+    else:
+        birth = c.apply("date_of_birth", identity.parse_date,
+                        required=_("Enter your date of birth"))
     if birth is not None:
         if birth > ctx.today:
             c.error("date_of_birth", _("The date of birth must be in the past"))

@@ -356,7 +356,12 @@ def _next_url(request: Request, registration: Editable, step: str) -> str:
     if form_value(request.state.form, "return") == "review":
         return str(request.app.url_path_for("apply:show_review"))
     order = steps.applicable_steps(registration.answers, today())
-    following = order[order.index(step) + 1]
+    asked = registration.answers.get(models.REQUESTED) or {}
+    if asked:
+        # Answering a moderator: on to the next step they asked about, then to the review.
+        following = next((s for s in order if s in asked), "review")
+    else:
+        following = order[order.index(step) + 1]
     if following == "review":
         return str(request.app.url_path_for("apply:show_review"))
     return str(request.app.url_path_for("apply:show_step", step=following))
