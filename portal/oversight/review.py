@@ -528,8 +528,9 @@ def approve_amendment(
                    if registration.valid_until else "—"),
         )
     session.flush()
-    return Outcome(registration, _decision_of(session, registration, moderator, "approve_change",
-                                              internal_note=amendment.internal_note), [mail])
+    decision = _decision_of(session, registration, moderator, "amendment_approved",
+                            internal_note=amendment.internal_note)
+    return Outcome(registration, decision, [mail])
 
 
 def _decision_of(session: Session, registration: Registration, moderator: User, kind: str,
@@ -561,7 +562,7 @@ def request_amendment_changes(
     except amendments.AmendmentConflict:
         raise DecisionConflict() from None
     amendment.internal_note = note
-    changes.record(session, action="amendment_changes_requested", actor=Actor.of(moderator),
+    changes.record(session, action="amendment_corrections", actor=Actor.of(moderator),
                    registration=registration,
                    data={"amendment": amendment.id, "steps": asked})
     applicant = _applicant(session, registration)
@@ -579,7 +580,7 @@ def request_amendment_changes(
         )
     session.flush()
     return Outcome(registration, _decision_of(session, registration, moderator,
-                                              "request_changes_to_change", steps=asked,
+                                              "amendment_corrections", steps=asked,
                                               internal_note=note), [mail])
 
 
@@ -613,5 +614,5 @@ def refuse_amendment(
         )
     session.flush()
     return Outcome(registration, _decision_of(session, registration, moderator,
-                                              "refuse_change", message=message,
+                                              "amendment_refused", message=message,
                                               internal_note=note), [mail])

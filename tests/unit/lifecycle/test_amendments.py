@@ -177,7 +177,7 @@ def test_moderator_asks_for_corrections_then_refuses(client, approved, session) 
     assert _handles(registration) == ["zhangsan_live"]
     actions = [h.action for h in session.exec(select(HistoryEntry).where(
         HistoryEntry.registration_id == registration.id))]
-    assert actions[-4:] == ["amendment_submitted", "amendment_changes_requested",
+    assert actions[-4:] == ["amendment_submitted", "amendment_corrections",
                             "amendment_submitted", "amendment_refused"]
 
 
