@@ -34,7 +34,7 @@ def confirmation_link(server: Server, email: str) -> str:
 def expect_status_page(page: Page, number: str) -> None:
     page.get_by_role("link", name="Go to your status page").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My account")
-    expect(page.get_by_text(number)).to_be_visible()
+    expect(page.get_by_text(number, exact=True)).to_be_visible()
     status = page.locator(".summary-list > div").filter(has=page.get_by_text("Status", exact=True))
     expect(status).to_contain_text("Submitted")
 
@@ -162,7 +162,7 @@ def test_adult_streamer_registers_with_the_keyboard_alone(page: Page, a11y: A11y
     a11y.check(page)
     kb.follow(page, page.get_by_role("link", name="Go to your status page"))
     expect(page.get_by_role("heading", level=1)).to_have_text("My account")
-    expect(page.get_by_text(number)).to_be_visible()
+    expect(page.get_by_text(number, exact=True)).to_be_visible()
     a11y.check(page)
 
 
