@@ -56,12 +56,12 @@ from portal.web import (
     preferences,
     review,
     staff,
+    staff_admin,
     verify,
 )
 from portal.web import admin as admin_pages
 from portal.web import audit as audit_pages
 from portal.web import inspection_requests as inspection_request_pages
-from portal.web import staff_admin
 from portal.web import inspections as inspection_pages
 from portal.web import webhooks as webhook_pages
 from portal.web.core import make_templates
@@ -395,6 +395,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *cases.routes,
         *verify.routes,
         *staff.routes,
+        *staff_admin.routes,
         *audit_pages.routes,
         *audit_log.routes,
         *dashboard.routes,
@@ -409,7 +410,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *log_api.routes,
         *tiles_api.routes,
         *openapi_api.routes,
-        *staff_admin.routes,
         *api_reference.routes,
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]
