@@ -51,7 +51,9 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     upgrade(settings)
     engine = _engine(settings)
     try:
-        with session_scope(engine) as session:
+        # A write from its first statement (BEGIN IMMEDIATE on SQLite): a running server's
+        # writes then make it wait its turn instead of failing as "database is locked".
+        with session_scope(engine, write=True) as session:
             user = accounts.create_user(
                 session, email=args.email, password=password, role=accounts.Role(args.role)
             )
@@ -118,7 +120,7 @@ def seed_demo_staff(settings: Settings) -> list[tuple[str, str, str]]:
     logins = []
     engine = _engine(settings)
     try:
-        with session_scope(engine) as session:
+        with session_scope(engine, write=True) as session:
             for email, role in DEMO_STAFF:
                 user = accounts.find_user_by_email(session, email)
                 password = known.get(email) or f"demo-{role}-{secrets.token_urlsafe(9)}"
