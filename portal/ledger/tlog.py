@@ -885,9 +885,10 @@ def needs_checkpoint(session: Session) -> bool:
 ED25519_NOTE_TYPE = b"\x01"
 
 
-def note_key_id(name: str, public_key: bytes) -> bytes:
-    """The 4-byte key ID of an Ed25519 note key."""
-    material = name.encode("utf-8") + b"\n" + ED25519_NOTE_TYPE + public_key
+def note_key_id(name: str, public_key: bytes, key_type: bytes = ED25519_NOTE_TYPE) -> bytes:
+    """The 4-byte key ID of a note key: SHA-256(name ‖ 0x0A ‖ type ‖ public key)[:4] (type
+    0x01 an Ed25519 signer, 0x04 an Ed25519 cosigner of tlog-cosignature)."""
+    material = name.encode("utf-8") + b"\n" + key_type + public_key
     return hashlib.sha256(material).digest()[:4]
 
 

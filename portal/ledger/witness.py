@@ -17,7 +17,6 @@ everywhere we run, and C2SP keeps the Ed25519 type for existing deployments (doc
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import fcntl
 import hashlib
@@ -48,17 +47,9 @@ _DECIMAL = re.compile(r"\A(0|[1-9][0-9]{0,18})\Z")
 # --- signed-note keys and notes -----------------------------------------------------------------
 
 
-def _b64(data: str) -> bytes:
-    try:
-        return base64.b64decode(data.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise ValueError("not base64") from exc
-
-
 def key_id(name: str, key_type: int, public_key: bytes) -> bytes:
     """SHA-256(name ‖ 0x0A ‖ type ‖ public key)[:4] (signed-note; tlog-cosignature)."""
-    material = name.encode("utf-8") + b"\n" + bytes([key_type]) + public_key
-    return hashlib.sha256(material).digest()[:4]
+    return tlog.note_key_id(name, public_key, bytes([key_type]))
 
 
 @dataclass(frozen=True)
@@ -89,7 +80,7 @@ def parse_vkey(text: str) -> NoteKey:
     hex_id, sep2, material = rest.partition("+")
     if not (sep and sep2 and name) or any(c.isspace() for c in name):
         raise ValueError("a verifier key is <name>+<key ID>+<key>")
-    raw = _b64(material)
+    raw = tlog.unb64(material)
     if len(raw) != 33 or raw[0] not in (LOG_KEY_TYPE, COSIGNATURE_KEY_TYPE):
         raise ValueError("only Ed25519 note keys (type 0x01) and cosigner keys (0x04) are known")
     key = NoteKey(name, raw[0], raw[1:])
@@ -131,7 +122,7 @@ def parse_note(note: str) -> Note:
         parts = line[2:].split(" ")
         if len(parts) != 2 or not parts[0]:
             raise ValueError("a signature line is '— <name> <base64>'")
-        raw = _b64(parts[1])
+        raw = tlog.unb64(parts[1])
         if len(raw) < 5:
             raise ValueError("a signature is a key ID and a signature")
         signatures.append(Signature(parts[0], raw[:4], raw[4:], line + "\n"))
@@ -149,7 +140,7 @@ def checkpoint_fields(text: str) -> tuple[str, int, bytes]:
     origin, size_line, root_line = lines[0], lines[1], lines[2]
     if not origin or not _DECIMAL.match(size_line):
         raise ValueError("the checkpoint's origin or size is not valid")
-    root = _b64(root_line)
+    root = tlog.unb64(root_line)
     if len(root) != tlog.HASH_SIZE:
         raise ValueError("the checkpoint's root hash is not 32 bytes")
     return origin, int(size_line), root
@@ -229,7 +220,7 @@ def parse_add_checkpoint(body: bytes) -> Submission:
         raise ValueError("the first line is 'old <size>'")
     proof = []
     for line in lines[1:]:
-        raw = _b64(line)
+        raw = tlog.unb64(line)
         if len(raw) != tlog.HASH_SIZE:
             raise ValueError("a proof line is one base64 hash")
         proof.append(raw)
@@ -411,7 +402,7 @@ def load_key_file(path: Path) -> tuple[str, Ed25519PrivateKey]:
     """The name and private key kept by ``create_key_file``; ValueError when it is not one."""
     try:
         data = json.loads(path.read_text("utf-8"))
-        name, seed = data["name"], _b64(data["ed25519"])
+        name, seed = data["name"], tlog.unb64(data["ed25519"])
         return str(name), Ed25519PrivateKey.from_private_bytes(seed)
     except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not a witness key file: {exc}") from exc

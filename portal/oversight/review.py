@@ -225,11 +225,9 @@ def approve(
     return Outcome(registration, decision, [mail])
 
 
-def request_changes(
-    session: Session, settings: Settings, *, registration: Registration, moderator: User,
-    version: int, step_messages: dict[str, str], note: str = "",
-) -> Outcome:
-    """Ask the applicant to change some steps, each with a message; the caller commits."""
+def asked_steps(step_messages: dict[str, str]) -> dict[str, str]:
+    """The editable steps a moderator asks to change, each with its checked message; a form
+    error when none is asked (of a registration or of a change after approval)."""
     asked = {}
     for step, message in step_messages.items():
         if step not in steps.EDITABLE_STEPS:
@@ -238,6 +236,15 @@ def request_changes(
                                  required=_("Say what the applicant must change in this step"))
     if not asked:
         raise FormErrors({"steps": _("Choose at least one step to change, with a message")})
+    return asked
+
+
+def request_changes(
+    session: Session, settings: Settings, *, registration: Registration, moderator: User,
+    version: int, step_messages: dict[str, str], note: str = "",
+) -> Outcome:
+    """Ask the applicant to change some steps, each with a message; the caller commits."""
+    asked = asked_steps(step_messages)
     note = staff_text(note, "internal_note")
     answers = {**registration.answers, REQUESTED: asked}
     decision = _decide(
@@ -548,14 +555,7 @@ def request_amendment_changes(
 ) -> Outcome:
     """Ask the applicant to change some steps of their change, each with a message; the caller
     commits."""
-    asked = {}
-    for step, message in step_messages.items():
-        if step not in steps.EDITABLE_STEPS:
-            continue
-        asked[step] = staff_text(message, f"message_{step}",
-                                 required=_("Say what the applicant must change in this step"))
-    if not asked:
-        raise FormErrors({"steps": _("Choose at least one step to change, with a message")})
+    asked = asked_steps(step_messages)
     note = staff_text(note, "internal_note")
     try:
         amendments.ask_for_changes(session, amendment, version=version, asked=asked)

@@ -91,14 +91,26 @@ def detail_context(request: Request, registration: Registration, **extra: Any) -
     }
 
 
+def typed_values(form: Any) -> dict[str, Any]:
+    """What a refused form held, to show it again: its text fields, and the steps ticked."""
+    values: dict[str, Any] = {k: v for k, v in (form.multi_items() if form is not None else [])
+                              if isinstance(v, str)}
+    values["steps"] = form.getlist("steps") if form is not None else []
+    return values
+
+
+def step_messages(form: Any) -> dict[str, str]:
+    """The steps ticked in a request for changes, each with its message."""
+    chosen = form.getlist("steps") if form is not None else []
+    return {s: form_value(form, f"message_{s}") for s in chosen}
+
+
 def detail_again(request: Request, registration: Registration, errors: dict[str, str]
                  ) -> Response:
     """The registration's page once more after a refused form: nothing written, the errors
     beside their fields, what was typed kept (422)."""
     request.state.db.rollback()
-    form = request.state.form
-    values = {k: v for k, v in (form.multi_items() if form is not None else [])
-              if isinstance(v, str)}
+    values = typed_values(request.state.form)
     return shown_again(request, registration, status_code=422, errors=errors, values=values)
 
 
@@ -144,9 +156,8 @@ def _decision(request: Request, action: str) -> Response:
         if action == "approve":
             outcome = review.approve(db, settings, **common)
         elif action == "request_changes":
-            chosen = form.getlist("steps") if form is not None else []
-            messages = {s: form_value(form, f"message_{s}") for s in chosen}
-            outcome = review.request_changes(db, settings, step_messages=messages, **common)
+            outcome = review.request_changes(db, settings, step_messages=step_messages(form),
+                                             **common)
         else:
             outcome = review.reject(db, settings, reason_code=form_value(form, "reason_code"),
                                     message=form_value(form, "message"), **common)
@@ -158,11 +169,8 @@ def _decision(request: Request, action: str) -> Response:
         return shown_again(request, registration, status_code=409, conflict=conflict)
     except FormErrors as exc:
         db.rollback()
-        values = {k: v for k, v in (form.multi_items() if form is not None else [])
-                  if isinstance(v, str)}
-        values["steps"] = form.getlist("steps") if form is not None else []
         return shown_again(request, registration, status_code=422, errors=exc.errors,
-                           values=values, open_form=action)
+                           values=typed_values(form), open_form=action)
     send_after_commit(request, outcome.mail)
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + f"?done={action}")
@@ -303,10 +311,8 @@ def _change_decision(request: Request, action: str) -> Response:
                 db, settings, today=identity.china_today(),
                 hold_reason=form_value(form, "hold_reason"), **common)
         elif action == "request_changes":
-            chosen = form.getlist("steps") if form is not None else []
             outcome = review.request_amendment_changes(
-                db, settings, step_messages={s: form_value(form, f"message_{s}") for s in chosen},
-                **common)
+                db, settings, step_messages=step_messages(form), **common)
         else:
             outcome = review.refuse_amendment(db, settings, message=form_value(form, "message"),
                                               **common)
@@ -321,12 +327,10 @@ def _change_decision(request: Request, action: str) -> Response:
     except FormErrors as exc:
         db.rollback()
         amendment, registration = _amendment(request)
-        values = {k: v for k, v in (form.multi_items() if form is not None else [])
-                  if isinstance(v, str)}
-        values["steps"] = form.getlist("steps") if form is not None else []
         return render(request, "review/change.html",
                       _change_context(request, amendment, registration, errors=exc.errors,
-                                      values=values, open_form=action), status_code=422)
+                                      values=typed_values(form), open_form=action),
+                      status_code=422)
     send_after_commit(request, outcome.mail)
     return redirect(str(request.app.url_path_for("review:show_change",
                                                  amendment_id=amendment.id)) + f"?done={action}")
