@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import Result, median
-from bench.context import Context, clean_environ, free_port, log
+from bench.context import Context, Server, clean_environ, free_port, log
+from bench.cpu import Meter, Usage
 
 CONNECTIONS = 32
 HOT_NUMBERS = 100  # the hot run: the same numbers over and over
@@ -70,6 +71,7 @@ class Load:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    usage: Usage | None = None  # cores used by the server, PostgreSQL and wrk meanwhile
 
     @property
     def rps(self) -> float:
@@ -108,12 +110,20 @@ def wrk_run(wrk: str, url: str, numbers_file: Path, key: str, seconds: float) ->
         p99_ms=latency["p99"] / 1000, max_ms=latency["max"] / 1000)
 
 
-def measure(wrk: str, url: str, numbers_file: Path, key: str, name: str) -> Load:
-    wrk_run(wrk, url, numbers_file, key, WARMUP)
+def measure(wrk: str, server: Server, numbers_file: Path, key: str, name: str) -> Load:
+    wrk_run(wrk, server.url, numbers_file, key, WARMUP)
     log(f"wrk: {name}, {CONNECTIONS} connections, {DURATION:g} s")
-    load = wrk_run(wrk, url, numbers_file, key, DURATION)
+    with Meter(server.pid) as meter:
+        load = wrk_run(wrk, server.url, numbers_file, key, DURATION)
+    load.usage = meter.usage
     log(f"  {load.rps:,.0f} requests/s; {load.describe()}")
+    if load.usage is not None:
+        log(f"  {load.usage.describe()}")
     return load
+
+
+def cpu_note(load: Load) -> str:
+    return f"; {load.usage.describe()}" if load.usage is not None else ""
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -159,7 +169,7 @@ def skipped_rows(label: str, why: str) -> list[Result]:
             Result(f"Verification API ({label}) errors", None, "", 0, note=why)]
 
 
-def compare(ctx: Context, wrk: str, label: str, bare_command: list[str], portal_url: str,
+def compare(ctx: Context, wrk: str, label: str, bare_command: list[str], portal_server: Server,
             key: str, files: dict[str, Path]) -> list[Result]:
     """The bare ceiling, then the portal, cold and hot, each pair in the same run."""
     bare: dict[str, Load] = {}
@@ -168,13 +178,13 @@ def compare(ctx: Context, wrk: str, label: str, bare_command: list[str], portal_
                               clean_environ(), port)
     try:
         for kind, path in files.items():
-            bare[kind] = measure(wrk, server.url, path, "", f"bare ({label}, {kind})")
+            bare[kind] = measure(wrk, server, path, "", f"bare ({label}, {kind})")
     finally:
         server.stop()
     rows: list[Result] = []
     where = f"{CONNECTIONS} connections"
     for kind, path in files.items():
-        portal = measure(wrk, portal_url, path, key, f"portal ({label}, {kind})")
+        portal = measure(wrk, portal_server, path, key, f"portal ({label}, {kind})")
         ceiling = bare[kind]
         numbers = (f"{ctx.registrations:,} numbers" if kind == "cold"
                    else f"the same {HOT_NUMBERS} numbers")
@@ -182,9 +192,9 @@ def compare(ctx: Context, wrk: str, label: str, bare_command: list[str], portal_
         rows += [
             Result(f"Verification API ({tag}), bare ceiling", ceiling.rps, "req/s",
                    note=f"{numbers}, {where}; {ceiling.describe()}; p99 "
-                        f"{ceiling.p99_ms:.1f} ms"),
+                        f"{ceiling.p99_ms:.1f} ms{cpu_note(ceiling)}"),
             Result(f"Verification API ({tag}), portal", portal.rps, "req/s",
-                   note=f"{numbers}, {where}; {portal.describe()}"),
+                   note=f"{numbers}, {where}; {portal.describe()}{cpu_note(portal)}"),
             Result(f"Verification API ({tag}), portal ÷ bare requests/s",
                    portal.rps / ceiling.rps, "×", RATIO, True),
             Result(f"Verification API ({tag}) p99", portal.p99_ms, "ms", P99[label],
@@ -193,9 +203,11 @@ def compare(ctx: Context, wrk: str, label: str, bare_command: list[str], portal_
                    0, note=(f"{portal.non2xx} non-2xx (e.g. HTTP {portal.example_status}), "
                             f"{portal.socket_errors} socket errors" if portal.errors else "")),
         ]
-        ctx.notes[f"load {tag}"] = {"portal_rps": round(portal.rps), "bare_rps":
-                                    round(ceiling.rps), "portal_p99_ms": portal.p99_ms,
-                                    "bare_p99_ms": ceiling.p99_ms}
+        ctx.notes[f"load {tag}"] = {
+            "portal_rps": round(portal.rps), "bare_rps": round(ceiling.rps),
+            "portal_p99_ms": portal.p99_ms, "bare_p99_ms": ceiling.p99_ms,
+            "portal_cores": portal.usage.as_dict() if portal.usage else None,
+            "bare_cores": ceiling.usage.as_dict() if ceiling.usage else None}
     return rows
 
 
@@ -213,13 +225,13 @@ def run_sqlite(ctx: Context, wrk: str | None) -> list[Result]:
     files = numbers_files(ctx)
     server = ctx.server
     rows = compare(ctx, wrk, "SQLite", [sys.executable, "-m", "bench.bare", "--db",
-                                        str(ctx.db_path)], server.url, ctx.platform_key, files)
+                                        str(ctx.db_path)], server, ctx.platform_key, files)
     port = free_port()
     threaded = ctx.start_server("bare-threads", [sys.executable, "-m", "bench.bare", "--db",
                                                  str(ctx.db_path), "--threads", "--port",
                                                  str(port)], clean_environ(), port)
     try:
-        load = measure(wrk, threaded.url, files["cold"], "", "bare (thread pool)")
+        load = measure(wrk, threaded, files["cold"], "", "bare (thread pool)")
     finally:
         threaded.stop()
     rows.append(Result("Verification API (SQLite), bare in the thread pool", load.rps, "req/s",
@@ -247,7 +259,7 @@ def run_postgres(ctx: Context, wrk: str | None) -> list[Result]:
     one = ctx.start_portal("portal-pg", postgres=True)
     try:
         rows = compare(ctx, wrk, "PostgreSQL", [sys.executable, "-m", "bench.bare", "--pg",
-                                                url], one.url, ctx.pg_platform_key, files)
+                                                url], one, ctx.pg_platform_key, files)
         single = ctx.notes["load PostgreSQL, cold"]["portal_rps"]  # type: ignore[index]
         peak = peak_rss_mb(one.pid)
         rows.append(batch_verify(one.url, ctx.pg_platform_key, ctx.numbers, "PostgreSQL"))
@@ -257,7 +269,7 @@ def run_postgres(ctx: Context, wrk: str | None) -> list[Result]:
         one.stop()
     two = ctx.start_portal("portal-pg-2", postgres=True, workers=2)
     try:
-        load = measure(wrk, two.url, files["cold"], ctx.pg_platform_key,
+        load = measure(wrk, two, files["cold"], ctx.pg_platform_key,
                        "portal (PostgreSQL, --workers 2)")
     finally:
         two.stop()
@@ -265,7 +277,7 @@ def run_postgres(ctx: Context, wrk: str | None) -> list[Result]:
                        "×", WORKERS_GAIN, True,
                        note=f"--workers 2: {load.rps:,.0f} req/s, p99 {load.p99_ms:.1f} ms; "
                             f"one worker {single:,} req/s; {os.cpu_count()} cores shared with "
-                            f"PostgreSQL and wrk"))
+                            f"PostgreSQL and wrk{cpu_note(load)}"))
     return rows
 
 

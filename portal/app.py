@@ -327,6 +327,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         stop.set()
         tasks.cancel_scope.cancel()
+    await app.state.api_limits.close_on_loop()
 
 
 async def _run_jobs_forever(app: Starlette, interval: int) -> None:

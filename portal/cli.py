@@ -169,6 +169,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     for name in ("secret_key", "data_key", "index_key"):
         settings.secret(name)  # generate now, before several workers race for it
     print(f"Serving on http://{args.host}:{args.port}", flush=True)
+    from portal.web.access_log import log_config
+
     uvicorn.run(
         "portal.app:create_app",
         factory=True,
@@ -178,6 +180,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=True,
         server_header=False,
         log_level="info",
+        log_config=log_config(),
     )
     return 0
 

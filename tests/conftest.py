@@ -5,7 +5,10 @@ PORTAL_TEST_DATABASE_URL and the worker (``test`` → ``test_gw0``, ``test_gw1``
 missing: tests that empty the database, spawn servers or take the log's advisory lock (which
 PostgreSQL keeps per database) then never meet another worker's. ``PG_URL`` is that
 database's URL. The read-replica tests (``replica`` marker) are deselected too unless
-tests/pg_replica.sh can make a streaming replica on this machine.
+tests/pg_replica.sh can make a streaming replica on this machine, and the tests of what the
+portal keeps in Redis (``redis`` marker) unless Redis answers at PORTAL_TEST_REDIS_URL
+(``redis://127.0.0.1:6379`` by default); each xdist worker uses a Redis database of its own
+(``REDIS_URL``: gw0 → 8, gw1 → 9…).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ def _worker_url(url: str, worker: str) -> str:
 
 
 PG_URL = _worker_url(BASE_PG_URL, WORKER)
+BASE_REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+REDIS_URL = f"{BASE_REDIS_URL}/{8 + int(WORKER.removeprefix('gw') or 0) % 8}"
 
 
 def _create_database(url: str) -> None:
@@ -69,9 +74,23 @@ def replica_unavailable() -> str:
     return "" if done.returncode == 0 else (done.stdout + done.stderr).strip() or "check failed"
 
 
+@functools.cache
+def redis_unavailable() -> str:
+    """Why Redis cannot be used here ("" when it can)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except (redis.RedisError, OSError) as exc:
+        return str(exc)
+    return ""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def unwanted(item: pytest.Item) -> bool:
         if item.get_closest_marker("postgres") and not PG_URL.startswith("postgresql"):
+            return True
+        if item.get_closest_marker("redis") and redis_unavailable():
             return True
         return bool(item.get_closest_marker("replica")) and bool(replica_unavailable())
 

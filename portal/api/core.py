@@ -28,9 +28,11 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+import redis.asyncio
 import rfc8785
-from limits import parse, storage, strategies
+from limits import parse, storage
 from pydantic import BaseModel, ValidationError
+from redis.commands.core import AsyncScript
 from sqlalchemy import bindparam, true
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
@@ -204,18 +206,34 @@ class _CounterStorage(storage.MemoryStorage):
         return int(self.storage.get(key, 0))
 
 
+# The counter as `limits`' Redis storage keeps it (its incr script: the first hit of a window
+# sets the expiry), read back with its time to live in the same round trip.
+_INCR_AND_TTL = """
+local current = redis.call('incrby', KEYS[1], 1)
+if current == 1 then
+    redis.call('expire', KEYS[1], ARGV[1])
+end
+return {current, redis.call('ttl', KEYS[1])}
+"""
+
+
 class Limits:
     """Per-key fixed windows (the `limits` package): in memory, or shared through Redis."""
 
     def __init__(self, settings: Settings) -> None:
         url = settings.redis_url
-        backend = storage.storage_from_string(url) if url else _CounterStorage()
-        self.limiter = strategies.FixedWindowRateLimiter(backend)
+        self.memory = None if url else _CounterStorage()
+        self.redis = storage.RedisStorage(url) if url else None
         self.rule = parse(settings.rate_limit)
-        self.memory = backend if isinstance(backend, _CounterStorage) else None
         self.window = self.rule.get_expiry()
         self.policy = f'"default";q={self.rule.amount};w={self.window}'
         self.keys: dict[int, str] = {}
+        self.redis_url = url
+        # The verification read counts through Redis's asyncio client, one per event loop (a
+        # connection belongs to the loop that opened it: uvicorn has one a process, a test
+        # client one for each ``with``).
+        self.on_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncScript] = \
+            weakref.WeakKeyDictionary()
 
     def hit(self, key_id: int) -> tuple[bool, dict[str, str]]:
         """Count a request; return whether it is allowed and the RateLimit headers."""
@@ -228,13 +246,36 @@ class Limits:
                     self.keys.clear()
                 key = self.keys[key_id] = self.rule.key_for("api", str(key_id))
             count = self.memory.incr(key, self.window)
-            allowed = count <= self.rule.amount
-            remaining = self.rule.amount - count
-            reset_at = self.memory.expirations.get(key, time.time())
-        else:
-            ident = str(key_id)
-            allowed = self.limiter.hit(self.rule, "api", ident)
-            reset_at, remaining = self.limiter.get_window_stats(self.rule, "api", ident)
+            return self._verdict(count, self.memory.expirations.get(key, time.time()))
+        # Redis: what FixedWindowRateLimiter.hit and get_window_stats read, in two calls.
+        assert self.redis is not None
+        key = self.rule.key_for("api", str(key_id))
+        return self._verdict(self.redis.incr(key, self.window), self.redis.get_expiry(key))
+
+    async def hit_on_loop(self, key_id: int) -> tuple[bool, dict[str, str]]:
+        """``hit`` without leaving the event loop: in memory as ``hit`` does; with Redis, one
+        round trip of the asyncio client instead of the blocking client in the thread pool."""
+        if self.redis is None:
+            return self.hit(key_id)
+        loop = asyncio.get_running_loop()
+        script = self.on_loop.get(loop)
+        if script is None:
+            client = redis.asyncio.Redis.from_url(self.redis_url)
+            script = self.on_loop[loop] = client.register_script(_INCR_AND_TTL)
+        key = self.redis.prefixed_key(self.rule.key_for("api", str(key_id)))
+        count, ttl = await script(keys=[key], args=[self.window])
+        return self._verdict(int(count), time.time() + max(int(ttl), 0))
+
+    async def close_on_loop(self) -> None:
+        """Close this event loop's Redis connections (the app's shutdown)."""
+        script = self.on_loop.pop(asyncio.get_running_loop(), None)
+        if script is not None:
+            await script.registered_client.aclose()
+
+    def _verdict(self, count: int, reset_at: float) -> tuple[bool, dict[str, str]]:
+        """Whether the ``count``-th request of the window is allowed, and its headers."""
+        allowed = count <= self.rule.amount
+        remaining = self.rule.amount - count
         reset = max(0, math.ceil(reset_at - time.time()))
         headers = {
             "RateLimit-Policy": self.policy,
@@ -607,11 +648,7 @@ async def _hot(op: Operation, state: Any, headers: dict[str, str], params: dict[
         raise _unauthorized()
     if row[5] != op.kind:
         raise ApiError(403, f"This endpoint is for {op.kind} keys")
-    limits = state.api_limits
-    if limits.memory is not None:
-        allowed, rate = limits.hit(row[0])
-    else:  # shared through Redis: a network call, off the event loop
-        allowed, rate = await run_in_threadpool(limits.hit, row[0])
+    allowed, rate = await state.api_limits.hit_on_loop(row[0])
     limit_headers.update(rate)
     if not allowed:
         raise ApiError(429, "Too many requests for this key; slow down",
