@@ -6,7 +6,8 @@ On SQLite, and on PostgreSQL when ``BENCH_DATABASE_URL`` names a database of the
    portal and, in the same run, against a bare Starlette endpoint doing only the same
    primary-key read (bench/bare.py: sqlite3 on the event loop; psycopg's async pool on the
    event loop), each served by uvicorn with one worker. Twice: cycling through every seeded
-   number (cold), and through the same 100 numbers (hot). The portal must reach 0.8 of the
+   number (cold), and through the same 100 numbers (hot); three pairs of runs of each
+   (``BENCH_REPEATS``), the median reported. The portal must reach 0.8 of the
    bare endpoint's requests per second, with p99 ≤ 10 ms (SQLite) or 25 ms (PostgreSQL) and
    no error (a non-2xx answer or a socket error).
 2. ``POST /api/v1/registrations/verify`` with 1,000 numbers: p50 ≤ 50 ms.
@@ -35,6 +36,7 @@ RATIO = 0.8
 P99 = {"SQLite": 10.0, "PostgreSQL": 25.0}
 WORKERS_GAIN = 1.6
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))  # seconds of each measured run
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))  # pairs of runs (bare, portal) of each kind
 WARMUP = 2.0
 LUA = Path(__file__).with_name("verify.lua")
 BATCH = 1000
@@ -171,21 +173,28 @@ def skipped_rows(label: str, why: str) -> list[Result]:
 
 def compare(ctx: Context, wrk: str, label: str, bare_command: list[str], portal_server: Server,
             key: str, files: dict[str, Path]) -> list[Result]:
-    """The bare ceiling, then the portal, cold and hot, each pair in the same run."""
-    bare: dict[str, Load] = {}
+    """The bare ceiling and the portal, cold and hot: ``REPEATS`` pairs of runs, each pair one
+    after the other with both servers up, so that a passing disturbance of the machine (another
+    process, the hypervisor) lands in one pair; the pair of the median ratio is reported."""
     port = free_port()
     server = ctx.start_server(f"bare-{label.lower()}", [*bare_command, "--port", str(port)],
                               clean_environ(), port)
+    pairs: dict[str, list[tuple[Load, Load]]] = {kind: [] for kind in files}
     try:
-        for kind, path in files.items():
-            bare[kind] = measure(wrk, server, path, "", f"bare ({label}, {kind})")
+        for round_ in range(1, REPEATS + 1):
+            for kind, path in files.items():
+                tag = f"{label}, {kind}, pair {round_} of {REPEATS}"
+                ceiling = measure(wrk, server, path, "", f"bare ({tag})")
+                portal = measure(wrk, portal_server, path, key, f"portal ({tag})")
+                pairs[kind].append((ceiling, portal))
     finally:
         server.stop()
     rows: list[Result] = []
     where = f"{CONNECTIONS} connections"
-    for kind, path in files.items():
-        portal = measure(wrk, portal_server, path, key, f"portal ({label}, {kind})")
-        ceiling = bare[kind]
+    for kind in files:
+        ordered = sorted(pairs[kind], key=lambda pair: pair[1].rps / pair[0].rps)
+        ceiling, portal = ordered[len(ordered) // 2]
+        ratios = ", ".join(f"{p.rps / b.rps:.2f}" for b, p in pairs[kind])
         numbers = (f"{ctx.registrations:,} numbers" if kind == "cold"
                    else f"the same {HOT_NUMBERS} numbers")
         tag = f"{label}, {kind}"
@@ -196,16 +205,23 @@ def compare(ctx: Context, wrk: str, label: str, bare_command: list[str], portal_
             Result(f"Verification API ({tag}), portal", portal.rps, "req/s",
                    note=f"{numbers}, {where}; {portal.describe()}{cpu_note(portal)}"),
             Result(f"Verification API ({tag}), portal ÷ bare requests/s",
-                   portal.rps / ceiling.rps, "×", RATIO, True),
+                   portal.rps / ceiling.rps, "×", RATIO, True,
+                   note=f"the median of {REPEATS} pairs of runs: {ratios}"),
             Result(f"Verification API ({tag}) p99", portal.p99_ms, "ms", P99[label],
-                   note=f"bare endpoint: {ceiling.p99_ms:.1f} ms"),
-            Result(f"Verification API ({tag}) errors (non-2xx or socket)", portal.errors, "",
-                   0, note=(f"{portal.non2xx} non-2xx (e.g. HTTP {portal.example_status}), "
-                            f"{portal.socket_errors} socket errors" if portal.errors else "")),
+                   note=f"bare endpoint: {ceiling.p99_ms:.1f} ms in the same pair; at "
+                        f"{CONNECTIONS} connections a server answering {portal.rps:,.0f} "
+                        f"requests a second keeps each waiting "
+                        f"{CONNECTIONS / portal.rps * 1000:.1f} ms on average (Little's law)"),
+            Result(f"Verification API ({tag}) errors (non-2xx or socket)",
+                   sum(p.errors for _b, p in pairs[kind]), "", 0,
+                   note="; ".join(f"{p.non2xx} non-2xx (e.g. HTTP {p.example_status}), "
+                                  f"{p.socket_errors} socket errors"
+                                  for _b, p in pairs[kind] if p.errors)),
         ]
         ctx.notes[f"load {tag}"] = {
             "portal_rps": round(portal.rps), "bare_rps": round(ceiling.rps),
             "portal_p99_ms": portal.p99_ms, "bare_p99_ms": ceiling.p99_ms,
+            "ratios": [round(p.rps / b.rps, 3) for b, p in pairs[kind]],
             "portal_cores": portal.usage.as_dict() if portal.usage else None,
             "bare_cores": ceiling.usage.as_dict() if ceiling.usage else None}
     return rows
@@ -269,15 +285,22 @@ def run_postgres(ctx: Context, wrk: str | None) -> list[Result]:
         one.stop()
     two = ctx.start_portal("portal-pg-2", postgres=True, workers=2)
     try:
-        load = measure(wrk, two, files["cold"], ctx.pg_platform_key,
-                       "portal (PostgreSQL, --workers 2)")
+        loads = sorted((measure(wrk, two, files["cold"], ctx.pg_platform_key,
+                                f"portal (PostgreSQL, --workers 2), run {i} of {REPEATS}")
+                        for i in range(1, REPEATS + 1)), key=lambda load: load.rps)
     finally:
         two.stop()
+    load = loads[len(loads) // 2]
+    one_cores = ctx.notes["load PostgreSQL, cold"]["portal_cores"]  # type: ignore[index]
+    one_used = (f"; one worker's run, cores used: server {one_cores['server']:.2f}, "
+                f"PostgreSQL {one_cores['postgres']:.2f}, wrk {one_cores['wrk']:.2f}, idle "
+                f"{one_cores['idle']:.2f}" if one_cores else "")
     rows.append(Result("Verification API (PostgreSQL), 2 workers ÷ 1 worker", load.rps / single,
                        "×", WORKERS_GAIN, True,
-                       note=f"--workers 2: {load.rps:,.0f} req/s, p99 {load.p99_ms:.1f} ms; "
-                            f"one worker {single:,} req/s; {os.cpu_count()} cores shared with "
-                            f"PostgreSQL and wrk{cpu_note(load)}"))
+                       note=f"--workers 2 (median of {REPEATS} runs): {load.rps:,.0f} req/s, "
+                            f"p99 {load.p99_ms:.1f} ms; one worker {single:,} req/s; "
+                            f"{os.cpu_count()} cores shared with PostgreSQL and wrk"
+                            f"{cpu_note(load)}{one_used}"))
     return rows
 
 

@@ -4,7 +4,7 @@ On a 2-core machine the server shares the cores with PostgreSQL and wrk, so a ra
 short may be a machine that is full rather than a slow server. ``Meter`` reads the kernel's
 counters (/proc, Linux) before and after a run and says how many cores each used on average:
 
-* the server: the process and its descendants (``--workers 2`` forks two);
+* the servers: each process and its descendants (``--workers 2`` forks two);
 * PostgreSQL: every process named ``postgres`` (the backends serving the run, and the rest);
 * wrk: the children of this process that ended during the run (``getrusage``);
 * idle: what the whole machine (``/proc/stat``) did not use.
@@ -94,16 +94,16 @@ class Usage:
 
 
 class Meter:
-    """``with Meter(server_pid) as m: run()`` then ``m.usage``."""
+    """``with Meter(server_pid, …) as m: run()`` then ``m.usage`` (the servers together)."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
+    def __init__(self, *server_pids: int) -> None:
+        self.server_pids = server_pids
         self.usage: Usage | None = None
 
     def _snapshot(self) -> tuple[float, float, float, float, float, float]:
         processes = _processes()
-        server = sum(processes[p][2] for p in _tree(processes, self.server_pid)
-                     if p in processes)
+        tree = set().union(*(_tree(processes, pid) for pid in self.server_pids))
+        server = sum(processes[p][2] for p in tree if p in processes)
         postgres = sum(cpu for name, _parent, cpu in processes.values() if name == "postgres")
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         busy, total = _machine_busy_and_total()

@@ -31,6 +31,7 @@ from typing import Any
 
 from bench.common import Result, percentile
 from bench.context import Context, clean_environ, log, portal_command
+from bench.cpu import Meter
 
 SECONDS = float(os.environ.get("BENCH_MIXED_SECONDS", "600"))
 # Verifications a second, both servers together (wrk, CONNECTIONS per server, paced); wizard
@@ -209,14 +210,19 @@ def run(ctx: Context) -> list[Result]:
     time.sleep(min(warm, SECONDS))
     memory["warm"] = sum(rss_mb(s.pid) for s in servers)
     verification = []
-    for load in loads:
-        out, err = load.communicate()
-        line = next((x for x in out.splitlines() if x.startswith("BENCH_RESULT ")), None)
-        if line is None:
-            raise RuntimeError(f"wrk printed no result:\n{out}\n{err}")
-        verification.append(json.loads(line.removeprefix("BENCH_RESULT ")))
-    for thread in threads:
-        thread.join()
+    # Where the CPU went after the warm-up: both servers, PostgreSQL, wrk, and the rest (this
+    # process's walkers and searches, Redis).
+    with Meter(*(s.pid for s in servers)) as meter:
+        for load in loads:
+            out, err = load.communicate()
+            line = next((x for x in out.splitlines() if x.startswith("BENCH_RESULT ")), None)
+            if line is None:
+                raise RuntimeError(f"wrk printed no result:\n{out}\n{err}")
+            verification.append(json.loads(line.removeprefix("BENCH_RESULT ")))
+        for thread in threads:
+            thread.join()
+    if meter.usage is not None:
+        log(f"  {meter.usage.describe()} (servers: both)")
     memory["end"] = sum(rss_mb(s.pid) for s in servers)
     for server in servers:
         server.stop()
@@ -232,7 +238,9 @@ def run(ctx: Context) -> list[Result]:
     mix = ", ".join(f"{kind} {n:,} ({100 * n / total:.1f} %)" for kind, n in counts.items())
     results = [Result("Mixed load errors", float(sum(errors.values())), "", 0,
                       note=(f"{total:,} answers in {seconds:.0f} s ({total / seconds:,.0f}/s): "
-                            f"{mix}; " + ("; ".join(examples) or "none failed")))]
+                            f"{mix}; " + ("; ".join(examples) or "none failed")
+                            + (f"; {meter.usage.describe()} (servers: both)"
+                               if meter.usage is not None else "")))]
     # wrk's percentiles per server: the worse of the two.
     results.append(Result(
         "Mixed load, verification p99", max(v["latency_us"]["p99"] for v in verification) / 1000,
