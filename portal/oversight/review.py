@@ -239,6 +239,12 @@ def asked_steps(step_messages: dict[str, str]) -> dict[str, str]:
     return asked
 
 
+def asked_lines(asked: dict[str, str]) -> str:
+    """The steps asked for and their messages, a line each, as the reader's language writes a
+    label and its value ("- Roles: ...", "- 身份：..."); called in the applicant's language."""
+    return "\n".join(f"- {i18n.label_value(steps.STEP_TITLES[s], m)}" for s, m in asked.items())
+
+
 def request_changes(
     session: Session, settings: Settings, *, registration: Registration, moderator: User,
     version: int, step_messages: dict[str, str], note: str = "",
@@ -257,7 +263,7 @@ def request_changes(
     )
     applicant = _applicant(session, registration)
     with notify.in_language_of(applicant):
-        lines = "\n".join(f"- {steps.STEP_TITLES[s]}: {m}" for s, m in asked.items())
+        lines = asked_lines(asked)
         mail = notify.notify_user(
             session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
             registration_id=registration.id,
@@ -567,7 +573,7 @@ def request_amendment_changes(
                    data={"amendment": amendment.id, "steps": asked})
     applicant = _applicant(session, registration)
     with notify.in_language_of(applicant):
-        lines = "\n".join(f"- {steps.STEP_TITLES[s]}: {m}" for s, m in asked.items())
+        lines = asked_lines(asked)
         mail = notify.notify_user(
             session, user_id=applicant.id, email=applicant.email,  # type: ignore[arg-type]
             registration_id=registration.id,

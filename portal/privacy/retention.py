@@ -18,12 +18,22 @@ erased, in place, so that the record of what happened stays:
   the content declaration holds nothing personal and stays whole, so it still verifies;
 - the registration's HMAC identity index is cleared, so the purged record no longer finds the
   person; a blacklisting lives in its own blocklist entry, which is kept;
+- its changes after approval (``amendments``) lose the same personal values in their working
+  copies, their typed signature and their identity index; one still pending (a registration
+  that expired with a change open never gets to use it: retention ends its renewal) is closed
+  as withdrawn. What the moderator asked or answered stays, as their decisions do. Drafts of
+  the wizard's steps (encrypted, whatever was typed) of the registration or its change go;
 - ``answers["_purged_at"]`` marks it, and a ``retention_purged`` history row records it.
 
 Uploads that were replaced (a new file for the same field) and are in no submitted version,
 not in the answers and not among the files kept pending, were never part of a record anyone
 decided on: the same command erases their bytes and file name at once, on every registration,
-ended or not (``superseded``); kind, type, size and SHA-256 stay, as above.
+ended or not (``superseded``); kind, type, size and SHA-256 stay, as above. The uploads of a
+change after approval are stored under its registration: those its working copy refers to
+while it is pending (being changed, or waiting for a moderator) are in use, and those of a
+refused change are what a moderator decided on; both stay until the registration's own
+retention. A change that was approved became a submitted version; one withdrawn was never
+decided on, so its files go as any replaced upload does.
 
 Certificates (which show masked values only) and transparency-log entries (which hold no
 personal data) are never touched: the log keeps its size and root.
@@ -38,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
@@ -48,10 +58,13 @@ from portal.base.db import session_scope, utcnow
 from portal.base.settings import Settings
 from portal.ledger.events import SYSTEM
 from portal.lifecycle import changes
+from portal.lifecycle.wizard import StepDraft
 from portal.registration.attestations import Attestation
 from portal.registration.models import (
+    AMENDMENT_PENDING,
     PENDING,
     PURGED,
+    Amendment,
     Document,
     Registration,
     Submission,
@@ -111,12 +124,14 @@ class PurgeReport:
     documents: int = 0
     submissions: int = 0
     attestations: int = 0
+    amendments: int = 0
     superseded: int = 0
 
     def __str__(self) -> str:
         verb = "would be purged" if self.dry_run else "purged"
         return (f"{len(self.registrations)} registrations {verb} ({self.documents} documents, "
-                f"{self.submissions} submitted versions, {self.attestations} attestations); "
+                f"{self.submissions} submitted versions, {self.attestations} attestations, "
+                f"{self.amendments} changes after approval); "
                 f"{self.superseded} superseded uploads {'would be ' if self.dry_run else ''}"
                 "erased")
 
@@ -134,10 +149,12 @@ def purge_registration(session: Session, registration: Registration, *, now: dat
     submissions = list(session.exec(select(Submission).where(Submission.registration_id == rid)))
     attestations = list(session.exec(select(Attestation)
                                      .where(Attestation.registration_id == rid)))
+    changes_made = list(session.exec(select(Amendment).where(Amendment.registration_id == rid)))
     report.registrations.append(registration.number or f"#{rid}")
     report.documents += sum(1 for d in documents if d.ciphertext)
     report.submissions += len(submissions)
     report.attestations += len(attestations)
+    report.amendments += len(changes_made)
     if dry_run:
         return
     answers = erase_answers(registration.answers)
@@ -164,6 +181,11 @@ def purge_registration(session: Session, registration: Registration, *, now: dat
         attestation.ip = ""
         attestation.user_agent = ""
         session.add(attestation)
+    for amendment in changes_made:
+        _purge_amendment(amendment, now=now)
+        session.add(amendment)
+    # A draft may be held against the registration or its change: both have its id.
+    session.exec(delete(StepDraft).where(col(StepDraft.registration_id) == rid))
     for document in documents:
         if document.ciphertext:
             document.ciphertext = b""
@@ -171,10 +193,28 @@ def purge_registration(session: Session, registration: Registration, *, now: dat
             session.add(document)
     entry = changes.record(
         session, action="retention_purged", actor=SYSTEM, registration=registration,
-        data={"documents": len(documents), "submissions": len(submissions)},
+        data={"documents": len(documents), "submissions": len(submissions),
+              "amendments": len(changes_made)},
     )
     entry.at = now
     session.add(entry)
+
+
+def _purge_amendment(amendment: Amendment, *, now: datetime) -> None:
+    """Erase a change's personal values as its registration's are; close it if pending."""
+    answers = erase_answers(amendment.answers)
+    answers.pop(PENDING, None)
+    answers[PURGED] = now.isoformat()
+    amendment.answers = answers
+    flag_modified(amendment, "answers")
+    amendment.identity_index = None
+    amendment.signed_name = ""
+    if amendment.status in AMENDMENT_PENDING or amendment.pending_for is not None:
+        amendment.status = "withdrawn"
+        amendment.pending_for = None
+        amendment.decided_at = now
+    amendment.updated_at = now
+    amendment.version += 1
 
 
 def _referenced(answers: Any, found: set[int]) -> None:
@@ -203,6 +243,11 @@ def purge_superseded(session: Session, registration: Registration, *, report: Pu
     _referenced(registration.answers, kept)
     for answers in session.exec(select(Submission.answers)
                                 .where(Submission.registration_id == registration.id)):
+        _referenced(answers, kept)
+    # The working copy of a change still in use, and of one a moderator refused.
+    for answers in session.exec(select(Amendment.answers).where(
+            Amendment.registration_id == registration.id,
+            col(Amendment.status).in_([*AMENDMENT_PENDING, "refused"]))):
         _referenced(answers, kept)
     for document in session.exec(select(Document).where(
             Document.registration_id == registration.id,

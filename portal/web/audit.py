@@ -170,32 +170,70 @@ def _lookup_kinds() -> list[tuple[str, Any]]:
             (auditing.USCC, lazy_gettext("Unified social credit code (organisation)"))]
 
 
+def _lookup_context(request: Request, *, errors: dict[str, str] | None = None,
+                    values: dict[str, str] | None = None,
+                    found: list[str] | None = None) -> dict[str, Any]:
+    """The look-up page. What a look-up left for it (``flash``): the numbers of the
+    registrations found (read again here, within the jurisdiction), or the errors; and the type
+    and reason typed. Never the ID number: it goes into no address, session or log line, and a
+    refused look-up asks for it again."""
+    user: User = request.state.user
+    rows: list[tuple[Registration, RegistryEntry]] | None = None
+    if found is not None:
+        rows = []
+        for number in found:
+            try:
+                registration = auditing.registration_for(request.state.db, user.jurisdiction,
+                                                         str(number))
+            except NotFound:
+                continue
+            registry_row = request.state.db.get(RegistryEntry, registration.number)
+            if registry_row is not None:
+                rows.append((registration, registry_row))
+    return {"kinds": _lookup_kinds(), "errors": errors or {}, "values": values or {},
+            "found": rows, "statuses": STATUSES, "region_name": regions.region_name}
+
+
+@page(roles=VIEWERS)
+def show_lookup(request: Request) -> Response:
+    """The look-up form; after a look-up (post/redirect/get), its results or errors, once."""
+    shown = flash.take(request, request.url.path)
+    found = shown.get("found")
+    return render(request, "audit/lookup.html", _lookup_context(
+        request, errors=shown.get("errors") or {}, values=shown.get("values") or {},
+        found=[str(n) for n in found] if isinstance(found, list) else None))
+
+
 @page(roles=VIEWERS)
 def lookup(request: Request) -> Response:
     """Find the registrations of the ID document or organisation in front of the inspector, by
-    its number, with a reason (logged as a personal-data access)."""
+    its number, with a reason (logged as a personal-data access); 303 to the form's page, which
+    shows what was found once, so that a refresh never looks up (and logs) again."""
     user: User = request.state.user
-    context: dict[str, Any] = {"kinds": _lookup_kinds(), "errors": {}, "values": {},
-                               "found": None, "statuses": STATUSES,
-                               "region_name": regions.region_name}
-    if request.method == "GET":
-        return render(request, "audit/lookup.html", context)
     form = request.state.form
     values = {name: form_value(form, name) for name in ("id_type", "id_number", "reason")}
+    number = values.pop("id_number")
     try:
         found = auditing.lookup(request.state.db, request.app.state.settings,
                                 jurisdiction=user.jurisdiction, id_type=values["id_type"],
-                                number=values["id_number"], reason=values["reason"],
+                                number=number, reason=values["reason"],
                                 actor_id=user.id, actor_role=str(user.role))
     except FormErrors as exc:
         request.state.db.rollback()
-        return render(request, "audit/lookup.html",
-                      {**context, "errors": exc.errors, "values": values}, status_code=422)
+        return _lookup_shown(request, status_code=422, errors=exc.errors, values=values)
     # The number is not shown back: the results say what was found, the log says who asked.
-    values.pop("id_number")
-    return render(request, "audit/lookup.html", {**context, "values": values, "found": [
-        (r, registry_row) for r in found
-        if (registry_row := request.state.db.get(RegistryEntry, r.number)) is not None]})
+    return _lookup_shown(request, status_code=200, values=values,
+                         found=[r.number for r in found if r.number])
+
+
+def _lookup_shown(request: Request, *, status_code: int, **shown: Any) -> Response:
+    """303 to the look-up's page, which shows ``shown`` once; that page at the POST's address
+    when it is too long to keep in the session."""
+    page_path = str(request.app.url_path_for("audit:lookup_form"))
+    if flash.keep(request, page_path, shown):
+        return redirect(page_path + ("#found-title" if "found" in shown else ""))
+    return render(request, "audit/lookup.html", _lookup_context(request, **shown),
+                  status_code=status_code)
 
 
 def _jurisdiction_text(jurisdiction: str) -> str:
@@ -416,7 +454,7 @@ def download_certificate(request: Request) -> Response:
 
 routes = namespaced("audit", [
     Route("/audit", show_search, methods=["GET"], name="search"),
-    Route("/audit/lookup", lookup, methods=["GET"], name="lookup_form"),
+    Route("/audit/lookup", show_lookup, methods=["GET"], name="lookup_form"),
     Route("/audit/lookup", lookup, methods=["POST"], name="lookup"),
     Route("/audit/export.csv", export_csv, methods=["GET"], name="export_csv"),
     Route("/audit/export.json", export_json, methods=["GET"], name="export_json"),

@@ -4,7 +4,7 @@ the consistency of the log with a checkpoint the auditor saved earlier (RFC 9162
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,8 @@ from portal.base.errors import FormErrors
 from portal.base.i18n import gettext as _
 from portal.ledger import tlog
 from portal.records import certificates
-from portal.web.core import form_value, namespaced, page, render
+from portal.web import flash
+from portal.web.core import form_value, namespaced, page, redirect, render
 
 AUDITORS = {Role.auditor, Role.admin}
 PAGE = 25
@@ -218,25 +219,32 @@ def _context(request: Request, **extra: Any) -> dict[str, Any]:
     return context
 
 
+# What a check leaves for the explorer to show once (post/redirect/get, ``flash``).
+SHOWN_ONCE = ("consistency", "errors", "values")
+
+
 @page(roles=AUDITORS)
 def show_log(request: Request) -> Response:
-    """The checkpoint, recent entries and, with ``?index=``, one entry's inclusion."""
-    context = _context(request)
+    """The checkpoint, recent entries and, with ``?index=``, one entry's inclusion; after a
+    consistency check, its result or errors, once."""
+    shown = flash.take(request, request.url.path)
+    context = _context(request, **{k: v for k, v in shown.items() if k in SHOWN_ONCE})
     raw = request.query_params.get("index")
     status = 200
     if raw is not None:
-        context["values"] = {"index": raw}
+        context["values"] = {**context["values"], "index": raw}
         try:
             context["lookup"] = look_up(request.state.db, raw, context["checkpoint"])
         except FormErrors as exc:
-            context["errors"] = exc.errors
+            context["errors"] = {**context["errors"], **exc.errors}
             status = 422
     return render(request, "audit/log.html", context, status_code=status)
 
 
 @page(roles=AUDITORS)
 def check_log_consistency(request: Request) -> Response:
-    """Check a saved checkpoint against the current one (nothing is stored)."""
+    """Check a saved checkpoint against the current one (nothing is stored); 303 to the
+    explorer, which shows the result, or the errors beside what was typed, once."""
     form = request.state.form
     values = {k: form_value(form, k) for k in ("checkpoint", "tree_size", "root_hash")}
     checkpoint = published_checkpoint(request)
@@ -246,11 +254,25 @@ def check_log_consistency(request: Request) -> Response:
             pasted=values["checkpoint"], tree_size=values["tree_size"],
             root_hash=values["root_hash"])
     except FormErrors as exc:
-        return render(request, "audit/log.html",
-                      _context(request, checkpoint=checkpoint, errors=exc.errors,
-                               values=values), status_code=422)
-    return render(request, "audit/log.html",
-                  _context(request, checkpoint=checkpoint, consistency=result, values=values))
+        return _shown_again(request, checkpoint, status_code=422, tries=[
+            {"errors": exc.errors, "values": values}])
+    consistency = {**result, "checks": [asdict(c) for c in result["checks"]]}
+    # What was pasted goes back into the form when the session can hold it with the result;
+    # the result alone names both tree sizes.
+    return _shown_again(request, checkpoint, status_code=200, tries=[
+        {"consistency": consistency, "values": values}, {"consistency": consistency}])
+
+
+def _shown_again(request: Request, checkpoint: dict[str, Any], *, status_code: int,
+                 tries: list[dict[str, Any]]) -> Response:
+    """303 to the explorer, which shows the first of ``tries`` the session can hold, once; the
+    explorer at the POST's address (with the first) when none fits."""
+    page_path = str(request.app.url_path_for("audit_log:show"))
+    for shown in tries:
+        if flash.keep(request, page_path, shown):
+            return redirect(page_path + "#consistency")
+    return render(request, "audit/log.html", _context(request, checkpoint=checkpoint, **tries[0]),
+                  status_code=status_code)
 
 
 routes = namespaced("audit_log", [

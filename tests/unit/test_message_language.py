@@ -61,7 +61,8 @@ def test_english_moderator_asks_a_chinese_applicant_in_chinese(app, client, sess
     assert note.subject == f"您的备案 {number} 需要修改"
     mail = [m for m in fresh(session, MailboxMessage) if m.to == "zhang@example.com"][-1]
     assert mail.subject == note.subject
-    assert "角色和直播账号: The account name does not match the room URL" in mail.body
+    # The step and its message joined as Chinese writes a label and its value.
+    assert "- 角色和直播账号：The account name does not match the room URL" in mail.body
     assert "A moderator asks" not in mail.body and note.body == mail.body
     me = client.get("/me").text
     assert f"您的备案 {number} 需要修改" in me

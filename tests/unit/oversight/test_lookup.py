@@ -10,6 +10,7 @@ from portal.ledger.pii_access import PiiAccess
 from tests.unit.conftest import Platform, csrf_from, staff_client
 from tests.unit.factories import make_moderator, make_registration
 from tests.unit.http_wizard import ADULT_ID, PDF, field_errors
+from tests.unit.prg import shown_after
 
 ORG = {"roles": "merchant", "uscc": "91110000MA01ABCD1M", "org_name": "北京星光商贸有限公司",
        "legal_representative": "张三", "org_province": "11"}
@@ -39,8 +40,11 @@ def test_an_auditor_finds_registrations_by_id_number_passport_and_uscc(
     token = csrf_from(form.text)
 
     def look(id_type: str, number: str, reason: str = REASON):  # type: ignore[no-untyped-def]
-        return auditor.post("/audit/lookup", data={"csrf_token": token, "id_type": id_type,
-                                                   "id_number": number, "reason": reason})
+        """The page shown after the look-up (post/redirect/get)."""
+        posted = auditor.post("/audit/lookup", data={"csrf_token": token, "id_type": id_type,
+                                                     "id_number": number, "reason": reason})
+        assert posted.headers["location"].startswith("/audit/lookup")
+        return shown_after(auditor, posted)
 
     # The person has two registrations under that ID number (one a streamer, one an
     # organisation's responsible person); typed with spaces, as read off a card.
@@ -56,10 +60,9 @@ def test_an_auditor_finds_registrations_by_id_number_passport_and_uscc(
         ("identity_lookup", traveller.id, REASON), ("uscc_lookup", org.id, REASON)]
 
     refused = look("passport", "E12345678", reason="")
-    assert refused.status_code == 422
     assert "reason" in field_errors(refused.text)["reason"]
     bad = look("cn_resident_id", ADULT_ID[:-1] + "0")
-    assert bad.status_code == 422 and "id_number" in field_errors(bad.text)
+    assert "id_number" in field_errors(bad.text)
     assert len(logged(session)) == 4  # nothing logged for a refused look-up
 
 

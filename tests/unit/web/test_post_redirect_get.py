@@ -75,3 +75,22 @@ def test_a_form_too_long_to_keep_is_shown_where_it_was_sent(app, session, settin
         "internal_note": long_note}, page=f"/review/{number}")
     assert refused.status_code == 422  # nothing typed is lost, even then
     assert long_note in refused.text or "reason_code" in field_errors(refused.text)
+
+
+# --- The auditor's look-up by identity and log explorer (tests/unit/web/test_audit_prg.py) ---
+
+
+def test_the_auditors_look_up_and_log_check_redirect_and_seal_what_they_keep(
+        app, session, settings) -> None:
+    make_registration(session, settings, status="approved")
+    auditor = staff_client(app, session, "inspector@example.com")
+    for path, data, page in (
+            ("/audit/lookup", {"id_type": "cn_resident_id", "id_number": ADULT_ID,
+                               "reason": TYPED}, "/audit/lookup"),
+            ("/audit/log/consistency", {"tree_size": "1", "root_hash": TYPED}, "/audit/log")):
+        answered = post(auditor, path, data, page=page)
+        assert answered.status_code == 303, path
+        assert answered.headers["location"].split("#")[0] == page
+        assert TYPED not in _cookie_text(auditor) and ADULT_ID not in _cookie_text(auditor)
+        assert TYPED in shown_after(auditor, answered).text
+        assert TYPED not in auditor.get(page).text  # once
