@@ -50,6 +50,7 @@ from portal.web import (
     apply,
     audit_log,
     cases,
+    complaints,
     compliance,
     dashboard,
     pages,
@@ -198,10 +199,12 @@ def keep_query_strings_out_of_access_log() -> None:
 
 
 # Public pages anyone may call without an account, limited per network address against floods
-# only (their answers are read from storage): the verification pages and the report form, and
-# the transparency log's endpoints, which an auditor's mirror walks through quickly.
+# only (their answers are read from storage): the verification pages and the report form, a
+# report's page (its reference), and the transparency log's endpoints, which an auditor's
+# mirror walks through quickly.
 PUBLIC_LIMITS = (
     ("/verify", "120/minute; 2000/hour"),
+    ("/complaints", "120/minute; 2000/hour"),
     ("/api/v1/log/", "1200/minute; 30000/hour"),
     ("/log/", "1200/minute; 30000/hour"),
 )
@@ -395,6 +398,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *review.routes,
         *cases.routes,
         *verify.routes,
+        *complaints.routes,
         *staff.routes,
         *staff_admin.routes,
         *audit_pages.routes,

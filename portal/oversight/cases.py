@@ -5,16 +5,25 @@ streamer may still be live: DESIGN §5), investigated with notes, and closed by 
 sanction. Buyers' complaints (the public verification page), platforms' violation reports (the
 API) and correction orders past their deadline (the scheduled jobs) open cases through
 ``open_case`` too.
+
+A buyer's complaint gets a reference (``TS-XXXXX-XXXXX``) that is the key to its public page
+(/complaints/<reference>): no account, so the reference must be hard to guess. Every case has a
+deadline from its source, counted in days in China (docs/decisions.md, "Case deadlines").
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+import secrets
+import unicodedata
+from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.accounts import User
+from portal.base import identity
 from portal.base.db import UTCDateTime, utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.base.forms import staff_text
@@ -41,6 +50,26 @@ SOURCES: dict[str, LazyString] = {
     "violation_report": lazy_gettext("Platform's violation report"),
     "correction_overdue": lazy_gettext("Order to correct past its deadline"),
 }
+# Days a case has to be answered, counted from the day it was received in China; its deadline
+# is the end of the last day there (docs/decisions.md, "Case deadlines"). A buyer waits for a
+# complaint's answer; a linked blacklisting or a missed correction may mean harm going on now;
+# a moderator's own finding has no one waiting outside.
+ANSWER_DAYS: dict[str, int] = {
+    "complaint": 7,
+    "violation_report": 7,
+    "correction_overdue": 3,
+    "linked_blacklisting": 3,
+    "moderator": 14,
+}
+
+# A complaint's reference: "TS" (投诉, complaint) and ten characters of Crockford's base32,
+# 50 random bits from ``secrets``, in two groups of five to read aloud. The alphabet leaves
+# out I, L, O and U, so nothing is mistaken for 1 or 0; typed ones are read as 1 and 0.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_PREFIX = "TS"
+REFERENCE_LENGTH = 10
+_TYPED_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
+_REFERENCE_RE = re.compile(rf"[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}")
 
 
 class Case(SQLModel, table=True):
@@ -66,6 +95,10 @@ class Case(SQLModel, table=True):
     occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False,
                                                                        server_default="[]"))
+    # A buyer's complaint: the key to its public page (``new_reference``); None otherwise.
+    reference: str | None = Field(default=None, max_length=16, unique=True, index=True)
+    # The end of the day (in China) by which the case is to be answered (``deadline_for``).
+    deadline: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
 class CaseNote(SQLModel, table=True):
@@ -78,6 +111,49 @@ class CaseNote(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+def deadline_for(source: str, received: datetime) -> datetime:
+    """The moment a case from ``source`` received at ``received`` is due: the end of the day in
+    China ``ANSWER_DAYS`` days after the day it was received there (a complaint received at
+    23:30 in Beijing on 1 December is due at the end of 8 December, one at 00:10 on the 2nd at
+    the end of the 9th, though both were received on 1 December in UTC)."""
+    day = identity.china_date(received) + timedelta(days=ANSWER_DAYS[source])
+    return datetime.combine(day, time(23, 59, 59), tzinfo=identity.CHINA_TZ)
+
+
+def is_overdue(case: Case, now: datetime) -> bool:
+    """Whether an open case is past its deadline (a closed one never is)."""
+    return case.status == "open" and now > case.deadline
+
+
+def make_reference() -> str:
+    """A fresh complaint reference, like TS-7K2QD-M9X4B."""
+    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+    return f"{REFERENCE_PREFIX}-{chars[:5]}-{chars[5:]}"
+
+
+def normalize_reference(typed: str) -> str | None:
+    """A reference as typed (any case, spaces or hyphens, full-width characters from a Chinese
+    input method, I/L for 1 and O for 0) in its stored form; None when it cannot be one."""
+    text = unicodedata.normalize("NFKC", typed or "").upper()
+    text = re.sub(r"[\s\-_.]", "", text)
+    if text.startswith(REFERENCE_PREFIX):
+        text = text[len(REFERENCE_PREFIX):]
+    text = text.translate(_TYPED_AS)
+    if not _REFERENCE_RE.fullmatch(text):
+        return None
+    return f"{REFERENCE_PREFIX}-{text[:5]}-{text[5:]}"
+
+
+def new_reference(session: Session) -> str:
+    """A reference no case holds yet (50 random bits make a clash all but impossible; the
+    unique index refuses one anyway)."""
+    while True:
+        reference = make_reference()
+        taken = session.exec(select(Case.id).where(Case.reference == reference)).first()
+        if taken is None:
+            return reference
+
+
 def open_case(
     session: Session, *, registration: Registration, category: str, description: str,
     source: str = "moderator", actor: User | None = None, client_id: int | None = None,
@@ -86,7 +162,8 @@ def open_case(
     """Open a case on a registration that was ever approved; the caller commits.
 
     A platform's violation report carries its ``client_id`` (its case events go to it alone),
-    when the violation happened and links to its evidence.
+    when the violation happened and links to its evidence. A buyer's complaint gets its
+    reference; every case its deadline.
     """
     errors = {}
     if category not in CATEGORIES:
@@ -104,10 +181,13 @@ def open_case(
         raise ValueError(f"unknown case source {source!r}")
     if errors:
         raise FormErrors(errors)
+    received = utcnow()
     case = Case(registration_id=registration.id,  # type: ignore[arg-type]
                 source=source, category=category, description=description,
                 opened_by=actor.id if actor else None, client_id=client_id,
-                occurred_at=occurred_at, evidence=list(evidence or []))
+                occurred_at=occurred_at, evidence=list(evidence or []),
+                created_at=received, deadline=deadline_for(source, received),
+                reference=new_reference(session) if source == "complaint" else None)
     session.add(case)
     session.flush()
     changes.record(session, action="case_opened", actor=Actor.of(actor),
@@ -174,13 +254,44 @@ def close_case(
     return case
 
 
-def cases_page(session: Session, *, status: str = "open", limit: int = 200
+def cases_page(session: Session, *, status: str = "open", order: str = "opened",
+               overdue_at: datetime | None = None, limit: int = 200
                ) -> list[tuple[Case, Registration]]:
+    """A page of cases: open ones oldest first, closed ones last closed first; ``order``
+    "deadline" puts the earliest deadline first; ``overdue_at`` keeps the open cases past
+    their deadline at that moment."""
     query = select(Case, Registration).where(Registration.id == Case.registration_id)
     if status in ("open", "closed"):
         query = query.where(Case.status == status)
-    order = col(Case.created_at) if status == "open" else col(Case.closed_at).desc()
-    return [(c, r) for c, r in session.exec(query.order_by(order).limit(limit))]
+    if overdue_at is not None:
+        query = query.where(Case.status == "open", col(Case.deadline) < overdue_at)
+    orders: list[Any]
+    if order == "deadline":
+        orders = [col(Case.deadline), col(Case.id)]
+    elif status == "open":
+        orders = [col(Case.created_at), col(Case.id)]
+    else:
+        orders = [col(Case.closed_at).desc(), col(Case.id).desc()]
+    return [(c, r) for c, r in session.exec(query.order_by(*orders).limit(limit))]
+
+
+def by_reference(session: Session, typed: str) -> Case | None:
+    """The buyer's complaint with this reference (as typed), or None."""
+    reference = normalize_reference(typed)
+    if reference is None:
+        return None
+    return session.exec(select(Case).where(Case.reference == reference,
+                                           Case.source == "complaint")).first()
+
+
+def public_state(session: Session, case: Case) -> str:
+    """A complaint's state as its buyer may know it: "received", "looked_at" (a moderator has
+    written a note on it), "dismissed" or "action_taken". Never the notes themselves, nor what
+    the closing says: those are the moderators' own."""
+    if case.status == "closed":
+        return "action_taken" if case.outcome == "sanctioned" else "dismissed"
+    noted = session.exec(select(CaseNote.id).where(CaseNote.case_id == case.id)).first()
+    return "received" if noted is None else "looked_at"
 
 
 def notes_of(session: Session, case_id: int) -> list[CaseNote]:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.accounts import Role, User
+from portal.base.db import utcnow
 from portal.base.errors import FormErrors, NotFound
 from portal.oversight import cases, enforcement, review
 from portal.platforms import notify
@@ -33,9 +34,18 @@ def _form_values(request: Request) -> dict[str, Any]:
 
 @page(roles=MODERATORS)
 def show_cases(request: Request) -> Response:
-    status = "closed" if request.query_params.get("status") == "closed" else "open"
+    """Open cases oldest first (or earliest deadline first, or only the overdue ones), closed
+    cases last closed first."""
+    query = request.query_params
+    status = "closed" if query.get("status") == "closed" else "open"
+    order = "deadline" if query.get("order") == "deadline" and status == "open" else "opened"
+    overdue_only = status == "open" and query.get("overdue") == "1"
+    now = utcnow()
     return render(request, "cases/list.html", {
-        "rows": cases.cases_page(request.state.db, status=status), "status": status,
+        "rows": cases.cases_page(request.state.db, status=status, order=order,
+                                 overdue_at=now if overdue_only else None),
+        "status": status, "order": order, "overdue_only": overdue_only, "now": now,
+        "is_overdue": cases.is_overdue, "answer_days": cases.ANSWER_DAYS,
         "categories": cases.CATEGORIES, "sources": cases.SOURCES,
     })
 
@@ -50,6 +60,7 @@ def _case_context(request: Request, case: cases.Case, **extra: Any) -> dict[str,
         "authors": {u.id: u.email
                     for u in db.exec(select(User).where(User.role != Role.applicant))},
         "categories": cases.CATEGORIES, "sources": cases.SOURCES,
+        "overdue": cases.is_overdue(case, utcnow()), "answer_days": cases.ANSWER_DAYS,
         "sanction_kinds": sanctions.KINDS, "functions": sanctions.FUNCTIONS,
         "errors": {}, "values": {}, **extra,
     }

@@ -111,7 +111,9 @@ MATRIX: dict[str, Expected] = {
     "dev_mailbox": public(),  # development only; 404 in production (test_app.py)
     "verify:find": public(),
     "verify:show": public(),
-    "verify:report": public(422),  # anyone may report, no account needed
+    "verify:report": public(303),  # anyone may report; refused: back to the page (PRG)
+    "complaints:find": public(),
+    "complaints:show": public(),  # a buyer's report, by its reference: no account
     "healthz": public(),
     "portal_keys": public(),
     # credentials: the issuer's DID document, our JSON-LD context, the status lists
@@ -448,6 +450,10 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
                            category="false_advertising", description="Claims a cure",
                            actor=moderator_user)
     session.commit()
+    complaint = cases.open_case(session, registration=session.get(Registration, registration.id),
+                                category="counterfeit", description="Fake bag",
+                                source="complaint")
+    session.commit()
     inspection = inspections.open_inspection(
         session, actor=auditor_user, target_kind="registration", subject="Bought followers",
         number=number)
@@ -500,6 +506,7 @@ def world(app, session, settings, approved, client) -> Iterator[World]:  # type:
         "flag_id": hold.id, "request_id": asked.id, "file_id": answer_file.id,
         "licence_id": licence.id, "platform_document_id": assessment.id,
         "user_id": moderator_user.id, "amendment_id": amendment.id,
+        "reference": complaint.reference,
     }
     clients = {VISITOR: visitor, APPLICANT: client, OTHER: other, MODERATOR: moderator,
                AUDITOR: auditor, OUTSIDER: outsider, ADMIN: admin, PLATFORM: platform.http,

@@ -1,5 +1,5 @@
-"""Flood limits per network address on the public pages: /verify (page and report form) and
-the transparency log's endpoints."""
+"""Flood limits per network address on the public pages: /verify (page and report form), a
+report's page (/complaints) and the transparency log's endpoints."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def small_limits(settings, monkeypatch):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("path", "api"), [
     ("/verify", False),
     ("/verify/LR-2026-000001", False),
+    ("/complaints", False),
     ("/api/v1/log/checkpoint", True),
     ("/log/checkpoint", False),
 ])
@@ -48,7 +49,8 @@ def test_the_report_form_shares_the_verify_pages_limit(small_limits) -> None:
 
 def test_the_default_limits_are_generous() -> None:
     limits = dict(portal_app.PUBLIC_LIMITS)
-    assert set(limits) == {"/verify", "/api/v1/log/", "/log/"}
+    assert set(limits) == {"/verify", "/complaints", "/api/v1/log/", "/log/"}
     assert limits["/verify"].startswith("120/minute")
+    assert limits["/complaints"] == limits["/verify"]
     assert limits["/api/v1/log/"].startswith("1200/minute")
     assert limits["/log/"].startswith("1200/minute")
