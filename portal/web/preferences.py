@@ -20,8 +20,8 @@ def choose_language(request: Request) -> Response:
                                       form_value(request.state.form, "language"))
     except FormErrors:
         # Only a crafted form can choose another language: nothing changes.
-        return redirect(target + "#language")
-    return redirect(target + "?language=1#language")
+        return redirect(target + "#message-language")
+    return redirect(target + "?language=1#message-language")
 
 
 routes = namespaced("preferences", [

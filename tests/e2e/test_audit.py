@@ -174,3 +174,58 @@ def test_auditor_inspects_a_registration_and_suspends_it(
         assert body["valid"] is False
     finally:
         api.dispose()
+
+    # The inspector looks up the ID card in front of them: after the look-up (post/redirect/
+    # get) the number is in no address and not on the page; a refresh shows the empty form.
+    auditor.goto("/audit")
+    auditor.get_by_role("link", name="Find by identity").click()
+    expect(auditor.get_by_role("heading", level=1)).to_have_text("Find by identity")
+    auditor.get_by_label("Type of document").select_option("cn_resident_id")
+    auditor.get_by_label("Number", exact=True).fill(CLEAR_ID)
+    auditor.get_by_role("button", name="Look up").click()
+    expect(auditor.get_by_role("alert")).to_contain_text("Give the reason for the look-up")
+    expect(auditor.get_by_label("Type of document")).to_have_value("cn_resident_id")
+    expect(auditor.get_by_label("Number", exact=True)).to_have_value("")  # asked again
+    a11y.check(auditor)
+    auditor.get_by_label("Number", exact=True).fill(CLEAR_ID)
+    auditor.get_by_label("Reason for the look-up").fill("Inspection of counterfeit sales")
+    auditor.get_by_role("button", name="Look up").click()
+    found = auditor.get_by_role("region", name="Registrations found")
+    expect(found.get_by_role("link", name=number)).to_be_visible()
+    expect(found).to_contain_text("Suspended")
+    assert CLEAR_ID not in auditor.url
+    expect(auditor.get_by_text(CLEAR_ID)).to_have_count(0)
+    expect(auditor.get_by_label("Number", exact=True)).to_have_value("")
+    a11y.check(auditor)
+    auditor.reload()
+    expect(auditor.get_by_role("heading", level=1)).to_have_text("Find by identity")
+    expect(auditor.get_by_role("region", name="Registrations found")).to_have_count(0)
+
+
+def test_auditor_checks_a_saved_checkpoint(browser: Browser, server: Server,
+                                           a11y: A11y) -> None:
+    auditor = new_page(browser, server)
+    log_in_staff(auditor, "auditor")
+    auditor.goto("/audit")
+    auditor.get_by_role("link", name="Transparency log").click()
+    expect(auditor.get_by_role("heading", level=1)).to_have_text("Transparency log")
+    auditor.get_by_text("The checkpoint as JSON, to save").first.click()
+    saved = auditor.get_by_label("The checkpoint as JSON, to save").inner_text()
+
+    check = auditor.get_by_role("region", name="Check a saved checkpoint")
+    check.get_by_label("Tree size").fill("twelve")
+    check.get_by_role("button", name="Check consistency").click()
+    expect(auditor.get_by_role("alert")).to_contain_text("Enter the tree size as a whole number")
+    expect(check.get_by_label("Tree size")).to_have_value("twelve")  # kept, to correct
+    a11y.check(auditor)
+
+    check.get_by_label("Tree size").fill("")
+    check.get_by_label("Saved checkpoint (JSON)").fill(saved)
+    check.get_by_role("button", name="Check consistency").click()
+    expect(check.locator(".tag").first).to_have_text("Consistent")
+    expect(check).to_contain_text("Passed Signature")
+    a11y.check(auditor)
+    # A refresh does not send the check again: the form alone.
+    auditor.reload()
+    expect(auditor.get_by_role("heading", level=1)).to_have_text("Transparency log")
+    expect(check.locator(".tag")).to_have_count(0)
