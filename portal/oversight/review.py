@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, func
+from sqlalchemy import JSON, Column, and_, func, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.accounts import Role, User
@@ -108,6 +108,10 @@ class Outcome:
     mail: list[notify.Message]
 
 
+# The queue's own order (the queue page's default): oldest submission first, then by id.
+QUEUE_ORDER = (col(Registration.submitted_at), col(Registration.id))
+
+
 def queue(
     session: Session,
     *,
@@ -132,9 +136,28 @@ def queue(
     if sort == "flags":
         order = [col(Registration.flag_count).desc(), col(Registration.submitted_at)]
     else:
-        order = [col(Registration.submitted_at), col(Registration.id)]
+        order = list(QUEUE_ORDER)
     rows = session.exec(query.order_by(*order).offset((page - 1) * per_page).limit(per_page))
     return list(rows), int(total)
+
+
+def next_in_queue(session: Session, *, after: Registration | None = None
+                  ) -> Registration | None:
+    """The registration a moderator decides next, in the queue's order: the first one waiting
+    after ``after`` (the one just decided, or the one on screen), else the first one waiting
+    at all, so that one passed over comes round again; None when no other is waiting."""
+    waiting = select(Registration).where(Registration.status == "submitted")
+    if after is not None:
+        waiting = waiting.where(col(Registration.id) != after.id)
+        if after.submitted_at is not None:
+            later = waiting.where(or_(
+                col(Registration.submitted_at) > after.submitted_at,
+                and_(col(Registration.submitted_at) == after.submitted_at,
+                     col(Registration.id) > after.id)))
+            found = session.exec(later.order_by(*QUEUE_ORDER).limit(1)).first()
+            if found is not None:
+                return found
+    return session.exec(waiting.order_by(*QUEUE_ORDER).limit(1)).first()
 
 
 def get_by_number(session: Session, number: str) -> Registration:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
 from typing import Any
 
@@ -65,7 +66,10 @@ def show_queue(request: Request) -> Response:
     rows, total = review.queue(request.state.db, flag=flag, role=role, risk=risk, sort=sort,
                                page=page_number)
     flags = {r.id: screening.flags_of(request.state.db, r.id or 0) for r in rows}
+    # The last decision, when it emptied the queue (``decided_next``).
+    decided = flash.take(request, request.url.path).get("decided")
     return render(request, "review/queue.html", {
+        "decided": decided,
         "rows": rows, "total": total, "flags": flags, "flag_names": screening.FLAGS,
         "roles": ROLE_FILTERS, "filters": {"flag": flag, "role": role, "risk": risk,
                                            "sort": sort},
@@ -79,14 +83,20 @@ def detail_context(request: Request, registration: Registration, **extra: Any) -
     # Moderators read the answers as stored; the page masks what it shows.
     record = full_record.build_record(request.state.db, registration, masked=False)
     can_decide = request.state.user.role in MODERATORS
+    following = review.next_in_queue(request.state.db, after=registration) if can_decide \
+        else None
     return {
         **audit_pages.record_context(record, audit_view=False),
         "can_decide": can_decide,
+        # Each document beside the answers it proves (review/_answers_documents.html).
+        "documents_beside": {d.id: d for d in record.documents},
+        "next_number": following.number if following is not None else "",
         "editable_steps": [(s, audit_pages.STAFF_STEP_TITLES[s])
                            for s in audit_pages.current_steps(registration.answers)],
         "errors": {},
         "values": {},
         "revealed": {},
+        "open_form": "",
         **extra,
     }
 
@@ -114,29 +124,55 @@ def detail_again(request: Request, registration: Registration, errors: dict[str,
     return shown_again(request, registration, status_code=422, errors=errors, values=values)
 
 
-# What a POST may leave for the registration's page to show once (``flash``).
-SHOWN_ONCE = ("errors", "values", "open_form", "conflict", "revealed")
+# What a POST may leave for a review page to show once (``flash``): a refused form's errors,
+# what was typed and which form it was, a conflict, a revealed value, the decision just made.
+SHOWN_ONCE = ("errors", "values", "open_form", "conflict", "revealed", "decided")
+
+
+def _shown(request: Request) -> dict[str, Any]:
+    """What a POST left for this page, to show once."""
+    return {k: v for k, v in flash.take(request, request.url.path).items() if k in SHOWN_ONCE}
+
+
+def show_once(request: Request, page_path: str, shown: dict[str, Any],
+              answer_here: Callable[[], Response], anchor: str = "") -> Response:
+    """After a POST that has something to show (a refused form, a conflict, a revealed value,
+    a decision made): 303 to the page, which shows it once, so that refresh and Back never send
+    the form again. A form too long to keep in the session is answered at the POST's address
+    (``answer_here``), never lost."""
+    if flash.keep(request, page_path, shown):
+        return redirect(page_path + anchor)
+    return answer_here()
 
 
 def shown_again(request: Request, registration: Registration, *, status_code: int,
                 anchor: str = "", **shown: Any) -> Response:
-    """After a POST that has something to show (a refused form, a conflict, a revealed value):
-    303 to the registration's page, which shows it once, so that refresh and Back never send
-    the form again. A form too long to keep in the session is shown at the POST's address."""
+    """The registration's page after a POST, showing ``shown`` once (``show_once``)."""
+    def answer_here() -> Response:
+        fresh = review.get_by_number(request.state.db,
+                                     registration.number)  # type: ignore[arg-type]
+        return render(request, "review/detail.html", detail_context(request, fresh, **shown),
+                      status_code=status_code)
     page_path = str(request.app.url_path_for("review:show", number=registration.number))
-    if flash.keep(request, page_path, shown):
-        return redirect(page_path + anchor)
-    fresh = review.get_by_number(request.state.db, registration.number)  # type: ignore[arg-type]
-    return render(request, "review/detail.html", detail_context(request, fresh, **shown),
-                  status_code=status_code)
+    return show_once(request, page_path, shown, answer_here, anchor)
+
+
+def decided_next(request: Request, page_path: str, *, action: str, number: str,
+                 change: bool = False) -> Response:
+    """After a decision, on to the next one waiting (``page_path``, or its queue when none is
+    left), which says once what was just decided."""
+    decided = {"action": action, "number": number, "change": change,
+               "empty": page_path in (str(request.app.url_path_for("review:queue")),
+                                      str(request.app.url_path_for("review:changes")))}
+    flash.keep(request, page_path, {"decided": decided})  # a few words: always kept
+    return redirect(page_path)
 
 
 @page(roles=SANCTIONERS)
 def show_registration(request: Request) -> Response:
     registration = _registration(request)
-    shown = flash.take(request, request.url.path)
-    return render(request, "review/detail.html", detail_context(
-        request, registration, **{k: v for k, v in shown.items() if k in SHOWN_ONCE}))
+    return render(request, "review/detail.html",
+                  detail_context(request, registration, **_shown(request)))
 
 
 def _version(request: Request) -> int:
@@ -172,8 +208,11 @@ def _decision(request: Request, action: str) -> Response:
         return shown_again(request, registration, status_code=422, errors=exc.errors,
                            values=typed_values(form), open_form=action)
     send_after_commit(request, outcome.mail)
-    return redirect(str(request.app.url_path_for("review:show", number=registration.number))
-                    + f"?done={action}")
+    # On to the next registration waiting, in the queue's order; the queue when none is left.
+    following = review.next_in_queue(db, after=registration)
+    page_path = str(request.app.url_path_for("review:show", number=following.number)
+                    if following is not None else request.app.url_path_for("review:queue"))
+    return decided_next(request, page_path, action=action, number=registration.number or "")
 
 
 @page(roles=MODERATORS)
@@ -229,7 +268,8 @@ def show_hold(request: Request) -> Response:
     """Both records side by side: the submission held and the blacklisted one it may match."""
     registration = _registration(request)
     return render(request, "review/hold.html",
-                  _hold_context(request, registration, request.path_params["flag_id"]))
+                  _hold_context(request, registration, request.path_params["flag_id"],
+                                **_shown(request)))
 
 
 @page(roles=MODERATORS)
@@ -242,9 +282,13 @@ def clear_hold(request: Request) -> Response:
                           moderator=request.state.user, reason=reason)
     except FormErrors as exc:
         request.state.db.rollback()
-        return render(request, "review/hold.html",
-                      _hold_context(request, registration, flag_id, errors=exc.errors,
-                                    values={"clear_reason": reason}), status_code=422)
+        shown = {"errors": exc.errors, "values": {"clear_reason": reason}}
+        page_path = str(request.app.url_path_for("review:hold", number=registration.number,
+                                                 flag_id=flag_id))
+        return show_once(request, page_path, shown,
+                         lambda: render(request, "review/hold.html",
+                                        _hold_context(request, registration, flag_id, **shown),
+                                        status_code=422))
     return redirect(str(request.app.url_path_for("review:show", number=registration.number))
                     + "?done=hold")
 
@@ -269,6 +313,7 @@ def show_changes(request: Request) -> Response:
     rows = [(a, r) for a, r in amendments.queue(request.state.db)
             if jurisdictions.within(request.state.user, r.region)]
     return render(request, "review/changes.html", {
+        "decided": _shown(request).get("decided"),
         "rows": rows, "flag_names": screening.FLAGS,
         "changed": {a.id: amendments.changed_steps(r.answers, a.answers) for a, r in rows},
         "step_titles": steps.STEP_TITLES,
@@ -294,7 +339,7 @@ def show_change(request: Request) -> Response:
     """A change beside the approved answers it would replace, and the decision on it."""
     amendment, registration = _amendment(request)
     return render(request, "review/change.html",
-                  _change_context(request, amendment, registration))
+                  _change_context(request, amendment, registration, **_shown(request)))
 
 
 def _change_decision(request: Request, action: str) -> Response:
@@ -316,24 +361,44 @@ def _change_decision(request: Request, action: str) -> Response:
         else:
             outcome = review.refuse_amendment(db, settings, message=form_value(form, "message"),
                                               **common)
-    except review.DecisionConflict:
+    except (review.DecisionConflict, FormErrors) as exc:
         db.rollback()
-        amendment, registration = _amendment(request)
-        conflict = _("This change was decided or withdrawn while you were looking at it. Check "
-                     "it again below.")
-        return render(request, "review/change.html",
-                      _change_context(request, amendment, registration, conflict=conflict),
-                      status_code=409)
-    except FormErrors as exc:
-        db.rollback()
-        amendment, registration = _amendment(request)
-        return render(request, "review/change.html",
-                      _change_context(request, amendment, registration, errors=exc.errors,
-                                      values=typed_values(form), open_form=action),
-                      status_code=422)
+        if isinstance(exc, FormErrors):
+            shown: dict[str, Any] = {"errors": exc.errors, "values": typed_values(form),
+                                     "open_form": action}
+            status_code = 422
+        else:
+            shown = {"conflict": _("This change was decided or withdrawn while you were looking "
+                                   "at it. Check it again below.")}
+            status_code = 409
+
+        def answer_here() -> Response:
+            found, of = _amendment(request)
+            return render(request, "review/change.html",
+                          _change_context(request, found, of, **shown), status_code=status_code)
+        return show_once(request, str(request.app.url_path_for(
+            "review:show_change", amendment_id=request.path_params["amendment_id"])), shown,
+            answer_here)
     send_after_commit(request, outcome.mail)
-    return redirect(str(request.app.url_path_for("review:show_change",
-                                                 amendment_id=amendment.id)) + f"?done={action}")
+    # On to the next change waiting, in its list's order; the list when none is left.
+    following = _next_change(request, amendment)
+    page_path = str(request.app.url_path_for("review:show_change", amendment_id=following.id)
+                    if following is not None else request.app.url_path_for("review:changes"))
+    return decided_next(request, page_path, action=action, number=registration.number or "",
+                        change=True)
+
+
+def _next_change(request: Request, decided: Amendment) -> Amendment | None:
+    """The change to decide after ``decided``: the first waiting after it in the list's order
+    (oldest first), else the first waiting at all."""
+    waiting = [a for a, r in amendments.queue(request.state.db)
+               if a.id != decided.id and jurisdictions.within(request.state.user, r.region)]
+    if decided.submitted_at is not None:
+        later = [a for a in waiting if a.submitted_at is not None
+                 and (a.submitted_at, a.id or 0) > (decided.submitted_at, decided.id or 0)]
+        if later:
+            return later[0]
+    return waiting[0] if waiting else None
 
 
 @page(roles=MODERATORS)
@@ -506,8 +571,10 @@ routes += namespaced("review", [
 def show_blocklist(request: Request) -> Response:
     q = request.query_params.get("q", "")
     entries = enforcement.blocklist_page(request.state.db, q=q)
+    shown = _shown(request)
     return render(request, "review/blocklist.html", {
-        "entries": entries, "q": q, "errors": {}, "values": {},
+        "entries": entries, "q": q, "errors": shown.get("errors", {}),
+        "values": shown.get("values", {}),
         "id_types": steps.ID_TYPE_LABELS, "done": request.query_params.get("done", ""),
     })
 
@@ -550,11 +617,19 @@ def add_blocklist_entry(request: Request) -> Response:
 
 def _blocklist_again(request: Request, errors: dict[str, str], values: dict[str, str]
                      ) -> Response:
-    entries = enforcement.blocklist_page(request.state.db)
-    return render(request, "review/blocklist.html", {
-        "entries": entries, "q": "", "errors": errors, "values": values,
-        "id_types": steps.ID_TYPE_LABELS, "done": "",
-    }, status_code=422)
+    """The blocklist after a refused form: 303 to it, showing the errors and what was typed
+    once (an ID number typed too: it is kept sealed, ``flash``). An auditor, who may lift an
+    entry but has no blocklist page to land on, is answered here."""
+    def answer_here() -> Response:
+        entries = enforcement.blocklist_page(request.state.db)
+        return render(request, "review/blocklist.html", {
+            "entries": entries, "q": "", "errors": errors, "values": values,
+            "id_types": steps.ID_TYPE_LABELS, "done": "",
+        }, status_code=422)
+    if request.state.user.role not in MODERATORS:
+        return answer_here()
+    return show_once(request, str(request.app.url_path_for("review:blocklist")),
+                     {"errors": errors, "values": values}, answer_here)
 
 
 @page(roles=SANCTIONERS)

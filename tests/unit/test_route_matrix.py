@@ -183,9 +183,9 @@ MATRIX: dict[str, Expected] = {
     "review:show": sanctioners(200),
     "review:changes": moderators(200),
     "review:show_change": moderators(200),
-    "review:approve_change": moderators(422),  # its person is on the blocklist in this world
-    "review:request_change_corrections": moderators(422),  # no step chosen
-    "review:refuse_change": moderators(422),  # no message
+    "review:approve_change": moderators(303),  # its person is on the blocklist in this world
+    "review:request_change_corrections": moderators(303),  # no step chosen
+    "review:refuse_change": moderators(303),  # no message
     # Refused staff forms redirect to their page, which shows the errors once (flash).
     "review:approve": moderators(303),  # no version: the page was stale (shown as a conflict)
     "review:request_changes": moderators(303),  # no step chosen
@@ -193,13 +193,13 @@ MATRIX: dict[str, Expected] = {
     "review:reveal": sanctioners(303),
     "review:risk": moderators(303),
     "review:hold": moderators(200),
-    "review:clear_hold": moderators(422),  # no reason
+    "review:clear_hold": moderators(303),  # no reason
     "review:reinstate": moderators(303),  # not suspended
     "review:sanction": sanctioners(303),
     "review:decide_appeal": moderators(303),
     "review:end_correction": moderators(404),  # the sanction of the world is no order to correct
     "review:blocklist": moderators(200),
-    "review:add_blocklist_entry": moderators(422),
+    "review:add_blocklist_entry": moderators(303),  # no name, no reason
     "review:lift_blocklist_entry": sanctioners(303),  # step "request": the first pair of eyes
     "cases:list": moderators(200),
     "cases:show": moderators(200),

@@ -249,9 +249,10 @@ def approve(base_url: str, cookies: httpx2.Cookies, number: str,
         answer = http.post(f"/review/{number}/approve",
                            data={"version": version.group(1),
                                  "csrf_token": csrf_from(page.text)})
-        if answer.status_code == 303 and "done=approve" not in answer.headers["location"]:
+        if answer.status_code == 303 and answer.headers["location"] == f"/review/{number}":
             # A refused decision is shown on the registration's page after a redirect
-            # (post/redirect/get): there, the moderator reads that it changed meanwhile.
+            # (post/redirect/get): there, the moderator reads that it changed meanwhile. One
+            # made moves on to the next registration in the queue, or to the queue.
             shown = http.get(answer.headers["location"])
             assert "changed while you were looking at it" in shown.text, shown.text
             return 409

@@ -148,6 +148,7 @@ def test_auditors_lift_only_within_their_jurisdiction_and_never_alone(approved, 
     assert post(beijing, f"{lift}/request", {}, page="/audit").status_code == 303
     assert post(guangdong, f"{lift}/confirm", {}, page="/audit").status_code == 404
     alone = post(national, f"{lift}/confirm", {}, page="/audit")
+    # Answered at once: an auditor has no blocklist page to be sent back to.
     assert alone.status_code == 422
     assert "A moderator must take part in lifting an entry" in alone.text
     assert fresh(session, BlocklistEntry)[0].lifted_at is None
@@ -163,8 +164,7 @@ def test_lifting_a_blocklist_entry_needs_two_people(approved, app, session) -> N
     asked = post(moderator, f"/blocklist/{entry.id}/lift/request", {}, page="/blocklist")
     assert asked.status_code == 303
     self_confirm = post(moderator, f"/blocklist/{entry.id}/lift/confirm", {}, page="/blocklist")
-    assert self_confirm.status_code == 422
-    assert "A second staff member must confirm" in self_confirm.text
+    assert "A second staff member must confirm" in shown_after(moderator, self_confirm).text
     assert fresh(session, BlocklistEntry)[0].lifted_at is None
     make_user(session, email="admin@example.com", role="admin")
     with TestClient(app, follow_redirects=False) as admin:
@@ -182,7 +182,7 @@ def test_blocklist_by_hand_checks_the_id_number(approved, session) -> None:
     bad = post(moderator, "/blocklist", {"legal_name": "李四", "id_type": "cn_resident_id",
                                          "id_number": "110105198503128793", "reason": "fraud"},
                page="/blocklist")
-    assert bad.status_code == 422 and "typing mistakes" in field_errors(bad.text)["id_number"]
+    assert "typing mistakes" in field_errors(shown_after(moderator, bad).text)["id_number"]
     ok = post(moderator, "/blocklist", {"legal_name": "李四", "id_type": "cn_resident_id",
                                         "id_number": "310101199211302427", "reason": "fraud"},
               page="/blocklist")
