@@ -118,7 +118,10 @@ def test_typed_values_every_answer_and_the_readers_language(browser: Browser, se
 
     def told_in_chinese(page: Page, lang: str) -> None:
         expect(page.get_by_text(subject).first).to_be_visible()
-        expect(page.get_by_text(MESSAGE).first).to_be_visible()
+        # The request on the status page is in the page's language, punctuation included.
+        asked = {"en": f"Roles and channels: {MESSAGE}", "zh-Hans": f"角色和直播账号：{MESSAGE}"}
+        expect(page.get_by_role("status").filter(has_text=MESSAGE).first).to_contain_text(
+            asked[lang])
 
     applicant.goto("/me")
     in_each_view(applicant, a11y, told_in_chinese)
