@@ -70,7 +70,8 @@ class StepDraft(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     # None while held against the login page (the session had ended): the browser that typed
-    # it holds the token whose SHA-256 is ``held_token``, and the next login there claims it.
+    # it holds the token whose SHA-256 is ``held_token``, and the account whose session it was
+    # claims it when it logs in there again (the account is bound in the encryption context).
     registration_id: int | None = Field(default=None, foreign_key="registrations.id",
                                         index=True)
     step: str = Field(max_length=16)
@@ -577,9 +578,14 @@ def confirm_roster_link(session: Session, *, user: User, link_id: int) -> Roster
 # --- drafts: what was typed on a step and not saved ---------------------------------------------
 
 
-def _draft_context(registration_id: int | None, step: str, held: str | None = None) -> bytes:
-    where = f"held:{held}" if held else f"registration:{registration_id}"
-    return f"draft:{where}:{step}".encode()
+def _draft_context(registration_id: int | None, step: str) -> bytes:
+    return f"draft:registration:{registration_id}:{step}".encode()
+
+
+def _held_context(held: str, account: int, step: str) -> bytes:
+    # The account is bound here rather than kept in a column: a draft held for one account
+    # cannot even be opened for another.
+    return f"draft:held:{held}:account:{account}:{step}".encode()
 
 
 def _sealed(settings: Settings, form: FormInput, context: bytes) -> bytes:
@@ -589,8 +595,7 @@ def _sealed(settings: Settings, form: FormInput, context: bytes) -> bytes:
                                                     context=context)
 
 
-def _opened(settings: Settings, draft: StepDraft) -> FormInput:
-    context = _draft_context(draft.registration_id, draft.step, draft.held_token)
+def _opened(settings: Settings, draft: StepDraft, context: bytes) -> FormInput:
     data = json.loads(crypto.cipher_for(settings).decrypt_text(draft.ciphertext,
                                                                context=context))
     return {str(k): [str(v) for v in values] for k, values in data.items()}
@@ -618,7 +623,9 @@ def draft_of(session: Session, settings: Settings, registration: Editable, step:
              ) -> FormInput | None:
     """What was typed on the step and not saved, or None."""
     draft = _draft(session, registration, step)
-    return _opened(settings, draft) if draft is not None else None
+    if draft is None:
+        return None
+    return _opened(settings, draft, _draft_context(registration.id, step))
 
 
 def discard_drafts(session: Session, registration: Editable, step: str | None = None
@@ -634,30 +641,38 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def hold_draft(session: Session, settings: Settings, *, step: str, form: FormInput) -> str:
-    """Keep what was posted to a step when the session had ended, for the next login in the
-    same browser; returns the token that browser keeps. The caller commits."""
+def hold_draft(session: Session, settings: Settings, *, step: str, form: FormInput,
+               account: int) -> str:
+    """Keep what was posted to a step when the session of ``account`` had ended, for when that
+    account logs in again in the same browser; returns the token that browser keeps. The
+    caller commits."""
     if step not in steps.DEFINITIONS:
         raise NotFound()
     token = secrets.token_urlsafe(32)
     held = _token_hash(token)
-    session.add(StepDraft(step=step, held_token=held,
-                          ciphertext=_sealed(settings, form, _draft_context(None, step, held))))
+    session.add(StepDraft(step=step, held_token=held, ciphertext=_sealed(
+        settings, form, _held_context(held, account, step))))
     session.flush()
     return token
 
 
 def claim_held_draft(session: Session, settings: Settings, *, token: str,
                      registration: Editable, step: str) -> bool:
-    """Make a held draft of this step the registration's draft (the person logged in again);
-    drafts held too long are forgotten. The caller commits. Whether one was claimed."""
+    """Make a held draft of this step the registration's draft (its account logged in again);
+    drafts held too long are forgotten. The caller commits. Whether one was claimed: not when
+    the draft was held for another account (someone else logged in in that browser), which
+    stays sealed until its own account comes back or its time runs out."""
     session.exec(delete(StepDraft).where(
         col(StepDraft.held_token).is_not(None), col(StepDraft.updated_at) < utcnow() - HELD_FOR))
     held = session.exec(select(StepDraft).where(
         StepDraft.held_token == _token_hash(token), StepDraft.step == step)).first()
-    if held is None or not is_editable(registration):
+    if held is None or held.held_token is None or not is_editable(registration):
         return False
-    form = _opened(settings, held)
+    try:
+        form = _opened(settings, held, _held_context(held.held_token, registration.user_id,
+                                                      step))
+    except crypto.DecryptionError:
+        return False
     session.delete(held)
     session.flush()
     keep_draft(session, settings, registration=registration, step=step, form=form)

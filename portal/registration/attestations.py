@@ -120,6 +120,15 @@ SECURITY_ITEMS: dict[str, LazyString] = {
 }
 
 
+# The roles that may run a shop site of their own (DESIGN §4 step 4): only they are asked.
+SITE_ROLES = ("room_operator", "merchant")
+
+
+def asks_own_site(roles: list[str]) -> bool:
+    """Whether the security step asks about an own shop site, given the roles chosen."""
+    return any(role in SITE_ROLES for role in roles)
+
+
 def qualification_field(code: str) -> str:
     """The upload field holding the qualification for a restricted product or topic."""
     return f"qualification_{code}"
@@ -131,9 +140,13 @@ def validate_security(form: FormInput, ctx: StepContext) -> Checker:
     required = _("Answer yes or no")
     for item in SECURITY_ITEMS:
         c.yes_no(item, required=required)
-    staff = c.text("staff_list", _("Named staff"), max_length=2000, multiline=True)
-    if c.data.get("named_staff") and not staff:
-        c.error("staff_list", _("List the staff who operate the live room"))
+    if c.data.get("named_staff"):
+        staff = c.text("staff_list", _("Named staff"), max_length=2000, multiline=True)
+        if not staff:
+            c.error("staff_list", _("List the staff who operate the live room"))
+    else:
+        # Asked only after "yes": a list typed before the answer became "no" is not kept.
+        c.data["staff_list"] = ""
     c.text("incident_details", _("Incident procedure"), max_length=2000, multiline=True)
     c.text(
         "security_contact",
@@ -142,12 +155,17 @@ def validate_security(form: FormInput, ctx: StepContext) -> Checker:
         max_length=200,
     )
     roles = ctx.answer("roles", "roles", []) or []
-    own_site = c.yes_no(
-        "own_site",
-        required=_("Answer whether you run your own shop site"),
-    )
-    if own_site and "room_operator" not in roles and "merchant" not in roles:
+    own_site: bool | None = None
+    if asks_own_site(roles):
+        own_site = c.yes_no(
+            "own_site",
+            required=_("Answer whether you run your own shop site"),
+        )
+    elif c.raw("own_site") == "yes":
+        # A site saved before the roles changed: the step is saved again, without it.
         c.error("own_site", _("Only live-room operators and merchants declare their own shop site"))
+    else:
+        c.data["own_site"] = None  # not asked of these roles
     if own_site:
         domain = c.text(
             "site_domain", _("Domain"), required=_("Enter the domain of your shop site"),
@@ -206,7 +224,9 @@ def validate_content(form: FormInput, ctx: StepContext) -> Checker:
         "audience", AUDIENCES, required=_("Choose who your streams are for"),
     )
     minors = c.yes_no("minors_on_stream", required=_("Answer whether minors appear on stream"))
-    commitment = c.checked("minors_commitment")
+    # Asked only after "yes": a tick left from before the answer became "no" is not kept.
+    commitment = bool(minors) and c.checked("minors_commitment")
+    c.data["minors_commitment"] = commitment
     products = c.many("restricted_products", RESTRICTED_PRODUCTS)
     topics = c.many("professional_topics", PROFESSIONAL_TOPICS)
     forcing = [p for p in products if p in ADULTS_ONLY_PRODUCTS]

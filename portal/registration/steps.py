@@ -360,11 +360,13 @@ def validate_roles(form: FormInput, ctx: StepContext) -> Checker:
     else:
         c.data["avatar_name"] = ""
         c.data["avatar_consent"] = False
-    roster_text = c.text("roster", _("Streamers you manage"), max_length=20000, multiline=True)
+    # Asked only of MCN agencies and live-room operators (the field shows once one of them is
+    # ticked): numbers typed before those roles were unticked are not kept.
+    roster_text = ""
+    if any(role in ROSTER_ROLES for role in roles):
+        roster_text = c.text("roster", _("Streamers you manage"), max_length=20000,
+                             multiline=True)
     numbers: list[str] = []
-    if roster_text and not any(role in ROSTER_ROLES for role in roles):
-        c.error("roster", _("Only MCN agencies and live-room operators list the streamers they "
-                            "manage"))
     for line in roster_text.replace(",", "\n").split("\n"):
         number = line.strip().upper()
         if not number:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from portal import accounts
 from portal.base import identity, jurisdictions, regions, uploads
 from portal.base.db import utcnow
 from portal.base.errors import FormErrors, NotFound
@@ -33,6 +35,7 @@ from portal.records.certificates import Certificate
 from portal.registration import attestations, models, risk, sanctions, site_probe, steps
 from portal.registration.models import Registration
 from portal.web.core import (
+    SESSION_ID,
     attempt,
     form_value,
     keep_writes,
@@ -166,6 +169,9 @@ def _render_step(
         "channel_rows": channel_rows[: steps.MAX_CHANNELS],
         "max_channels": steps.MAX_CHANNELS,
         "draft": draft,
+        # The shop-site questions of the security step: only for the roles that may have one.
+        "own_site_asked": attestations.asks_own_site(
+            (registration.answers.get("roles") or {}).get("roles") or []),
         "return_to": request.query_params.get("return", "") or form_value(
             request.state.form, "return"),
         **_choices(),
@@ -272,22 +278,50 @@ def _uploads(request: Request, step: str) -> tuple[list[Upload], dict[str, str]]
     return received, errors
 
 
+def _noting_session(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Note which login session the browser's cookie named before the page wrapper looks at
+    it (a session that has ended is forgotten there): a step posted after the session timed
+    out is held for that session's account alone."""
+
+    @functools.wraps(endpoint)
+    async def noted(request: Request) -> Response:
+        request.state.session_token = request.session.get(SESSION_ID)
+        return await endpoint(request)
+
+    return noted
+
+
+def _timed_out_account(request: Request) -> int | None:
+    """The account whose session the POST's cookie named, when that session ended only
+    because it was idle too long (not logged out, not past its lifetime, not an account
+    since deactivated)."""
+    token = getattr(request.state, "session_token", None)
+    found = accounts.session_user(request.state.db, token, idle=timedelta.max)
+    return found[1].id if found is not None else None
+
+
 def _hold_draft(request: Request) -> Response:
-    """The session ended while the step was open: keep what was posted for the next login in
-    this browser (files cannot be kept), then ask the person to log in again."""
+    """The session timed out while the step was open: keep what was posted for when the same
+    account logs in again in this browser (files cannot be kept), then ask the person to log
+    in again. A POST from no known session is not held: nobody could claim it."""
     login = str(request.app.url_path_for("accounts:login"))
     response = redirect(f"{login}?{urlencode({'next': request.url.path})}")
     step = request.path_params["step"]
-    if step not in steps.DEFINITIONS:
+    account = _timed_out_account(request)
+    if step not in steps.DEFINITIONS or account is None:
         return response
     form = form_input(request.state.form.multi_items())
-    token = wizard.hold_draft(request.state.db, request.app.state.settings, step=step, form=form)
+    token = wizard.hold_draft(request.state.db, request.app.state.settings, step=step, form=form,
+                              account=account)
     response.set_cookie(HELD_COOKIE, token, max_age=int(wizard.HELD_FOR.total_seconds()),
                         path="/apply", httponly=True, samesite="lax",
                         secure=request.app.state.settings.is_production)
     return response
 
 
+@_noting_session
 @page()
 def save_step(request: Request) -> Response:
     user = request.state.user

@@ -79,7 +79,7 @@ def test_suspension_appeal_blacklist_and_lift(browser: Browser, server: Server,
     again = new_page(browser, server)
     refused_number_page = again
     w.sign_up_verified(refused_number_page, "returning")
-    refused_number_page.get_by_role("button", name="Start your registration").click()
+    w.start_registration(refused_number_page)
     w.fill_identity(refused_number_page)
     w.save(refused_number_page)
     w.fill_roles(refused_number_page)
@@ -127,7 +127,7 @@ def test_a_blacklisted_person_returns_with_a_passport_and_is_held(
 
     again = new_page(browser, server)
     w.sign_up_verified(again, "returning-passport")
-    again.get_by_role("button", name="Start your registration").click()
+    w.start_registration(again)
     w.fill_identity(again, id_type="passport", id_number="E7654321", name="赵\u200b敏",
                     birth=person["birth"])
     w.save(again)
@@ -188,7 +188,7 @@ def test_deregistering_and_applying_again_washes_nothing(browser: Browser, serve
     applicant.get_by_role("button", name="Deregister").click()
     expect(applicant.get_by_role("status").first).to_have_text(
         "Your registration has been deregistered.")
-    applicant.get_by_role("button", name="Start a new registration").click()
+    w.start_registration(applicant, "Start a new registration")
     w.fill_identity(applicant, **person)
     w.save(applicant)
     w.fill_roles(applicant)
@@ -218,7 +218,7 @@ def register_organisation(page: Page, prefix: str, *, uscc: str, representative:
                           responsible: dict[str, str]) -> None:
     """Fill every step as an MCN agency, up to the page where it is signed and submitted."""
     w.sign_up_verified(page, prefix)
-    page.get_by_role("button", name="Start your registration").click()
+    w.start_registration(page)
     w.fill_identity(page, organisation=True, **responsible)
     w.save(page)
     page.get_by_role("group", name="Which roles do you register for?").get_by_label(

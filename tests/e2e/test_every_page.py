@@ -83,7 +83,7 @@ def approved(browser: Browser, server: Server) -> Iterator[Approved]:
     files: dict[str, dict[str, str | None]] = {}
     email = w.sign_up_verified(applicant, "phone")
     problems += phone_problems(applicant)
-    applicant.get_by_role("button", name="Start your registration").click()
+    w.start_registration(applicant)
     for title, fill in (("Your identity", w.fill_identity), ("Roles and channels", w.fill_roles),
                         ("Security attestation", w.fill_security),
                         ("Content rating", w.fill_content),

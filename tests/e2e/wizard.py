@@ -62,7 +62,17 @@ def sign_up_verified(page: Page, prefix: str = "applicant") -> str:
     return email
 
 
+def start_registration(page: Page, control: str = "Start your registration") -> None:
+    """From the account page: its button opens the page of what will be asked, whose
+    "Start now" starts the registration at its first step."""
+    page.get_by_role("button", name=control).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Start your registration")
+    page.get_by_role("button", name="Start now").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your identity")
+
+
 def yes_no(page: Page, question: str | re.Pattern[str], answer: str = "Yes") -> None:
+    """Answer a yes/no question; the fields a "Yes" opens show only once it is chosen."""
     page.get_by_role("group", name=question).get_by_label(answer, exact=True).check()
 
 
@@ -130,18 +140,24 @@ SECURITY_QUESTIONS = (
 )
 
 
-def fill_security(page: Page, *, name: str = "张三", own_site: bool = False) -> None:
+def fill_security(page: Page, *, name: str = "张三", own_site: bool | None = None) -> None:
+    """Answer every statement "Yes". ``own_site``: the answer about an own shop site, asked
+    only of live-room operators and merchants; None (a streamer, an MCN agency): not asked."""
     for question in SECURITY_QUESTIONS:
         yes_no(page, re.compile(re.escape(question)))
-    page.get_by_label("Staff who operate the live room (if yes)").fill("李四 场控")
+    page.get_by_label("Staff who operate the live room").fill("李四 场控")
     page.get_by_label("Security contact").fill("李四 13912345678")
-    yes_no(page, re.compile("your own shop site"), "Yes" if own_site else "No")
+    site = page.get_by_role("group", name=re.compile("your own shop site"))
+    if own_site is None:
+        expect(site).to_have_count(0)
+    else:
+        yes_no(page, re.compile("your own shop site"), "Yes" if own_site else "No")
     if own_site:
-        page.get_by_label("Domain (if yes)").fill("shop.example.cn")
-        page.get_by_label("ICP filing number (if yes)").fill("京ICP备12345678号")
+        page.get_by_label("Domain").fill("shop.example.cn")
+        page.get_by_label("ICP filing number").fill("京ICP备12345678号")
         yes_no(page, re.compile("HTTPS only"))
-        page.get_by_label("Date of the latest security assessment (if yes)").fill("2026-06-01")
-        page.get_by_label("Report of the latest security assessment (if yes)").set_input_files(
+        page.get_by_label("Date of the latest security assessment").fill("2026-06-01")
+        page.get_by_label("Report of the latest security assessment").set_input_files(
             file("report.pdf", PDF, "application/pdf"))
     page.get_by_label("Type your full legal name").fill(name)
 
@@ -182,7 +198,7 @@ def register_adult(page: Page, prefix: str, **person: str) -> str:
     """Sign up, complete every step as an adult streamer and submit; returns the number.
     ``person``: ``fill_identity``'s name, id_number, birth and id_type."""
     sign_up_verified(page, prefix)
-    page.get_by_role("button", name="Start your registration").click()
+    start_registration(page)
     fill_identity(page, **person)  # type: ignore[arg-type]
     save(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("Roles and channels")

@@ -80,7 +80,7 @@ def test_gallery(browser: Browser, server: Server) -> None:
     # A 16-year-old's guardian step.
     minor = new_page()
     w.sign_up_verified(minor, "gallery-minor")
-    minor.get_by_role("button", name="Start your registration").click()
+    w.start_registration(minor)
     birth = w.born_years_ago(16)
     w.fill_identity(minor, name="李小红",
                     id_number=identity.make_resident_id("310101", birth, 24),
@@ -91,7 +91,7 @@ def test_gallery(browser: Browser, server: Server) -> None:
     # An adult streamer: every step saved, then each shown again with its answers.
     applicant = new_page()
     w.sign_up_verified(applicant, "gallery")
-    applicant.get_by_role("button", name="Start your registration").click()
+    w.start_registration(applicant)
     gallery.take(applicant, "/apply/identity", "01-identity", "Step 1: your identity (empty)")
     for fill in (w.fill_identity, w.fill_roles, w.fill_security, w.fill_content,
                  w.fill_commitments):

@@ -150,7 +150,8 @@ def test_a_held_draft_is_claimed_only_with_its_token(wizard, client, session, se
     from portal.lifecycle import wizard as wizard_service
 
     token = wizard_service.hold_draft(session, settings, step="roles",
-                                      form={"channel-0-handle": [HANDLE]})
+                                      form={"channel-0-handle": [HANDLE]},
+                                      account=_registration(session).user_id)
     session.commit()
     client.cookies.set(HELD_COOKIE, token[:-2] + "xx")
     page = client.get("/apply/roles")

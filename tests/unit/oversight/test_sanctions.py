@@ -274,13 +274,14 @@ def test_streamer_turning_18_becomes_an_adult(client, auth, session, app, settin
 
 
 def test_operators_are_reminded_then_restricted(client, auth, session, app, settings) -> None:
-    from tests.unit.http_wizard import identity_files, identity_form, roles_form
+    from tests.unit.http_wizard import identity_files, identity_form, roles_form, security_form
 
     auth.sign_up("operator@example.com")
     verify_email(session, "operator@example.com")
     wizard = Wizard(client)
     wizard.complete_adult()
     wizard.post("roles", roles_form(roles=["streamer", "room_operator"]))
+    wizard.post("security", security_form())  # an operator answers the shop-site question
     wizard.post("identity", identity_form(), identity_files())
     wizard.submit()
     number = fresh(session, Registration)[0].number
