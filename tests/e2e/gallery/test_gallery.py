@@ -8,6 +8,9 @@ every other run, so `make test` neither runs nor skips it. Each picture is the w
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -67,6 +70,11 @@ class Gallery:
 
 
 def test_gallery(browser: Browser, server: Server) -> None:
+    # Without a font that has Chinese characters the Chinese pictures show empty boxes.
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True,
+                           check=False).stdout if shutil.which("fc-list") else ""
+    assert fonts.strip(), ("no font with Chinese characters here (Debian: apt-get install "
+                           "fonts-noto-cjk)")
     SCREENS.mkdir(parents=True, exist_ok=True)
     for old in SCREENS.glob("*.png"):
         old.unlink()
@@ -116,6 +124,8 @@ def test_gallery(browser: Browser, server: Server) -> None:
     log_in_staff(moderator, "moderator")
     gallery.take(moderator, "/review", "11-review-queue", "The moderators' review queue")
     open_registration(moderator, number)
+    gallery.take(moderator, f"/review/{number}", "14-review-registration",
+                 "The moderator's page: answers, documents beside them, the decision")
     moderator.get_by_role("button", name="Approve registration").click()
     expect(moderator.get_by_role("status").first).to_have_text(
         "Your decision has been recorded.")
@@ -126,6 +136,13 @@ def test_gallery(browser: Browser, server: Server) -> None:
                  "The auditor's record of a registration")
     visitor = new_page()
     gallery.take(visitor, f"/verify/{number}", "13-verify", "The public verification page")
+    visitor.get_by_label("What is it about?").select_option(label="False or misleading claims")
+    visitor.get_by_label("What happened").fill("The jacket shown in the stream was not the "
+                                               "one delivered.")
+    visitor.get_by_role("button", name="Send the report").click()
+    expect(visitor).to_have_url(re.compile(r"/complaints/TS-"))
+    gallery.take(visitor, visitor.url.removeprefix(server.url).split("#")[0], "15-complaint",
+                 "A buyer's report: its reference and where it stands")
     gallery.write_index()
 
     total = sum(p.stat().st_size for p in SCREENS.glob("*.png"))
